@@ -1,0 +1,3 @@
+module github.com/classgate/classgate
+
+go 1.26
