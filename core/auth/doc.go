@@ -1,0 +1,9 @@
+// Package auth validates the JWT access tokens of PROTOCOL v1 with the
+// standard library only: HS256 against a shared secret, RS256 and ES256
+// against configured PEM public keys or a JWKS document. The same Verifier
+// is used by the standalone server's handshake and by the Lambda authorizer.
+//
+// Claims: sub (required), name, role, rooms (exact ids, "prefix*", "*") and
+// exp (required). A token without exp, with exp in the past, with an
+// algorithm that has no configured key, or with "alg":"none" is refused.
+package auth
