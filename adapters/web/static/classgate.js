@@ -1,0 +1,925 @@
+// @ts-check
+/**
+ * classgate.js — the client of the classgate wire protocol, version 1
+ * (shared/PROTOCOL.md). A dependency-free ES module for browsers and
+ * Node.js ≥ 20 (pass a WebSocket constructor where there is no global one).
+ *
+ * What it does for the application:
+ *
+ *  - connects with a token in the query string (`?token=`), to the standalone
+ *    gateway (`ws(s)://host/ws`) or an API Gateway stage URL;
+ *  - joins several rooms and re-joins them after every reconnect with
+ *    `since` = the last seq applied, so the server replays what was missed;
+ *  - reconnects with jittered exponential backoff, except after close codes
+ *    that mean "do not come back" (4001 token expired, 4003 removed,
+ *    1008 policy);
+ *  - delivers each durable event (one with a `seq`) exactly once and in
+ *    order per room: duplicates (seq ≤ last applied) are dropped, a gap
+ *    (seq > last + 1) is never delivered out of order but makes the client
+ *    re-join with `since`;
+ *  - `send()` returns a promise settled by the server's `ack` (with the
+ *    event's seq) or `error` (code, message), or a timeout; frames not yet
+ *    acknowledged are sent again, with the same `id`, once their room is
+ *    re-joined after a reconnect — the server deduplicates by id, so a frame
+ *    is never applied twice;
+ *  - sends an application-level `ping` every minute (API Gateway closes
+ *    connections idle for 10 minutes and sends no pings of its own) and
+ *    treats a missing `pong` as a dead connection.
+ *
+ * Events (see {@link Client#on}): `state`, `message`, every frame type
+ * (`chat.message`, `whiteboard.draw`, …), `joined`, `resync`, `error`.
+ *
+ * Not safe to share one Client between unrelated owners: it is a single
+ * connection with one set of rooms. All callbacks run on the event loop.
+ *
+ * @module classgate
+ */
+
+/** Protocol version this client speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Close codes after which the client does not reconnect by itself: 4001
+ * (token expired — get a new token, then call connect()), 4003 (removed
+ * from the room or closed by a teacher/administrator) and 1008 (policy).
+ */
+export const FATAL_CLOSE_CODES = Object.freeze([4001, 4003, 1008]);
+
+/** Close code the client uses when it gives up on a silent connection. */
+export const CLOSE_PING_TIMEOUT = 4000;
+
+/**
+ * An error reported by the server (`error` frame) or by the client itself
+ * (`timeout`, `closed`, `left`).
+ */
+export class ClassgateError extends Error {
+  /**
+   * @param {string} code protocol error code (`rejected`, `forbidden`, …) or
+   *   a client code: `timeout`, `closed`, `left`.
+   * @param {string} [message]
+   * @param {any} [frame] the server frame, when there is one.
+   */
+  constructor(code, message, frame) {
+    super(message ? `${code}: ${message}` : code);
+    this.name = 'ClassgateError';
+    /** @type {string} */
+    this.code = code;
+    /** @type {string} */
+    this.detail = message || '';
+    /** @type {any} */
+    this.frame = frame;
+  }
+}
+
+/**
+ * @typedef {Object} Timers
+ * @property {(fn: () => void, ms: number) => any} setTimeout
+ * @property {(handle: any) => void} clearTimeout
+ */
+
+/**
+ * @typedef {Object} BackoffOptions
+ * @property {number} [initial=500] first delay in ms
+ * @property {number} [max=30000] upper bound in ms
+ * @property {number} [factor=2] growth per attempt
+ * @property {number} [jitter=0.5] fraction of the delay that is random:
+ *   delay = base × (1 − jitter + jitter × random())
+ */
+
+/**
+ * @typedef {Object} ClientOptions
+ * @property {string | (() => string)} url WebSocket endpoint without the
+ *   token, e.g. `wss://classes.example.org/ws` or an API Gateway stage URL
+ *   `wss://abc.execute-api.eu-west-1.amazonaws.com/prod`.
+ * @property {string | (() => string | Promise<string>)} token the JWT, or a
+ *   function called before every (re)connect that returns it.
+ * @property {any} [WebSocket] WebSocket constructor; defaults to
+ *   `globalThis.WebSocket` (Node 20 has none without a flag).
+ * @property {number} [ackTimeout=20000] ms until send()/join() reject with
+ *   code `timeout`, counted from the call, across reconnects.
+ * @property {number} [pingInterval=60000] ms between application pings.
+ * @property {number} [pongTimeout=20000] ms to wait for a pong before the
+ *   connection is considered dead and replaced.
+ * @property {BackoffOptions} [backoff]
+ * @property {number} [maxRetries=Infinity] reconnect attempts in a row
+ *   before giving up with state `closed`.
+ * @property {() => number} [random=Math.random] for the jitter (tests).
+ * @property {Timers} [timers] setTimeout/clearTimeout (tests).
+ * @property {string} [idPrefix] prefix of client message ids; a random one
+ *   by default, so that two tabs of one user never share ids.
+ */
+
+/**
+ * @typedef {Object} User
+ * @property {string} id
+ * @property {string} [name]
+ * @property {string} [role]
+ */
+
+/**
+ * A frame from the server. Room events carry `room`, `type`, `data`, and
+ * for durable events `seq`, `ts` and `from`.
+ * @typedef {Object} Frame
+ * @property {string} type
+ * @property {string} [room]
+ * @property {string} [id]
+ * @property {number} [seq]
+ * @property {number} [ts]
+ * @property {User} [from]
+ * @property {any} [data]
+ * @property {string} [code]
+ * @property {string} [message]
+ * @property {User} [user]
+ * @property {string[]} [features]
+ * @property {string} [connection_id]
+ */
+
+/**
+ * @typedef {Object} Ack
+ * @property {string} id the client message id
+ * @property {number} [seq] the seq of the event the frame produced (durable
+ *   frames only)
+ */
+
+/**
+ * Payload of the `state` event.
+ * @typedef {Object} StateEvent
+ * @property {'connecting'|'open'|'reconnecting'|'resynced'|'closed'} state
+ * @property {number} [code] close code (reconnecting, closed)
+ * @property {string} [reason] close reason (reconnecting, closed)
+ * @property {number} [attempt] reconnect attempt, from 1 (reconnecting)
+ * @property {number} [delay] ms until that attempt (reconnecting)
+ * @property {string[]} [rooms] rooms re-joined (resynced)
+ */
+
+/**
+ * @typedef {Object} RoomState
+ * @property {string} name
+ * @property {number} lastSeq last durable seq applied (0: none yet)
+ * @property {boolean} everJoined a `joined` was received once
+ * @property {'idle'|'joining'|'joined'} status on the current connection
+ * @property {string} [joinId] id of the join in flight
+ * @property {number | undefined} [joinSince] its `since`
+ * @property {Array<{resolve: (f: Frame) => void, reject: (e: Error) => void, timer: any}>} waiters
+ */
+
+/**
+ * @typedef {Object} Pending
+ * @property {string} id
+ * @property {string} room
+ * @property {string} frame the encoded frame, re-sent verbatim
+ * @property {number} gen connection generation it was last written on (0: never)
+ * @property {(a: Ack) => void} resolve
+ * @property {(e: Error) => void} reject
+ * @property {any} timer
+ */
+
+const DEFAULT_BACKOFF = { initial: 500, max: 30000, factor: 2, jitter: 0.5 };
+
+/**
+ * Compute a reconnect delay.
+ * @param {number} attempt 0 for the first retry
+ * @param {BackoffOptions} opts
+ * @param {() => number} random
+ * @returns {number} ms
+ */
+export function backoffDelay(attempt, opts, random) {
+  const o = { ...DEFAULT_BACKOFF, ...opts };
+  const base = Math.min(o.max, o.initial * Math.pow(o.factor, attempt));
+  return Math.round(base * (1 - o.jitter + o.jitter * random()));
+}
+
+function randomPrefix() {
+  let s = '';
+  for (let i = 0; i < 8; i++) s += Math.floor(Math.random() * 36).toString(36);
+  return s;
+}
+
+/**
+ * One connection to a classgate gateway.
+ *
+ * @example
+ * const c = new Client({ url: 'wss://host/ws', token: jwt });
+ * c.on('chat.message', (f) => console.log(f.from?.name, f.data.text));
+ * c.connect();
+ * await c.join('math-7');
+ * const { seq } = await c.send('chat.send', 'math-7', { text: 'hello' });
+ */
+export class Client {
+  /** @param {ClientOptions} opts */
+  constructor(opts) {
+    if (!opts || !opts.url) throw new TypeError('classgate: url is required');
+    if (opts.token === undefined) throw new TypeError('classgate: token is required');
+    /** @private */ this.opts = opts;
+    /** @private */ this.WS = opts.WebSocket || /** @type {any} */ (globalThis).WebSocket;
+    if (typeof this.WS !== 'function') {
+      throw new TypeError('classgate: no WebSocket constructor; pass options.WebSocket');
+    }
+    /** @private */ this.timers = opts.timers || {
+      setTimeout: (/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms),
+      clearTimeout: (/** @type {any} */ h) => clearTimeout(h),
+    };
+    /** @private */ this.random = opts.random || Math.random;
+    /** @private */ this.ackTimeout = opts.ackTimeout ?? 20000;
+    /** @private */ this.pingInterval = opts.pingInterval ?? 60000;
+    /** @private */ this.pongTimeout = opts.pongTimeout ?? 20000;
+    /** @private */ this.maxRetries = opts.maxRetries ?? Infinity;
+    /** @private */ this.idPrefix = opts.idPrefix || randomPrefix();
+    /** @private */ this.nextId = 1;
+
+    /**
+     * Current connection state: `idle` before connect(), then
+     * `connecting`, `open`, `reconnecting` or `closed`.
+     * @type {'idle'|'connecting'|'open'|'reconnecting'|'closed'}
+     */
+    this.state = 'idle';
+    /** The user of the token, as reported by the last `joined`. @type {User | null} */
+    this.user = null;
+    /** Close code of the last closed connection (0 before any). */
+    this.closeCode = 0;
+
+    /** @private @type {Map<string, Set<Function>>} */ this.listeners = new Map();
+    /** @private @type {Map<string, RoomState>} */ this.rooms = new Map();
+    /** @private @type {Map<string, Pending>} */ this.pending = new Map();
+    /** @private @type {Map<string, {resolve: () => void, timer: any}>} */ this.leaves = new Map();
+    /** @private @type {any} */ this.ws = null;
+    /** @private */ this.gen = 0;
+    /** @private */ this.attempt = 0;
+    /** @private */ this.stopped = true;
+    /** @private @type {any} */ this.retryTimer = null;
+    /** @private @type {any} */ this.pingTimer = null;
+    /** @private @type {any} */ this.pongTimer = null;
+    /** @private @type {string | null} */ this.pingId = null;
+    /** @private */ this.hadOpen = false;
+    /** @private @type {Set<string> | null} */ this.resyncing = null;
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /**
+   * Subscribe to an event. Names: `state` ({@link StateEvent}), `message`
+   * (every room event delivered, after dedupe), a frame type such as
+   * `chat.message` (those frames only), `joined` (each `joined` frame,
+   * re-joins included), `resync` (`{room, seq}`: the server could not
+   * replay what was missed — the join state that follows is the whole
+   * truth, so drop the room's local state before applying it), `error`
+   * (errors not tied to a send or join: a frame without id, a bad frame, a
+   * failed token fetch, a failed re-join).
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} unsubscribe
+   */
+  on(name, fn) {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(fn);
+    return () => this.off(name, fn);
+  }
+
+  /**
+   * Unsubscribe.
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   */
+  off(name, fn) {
+    this.listeners.get(name)?.delete(fn);
+  }
+
+  /**
+   * @private
+   * @param {string} name
+   * @param {any} payload
+   */
+  emit(name, payload) {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(payload);
+      } catch (err) {
+        // A listener's bug must not break the protocol state machine.
+        if (name !== 'error') this.emit('error', err);
+        else console.error(err); // eslint-disable-line no-console
+      }
+    }
+  }
+
+  /**
+   * @private
+   * @param {StateEvent['state']} state
+   * @param {Partial<StateEvent>} [extra]
+   */
+  setState(state, extra) {
+    if (state !== 'resynced') this.state = state;
+    this.emit('state', { state, ...extra });
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /**
+   * Open the connection (no-op when already connecting or open). After a
+   * fatal close (e.g. 4001) call it again, with a fresh token, to resume:
+   * the rooms are kept and re-joined with `since` (sends pending at the
+   * close were rejected with code `closed`).
+   */
+  connect() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.attempt = 0;
+    this.setState('connecting');
+    this.dial();
+  }
+
+  /**
+   * Close the connection for good (code 1000) and reject every pending
+   * send and join with code `closed`. connect() may be called again.
+   * @param {number} [code=1000]
+   * @param {string} [reason]
+   */
+  close(code = 1000, reason = 'client closed') {
+    this.stopped = true;
+    this.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const ws = this.ws;
+    this.detach();
+    if (ws) {
+      try {
+        ws.close(code, reason);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.closeCode = code;
+    this.failAll(new ClassgateError('closed', reason));
+    this.setState('closed', { code, reason });
+  }
+
+  /**
+   * Skip the rest of the current backoff delay and reconnect now (e.g. on
+   * the browser's `online` event). No-op unless reconnecting.
+   */
+  reconnectNow() {
+    if (this.stopped || this.state !== 'reconnecting' || this.retryTimer === null) return;
+    this.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.dial();
+  }
+
+  /** @private */
+  async dial() {
+    const gen = ++this.gen;
+    let token;
+    try {
+      const t = this.opts.token;
+      token = typeof t === 'function' ? await t() : t;
+    } catch (err) {
+      if (gen !== this.gen || this.stopped) return;
+      this.emit('error', err);
+      this.scheduleReconnect(1006, 'token unavailable');
+      return;
+    }
+    if (gen !== this.gen || this.stopped) return;
+    const base = typeof this.opts.url === 'function' ? this.opts.url() : this.opts.url;
+    const url = base + (base.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token || '');
+    let ws;
+    try {
+      ws = new this.WS(url);
+    } catch (err) {
+      this.emit('error', err);
+      this.scheduleReconnect(1006, String(err));
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      if (gen === this.gen) this.onOpen();
+    };
+    ws.onmessage = (/** @type {{data: any}} */ ev) => {
+      if (gen === this.gen) this.onMessage(ev.data);
+    };
+    ws.onclose = (/** @type {{code?: number, reason?: string}} */ ev) => {
+      if (gen === this.gen) this.onClose(ev.code || 1006, ev.reason || '');
+    };
+    ws.onerror = () => {
+      /* a close event follows */
+    };
+  }
+
+  /**
+   * Stop listening to the current socket and forget per-connection state.
+   * @private
+   */
+  detach() {
+    this.gen++;
+    this.ws = null;
+    this.timers.clearTimeout(this.pingTimer);
+    this.timers.clearTimeout(this.pongTimer);
+    this.pingTimer = this.pongTimer = null;
+    this.pingId = null;
+    this.resyncing = null;
+    for (const r of this.rooms.values()) {
+      r.status = 'idle';
+      r.joinId = undefined;
+    }
+    for (const p of this.pending.values()) p.gen = 0;
+  }
+
+  /** @private */
+  onOpen() {
+    this.attempt = 0;
+    const reconnect = this.hadOpen;
+    this.hadOpen = true;
+    this.setState('open');
+    this.schedulePing();
+    if (reconnect && this.rooms.size > 0) this.resyncing = new Set(this.rooms.keys());
+    for (const r of this.rooms.values()) this.sendJoin(r);
+  }
+
+  /**
+   * @private
+   * @param {number} code
+   * @param {string} reason
+   */
+  onClose(code, reason) {
+    this.detach();
+    this.closeCode = code;
+    if (this.stopped) return;
+    if (FATAL_CLOSE_CODES.includes(code)) {
+      this.stopped = true;
+      this.failAll(new ClassgateError('closed', `connection closed with ${code} ${reason}`.trim()));
+      this.setState('closed', { code, reason });
+      return;
+    }
+    this.scheduleReconnect(code, reason);
+  }
+
+  /**
+   * @private
+   * @param {number} code
+   * @param {string} reason
+   */
+  scheduleReconnect(code, reason) {
+    if (this.attempt >= this.maxRetries) {
+      this.stopped = true;
+      this.failAll(new ClassgateError('closed', 'gave up reconnecting'));
+      this.setState('closed', { code, reason });
+      return;
+    }
+    const delay = backoffDelay(this.attempt, this.opts.backoff || {}, this.random);
+    this.attempt++;
+    this.setState('reconnecting', { code, reason, attempt: this.attempt, delay });
+    this.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = this.timers.setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.stopped) this.dial();
+    }, delay);
+  }
+
+  /**
+   * Drop the current socket as dead and reconnect.
+   * @private
+   * @param {number} code
+   * @param {string} reason
+   */
+  drop(code, reason) {
+    const ws = this.ws;
+    this.detach();
+    try {
+      ws?.close(code, reason);
+    } catch {
+      /* ignore */
+    }
+    this.closeCode = code;
+    if (!this.stopped) this.scheduleReconnect(code, reason);
+  }
+
+  /**
+   * @private
+   * @param {Error} err
+   */
+  failAll(err) {
+    for (const p of this.pending.values()) {
+      this.timers.clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    for (const r of this.rooms.values()) {
+      for (const w of r.waiters.splice(0)) {
+        this.timers.clearTimeout(w.timer);
+        w.reject(err);
+      }
+    }
+  }
+
+  // ----------------------------------------------------------------- ping
+
+  /** @private */
+  schedulePing() {
+    this.timers.clearTimeout(this.pingTimer);
+    this.pingTimer = this.timers.setTimeout(() => {
+      this.pingTimer = null;
+      if (!this.ws || this.state !== 'open') return;
+      const id = this.newId('p');
+      this.pingId = id;
+      this.write(JSON.stringify({ type: 'ping', id }));
+      this.timers.clearTimeout(this.pongTimer);
+      this.pongTimer = this.timers.setTimeout(() => {
+        this.pongTimer = null;
+        this.drop(CLOSE_PING_TIMEOUT, 'pong timeout');
+      }, this.pongTimeout);
+      this.schedulePing();
+    }, this.pingInterval);
+  }
+
+  // ---------------------------------------------------------------- rooms
+
+  /**
+   * Join a room (kept across reconnects until leave()). Resolves with the
+   * `joined` frame; rejects with the server's error (e.g. `forbidden`, and
+   * the room is forgotten) or `timeout` (the client keeps trying).
+   * Joining a room already joined resolves with a fresh `joined`.
+   * @param {string} room
+   * @returns {Promise<Frame>}
+   */
+  join(room) {
+    let r = this.rooms.get(room);
+    if (!r) {
+      r = { name: room, lastSeq: 0, everJoined: false, status: 'idle', waiters: [] };
+      this.rooms.set(room, r);
+    }
+    const rs = r;
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject, timer: /** @type {any} */ (null) };
+      w.timer = this.timers.setTimeout(() => {
+        const i = rs.waiters.indexOf(w);
+        if (i >= 0) rs.waiters.splice(i, 1);
+        reject(new ClassgateError('timeout', `no answer to join ${room}`));
+      }, this.ackTimeout);
+      rs.waiters.push(w);
+      if (this.state === 'open' && rs.status !== 'joining') this.sendJoin(rs);
+    });
+  }
+
+  /**
+   * Leave a room: forget it and reject its unacknowledged sends with code
+   * `left`. Resolves when the server acknowledges, or at once when not
+   * connected.
+   * @param {string} room
+   * @returns {Promise<void>}
+   */
+  leave(room) {
+    const r = this.rooms.get(room);
+    this.rooms.delete(room);
+    this.resyncing?.delete(room);
+    const err = new ClassgateError('left', `left ${room}`);
+    if (r) {
+      for (const w of r.waiters.splice(0)) {
+        this.timers.clearTimeout(w.timer);
+        w.reject(err);
+      }
+    }
+    for (const p of [...this.pending.values()]) {
+      if (p.room === room) this.settle(p.id)?.reject(err);
+    }
+    if (!this.ws || this.state !== 'open') return Promise.resolve();
+    const id = this.newId('l');
+    return new Promise((resolve) => {
+      const timer = this.timers.setTimeout(() => {
+        this.leaves.delete(id);
+        resolve();
+      }, this.ackTimeout);
+      this.leaves.set(id, { resolve, timer });
+      this.write(JSON.stringify({ type: 'leave', room, id }));
+    });
+  }
+
+  /**
+   * The last durable seq applied in room (0 when none, undefined when the
+   * room is not joined).
+   * @param {string} room
+   * @returns {number | undefined}
+   */
+  lastSeq(room) {
+    return this.rooms.get(room)?.lastSeq;
+  }
+
+  /**
+   * Rooms currently kept (joined or being joined).
+   * @returns {string[]}
+   */
+  roomNames() {
+    return [...this.rooms.keys()];
+  }
+
+  /**
+   * @private
+   * @param {RoomState} r
+   */
+  sendJoin(r) {
+    if (!this.ws || this.state !== 'open') return;
+    const id = this.newId('j');
+    r.status = 'joining';
+    r.joinId = id;
+    /** @type {any} */
+    const frame = { type: 'join', room: r.name, id };
+    if (r.everJoined) frame.since = r.lastSeq;
+    r.joinSince = frame.since;
+    this.write(JSON.stringify(frame));
+  }
+
+  /**
+   * @private
+   * @param {Frame} f
+   */
+  onJoined(f) {
+    const r = f.room ? this.rooms.get(f.room) : undefined;
+    // Ignore a join we no longer wait for: left meanwhile, or superseded.
+    if (!r || r.status !== 'joining' || (f.id !== undefined && f.id !== r.joinId)) return;
+    const seq = typeof f.seq === 'number' ? f.seq : 0;
+    if (r.joinSince === undefined) {
+      // Fresh join: the join state that follows is as of (at least) seq.
+      r.lastSeq = seq;
+    } else if (seq < r.joinSince) {
+      // The room's history restarted (e.g. the store was reset): what we
+      // have is no longer comparable. Start over from the join state.
+      r.lastSeq = seq;
+      this.emit('resync', { room: r.name, seq, reason: 'reset' });
+    }
+    // Otherwise keep lastSeq: the replay (since, seq] follows.
+    r.status = 'joined';
+    r.everJoined = true;
+    r.joinId = undefined;
+    if (f.user) this.user = f.user;
+    this.emit('joined', f);
+    for (const w of r.waiters.splice(0)) {
+      this.timers.clearTimeout(w.timer);
+      w.resolve(f);
+    }
+    this.flush(r.name);
+    if (this.resyncing) {
+      this.resyncing.delete(r.name);
+      if (this.resyncing.size === 0) {
+        this.resyncing = null;
+        this.setState('resynced', { rooms: this.roomNames() });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- sends
+
+  /**
+   * Send a plugin frame and wait for its acknowledgement. Resolves with
+   * `{id, seq}` on `ack`; rejects with a {@link ClassgateError} carrying the
+   * server's code (`rejected`, `forbidden`, `rate_limited`, …), or `timeout`
+   * after ackTimeout, or `closed`/`left`. While disconnected (or while the
+   * room is being re-joined) the frame waits; after a reconnect it is sent
+   * again with the same id, which the server deduplicates.
+   * @param {string} type e.g. `chat.send`
+   * @param {string} room a room passed to join()
+   * @param {any} [data]
+   * @param {{id?: string, timeout?: number}} [opts] a caller-chosen id (≤ 64
+   *   characters) and a per-call timeout
+   * @returns {Promise<Ack>}
+   */
+  send(type, room, data, opts = {}) {
+    const id = opts.id || this.newId('m');
+    if (this.state === 'closed' && this.stopped) {
+      return Promise.reject(new ClassgateError('closed', 'client is closed'));
+    }
+    if (!this.rooms.has(room)) {
+      return Promise.reject(new ClassgateError('not_joined', `join ${room} first`));
+    }
+    if (this.pending.has(id)) {
+      return Promise.reject(new ClassgateError('bad_request', `id ${id} already pending`));
+    }
+    /** @type {any} */
+    const frame = { type, room, id };
+    if (data !== undefined) frame.data = data;
+    return new Promise((resolve, reject) => {
+      /** @type {Pending} */
+      const p = { id, room, frame: JSON.stringify(frame), gen: 0, resolve, reject, timer: null };
+      p.timer = this.timers.setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ClassgateError('timeout', `no answer to ${type} ${id}`));
+      }, opts.timeout ?? this.ackTimeout);
+      this.pending.set(id, p);
+      this.flush(room);
+    });
+  }
+
+  /**
+   * Send a frame without an id: no acknowledgement, not retried, dropped
+   * when the connection or the room is not ready. For ephemeral,
+   * high-rate frames (cursor moves, typing). Returns whether it was written.
+   * @param {string} type
+   * @param {string} room
+   * @param {any} [data]
+   * @returns {boolean}
+   */
+  notify(type, room, data) {
+    const r = this.rooms.get(room);
+    if (!this.ws || this.state !== 'open' || !r || r.status !== 'joined') return false;
+    /** @type {any} */
+    const frame = { type, room };
+    if (data !== undefined) frame.data = data;
+    this.write(JSON.stringify(frame));
+    return true;
+  }
+
+  /**
+   * Number of sends waiting for their answer.
+   * @returns {number}
+   */
+  pendingCount() {
+    return this.pending.size;
+  }
+
+  /**
+   * Write the pending frames of room that were not written on this
+   * connection yet, in the order they were sent.
+   * @private
+   * @param {string} room
+   */
+  flush(room) {
+    const r = this.rooms.get(room);
+    if (!this.ws || this.state !== 'open' || !r || r.status !== 'joined') return;
+    for (const p of this.pending.values()) {
+      if (p.room === room && p.gen !== this.gen) {
+        p.gen = this.gen;
+        this.write(p.frame);
+      }
+    }
+  }
+
+  /**
+   * @private
+   * @param {string} id
+   * @returns {Pending | undefined}
+   */
+  settle(id) {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    this.timers.clearTimeout(p.timer);
+    return p;
+  }
+
+  /**
+   * @private
+   * @param {string} kind
+   */
+  newId(kind) {
+    return `${this.idPrefix}-${kind}${this.nextId++}`;
+  }
+
+  /**
+   * @private
+   * @param {string} s
+   */
+  write(s) {
+    try {
+      this.ws.send(s);
+    } catch (err) {
+      // The socket is closing; its close event triggers the reconnect and
+      // the frame is written again then (pending) or dropped (notify).
+      this.emit('error', err);
+    }
+  }
+
+  // -------------------------------------------------------------- receive
+
+  /**
+   * @private
+   * @param {any} raw
+   */
+  onMessage(raw) {
+    /** @type {Frame} */
+    let f;
+    try {
+      f = JSON.parse(typeof raw === 'string' ? raw : String(raw));
+    } catch (err) {
+      this.emit('error', new ClassgateError('bad_frame', 'server sent non-JSON', raw));
+      return;
+    }
+    if (!f || typeof f.type !== 'string') {
+      this.emit('error', new ClassgateError('bad_frame', 'server frame without type', f));
+      return;
+    }
+    switch (f.type) {
+      case 'joined':
+        this.onJoined(f);
+        return;
+      case 'pong':
+        if (f.id === this.pingId) {
+          this.pingId = null;
+          this.timers.clearTimeout(this.pongTimer);
+          this.pongTimer = null;
+        }
+        return;
+      case 'ack': {
+        const p = f.id ? this.settle(f.id) : undefined;
+        if (p) {
+          p.resolve(typeof f.seq === 'number' ? { id: p.id, seq: f.seq } : { id: p.id });
+          return;
+        }
+        const l = f.id ? this.leaves.get(f.id) : undefined;
+        if (l && f.id) {
+          this.leaves.delete(f.id);
+          this.timers.clearTimeout(l.timer);
+          l.resolve();
+        }
+        return;
+      }
+      case 'error':
+        this.onError(f);
+        return;
+      case 'resync':
+        this.onResync(f);
+        return;
+      default:
+        this.onEvent(f);
+    }
+  }
+
+  /**
+   * @private
+   * @param {Frame} f
+   */
+  onError(f) {
+    const err = new ClassgateError(f.code || 'internal', f.message, f);
+    const p = f.id ? this.settle(f.id) : undefined;
+    if (p) {
+      p.reject(err);
+      return;
+    }
+    for (const r of this.rooms.values()) {
+      if (f.id && r.joinId === f.id) {
+        // The server refused the join: forget the room.
+        this.rooms.delete(r.name);
+        this.resyncing?.delete(r.name);
+        for (const w of r.waiters.splice(0)) {
+          this.timers.clearTimeout(w.timer);
+          w.reject(err);
+        }
+        for (const q of [...this.pending.values()]) {
+          if (q.room === r.name) this.settle(q.id)?.reject(err);
+        }
+        if (r.everJoined) this.emit('error', err);
+        return;
+      }
+    }
+    if (f.id && this.leaves.has(f.id)) {
+      const l = this.leaves.get(f.id);
+      this.leaves.delete(f.id);
+      this.timers.clearTimeout(l?.timer);
+      l?.resolve();
+      return;
+    }
+    this.emit('error', err);
+  }
+
+  /**
+   * The server could not replay what this client missed; the join state
+   * frames that follow describe the room completely.
+   * @private
+   * @param {Frame} f
+   */
+  onResync(f) {
+    const r = f.room ? this.rooms.get(f.room) : undefined;
+    if (!r) return;
+    if (typeof f.seq === 'number') r.lastSeq = f.seq;
+    this.emit('resync', { room: r.name, seq: r.lastSeq, reason: 'history' });
+  }
+
+  /**
+   * A room event: ephemeral ones pass through; durable ones (seq > 0) are
+   * delivered only in order, exactly once.
+   * @private
+   * @param {Frame} f
+   */
+  onEvent(f) {
+    const r = f.room ? this.rooms.get(f.room) : undefined;
+    if (r && typeof f.seq === 'number' && f.seq > 0) {
+      if (f.seq <= r.lastSeq) return; // duplicate (replay overlap, resend)
+      if (f.seq > r.lastSeq + 1) {
+        // Gap: never deliver out of order. Re-join with since; the server
+        // replays lastSeq+1 … and this event arrives again in order.
+        if (r.status === 'joined') this.sendJoin(r);
+        return;
+      }
+      r.lastSeq = f.seq;
+    }
+    this.emit('message', f);
+    this.emit(f.type, f);
+  }
+}
+
+/**
+ * Convenience: create a Client and connect it.
+ * @param {ClientOptions} opts
+ * @returns {Client}
+ */
+export function connect(opts) {
+  const c = new Client(opts);
+  c.connect();
+  return c;
+}

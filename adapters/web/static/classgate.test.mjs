@@ -1,0 +1,464 @@
+// Unit tests of classgate.js against a fake WebSocket and a fake clock.
+// Run: node --test adapters/web/static/classgate.test.mjs (Node ≥ 20).
+// Nothing here sleeps: time only moves when a test calls clock.advance().
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, ClassgateError, backoffDelay, FATAL_CLOSE_CODES } from './classgate.js';
+
+/** A manual clock implementing the Timers option. */
+class FakeClock {
+  constructor() {
+    this.now = 0;
+    this.seq = 0;
+    /** @type {Map<number, {at: number, fn: () => void}>} */
+    this.timers = new Map();
+    this.setTimeout = (fn, ms) => {
+      const h = ++this.seq;
+      this.timers.set(h, { at: this.now + ms, fn });
+      return h;
+    };
+    this.clearTimeout = (h) => {
+      this.timers.delete(h);
+    };
+  }
+  /** Run every timer due within ms, in time order, then flush microtasks. */
+  async advance(ms) {
+    const end = this.now + ms;
+    for (;;) {
+      let next = null;
+      for (const [h, t] of this.timers) {
+        if (t.at <= end && (!next || t.at < next[1].at)) next = [h, t];
+      }
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.now = next[1].at;
+      next[1].fn();
+      await flush();
+    }
+    this.now = end;
+    await flush();
+  }
+  /** Delays of the pending timers (for asserting on backoff). */
+  pending() {
+    return [...this.timers.values()].map((t) => t.at - this.now);
+  }
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+/** Fake WebSocket: records what the client writes; the test plays server. */
+function fakeSocketClass() {
+  const sockets = [];
+  class FakeWS {
+    constructor(url) {
+      this.url = url;
+      this.sent = [];
+      this.closed = null;
+      this.readyState = 0;
+      sockets.push(this);
+    }
+    send(s) {
+      if (this.readyState !== 1) throw new Error('not open');
+      this.sent.push(JSON.parse(s));
+    }
+    close(code, reason) {
+      this.closed = { code, reason };
+      this.readyState = 3;
+    }
+    // --- server side
+    open() {
+      this.readyState = 1;
+      this.onopen?.({});
+    }
+    recv(frame) {
+      this.onmessage?.({ data: JSON.stringify(frame) });
+    }
+    serverClose(code, reason = '') {
+      this.readyState = 3;
+      this.onclose?.({ code, reason });
+    }
+    /** Frames of a type the client sent. */
+    frames(type) {
+      return this.sent.filter((f) => f.type === type);
+    }
+    lastJoin(room) {
+      return this.sent.filter((f) => f.type === 'join' && f.room === room).at(-1);
+    }
+  }
+  return { FakeWS, sockets };
+}
+
+function setup(extra = {}) {
+  const clock = new FakeClock();
+  const { FakeWS, sockets } = fakeSocketClass();
+  const states = [];
+  const client = new Client({
+    url: 'ws://gw.test/ws',
+    token: 'T0K',
+    WebSocket: FakeWS,
+    timers: clock,
+    random: () => 0.5,
+    idPrefix: 'x',
+    ...extra,
+  });
+  client.on('state', (s) => states.push(s));
+  const events = [];
+  client.on('message', (f) => events.push(f));
+  return { clock, sockets, client, states, events, FakeWS };
+}
+
+/** Connect, open and join room r1 at seq; returns the socket. */
+async function joined(env, room = 'r1', seq = 0) {
+  env.client.connect();
+  await flush();
+  const ws = env.sockets.at(-1);
+  ws.open();
+  const p = env.client.join(room);
+  const j = ws.lastJoin(room);
+  ws.recv({ type: 'joined', room, id: j.id, seq, user: { id: 'u1', name: 'Ann', role: 'teacher' } });
+  await p;
+  return ws;
+}
+
+const ev = (room, seq, text = `m${seq}`) => ({
+  type: 'chat.message',
+  room,
+  seq,
+  ts: 1,
+  from: { id: 'u2' },
+  data: { text },
+});
+
+test('connects with the token in the query string', async () => {
+  const env = setup({ url: 'wss://abc.execute-api.test/prod?x=1', token: async () => 'a b' });
+  env.client.connect();
+  await flush();
+  assert.equal(env.sockets[0].url, 'wss://abc.execute-api.test/prod?x=1&token=a%20b');
+  assert.deepEqual(env.states.map((s) => s.state), ['connecting']);
+  env.sockets[0].open();
+  assert.equal(env.client.state, 'open');
+});
+
+test('a fresh join has no since; joined sets user and lastSeq', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 41);
+  assert.equal(ws.lastJoin('r1').since, undefined);
+  assert.equal(env.client.lastSeq('r1'), 41);
+  assert.equal(env.client.user.name, 'Ann');
+});
+
+test('joins several rooms and keeps their seqs apart', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 5);
+  const p = env.client.join('r2');
+  ws.recv({ type: 'joined', room: 'r2', id: ws.lastJoin('r2').id, seq: 100 });
+  await p;
+  ws.recv(ev('r1', 6));
+  ws.recv(ev('r2', 101));
+  assert.deepEqual(env.events.map((e) => [e.room, e.seq]), [['r1', 6], ['r2', 101]]);
+  assert.deepEqual(env.client.roomNames(), ['r1', 'r2']);
+});
+
+test('drops duplicates and delivers in order', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 10);
+  const typed = [];
+  env.client.on('chat.message', (f) => typed.push(f.seq));
+  ws.recv(ev('r1', 9));
+  ws.recv(ev('r1', 10));
+  ws.recv(ev('r1', 11));
+  ws.recv(ev('r1', 11));
+  ws.recv(ev('r1', 12));
+  assert.deepEqual(env.events.map((e) => e.seq), [11, 12]);
+  assert.deepEqual(typed, [11, 12]);
+  assert.equal(env.client.lastSeq('r1'), 12);
+});
+
+test('ephemeral events pass through untouched', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 3);
+  ws.recv({ type: 'whiteboard.cursor', room: 'r1', from: { id: 'u2' }, data: { x: 1, y: 2 } });
+  ws.recv({ type: 'whiteboard.cursor', room: 'r1', from: { id: 'u2' }, data: { x: 1, y: 2 } });
+  ws.recv({ type: 'chat.history', room: 'r1', data: { messages: [] } });
+  assert.equal(env.events.length, 3);
+  assert.equal(env.client.lastSeq('r1'), 3);
+});
+
+test('a gap is not delivered; the client re-joins with since and the replay fills it', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 10);
+  ws.recv(ev('r1', 11));
+  ws.recv(ev('r1', 14)); // 12 and 13 missing
+  assert.deepEqual(env.events.map((e) => e.seq), [11]);
+  const j = ws.lastJoin('r1');
+  assert.equal(j.since, 11);
+  // More events while the re-join is in flight: no second join.
+  ws.recv(ev('r1', 15));
+  assert.equal(ws.frames('join').length, 2);
+  ws.recv({ type: 'joined', room: 'r1', id: j.id, seq: 15 });
+  for (const s of [12, 13, 14, 15]) ws.recv(ev('r1', s));
+  ws.recv(ev('r1', 16));
+  assert.deepEqual(env.events.map((e) => e.seq), [11, 12, 13, 14, 15, 16]);
+  assert.equal(env.client.lastSeq('r1'), 16);
+});
+
+test('reconnects with jittered exponential backoff and re-joins with since', async () => {
+  const env = setup({ backoff: { initial: 100, max: 1000, factor: 2, jitter: 0.5 } });
+  const ws = await joined(env, 'r1', 7);
+  ws.recv(ev('r1', 8));
+  ws.serverClose(1012, 'restarting');
+  assert.equal(env.client.state, 'reconnecting');
+  let rec = env.states.filter((s) => s.state === 'reconnecting');
+  assert.deepEqual(rec.map((s) => [s.code, s.attempt, s.delay]), [[1012, 1, 75]]);
+
+  // The first retry fails (server still down): the delay doubles.
+  await env.clock.advance(75);
+  assert.equal(env.sockets.length, 2);
+  env.sockets[1].serverClose(1006);
+  await env.clock.advance(149);
+  assert.equal(env.sockets.length, 2, 'no dial before the delay');
+  await env.clock.advance(1);
+  assert.equal(env.sockets.length, 3);
+  rec = env.states.filter((s) => s.state === 'reconnecting');
+  assert.deepEqual(rec.map((s) => s.delay), [75, 150]);
+
+  const ws3 = env.sockets[2];
+  ws3.open();
+  const j = ws3.lastJoin('r1');
+  assert.equal(j.since, 8);
+  ws3.recv({ type: 'joined', room: 'r1', id: j.id, seq: 10 });
+  ws3.recv(ev('r1', 8)); // overlap: dropped
+  ws3.recv(ev('r1', 9));
+  ws3.recv(ev('r1', 10));
+  assert.deepEqual(env.events.map((e) => e.seq), [8, 9, 10]);
+  assert.deepEqual(
+    env.states.map((s) => s.state),
+    ['connecting', 'open', 'reconnecting', 'reconnecting', 'open', 'resynced'],
+  );
+  // A successful open resets the backoff.
+  ws3.serverClose(4008, 'slow consumer');
+  assert.equal(env.states.at(-1).delay, 75);
+});
+
+test('backoff is capped and jitter stays within bounds', () => {
+  const o = { initial: 500, max: 30000, factor: 2, jitter: 0.5 };
+  assert.equal(backoffDelay(0, o, () => 0), 250);
+  assert.equal(backoffDelay(0, o, () => 0.999999), 500);
+  assert.equal(backoffDelay(20, o, () => 1), 30000);
+  assert.equal(backoffDelay(20, o, () => 0), 15000);
+});
+
+test('fatal close codes stop the client', async () => {
+  for (const code of FATAL_CLOSE_CODES) {
+    const env = setup();
+    const ws = await joined(env, 'r1', 1);
+    const p = env.client.send('chat.send', 'r1', { text: 'x' });
+    ws.serverClose(code, 'bye');
+    await assert.rejects(p, (e) => e instanceof ClassgateError && e.code === 'closed');
+    assert.equal(env.client.state, 'closed');
+    assert.deepEqual(env.states.at(-1), { state: 'closed', code, reason: 'bye' });
+    await env.clock.advance(120000);
+    assert.equal(env.sockets.length, 1, `no reconnect after ${code}`);
+  }
+});
+
+test('after 4001 connect() resumes with a new token and since', async () => {
+  let token = 'old';
+  const env = setup({ token: () => token });
+  const ws = await joined(env, 'r1', 4);
+  ws.serverClose(4001, 'token expired');
+  token = 'new';
+  env.client.connect();
+  await flush();
+  const ws2 = env.sockets[1];
+  assert.match(ws2.url, /token=new$/);
+  ws2.open();
+  assert.equal(ws2.lastJoin('r1').since, 4);
+});
+
+test('send resolves on ack with seq, rejects on error and on timeout', async () => {
+  const env = setup({ ackTimeout: 5000 });
+  const ws = await joined(env, 'r1', 0);
+  const a = env.client.send('chat.send', 'r1', { text: 'hi' });
+  const b = env.client.send('whiteboard.clear', 'r1', {});
+  const c = env.client.send('chat.send', 'r1', { text: 'lost' });
+  const [fa, fb, fc] = ws.sent.slice(-3);
+  assert.deepEqual(fa, { type: 'chat.send', room: 'r1', id: fa.id, data: { text: 'hi' } });
+  assert.equal(new Set([fa.id, fb.id, fc.id]).size, 3);
+  const bRejected = assert.rejects(b, (e) => e.code === 'rejected' && e.detail === 'teachers only');
+  const cTimedOut = assert.rejects(c, (e) => e.code === 'timeout');
+  ws.recv({ type: 'ack', id: fa.id, seq: 1 });
+  ws.recv({ type: 'error', id: fb.id, code: 'rejected', message: 'teachers only' });
+  assert.deepEqual(await a, { id: fa.id, seq: 1 });
+  await bRejected;
+  await env.clock.advance(5000);
+  await cTimedOut;
+  assert.equal(env.client.pendingCount(), 0);
+  // A late ack after the timeout is ignored.
+  ws.recv({ type: 'ack', id: fc.id, seq: 2 });
+});
+
+test('unacked sends are re-sent with the same id after the room is re-joined', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 3);
+  const p1 = env.client.send('chat.send', 'r1', { text: 'one' });
+  const p2 = env.client.send('chat.send', 'r1', { text: 'two' });
+  const [f1, f2] = ws.frames('chat.send');
+  ws.recv({ type: 'ack', id: f1.id, seq: 4 });
+  assert.deepEqual(await p1, { id: f1.id, seq: 4 });
+  ws.serverClose(1006);
+  // Sent while disconnected: queued.
+  const p3 = env.client.send('chat.send', 'r1', { text: 'three' });
+  await env.clock.advance(10000);
+  const ws2 = env.sockets[1];
+  ws2.open();
+  assert.deepEqual(ws2.frames('chat.send'), [], 'nothing before the room is re-joined');
+  ws2.recv({ type: 'joined', room: 'r1', id: ws2.lastJoin('r1').id, seq: 5 });
+  const resent = ws2.frames('chat.send');
+  assert.equal(resent.length, 2);
+  assert.equal(resent[0].id, f2.id);
+  assert.deepEqual(resent[0].data, { text: 'two' });
+  assert.deepEqual(resent[1].data, { text: 'three' });
+  // The server already had "two" (seq 5): it answers with the original seq.
+  ws2.recv({ type: 'ack', id: f2.id, seq: 5 });
+  ws2.recv({ type: 'ack', id: resent[1].id, seq: 6 });
+  assert.deepEqual(await p2, { id: f2.id, seq: 5 });
+  assert.equal((await p3).seq, 6);
+});
+
+test('sends wait for the first join', async () => {
+  const env = setup();
+  env.client.connect();
+  await flush();
+  const ws = env.sockets[0];
+  const joinP = env.client.join('r1');
+  const p = env.client.send('chat.send', 'r1', { text: 'early' });
+  ws.open();
+  assert.deepEqual(ws.sent.map((f) => f.type), ['join']);
+  ws.recv({ type: 'joined', room: 'r1', id: ws.lastJoin('r1').id, seq: 0 });
+  await joinP;
+  assert.deepEqual(ws.sent.map((f) => f.type), ['join', 'chat.send']);
+  ws.recv({ type: 'ack', id: ws.sent[1].id, seq: 1 });
+  assert.equal((await p).seq, 1);
+});
+
+test('send to a room not joined is refused locally', async () => {
+  const env = setup();
+  await joined(env, 'r1', 0);
+  await assert.rejects(env.client.send('chat.send', 'nope', {}), (e) => e.code === 'not_joined');
+});
+
+test('notify writes without id and only when the room is ready', async () => {
+  const env = setup();
+  env.client.connect();
+  await flush();
+  const ws = env.sockets[0];
+  ws.open();
+  env.client.join('r1');
+  assert.equal(env.client.notify('whiteboard.cursor', 'r1', { x: 1, y: 1 }), false);
+  ws.recv({ type: 'joined', room: 'r1', id: ws.lastJoin('r1').id, seq: 0 });
+  assert.equal(env.client.notify('whiteboard.cursor', 'r1', { x: 1, y: 1 }), true);
+  assert.deepEqual(ws.sent.at(-1), { type: 'whiteboard.cursor', room: 'r1', data: { x: 1, y: 1 } });
+});
+
+test('a refused join rejects and forgets the room', async () => {
+  const env = setup();
+  await joined(env, 'r1', 0);
+  const ws = env.sockets[0];
+  const p = env.client.join('secret');
+  ws.recv({ type: 'error', id: ws.lastJoin('secret').id, code: 'forbidden', message: 'no' });
+  await assert.rejects(p, (e) => e.code === 'forbidden');
+  assert.deepEqual(env.client.roomNames(), ['r1']);
+});
+
+test('resync resets lastSeq and emits resync', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 3);
+  ws.serverClose(1012);
+  await env.clock.advance(60000);
+  const ws2 = env.sockets[1];
+  ws2.open();
+  const resyncs = [];
+  env.client.on('resync', (r) => resyncs.push(r));
+  ws2.recv({ type: 'joined', room: 'r1', id: ws2.lastJoin('r1').id, seq: 900 });
+  ws2.recv({ type: 'resync', room: 'r1', seq: 900 });
+  ws2.recv(ev('r1', 901));
+  assert.deepEqual(resyncs, [{ room: 'r1', seq: 900, reason: 'history' }]);
+  assert.deepEqual(env.events.map((e) => e.seq), [901]);
+});
+
+test('a room whose history restarted (joined.seq < since) is resynced', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 50);
+  ws.serverClose(1012);
+  await env.clock.advance(60000);
+  const ws2 = env.sockets[1];
+  ws2.open();
+  const resyncs = [];
+  env.client.on('resync', (r) => resyncs.push(r));
+  ws2.recv({ type: 'joined', room: 'r1', id: ws2.lastJoin('r1').id, seq: 2 });
+  ws2.recv(ev('r1', 3));
+  assert.equal(resyncs.length, 1);
+  assert.deepEqual(env.events.map((e) => e.seq), [3]);
+});
+
+test('pings periodically and replaces a connection that stops answering', async () => {
+  const env = setup({ pingInterval: 60000, pongTimeout: 20000 });
+  const ws = await joined(env, 'r1', 0);
+  await env.clock.advance(60000);
+  const [ping] = ws.frames('ping');
+  assert.ok(ping.id);
+  ws.recv({ type: 'pong', id: ping.id });
+  await env.clock.advance(60000);
+  assert.equal(ws.frames('ping').length, 2);
+  await env.clock.advance(20000); // no pong this time
+  assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
+  assert.equal(env.client.state, 'reconnecting');
+  await env.clock.advance(1000);
+  assert.equal(env.sockets.length, 2);
+});
+
+test('close() stops for good and rejects pending sends', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  const p = env.client.send('chat.send', 'r1', { text: 'x' });
+  env.client.close();
+  await assert.rejects(p, (e) => e.code === 'closed');
+  assert.deepEqual(ws.closed, { code: 1000, reason: 'client closed' });
+  assert.equal(env.client.state, 'closed');
+  ws.serverClose(1000); // late close event of the old socket: ignored
+  await env.clock.advance(120000);
+  assert.equal(env.sockets.length, 1);
+});
+
+test('leave forgets the room and rejects its pending sends', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  const p = env.client.send('chat.send', 'r1', { text: 'x' });
+  const l = env.client.leave('r1');
+  const lf = ws.frames('leave')[0];
+  ws.recv({ type: 'ack', id: lf.id });
+  await l;
+  await assert.rejects(p, (e) => e.code === 'left');
+  ws.recv(ev('r1', 1)); // not tracked any more: passes through undeduped
+  assert.deepEqual(env.client.roomNames(), []);
+});
+
+test('a throwing listener does not break delivery', async () => {
+  const env = setup();
+  const errors = [];
+  env.client.on('error', (e) => errors.push(e));
+  env.client.on('chat.message', () => {
+    throw new Error('app bug');
+  });
+  const ws = await joined(env, 'r1', 0);
+  ws.recv(ev('r1', 1));
+  ws.recv(ev('r1', 2));
+  assert.deepEqual(env.events.map((e) => e.seq), [1, 2]);
+  assert.equal(errors.length, 2);
+});
+
+test('requires a WebSocket constructor', () => {
+  assert.throws(() => new Client({ url: 'ws://x', token: 't', WebSocket: 42 }), /WebSocket/);
+});

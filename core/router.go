@@ -1,0 +1,850 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/classgate/classgate/core/limit"
+)
+
+// Options configure a Router. Zero values take the documented defaults.
+type Options struct {
+	Store   Store
+	Sender  Sender
+	Plugins Plugins
+	// Node names this gateway node in the registry.
+	Node string
+	// Direct selects stateless fan-out (Lambda): the router keeps no local
+	// connection table, loads each connection from the registry on every
+	// event, and delivers each committed event itself to every member in
+	// the registry. Otherwise (standalone server) the router subscribes to
+	// the Bus for rooms with local members and delivers what it receives.
+	Direct bool
+	// DedupeWindow is how long a client id is remembered (default 5m).
+	DedupeWindow time.Duration
+	// MaxRoomsPerConn caps the rooms one connection may join (default 16).
+	MaxRoomsPerConn int
+	// MaxMessageBytes is the largest frame accepted; larger frames get
+	// too_large (default 64 KiB). The transport's hard read limit, above
+	// which the connection is closed with 1009, is set by the adapter.
+	MaxMessageBytes int
+	// RatePerSecond and RateBurst set the per-connection token bucket
+	// (defaults 20/s, burst 40; RatePerSecond < 0 disables it).
+	RatePerSecond float64
+	RateBurst     int
+	// AbuseLimit is how many frames in a row may be refused by the rate
+	// limiter before the connection is closed with 1008 (default 100).
+	AbuseLimit int
+	// CommitRetries bounds optimistic-concurrency retries (default 8).
+	CommitRetries int
+	// Logger receives router logs (default slog.Default()).
+	Logger *slog.Logger
+	// Observer receives metrics events (default none).
+	Observer Observer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.DedupeWindow == 0 {
+		o.DedupeWindow = 5 * time.Minute
+	}
+	if o.MaxRoomsPerConn == 0 {
+		o.MaxRoomsPerConn = 16
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = 64 << 10
+	}
+	if o.RatePerSecond == 0 {
+		o.RatePerSecond = 20
+	}
+	if o.RateBurst == 0 {
+		o.RateBurst = 40
+	}
+	if o.AbuseLimit == 0 {
+		o.AbuseLimit = 100
+	}
+	if o.CommitRetries == 0 {
+		o.CommitRetries = 8
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Plugins == nil {
+		o.Plugins = StaticPlugins{}
+	}
+}
+
+// Router implements the control plane of PROTOCOL v1 over the ports.
+// All methods are safe for concurrent use. Calls for one connection must
+// not overlap (adapters call Receive from one read loop per connection, or
+// once per Lambda event).
+type Router struct {
+	o   Options
+	log *slog.Logger
+
+	mu    sync.Mutex
+	conns map[ConnID]*localConn
+	rooms map[string]*localRoom
+}
+
+// localConn is a connection held by this node (standalone mode only).
+type localConn struct {
+	info   ConnInfo
+	bucket *limit.Bucket
+	timer  *time.Timer
+	// joined rooms, guarded by Router.mu.
+	joined map[string]*membership
+}
+
+// membership is one connection in one local room. While pending (during a
+// join) live events are buffered so the joiner sees joined → replay → join
+// state → live events, in that order.
+type membership struct {
+	conn    *localConn
+	pending bool
+	buf     []*Event
+}
+
+// localRoom is a room with members on this node.
+type localRoom struct {
+	// proc serialises plugin processing and joins for the room on this
+	// node, so local commits never conflict.
+	proc    sync.Mutex
+	members map[ConnID]*membership // guarded by Router.mu
+	refs    int                    // users of proc; guarded by Router.mu
+}
+
+// NewRouter builds a router. In standalone mode it installs itself as the
+// store's Bus sink.
+func NewRouter(o Options) (*Router, error) {
+	if o.Store == nil || o.Sender == nil {
+		return nil, errors.New("core: router needs a Store and a Sender")
+	}
+	o.defaults()
+	r := &Router{o: o, log: o.Logger, conns: map[ConnID]*localConn{}, rooms: map[string]*localRoom{}}
+	if !o.Direct {
+		o.Store.SetSink(r.deliver)
+	}
+	return r, nil
+}
+
+// Connect registers an authenticated connection. In standalone mode it
+// also arms the token-expiry close (4001).
+func (r *Router) Connect(ctx context.Context, info ConnInfo) error {
+	info.Node = r.o.Node
+	if err := r.o.Store.AddConn(ctx, info); err != nil {
+		return fmt.Errorf("core: connect %s: %w", info.ID, err)
+	}
+	r.o.Observer.Connected(1)
+	if r.o.Direct {
+		return nil
+	}
+	lc := &localConn{info: info, joined: map[string]*membership{}}
+	if r.o.RatePerSecond > 0 {
+		lc.bucket = limit.NewBucket(r.o.RatePerSecond, r.o.RateBurst)
+	}
+	if !info.Expires.IsZero() {
+		d := info.Expires.Sub(r.o.Now())
+		lc.timer = time.AfterFunc(d, func() {
+			_ = r.o.Sender.Close(context.Background(), info.ID, CloseTokenExpired, "token expired")
+		})
+	}
+	r.mu.Lock()
+	r.conns[info.ID] = lc
+	r.mu.Unlock()
+	return nil
+}
+
+// LocalConns returns the ids of the connections this node holds.
+func (r *Router) LocalConns() []ConnID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]ConnID, 0, len(r.conns))
+	for id := range r.conns {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Disconnect forgets a connection: it leaves every room (running the
+// plugins' leave hooks, e.g. presence.leave) and is removed from the
+// registry. Disconnecting an unknown connection is a no-op.
+func (r *Router) Disconnect(ctx context.Context, id ConnID) error {
+	var lc *localConn
+	if !r.o.Direct {
+		r.mu.Lock()
+		lc = r.conns[id]
+		delete(r.conns, id)
+		r.mu.Unlock()
+		if lc != nil && lc.timer != nil {
+			lc.timer.Stop()
+		}
+	}
+	deps, err := r.o.Store.RemoveConn(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		err = nil
+	}
+	info := ConnInfo{ID: id}
+	if lc != nil {
+		info = lc.info
+		r.o.Observer.Connected(-1)
+	}
+	for _, d := range deps {
+		// Leave hooks run under the room's processing lock, never
+		// concurrently with joins or messages in that room on this node.
+		lr := r.lockRoom(d.Room)
+		if lr != nil {
+			r.mu.Lock()
+			r.dropMemberLocked(ctx, d.Room, id)
+			r.mu.Unlock()
+		}
+		r.runLeaveHooks(ctx, info, d)
+		r.unlockRoom(d.Room, lr)
+	}
+	if lc != nil {
+		// Rooms the registry no longer listed (e.g. a failed join).
+		r.mu.Lock()
+		for room := range lc.joined {
+			r.dropMemberLocked(ctx, room, id)
+		}
+		r.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("core: disconnect %s: %w", id, err)
+	}
+	return nil
+}
+
+// Sweep disconnects up to limit connections whose liveness expired in the
+// registry (their node died, or API Gateway lost a $disconnect), so their
+// users leave the rooms. Nodes call it periodically.
+func (r *Router) Sweep(ctx context.Context, limit int) (int, error) {
+	ids, err := r.o.Store.Expired(ctx, limit)
+	if err != nil {
+		return 0, fmt.Errorf("core: sweep: %w", err)
+	}
+	for _, id := range ids {
+		if err := r.Disconnect(ctx, id); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+// Receive handles one text frame from a connection. Protocol errors are
+// answered on the connection; the returned error is only for failures the
+// adapter should log (the connection stays open).
+func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
+	c, err := r.session(ctx, id)
+	if err != nil {
+		return err
+	}
+	r.o.Observer.FrameIn()
+	if !c.info.Expires.IsZero() && !r.o.Now().Before(c.info.Expires) {
+		return r.o.Sender.Close(ctx, id, CloseTokenExpired, "token expired")
+	}
+	if c.local != nil {
+		r.mu.Lock()
+		ok, denied := c.local.bucket.Allow(r.o.Now())
+		r.mu.Unlock()
+		if !ok {
+			r.o.Observer.RateLimited()
+			if denied >= r.o.AbuseLimit {
+				return r.o.Sender.Close(ctx, id, ClosePolicy, "rate limit exceeded")
+			}
+			r.replyErr(ctx, c, "", Errf(CodeRateLimited, "too many frames; slow down"))
+			return nil
+		}
+	}
+	if len(frame) > r.o.MaxMessageBytes {
+		r.replyErr(ctx, c, "", Errf(CodeTooLarge, "frame of %d bytes exceeds %d", len(frame), r.o.MaxMessageBytes))
+		return nil
+	}
+	f, perr := ParseFrame(frame)
+	if perr != nil {
+		r.replyErr(ctx, c, f.ID, perr)
+		return nil
+	}
+	if r.o.Direct {
+		// API Gateway has no server pings: every frame proves liveness.
+		_ = r.o.Store.Touch(ctx, id)
+	}
+	switch f.Type {
+	case "ping":
+		r.send(ctx, id, (&Out{Type: "pong", ID: f.ID}).Encode())
+	case "join":
+		if e := r.join(ctx, c, f); e != nil {
+			r.replyErr(ctx, c, f.ID, e)
+		}
+	case "leave":
+		if e := r.leave(ctx, c, f); e != nil {
+			r.replyErr(ctx, c, f.ID, e)
+		}
+	default:
+		if e := r.message(ctx, c, f); e != nil {
+			r.replyErr(ctx, c, f.ID, e)
+		}
+	}
+	return nil
+}
+
+// session is what the router knows of a connection during one event.
+type session struct {
+	info   ConnInfo
+	joined map[string]bool
+	local  *localConn
+}
+
+func (r *Router) session(ctx context.Context, id ConnID) (*session, error) {
+	if !r.o.Direct {
+		r.mu.Lock()
+		lc := r.conns[id]
+		var joined map[string]bool
+		if lc != nil {
+			joined = make(map[string]bool, len(lc.joined))
+			for room := range lc.joined {
+				joined[room] = true
+			}
+		}
+		r.mu.Unlock()
+		if lc == nil {
+			return nil, fmt.Errorf("core: receive on %s: %w", id, ErrNotFound)
+		}
+		return &session{info: lc.info, joined: joined, local: lc}, nil
+	}
+	info, rooms, err := r.o.Store.Conn(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("core: receive on %s: %w", id, err)
+	}
+	joined := make(map[string]bool, len(rooms))
+	for _, room := range rooms {
+		joined[room] = true
+	}
+	return &session{info: info, joined: joined}, nil
+}
+
+func (r *Router) send(ctx context.Context, id ConnID, b []byte) {
+	if err := r.o.Sender.Send(ctx, id, b); err != nil && !errors.Is(err, ErrNotFound) {
+		r.log.Debug("send failed", "conn", id, "err", err)
+	}
+}
+
+func (r *Router) replyErr(ctx context.Context, c *session, id string, e *Error) {
+	r.o.Observer.ErrorSent(string(e.Code))
+	r.send(ctx, c.info.ID, (&Out{Type: "error", ID: id, Code: e.Code, Message: e.Message}).Encode())
+}
+
+func (r *Router) allowed(c *session, room string) bool {
+	for _, p := range c.info.Rooms {
+		if MatchRoom(p, room) {
+			return true
+		}
+	}
+	return false
+}
+
+// lockRoom takes the processing lock of a room on this node (creating the
+// local room entry if needed). In direct mode there is nothing to lock:
+// concurrency is handled by the store's version check.
+func (r *Router) lockRoom(room string) *localRoom {
+	if r.o.Direct {
+		return nil
+	}
+	r.mu.Lock()
+	lr := r.rooms[room]
+	if lr == nil {
+		lr = &localRoom{members: map[ConnID]*membership{}}
+		r.rooms[room] = lr
+	}
+	lr.refs++
+	r.mu.Unlock()
+	lr.proc.Lock()
+	return lr
+}
+
+func (r *Router) unlockRoom(room string, lr *localRoom) {
+	if lr == nil {
+		return
+	}
+	lr.proc.Unlock()
+	r.mu.Lock()
+	lr.refs--
+	r.gcRoomLocked(context.Background(), room, lr)
+	r.mu.Unlock()
+}
+
+// gcRoomLocked forgets a local room with no members and no users, and
+// unsubscribes from its events.
+func (r *Router) gcRoomLocked(ctx context.Context, room string, lr *localRoom) {
+	if lr.refs == 0 && len(lr.members) == 0 && r.rooms[room] == lr {
+		delete(r.rooms, room)
+		if err := r.o.Store.Unsubscribe(ctx, room); err != nil {
+			r.log.Warn("unsubscribe failed", "room", room, "err", err)
+		}
+	}
+}
+
+func (r *Router) dropMemberLocked(ctx context.Context, room string, id ConnID) {
+	lr := r.rooms[room]
+	if lr == nil {
+		return
+	}
+	delete(lr.members, id)
+	if c := r.conns[id]; c != nil {
+		delete(c.joined, room)
+	}
+	r.gcRoomLocked(ctx, room, lr)
+}
+
+func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
+	if f.Room == "" {
+		return Errf(CodeBadRequest, "join needs a room")
+	}
+	if !r.allowed(c, f.Room) {
+		return Errf(CodeForbidden, "token does not allow room %q", f.Room)
+	}
+	if !c.joined[f.Room] && len(c.joined) >= r.o.MaxRoomsPerConn {
+		return Errf(CodeForbidden, "at most %d rooms per connection", r.o.MaxRoomsPerConn)
+	}
+	lr := r.lockRoom(f.Room)
+	defer r.unlockRoom(f.Room, lr)
+
+	var m *membership
+	if lr != nil {
+		// Become a (pending) local member before reading the room's seq,
+		// so no live event between the snapshot and the end of the join is
+		// missed: they are buffered and flushed at the end.
+		r.mu.Lock()
+		lc := r.conns[c.info.ID]
+		if lc == nil {
+			r.mu.Unlock()
+			return nil // disconnected meanwhile
+		}
+		newRoom := len(lr.members) == 0
+		m = lr.members[c.info.ID]
+		if m == nil {
+			m = &membership{conn: lc}
+			lr.members[c.info.ID] = m
+			lc.joined[f.Room] = m
+		}
+		m.pending = true
+		m.buf = m.buf[:0]
+		r.mu.Unlock()
+		if newRoom {
+			if err := r.o.Store.Subscribe(ctx, f.Room); err != nil {
+				r.abortJoin(ctx, f.Room, c.info.ID)
+				return r.storeErr("subscribe", err)
+			}
+		}
+	}
+	first := false
+	if !c.joined[f.Room] {
+		var err error
+		first, err = r.o.Store.Join(ctx, f.Room, c.info)
+		if err != nil {
+			r.abortJoin(ctx, f.Room, c.info.ID)
+			return r.storeErr("join", err)
+		}
+	}
+	features := r.o.Plugins.Features(f.Room)
+	snap, err := r.o.Store.Snapshot(ctx, f.Room, features...)
+	if err != nil {
+		r.abortJoin(ctx, f.Room, c.info.ID)
+		return r.storeErr("snapshot", err)
+	}
+	user := c.info.User
+	r.send(ctx, c.info.ID, (&Out{Type: "joined", Room: f.Room, ID: f.ID, Seq: snap.Seq,
+		ConnectionID: c.info.ID, User: &user, Features: nonNil(features)}).Encode())
+	r.o.Observer.Joined()
+	if f.Since != nil {
+		r.replay(ctx, c.info.ID, f.Room, *f.Since, snap.Seq)
+	}
+	// Join hooks: each enabled plugin's join state for the newcomer, and
+	// whatever it announces to the room (presence.join). A re-join of a
+	// room already joined (first=false) only resends the join state.
+	{
+		for _, ns := range features {
+			h := r.o.Plugins.Handler(f.Room, ns)
+			if h == nil {
+				continue
+			}
+			call := &Call{Hook: HookJoin, Type: ns + ".join", Room: f.Room, Sender: user, Conn: c.info.ID, FirstOfUser: first}
+			if _, e := r.runHandler(ctx, h, ns, call, &snap, "", c.info.ID); e != nil {
+				r.log.Warn("join hook failed", "room", f.Room, "plugin", ns, "err", e.Message)
+			}
+		}
+	}
+	if m != nil {
+		r.flush(ctx, m, snap.Seq)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// flush ends a join: buffered live events newer than seq are sent, then
+// the membership goes live.
+func (r *Router) flush(ctx context.Context, m *membership, seq uint64) {
+	for {
+		r.mu.Lock()
+		buf := m.buf
+		m.buf = nil
+		if len(buf) == 0 {
+			m.pending = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		for _, e := range buf {
+			if e.Seq != 0 && e.Seq <= seq {
+				continue
+			}
+			r.send(ctx, m.conn.info.ID, EncodeEvent(e))
+		}
+	}
+}
+
+func (r *Router) abortJoin(ctx context.Context, room string, id ConnID) {
+	r.mu.Lock()
+	r.dropMemberLocked(ctx, room, id)
+	r.mu.Unlock()
+}
+
+// replay sends the events after since up to upTo, or a resync frame when
+// the history no longer reaches back that far.
+func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo uint64) {
+	if since >= upTo {
+		if since > upTo {
+			// The client claims events the room never had (the history
+			// was lost, or it is another room's seq): start over.
+			r.o.Observer.Resync()
+			r.send(ctx, id, (&Out{Type: "resync", Room: room, Seq: upTo}).Encode())
+		}
+		return
+	}
+	events, _, complete, err := r.o.Store.History(ctx, room, since)
+	if err != nil || !complete {
+		if err != nil {
+			r.log.Warn("history failed", "room", room, "err", err)
+		}
+		r.o.Observer.Resync()
+		r.send(ctx, id, (&Out{Type: "resync", Room: room, Seq: upTo}).Encode())
+		return
+	}
+	r.o.Observer.Replayed(len(events))
+	for i := range events {
+		if events[i].Seq > upTo {
+			break
+		}
+		r.send(ctx, id, EncodeEvent(&events[i]))
+	}
+}
+
+func (r *Router) leave(ctx context.Context, c *session, f Frame) *Error {
+	if f.Room == "" {
+		return Errf(CodeBadRequest, "leave needs a room")
+	}
+	if !c.joined[f.Room] {
+		return Errf(CodeNotJoined, "not in room %q", f.Room)
+	}
+	lr := r.lockRoom(f.Room)
+	defer r.unlockRoom(f.Room, lr)
+	d, joined, err := r.o.Store.Leave(ctx, f.Room, c.info.ID)
+	if err != nil {
+		return r.storeErr("leave", err)
+	}
+	if lr != nil {
+		r.mu.Lock()
+		r.dropMemberLocked(ctx, f.Room, c.info.ID)
+		r.mu.Unlock()
+	}
+	if joined {
+		r.runLeaveHooks(ctx, c.info, d)
+	}
+	if f.ID != "" {
+		r.send(ctx, c.info.ID, (&Out{Type: "ack", ID: f.ID}).Encode())
+	}
+	return nil
+}
+
+func (r *Router) runLeaveHooks(ctx context.Context, info ConnInfo, d Departure) {
+	for _, ns := range r.o.Plugins.Features(d.Room) {
+		h := r.o.Plugins.Handler(d.Room, ns)
+		if h == nil {
+			continue
+		}
+		call := &Call{Hook: HookLeave, Type: ns + ".leave", Room: d.Room, Sender: d.User, Conn: info.ID,
+			LastOfUser: d.LastOfUser, RoomEmpty: d.RoomEmpty}
+		if _, e := r.runHandler(ctx, h, ns, call, nil, "", ""); e != nil {
+			r.log.Warn("leave hook failed", "room", d.Room, "plugin", ns, "err", e.Message)
+		}
+	}
+}
+
+func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
+	ns, _, ok := SplitType(f.Type)
+	if !ok {
+		return Errf(CodeUnknownType, "unknown frame type %q", f.Type)
+	}
+	if f.Room == "" {
+		return Errf(CodeBadRequest, "%s needs a room", f.Type)
+	}
+	if !c.joined[f.Room] {
+		return Errf(CodeNotJoined, "join room %q first", f.Room)
+	}
+	h := r.o.Plugins.Handler(f.Room, ns)
+	if h == nil {
+		return Errf(CodeUnknownType, "no plugin for %q in this room", ns)
+	}
+	lr := r.lockRoom(f.Room)
+	defer r.unlockRoom(f.Room, lr)
+	dedupe := ""
+	if f.ID != "" {
+		dedupe = c.info.User.ID + "\x00" + f.ID
+	}
+	data := f.Data
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	call := &Call{Hook: HookMessage, Type: f.Type, Room: f.Room, Data: data, Sender: c.info.User, Conn: c.info.ID}
+	seq, e := r.runHandler(ctx, h, ns, call, nil, dedupe, c.info.ID)
+	if e != nil {
+		return e
+	}
+	if f.ID != "" {
+		r.o.Observer.Acked()
+		r.send(ctx, c.info.ID, (&Out{Type: "ack", ID: f.ID, Seq: seq}).Encode())
+	}
+	return nil
+}
+
+// runHandler calls a plugin with a fresh snapshot and commits its result,
+// retrying on a concurrent change of the room. It returns the first seq
+// assigned (or the original one for a duplicate). replyTo receives the
+// result's replies.
+func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Call, snap *Snapshot, dedupe string, replyTo ConnID) (uint64, *Error) {
+	for attempt := 0; ; attempt++ {
+		if snap == nil {
+			s, err := r.o.Store.Snapshot(ctx, call.Room, ns)
+			if err != nil {
+				return 0, r.storeErr("snapshot", err)
+			}
+			snap = &s
+		}
+		call.Seq = snap.Seq
+		call.State = snap.State[ns]
+		if call.State == nil {
+			call.State = map[string][]byte{}
+		}
+		start := r.o.Now()
+		res, err := h.Handle(ctx, call)
+		r.o.Observer.PluginCall(ns, r.o.Now().Sub(start), err)
+		if err != nil {
+			r.log.Warn("plugin failed", "plugin", ns, "room", call.Room, "type", call.Type, "err", err)
+			return 0, Errf(CodePluginError, "plugin %s failed", ns)
+		}
+		if res == nil {
+			res = &Result{}
+		}
+		if res.Reject != "" {
+			return 0, Errf(CodeRejected, "%s", res.Reject)
+		}
+		cm, e := r.buildCommit(call, ns, res, snap, dedupe)
+		if e != nil {
+			return 0, e
+		}
+		if len(cm.Durable) == 0 && len(cm.Ephemeral) == 0 && len(cm.Ops) == 0 && dedupe == "" {
+			r.sendReplies(ctx, call.Room, replyTo, res.Replies)
+			return 0, nil
+		}
+		cr, err := r.commit(ctx, cm)
+		switch {
+		case errors.Is(err, ErrConflict) && attempt < r.o.CommitRetries:
+			snap = nil
+			continue
+		case errors.Is(err, ErrDuplicate):
+			r.o.Observer.Duplicate()
+			return cr.FirstSeq, nil
+		case err != nil:
+			return 0, r.storeErr("commit", err)
+		}
+		r.sendReplies(ctx, call.Room, replyTo, res.Replies)
+		return cr.FirstSeq, nil
+	}
+}
+
+func (r *Router) buildCommit(call *Call, ns string, res *Result, snap *Snapshot, dedupe string) (Commit, *Error) {
+	now := r.o.Now().UnixMilli()
+	cm := Commit{Room: call.Room, Namespace: ns, Ops: res.Ops, DedupeKey: dedupe, DedupeTTL: r.o.DedupeWindow}
+	if len(res.Ops) > 0 || len(res.Emits) > 0 {
+		// The plugin decided on the state as of snap: commit only if the
+		// room did not move meanwhile (otherwise re-run on fresh state).
+		cm.CheckVersion, cm.ExpectVersion = true, snap.Version
+	}
+	from := call.Sender
+	for _, em := range res.Emits {
+		if !validType(em.Type) {
+			return cm, Errf(CodePluginError, "plugin %s emitted an invalid type %q", ns, em.Type)
+		}
+		if len(em.Data) > 0 && !json.Valid(em.Data) {
+			return cm, Errf(CodePluginError, "plugin %s emitted invalid JSON", ns)
+		}
+		ev := Event{Room: call.Room, Type: em.Type, TS: now, From: &from, Data: em.Data, To: em.To}
+		if em.Durable {
+			if em.To.Kind != TargetRoom {
+				return cm, Errf(CodePluginError, "plugin %s: a durable event must go to the whole room", ns)
+			}
+			cm.Durable = append(cm.Durable, ev)
+		} else {
+			cm.Ephemeral = append(cm.Ephemeral, ev)
+		}
+	}
+	return cm, nil
+}
+
+func validType(t string) bool {
+	ns, _, ok := SplitType(t)
+	return ok && ns != "" && len(t) <= 64
+}
+
+// commit applies a commit and, in direct mode, fans its events out.
+func (r *Router) commit(ctx context.Context, cm Commit) (CommitResult, error) {
+	cr, err := r.o.Store.Commit(ctx, cm)
+	if err != nil || !r.o.Direct {
+		return cr, err
+	}
+	if len(cm.Durable)+len(cm.Ephemeral) == 0 {
+		return cr, nil
+	}
+	members, merr := r.o.Store.Members(ctx, cm.Room)
+	if merr != nil {
+		r.log.Warn("members failed; events stay in history", "room", cm.Room, "err", merr)
+		return cr, nil
+	}
+	for i := range cm.Durable {
+		cm.Durable[i].Seq = cr.FirstSeq + uint64(i)
+		r.fanout(ctx, members, &cm.Durable[i])
+	}
+	for i := range cm.Ephemeral {
+		r.fanout(ctx, members, &cm.Ephemeral[i])
+	}
+	return cr, nil
+}
+
+// fanout delivers one event to the matching members (direct mode).
+func (r *Router) fanout(ctx context.Context, members []Member, e *Event) {
+	b := EncodeEvent(e)
+	n := 0
+	for _, m := range members {
+		if matches(e.To, m.Conn, m.User) {
+			r.send(ctx, m.Conn, b)
+			n++
+		}
+	}
+	r.o.Observer.Delivered(n, e.TS)
+}
+
+func (r *Router) sendReplies(ctx context.Context, room string, to ConnID, replies []Emit) {
+	if to == "" {
+		return
+	}
+	for _, em := range replies {
+		if !validType(em.Type) || (len(em.Data) > 0 && !json.Valid(em.Data)) {
+			r.log.Warn("plugin reply dropped: invalid", "room", room, "type", em.Type)
+			continue
+		}
+		e := Event{Room: room, Type: em.Type, TS: r.o.Now().UnixMilli(), Data: em.Data}
+		r.send(ctx, to, EncodeEvent(&e))
+	}
+}
+
+func matches(t Target, id ConnID, u User) bool {
+	switch t.Kind {
+	case TargetRoom:
+		return true
+	case TargetOthers:
+		return id != t.Conn
+	case TargetRole:
+		return u.Role == t.Value
+	case TargetUser:
+		return u.ID == t.Value
+	case TargetConn:
+		return id == t.Conn
+	}
+	return false
+}
+
+// deliver is the Bus sink (standalone mode): it sends one room event to
+// this node's members of the room.
+func (r *Router) deliver(e Event) {
+	ctx := context.Background()
+	var b []byte
+	n := 0
+	r.mu.Lock()
+	lr := r.rooms[e.Room]
+	if lr == nil {
+		r.mu.Unlock()
+		return
+	}
+	ids := make([]ConnID, 0, len(lr.members))
+	for id, m := range lr.members {
+		if !matches(e.To, id, m.conn.info.User) {
+			continue
+		}
+		if m.pending {
+			ev := e
+			m.buf = append(m.buf, &ev)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	r.mu.Unlock()
+	for _, id := range ids {
+		if b == nil {
+			b = EncodeEvent(&e)
+		}
+		r.send(ctx, id, b)
+		n++
+	}
+	r.o.Observer.Delivered(n, e.TS)
+}
+
+// Broadcast commits a system event (e.g. an administrator's message) to a
+// room as a durable event with no plugin involved.
+func (r *Router) Broadcast(ctx context.Context, room, typ string, data json.RawMessage) (uint64, error) {
+	if !validType(typ) || (len(data) > 0 && !json.Valid(data)) {
+		return 0, fmt.Errorf("core: broadcast: invalid type or data")
+	}
+	sys := User{ID: "system", Role: "system"}
+	cr, err := r.commit(ctx, Commit{Room: room, Durable: []Event{{Room: room, Type: typ, TS: r.o.Now().UnixMilli(), From: &sys, Data: data}}})
+	if err != nil {
+		return 0, fmt.Errorf("core: broadcast to %s: %w", room, err)
+	}
+	return cr.FirstSeq, nil
+}
+
+func (r *Router) storeErr(op string, err error) *Error {
+	r.o.Observer.StoreError(op)
+	r.log.Error("store failed", "op", op, "err", err)
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return Errf(CodeInternal, "temporarily unavailable, retry (%s)", op)
+	}
+	return Errf(CodeInternal, "internal error (%s)", op)
+}
