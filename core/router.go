@@ -848,3 +848,35 @@ func (r *Router) storeErr(op string, err error) *Error {
 	}
 	return Errf(CodeInternal, "internal error (%s)", op)
 }
+
+// Maintain runs until ctx ends: every interval it refreshes the liveness
+// of this node's connections in the registry and disconnects connections
+// whose liveness expired (crashed nodes, lost $disconnects). Standalone
+// nodes run it in the background; interval should be well under the
+// store's liveness TTL (a third is a good choice).
+func (r *Router) Maintain(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if ids := r.LocalConns(); len(ids) > 0 {
+			if err := r.o.Store.Touch(ctx, ids...); err != nil {
+				r.log.Warn("heartbeat failed", "err", err)
+				continue
+			}
+		}
+		for {
+			n, err := r.Sweep(ctx, 256)
+			if err != nil {
+				r.log.Warn("sweep failed", "err", err)
+			}
+			if n < 256 {
+				break
+			}
+		}
+	}
+}

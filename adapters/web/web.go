@@ -1,0 +1,87 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+//go:embed static/index.html static/app.js static/app.css static/classgate.js static/classgate.d.ts
+var files embed.FS
+
+// asset is one embedded file, ready to serve.
+type asset struct {
+	name  string
+	ctype string
+	etag  string
+	body  []byte
+}
+
+// routes maps URL paths to the embedded files and their content types. The
+// types are explicit so that the result does not depend on the host's
+// mime.types (which maps .ts to video/mp2t).
+var routes = map[string]struct{ file, ctype string }{
+	"/":               {"static/index.html", "text/html; charset=utf-8"},
+	"/index.html":     {"static/index.html", "text/html; charset=utf-8"},
+	"/classgate.js":   {"static/classgate.js", "text/javascript; charset=utf-8"},
+	"/classgate.d.ts": {"static/classgate.d.ts", "application/typescript; charset=utf-8"},
+	"/app.js":         {"static/app.js", "text/javascript; charset=utf-8"},
+	"/app.css":        {"static/app.css", "text/css; charset=utf-8"},
+}
+
+// pageCSP is the Content-Security-Policy of the classroom page: its own
+// scripts and styles only; WebSocket connections anywhere (the page can be
+// pointed at an API Gateway stage URL with ?ws=).
+const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; " +
+	"img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; " +
+	"form-action 'self'; frame-ancestors 'none'"
+
+// Static returns the handler serving the embedded client and classroom page
+// (see the package documentation for the paths). It is safe for concurrent
+// use and may be called more than once; every handler shares the same
+// read-only embedded data.
+func Static() http.Handler {
+	assets := make(map[string]*asset, len(routes))
+	for path, r := range routes {
+		body, err := files.ReadFile(r.file)
+		if err != nil {
+			// The embed directive guarantees the files exist.
+			panic(fmt.Sprintf("web: embedded %s missing: %v", r.file, err))
+		}
+		sum := sha256.Sum256(body)
+		assets[path] = &asset{
+			name:  r.file,
+			ctype: r.ctype,
+			etag:  `"` + hex.EncodeToString(sum[:12]) + `"`,
+			body:  body,
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		a, ok := assets[req.URL.Path]
+		if !ok {
+			http.NotFound(w, req)
+			return
+		}
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", a.ctype)
+		h.Set("ETag", a.etag)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		if a.ctype[:9] == "text/html" {
+			h.Set("Content-Security-Policy", pageCSP)
+			h.Set("Referrer-Policy", "no-referrer")
+		}
+		// ServeContent answers If-None-Match with 304 and handles HEAD and
+		// ranges.
+		http.ServeContent(w, req, a.name, time.Time{}, bytes.NewReader(a.body))
+	})
+}

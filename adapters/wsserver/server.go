@@ -1,0 +1,320 @@
+package wsserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/core/auth"
+)
+
+// Router is what the server drives; *core.Router implements it.
+type Router interface {
+	Connect(ctx context.Context, info core.ConnInfo) error
+	Receive(ctx context.Context, id core.ConnID, frame []byte) error
+	Disconnect(ctx context.Context, id core.ConnID) error
+}
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	// Verifier checks handshake tokens (required).
+	Verifier *auth.Verifier
+	// AllowedOrigins are origin host patterns (path.Match) allowed besides
+	// the request's own host; "*" allows any origin.
+	AllowedOrigins []string
+	// ReadLimit is the hard frame size limit; larger frames close the
+	// connection with 1009 (default 1 MiB).
+	ReadLimit int64
+	// SendQueue is the per-connection outbound queue length; a client
+	// whose queue overflows is closed with 4008 (default 512).
+	SendQueue int
+	// WriteTimeout bounds one frame write; a client that cannot take a
+	// frame in this time is closed with 4008 (default 10s).
+	WriteTimeout time.Duration
+	// PingInterval sends WebSocket pings to detect dead peers (default
+	// 30s; negative disables).
+	PingInterval time.Duration
+	// MaxConnections caps open connections; beyond it handshakes get 503
+	// (0 means no cap).
+	MaxConnections int
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Server is an http.Handler for /ws and the core.Sender of its router.
+// All methods are safe for concurrent use.
+type Server struct {
+	o      Options
+	log    *slog.Logger
+	router Router
+
+	draining atomic.Bool
+	count    atomic.Int64
+	wg       sync.WaitGroup
+
+	mu    sync.RWMutex
+	conns map[core.ConnID]*conn
+}
+
+var _ core.Sender = (*Server)(nil)
+
+// New returns a server; call Attach before serving.
+func New(o Options) *Server {
+	if o.ReadLimit == 0 {
+		o.ReadLimit = 1 << 20
+	}
+	if o.SendQueue == 0 {
+		o.SendQueue = 512
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Server{o: o, log: o.Logger, conns: map[core.ConnID]*conn{}}
+}
+
+// Attach sets the router that receives connections and frames.
+func (s *Server) Attach(r Router) { s.router = r }
+
+type conn struct {
+	id   core.ConnID
+	info core.ConnInfo
+	ws   *websocket.Conn
+	out  chan []byte
+	done chan struct{}
+	once sync.Once
+}
+
+// closeWith closes the socket once with code; later calls are no-ops.
+func (c *conn) closeWith(code int, reason string) {
+	c.once.Do(func() {
+		close(c.done)
+		go func() { _ = c.ws.Close(websocket.StatusCode(code), reason) }()
+	})
+}
+
+// NewConnID returns a random connection id.
+func NewConnID() core.ConnID {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return core.ConnID("C" + base64.RawURLEncoding.EncodeToString(b[:]))
+}
+
+// ServeHTTP handles the WebSocket handshake on /ws.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "server is draining, reconnect elsewhere", http.StatusServiceUnavailable)
+		return
+	}
+	if s.o.MaxConnections > 0 && s.count.Load() >= int64(s.o.MaxConnections) {
+		http.Error(w, "server is at capacity", http.StatusServiceUnavailable)
+		return
+	}
+	claims, err := s.o.Verifier.Verify(r.URL.Query().Get("token"))
+	if err != nil {
+		s.log.Info("handshake refused", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
+		return
+	}
+	opts := &websocket.AcceptOptions{OriginPatterns: s.o.AllowedOrigins}
+	for _, p := range s.o.AllowedOrigins {
+		if p == "*" {
+			opts = &websocket.AcceptOptions{InsecureSkipVerify: true}
+		}
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		s.log.Info("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	ws.SetReadLimit(s.o.ReadLimit)
+	c := &conn{id: NewConnID(), ws: ws, out: make(chan []byte, s.o.SendQueue), done: make(chan struct{})}
+	c.info = claims.Conn(c.id)
+	s.wg.Add(1)
+	s.count.Add(1)
+	defer func() {
+		s.count.Add(-1)
+		s.wg.Done()
+	}()
+	s.serve(r.Context(), c)
+}
+
+func (s *Server) serve(reqCtx context.Context, c *conn) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
+	defer cancel()
+	s.mu.Lock()
+	s.conns[c.id] = c
+	s.mu.Unlock()
+	if s.draining.Load() {
+		c.closeWith(core.CloseRestarting, "server restarting")
+	}
+	if err := s.router.Connect(ctx, c.info); err != nil {
+		s.log.Error("connect failed", "conn", c.id, "err", err)
+		s.forget(c)
+		_ = c.ws.Close(websocket.StatusTryAgainLater, "try again later")
+		return
+	}
+	log := s.log.With("conn", c.id, "user", c.info.User.ID)
+	log.Debug("connected")
+	go s.writeLoop(ctx, c)
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			if st := websocket.CloseStatus(err); st == -1 && !errors.Is(err, context.Canceled) {
+				log.Debug("read ended", "err", err)
+			}
+			break
+		}
+		if typ != websocket.MessageText {
+			_ = s.Send(ctx, c.id, (&core.Out{Type: "error", Code: core.CodeBadRequest, Message: "binary frames are not supported; send JSON text frames"}).Encode())
+			continue
+		}
+		if err := s.router.Receive(ctx, c.id, data); err != nil {
+			log.Warn("receive failed", "err", err)
+		}
+	}
+	s.forget(c)
+	c.closeWith(core.CloseNormal, "")
+	if err := s.router.Disconnect(ctx, c.id); err != nil {
+		log.Warn("disconnect failed", "err", err)
+	}
+	log.Debug("disconnected")
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) writeLoop(ctx context.Context, c *conn) {
+	var ping <-chan time.Time
+	if s.o.PingInterval > 0 {
+		t := time.NewTicker(s.o.PingInterval)
+		defer t.Stop()
+		ping = t.C
+	}
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-ping:
+			go func() {
+				pctx, cancel := context.WithTimeout(ctx, s.o.WriteTimeout)
+				defer cancel()
+				if err := c.ws.Ping(pctx); err != nil {
+					c.closeWith(core.ClosePolicy, "no pong")
+				}
+			}()
+		case b := <-c.out:
+			wctx, cancel := context.WithTimeout(ctx, s.o.WriteTimeout)
+			err := c.ws.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				c.closeWith(core.CloseSlowConsumer, "slow consumer")
+				return
+			}
+		}
+	}
+}
+
+// Send queues a frame for a connection without blocking. A connection
+// whose queue is full is closed with 4008 (slow consumer).
+func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
+	s.mu.RLock()
+	c := s.conns[id]
+	s.mu.RUnlock()
+	if c == nil {
+		return fmt.Errorf("wsserver: send to %s: %w", id, core.ErrNotFound)
+	}
+	select {
+	case <-c.done:
+		return fmt.Errorf("wsserver: send to %s: closing: %w", id, core.ErrNotFound)
+	default:
+	}
+	select {
+	case c.out <- frame:
+		return nil
+	default:
+		s.log.Warn("slow consumer closed", "conn", id, "queue", cap(c.out))
+		c.closeWith(core.CloseSlowConsumer, "slow consumer: could not keep up")
+		return fmt.Errorf("wsserver: send to %s: queue full", id)
+	}
+}
+
+// Close closes a connection with a close code and reason.
+func (s *Server) Close(_ context.Context, id core.ConnID, code int, reason string) error {
+	s.mu.RLock()
+	c := s.conns[id]
+	s.mu.RUnlock()
+	if c == nil {
+		return fmt.Errorf("wsserver: close %s: %w", id, core.ErrNotFound)
+	}
+	// Give already queued frames (e.g. the last error) a moment to leave.
+	go func() {
+		deadline := time.Now().Add(200 * time.Millisecond)
+		for len(c.out) > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		c.closeWith(code, reason)
+	}()
+	return nil
+}
+
+// CloseWhere closes every connection whose info matches with code and
+// returns how many it closed (used to kick a user).
+func (s *Server) CloseWhere(match func(core.ConnInfo) bool, code int, reason string) int {
+	s.mu.RLock()
+	var hit []*conn
+	for _, c := range s.conns {
+		if match(c.info) {
+			hit = append(hit, c)
+		}
+	}
+	s.mu.RUnlock()
+	for _, c := range hit {
+		c.closeWith(code, reason)
+	}
+	return len(hit)
+}
+
+// Count returns the number of open connections.
+func (s *Server) Count() int { return int(s.count.Load()) }
+
+// Ready reports whether the server accepts new connections.
+func (s *Server) Ready() bool { return !s.draining.Load() }
+
+// Shutdown drains the server: new handshakes get 503, every open
+// connection is closed with 1012, and Shutdown waits for them to finish
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.CloseWhere(func(core.ConnInfo) bool { return true }, core.CloseRestarting, "server restarting")
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wsserver: shutdown: %d connections still open: %w", s.Count(), ctx.Err())
+	}
+}

@@ -1,0 +1,252 @@
+// Command gateway runs a standalone classgate node: the core router behind
+// a WebSocket server, with the in-memory store (one machine) or Redis
+// (several nodes).
+//
+//	gateway [-config FILE] [-listen ADDR] [-dev] [-check]
+//
+// Configuration: defaults < YAML file < CLASSGATE_* environment < flags.
+// -check validates the configuration and exits without serving.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/classgate/classgate/adapters/wsserver"
+	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/core/auth"
+	"github.com/classgate/classgate/core/memory"
+	"github.com/classgate/classgate/internal/config"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML configuration file")
+	listen := fs.String("listen", "", "listen address (overrides server.listen)")
+	dev := fs.Bool("dev", false, "enable dev mode (token endpoint; never in production)")
+	check := fs.Bool("check", false, "validate the configuration and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	over := map[string]any{}
+	if *listen != "" {
+		over["server.listen"] = *listen
+	}
+	if *dev {
+		over["dev.enabled"] = true
+	}
+	cfg, err := config.Load(*cfgPath, environ, over)
+	if err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintln(stdout, "configuration OK")
+		return nil
+	}
+	log := newLogger(cfg.Log, stderr)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	node, err := buildNode(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer node.close()
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
+	}
+	hs := &http.Server{Handler: node.mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("gateway listening", "addr", ln.Addr().String(), "node", cfg.Node.ID, "store", cfg.Store.Kind, "dev", cfg.Dev.Enabled)
+	if cfg.Dev.Enabled {
+		fmt.Fprintf(stdout, "classgate dev mode: open http://%s/  (token: curl 'http://%s/dev/token?name=Ann&role=teacher')\n", ln.Addr(), ln.Addr())
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "deadline", cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	serr := node.ws.Shutdown(sctx)
+	_ = hs.Shutdown(sctx)
+	if serr != nil {
+		log.Warn("shutdown incomplete", "err", serr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(c.Level))
+	o := &slog.HandlerOptions{Level: lv}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
+}
+
+// node is one wired gateway: store, router, WebSocket server, HTTP mux.
+type node struct {
+	store  core.Store
+	router *core.Router
+	ws     *wsserver.Server
+	mux    *http.ServeMux
+	cancel context.CancelFunc
+}
+
+func (n *node) close() {
+	n.cancel()
+	_ = n.store.Close()
+}
+
+func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, error) {
+	if cfg.Node.ID == "" {
+		h, _ := os.Hostname()
+		cfg.Node.ID = fmt.Sprintf("%s-%d", h, os.Getpid())
+	}
+	ver, err := newVerifier(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	var st core.Store
+	switch cfg.Store.Kind {
+	case "memory":
+		st = memory.New(memory.Options{HistoryLimit: cfg.History.Limit, HistoryAge: cfg.History.Age, LivenessTTL: cfg.Store.LivenessTTL})
+	default:
+		return nil, fmt.Errorf("store.kind %q is not supported by this build", cfg.Store.Kind)
+	}
+	ws := wsserver.New(wsserver.Options{
+		Verifier:       ver,
+		AllowedOrigins: cfg.Server.AllowedOrigins,
+		ReadLimit:      cfg.Server.ReadLimit,
+		SendQueue:      cfg.Server.SendQueue,
+		WriteTimeout:   cfg.Server.WriteTimeout,
+		PingInterval:   cfg.Server.PingInterval,
+		MaxConnections: cfg.Server.MaxConnections,
+		Logger:         log,
+	})
+	plugins := core.Plugins(core.StaticPlugins{})
+	rate := cfg.Limits.RatePerSecond
+	if rate == 0 {
+		rate = -1 // 0 in config means unlimited
+	}
+	router, err := core.NewRouter(core.Options{
+		Store: st, Sender: ws, Plugins: plugins, Node: cfg.Node.ID,
+		DedupeWindow: cfg.Dedupe.Window, MaxRoomsPerConn: cfg.Limits.MaxRoomsPerConn,
+		MaxMessageBytes: cfg.Limits.MaxMessageBytes, RatePerSecond: rate, RateBurst: cfg.Limits.RateBurst,
+		AbuseLimit: cfg.Limits.AbuseLimit, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ws.Attach(router)
+	mctx, cancel := context.WithCancel(ctx)
+	go router.Maintain(mctx, cfg.Store.LivenessTTL/3)
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws", ws)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ws.Ready() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		pctx, c := context.WithTimeout(r.Context(), 2*time.Second)
+		defer c()
+		if err := st.Ping(pctx); err != nil {
+			http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	if cfg.Dev.Enabled {
+		mountDev(mux, cfg, ws)
+	}
+	return &node{store: st, router: router, ws: ws, mux: mux, cancel: cancel}, nil
+}
+
+func newVerifier(a config.Auth) (*auth.Verifier, error) {
+	o := auth.Options{HS256Secret: []byte(a.HS256Secret), Roles: a.Roles, Leeway: a.Leeway}
+	for _, p := range a.PublicKeys {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("auth.public_keys: %w", err)
+		}
+		o.PublicKeysPEM = append(o.PublicKeysPEM, b)
+	}
+	if a.JWKSFile != "" {
+		b, err := os.ReadFile(a.JWKSFile)
+		if err != nil {
+			return nil, fmt.Errorf("auth.jwks_file: %w", err)
+		}
+		o.JWKS = b
+	}
+	v, err := auth.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return v, nil
+}
+
+// mountDev adds the dev-only endpoints: a token issuer for the classroom
+// page and a kick used by the browser tests. Never mounted in production.
+func mountDev(mux *http.ServeMux, cfg *config.Config, ws *wsserver.Server) {
+	mux.HandleFunc("/dev/token", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		name := strings.TrimSpace(q.Get("name"))
+		role := q.Get("role")
+		if name == "" || len(name) > 64 {
+			http.Error(w, "name is required (at most 64 characters)", http.StatusBadRequest)
+			return
+		}
+		if role == "" {
+			role = "student"
+		}
+		sub := q.Get("user")
+		if sub == "" {
+			sub = strings.ToLower(strings.ReplaceAll(name, " ", "-")) + "-" + role
+		}
+		rooms := []string{"*"}
+		if q.Get("rooms") != "" {
+			rooms = strings.Split(q.Get("rooms"), ",")
+		}
+		tok, err := auth.SignHS256([]byte(cfg.Auth.HS256Secret), auth.Claims{Subject: sub, Name: name, Role: role, Rooms: rooms, Expiry: time.Now().Add(12 * time.Hour).Unix()})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"token":%q,"user":%q,"rooms":["%s"]}`+"\n", tok, sub, strings.Join(rooms, `","`))
+	})
+	mux.HandleFunc("/dev/kick", func(w http.ResponseWriter, r *http.Request) {
+		user := r.URL.Query().Get("user")
+		n := ws.CloseWhere(func(c core.ConnInfo) bool { return c.User.ID == user }, core.CloseRestarting, "kicked (dev)")
+		fmt.Fprintf(w, `{"closed":%d}`+"\n", n)
+	})
+}
+

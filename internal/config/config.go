@@ -1,0 +1,270 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "CLASSGATE_"
+
+// Config is the whole gateway configuration. See configs/gateway.yaml.
+type Config struct {
+	Node    Node    `koanf:"node"`
+	Server  Server  `koanf:"server"`
+	Auth    Auth    `koanf:"auth"`
+	Limits  Limits  `koanf:"limits"`
+	History History `koanf:"history"`
+	Dedupe  Dedupe  `koanf:"dedupe"`
+	Store   Store   `koanf:"store"`
+	Dev     Dev     `koanf:"dev"`
+	Log     Log     `koanf:"log"`
+}
+
+// Node identifies this gateway node.
+type Node struct {
+	// ID names the node in the registry; default: hostname-pid.
+	ID string `koanf:"id"`
+}
+
+// Server configures the standalone WebSocket listener.
+type Server struct {
+	Listen          string        `koanf:"listen"`
+	AllowedOrigins  []string      `koanf:"allowed_origins"`
+	ReadLimit       int64         `koanf:"read_limit"`
+	SendQueue       int           `koanf:"send_queue"`
+	WriteTimeout    time.Duration `koanf:"write_timeout"`
+	PingInterval    time.Duration `koanf:"ping_interval"`
+	MaxConnections  int           `koanf:"max_connections"`
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// Auth configures token validation.
+type Auth struct {
+	HS256Secret string        `koanf:"hs256_secret"`
+	PublicKeys  []string      `koanf:"public_keys"`
+	JWKSFile    string        `koanf:"jwks_file"`
+	Roles       []string      `koanf:"roles"`
+	Leeway      time.Duration `koanf:"leeway"`
+}
+
+// Limits bound what one connection may do.
+type Limits struct {
+	RatePerSecond   float64 `koanf:"rate_per_second"`
+	RateBurst       int     `koanf:"rate_burst"`
+	AbuseLimit      int     `koanf:"abuse_limit"`
+	MaxRoomsPerConn int     `koanf:"max_rooms_per_conn"`
+	MaxMessageBytes int     `koanf:"max_message_bytes"`
+}
+
+// History bounds each room's replayable history.
+type History struct {
+	Limit int           `koanf:"limit"`
+	Age   time.Duration `koanf:"age"`
+}
+
+// Dedupe sets how long client message ids are remembered.
+type Dedupe struct {
+	Window time.Duration `koanf:"window"`
+}
+
+// Store selects the storage backend.
+type Store struct {
+	Kind        string        `koanf:"kind"`
+	LivenessTTL time.Duration `koanf:"liveness_ttl"`
+}
+
+// Dev enables development helpers (token endpoint). Never in production.
+type Dev struct {
+	Enabled bool `koanf:"enabled"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// Defaults returns the configuration used when nothing overrides it.
+func Defaults() map[string]any {
+	return map[string]any{
+		"node.id":                   "",
+		"server.listen":             "127.0.0.1:8080",
+		"server.allowed_origins":    []string{},
+		"server.read_limit":         1 << 20,
+		"server.send_queue":         512,
+		"server.write_timeout":      "10s",
+		"server.ping_interval":      "30s",
+		"server.max_connections":    0,
+		"server.shutdown_timeout":   "10s",
+		"auth.hs256_secret":         "",
+		"auth.public_keys":          []string{},
+		"auth.jwks_file":            "",
+		"auth.roles":                []string{"teacher", "student"},
+		"auth.leeway":               "0s",
+		"limits.rate_per_second":    20.0,
+		"limits.rate_burst":         40,
+		"limits.abuse_limit":        100,
+		"limits.max_rooms_per_conn": 16,
+		"limits.max_message_bytes":  64 << 10,
+		"history.limit":             1000,
+		"history.age":               "1h",
+		"dedupe.window":             "5m",
+		"store.kind":                "memory",
+		"store.liveness_ttl":        "30s",
+		"dev.enabled":               false,
+		"log.level":                 "info",
+		"log.format":                "json",
+	}
+}
+
+// Load reads defaults, then the YAML file (if path is not empty), then the
+// environment (environ, e.g. os.Environ()), then overrides (flag values by
+// key path), and validates the result.
+func Load(path string, environ []string, overrides map[string]any) (*Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(Defaults(), "."), nil); err != nil {
+		return nil, fmt.Errorf("config: defaults: %w", err)
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:        EnvPrefix,
+		EnvironFunc:   func() []string { return environ },
+		TransformFunc: envKey,
+	}), nil)
+	if err != nil {
+		return nil, fmt.Errorf("config: environment: %w", err)
+	}
+	if len(overrides) > 0 {
+		if err := k.Load(confmap.Provider(overrides, "."), nil); err != nil {
+			return nil, fmt.Errorf("config: flags: %w", err)
+		}
+	}
+	var c Config
+	if err := unmarshal(k, &c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// envKey maps CLASSGATE_SERVER__LISTEN to server.listen.
+func envKey(k, v string) (string, any) {
+	k = strings.ToLower(strings.TrimPrefix(k, EnvPrefix))
+	return strings.ReplaceAll(k, "__", "."), v
+}
+
+func unmarshal(k *koanf.Koanf, c *Config) error {
+	var md mapstructure.Metadata
+	dc := &mapstructure.DecoderConfig{
+		Result:           c,
+		TagName:          "koanf",
+		WeaklyTypedInput: true,
+		Metadata:         &md,
+		ErrorUnused:      true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+	}
+	if err := k.UnmarshalWithConf("", c, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
+		return fmt.Errorf("config: %w", cleanDecodeErr(err))
+	}
+	return nil
+}
+
+// cleanDecodeErr turns mapstructure's messages into "key: problem" lines.
+func cleanDecodeErr(err error) error {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "decoding failed due to the following error(s):\n\n", "")
+	msg = strings.ReplaceAll(msg, "has invalid keys:", "unknown key(s):")
+	return errors.New(msg)
+}
+
+// Validate checks values that decode but make no sense, naming the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		bad("server.listen", "%q is not host:port", c.Server.Listen)
+	}
+	if c.Server.ReadLimit < 1024 {
+		bad("server.read_limit", "must be at least 1024 bytes, got %d", c.Server.ReadLimit)
+	}
+	if c.Server.SendQueue < 1 {
+		bad("server.send_queue", "must be positive, got %d", c.Server.SendQueue)
+	}
+	if c.Server.WriteTimeout <= 0 {
+		bad("server.write_timeout", "must be positive")
+	}
+	if c.Server.ShutdownTimeout <= 0 {
+		bad("server.shutdown_timeout", "must be positive")
+	}
+	if c.Auth.HS256Secret == "" && len(c.Auth.PublicKeys) == 0 && c.Auth.JWKSFile == "" {
+		bad("auth.hs256_secret", "required (or auth.public_keys / auth.jwks_file): no way to verify tokens")
+	} else if c.Auth.HS256Secret != "" && len(c.Auth.HS256Secret) < 32 {
+		bad("auth.hs256_secret", "must be at least 32 characters")
+	}
+	if len(c.Auth.Roles) == 0 {
+		bad("auth.roles", "must list at least one role")
+	}
+	if c.Limits.RatePerSecond < 0 || c.Limits.RateBurst < 1 {
+		bad("limits.rate_per_second", "rate must be >= 0 and limits.rate_burst >= 1")
+	}
+	if c.Limits.MaxRoomsPerConn < 1 {
+		bad("limits.max_rooms_per_conn", "must be positive")
+	}
+	if c.Limits.MaxMessageBytes < 256 || int64(c.Limits.MaxMessageBytes) > c.Server.ReadLimit {
+		bad("limits.max_message_bytes", "must be between 256 and server.read_limit (%d)", c.Server.ReadLimit)
+	}
+	if c.History.Limit < 1 {
+		bad("history.limit", "must be positive")
+	}
+	if c.History.Age <= 0 {
+		bad("history.age", "must be positive")
+	}
+	if c.Dedupe.Window <= 0 {
+		bad("dedupe.window", "must be positive")
+	}
+	switch c.Store.Kind {
+	case "memory", "redis":
+	default:
+		bad("store.kind", "must be memory or redis, got %q", c.Store.Kind)
+	}
+	if c.Store.LivenessTTL < time.Second {
+		bad("store.liveness_ttl", "must be at least 1s")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
