@@ -1,0 +1,234 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/classgate/classgate/plugins/sdk"
+)
+
+var (
+	ann = sdk.User{ID: "u1", Name: "Ann", Role: "teacher"}
+	bob = sdk.User{ID: "u2", Name: "Bob", Role: "student"}
+)
+
+func newChat(t *testing.T, cfg string) *sdk.Harness {
+	t.Helper()
+	h, err := sdk.NewHarness("chat", New, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestRegistered(t *testing.T) {
+	if sdk.Registered() == nil {
+		t.Fatal("init did not register the plugin")
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg     string
+		wantErr string
+	}{
+		{``, ""},
+		{`{"max_length":10,"history":5}`, ""},
+		{`{"max_length":0}`, "max_length"},
+		{`{"history":-1}`, "history"},
+		{`{"history":"x"}`, "history"},
+		{`[]`, "object"},
+	} {
+		_, err := sdk.NewHarness("chat", New, tc.cfg)
+		if (err != nil) != (tc.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("config %s: err = %v, want containing %q", tc.cfg, err, tc.wantErr)
+		}
+	}
+}
+
+func TestSend(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		data       string
+		wantReject string
+		wantData   string
+	}{
+		{"plain", `{"text":"hello"}`, "", `{"text":"hello"}`},
+		{"trimmed", `{"text":"  hi there \n"}`, "", `{"text":"hi there"}`},
+		{"escaped", `{"text":"\"q\"\\<\u00e9"}`, "", `{"text":"\"q\"\\<é"}`},
+		{"empty", `{"text":""}`, "empty message", ""},
+		{"blank", `{"text":"  \t\n "}`, "empty message", ""},
+		{"missing", `{}`, "text must be a string", ""},
+		{"number", `{"text":5}`, "text must be a string", ""},
+		{"not object", `"hello"`, "data must be an object {text}", ""},
+		{"no data", ``, "text must be a string", ""},
+		{"max length", `{"text":"` + strings.Repeat("é", 10) + `"}`, "", `{"text":"` + strings.Repeat("é", 10) + `"}`},
+		{"too long", `{"text":"` + strings.Repeat("x", 11) + `"}`, "message too long (max 10 characters)", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newChat(t, `{"max_length":10}`)
+			res, err := h.Message(ann, "c1", "chat.send", tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Reject != tc.wantReject {
+				t.Fatalf("reject = %q, want %q", res.Reject, tc.wantReject)
+			}
+			if tc.wantReject != "" {
+				if len(h.State) != 0 || h.Seq != 0 {
+					t.Fatalf("rejected call changed state %v seq %d", h.State, h.Seq)
+				}
+				return
+			}
+			if len(res.Emits) != 1 || res.Emits[0].Type != "chat.message" || !res.Emits[0].Durable || res.Emits[0].To.Kind != sdk.KindRoom {
+				t.Fatalf("emits = %+v", res.Emits)
+			}
+			assertJSON(t, res.Emits[0].Data, tc.wantData)
+		})
+	}
+}
+
+func TestTypingAndUnknown(t *testing.T) {
+	h := newChat(t, "")
+	res, err := h.Message(bob, "c2", "chat.typing", `{"ignored":true}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sdk.Event{Type: "chat.typing", Data: "{}", To: sdk.Target{Kind: sdk.KindOthers, Value: "c2"}}
+	if len(res.Emits) != 1 || res.Emits[0] != want {
+		t.Fatalf("emits = %+v, want %+v", res.Emits, want)
+	}
+	if h.Seq != 0 {
+		t.Fatal("typing must be ephemeral")
+	}
+	res, err = h.Message(bob, "c2", "chat.shout", `{}`)
+	if err != nil || res.Reject != "unknown type chat.shout" {
+		t.Fatalf("unknown action: %+v, %v", res, err)
+	}
+}
+
+type message struct {
+	Seq  uint64 `json:"seq"`
+	From struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+		Role string `json:"role"`
+	} `json:"from"`
+	Text string `json:"text"`
+}
+
+func history(t *testing.T, h *sdk.Harness) []message {
+	t.Helper()
+	res, err := h.Join(bob, "c9", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != 1 || res.Replies[0].Type != "chat.history" || len(res.Emits) != 0 {
+		t.Fatalf("join result = %+v", res)
+	}
+	var v struct {
+		Messages []message `json:"messages"`
+	}
+	if !strings.Contains(res.Replies[0].Data, `"messages":[`) {
+		t.Fatalf("messages is not an array: %s", res.Replies[0].Data)
+	}
+	if err := json.Unmarshal([]byte(res.Replies[0].Data), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Messages
+}
+
+func TestHistory(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		history  int
+		sends    int
+		otherSeq int // durable events of other plugins between sends
+		want     []string
+	}{
+		{"empty", 3, 0, 0, nil},
+		{"fewer than N", 3, 2, 0, []string{"m1", "m2"}},
+		{"exactly N", 3, 3, 0, []string{"m1", "m2", "m3"}},
+		{"wraps", 3, 7, 0, []string{"m5", "m6", "m7"}},
+		{"seq gaps", 2, 5, 2, []string{"m4", "m5"}},
+		{"disabled", 0, 3, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newChat(t, `{"history":`+itoa(tc.history)+`}`)
+			seqs := map[string]uint64{}
+			for i := 1; i <= tc.sends; i++ {
+				h.Seq += uint64(tc.otherSeq)
+				text := "m" + itoa(i)
+				res, err := h.Message(ann, "c1", "chat.send", `{"text":"`+text+`"}`)
+				if err != nil || res.Reject != "" {
+					t.Fatalf("send: %+v %v", res, err)
+				}
+				seqs[text] = res.Emits[0].Seq
+			}
+			got := history(t, h)
+			if len(got) != len(tc.want) {
+				t.Fatalf("history = %+v, want texts %v", got, tc.want)
+			}
+			for i, m := range got {
+				if m.Text != tc.want[i] || m.Seq != seqs[m.Text] || m.From.ID != "u1" || m.From.Name != "Ann" || m.From.Role != "teacher" {
+					t.Errorf("message %d = %+v, want text %s seq %d from Ann", i, m, tc.want[i], seqs[tc.want[i]])
+				}
+			}
+		})
+	}
+}
+
+func TestHistoryShrinksAcrossConfigChange(t *testing.T) {
+	h := newChat(t, `{"history":5}`)
+	for i := 1; i <= 5; i++ {
+		if _, err := h.Message(ann, "c1", "chat.send", `{"text":"m`+itoa(i)+`"}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h2 := newChat(t, `{"history":2}`)
+	h2.State, h2.Seq = h.State, h.Seq
+	if _, err := h2.Message(ann, "c1", "chat.send", `{"text":"m6"}`); err != nil {
+		t.Fatal(err)
+	}
+	got := history(t, h2)
+	if len(got) != 2 || got[0].Text != "m5" || got[1].Text != "m6" {
+		t.Fatalf("history = %+v, want m5 m6", got)
+	}
+}
+
+func TestLeaveDoesNothing(t *testing.T) {
+	h := newChat(t, "")
+	res, err := h.Leave(ann, "c1", true, true)
+	if err != nil || len(res.Emits)+len(res.Replies)+len(res.Ops) != 0 {
+		t.Fatalf("leave = %+v, %v", res, err)
+	}
+}
+
+func TestPluginFailureIsReported(t *testing.T) {
+	h := newChat(t, "")
+	h.State["n"] = []byte("not a number") // tolerated: counts from 0
+	if _, err := h.Message(ann, "c1", "chat.send", `{"text":"x"}`); errors.Is(err, sdk.ErrPluginFailed) {
+		t.Fatal(err)
+	}
+}
+
+func assertJSON(t *testing.T, got, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal([]byte(got), &g); err != nil {
+		t.Fatalf("invalid JSON %s: %v", got, err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatal(err)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if string(gb) != string(wb) {
+		t.Fatalf("data = %s, want %s", got, want)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,35 @@
+package sdk
+
+// Private copy of the ABI numbers (plugins/abi), kept here so the SDK depends
+// on the standard library only. abi_test.go checks they agree.
+const (
+	statusOK       int32 = 0
+	statusError    int32 = -1
+	statusPanic    int32 = -2
+	statusBadInput int32 = -3
+
+	resultNotFound int32 = -1
+	resultInvalid  int32 = -2
+	resultLimit    int32 = -3
+	resultDenied   int32 = -4
+
+	flagFirstOfUser uint32 = 1 << 0
+	flagLastOfUser  uint32 = 1 << 1
+	flagRoomEmpty   uint32 = 1 << 2
+
+	emitDurable uint32 = 1 << 0
+	emitReply   uint32 = 1 << 1
+
+	recordVersion    = 1
+	numFields        = 8
+	recordHeaderSize = 24 + 8*numFields
+
+	fieldNamespace = 0
+	fieldType      = 1
+	fieldRoom      = 2
+	fieldConn      = 3
+	fieldUserID    = 4
+	fieldUserName  = 5
+	fieldUserRole  = 6
+	fieldData      = 7
+)

@@ -1,0 +1,37 @@
+// Package sdk is what a Go classgate plugin imports. A plugin is a main
+// package that registers a Factory in init and is built with the standard
+// toolchain:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o chat.wasm ./plugins/chat
+//
+//	package main
+//
+//	import "github.com/classgate/classgate/plugins/sdk"
+//
+//	func init() { sdk.Register(New) }
+//	func main() {}
+//
+//	func New(cfg sdk.Config) (sdk.Handler, error) {
+//		return func(c *sdk.Call) error {
+//			return c.Broadcast("echo", c.Data)
+//		}, nil
+//	}
+//
+// In a wasip1 build the package exports the ABI functions of
+// plugins/abi/ABI.md (cg_alloc, cg_init, cg_handle, the version marker) and
+// calls the host through the classgate_v1 imports. In any other build the
+// same Call API is backed by an in-memory Harness, so the plugin's logic is
+// unit-tested with plain `go test` (see NewHarness).
+//
+// A Handler runs once per frame or hook; within one instance calls never
+// overlap, but the host runs several instances, so a plugin must keep room
+// data in the room state (Call.Get/Set), never in globals.
+//
+// Performance: inside WebAssembly with a deadline, every loop iteration and
+// non-inlined call costs tens of nanoseconds. Reflection-based
+// encoding/json works but costs tens of microseconds per message; the
+// sibling package jsonlite does the common work (read an object's fields,
+// escape strings) in a single pass.
+//
+// The package imports the standard library only.
+package sdk

@@ -1,0 +1,377 @@
+//go:build !wasip1
+
+package sdk
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// This file is the native stub of the SDK: outside wasip1 the Call API is
+// backed by a Harness, an in-memory stand-in for the host and router that
+// enforces the same rules as plugins/host (namespace of emitted types,
+// durable events to the whole room, valid JSON, per-call limits) and applies
+// state changes and seqs the way the router commits them.
+
+// Registered returns the factory passed to Register (nil if none), so a
+// plugin's tests can check that its init registers it.
+func Registered() Factory { return registered }
+
+// Harness runs a plugin natively, for unit tests. It is not safe for
+// concurrent use.
+type Harness struct {
+	// Namespace the plugin is mounted under; Room the room calls are for.
+	Namespace string
+	Room      string
+	// Seq is the room's last seq; each committed durable event increments it.
+	Seq uint64
+	// State is the plugin's room state, changed by committed calls.
+	State map[string][]byte
+	// Logs collects the plugin's log lines ("LEVEL message").
+	Logs []string
+
+	handler Handler
+}
+
+// NewHarness builds the plugin with config (a JSON object; "" is {}) the way
+// the host does at load time. Room defaults to "room-1".
+func NewHarness(namespace string, f Factory, config string) (*Harness, error) {
+	h := &Harness{Namespace: namespace, Room: "room-1", State: map[string][]byte{}}
+	handler, status := initPlugin(f, []byte(config), (*harnessEnv)(nil).forLogs(h))
+	if status != statusOK {
+		return nil, fmt.Errorf("sdk: plugin init failed (status %d): %s", status, h.lastError())
+	}
+	h.handler = handler
+	return h, nil
+}
+
+// Input describes one call for Harness.Call.
+type Input struct {
+	Hook Hook
+	// Type is the full frame type ("chat.send"), HookMessage only.
+	Type string
+	// Data is the frame's raw JSON data.
+	Data        string
+	Sender      User
+	Conn        string
+	FirstOfUser bool
+	LastOfUser  bool
+	RoomEmpty   bool
+}
+
+// Event is an event the plugin emitted.
+type Event struct {
+	Type    string
+	Data    string
+	Durable bool
+	To      Target
+	// Seq is assigned by the harness to committed durable events.
+	Seq uint64
+}
+
+// OpKind is a state operation.
+type OpKind uint8
+
+// State operations, as recorded in Result.Ops.
+const (
+	OpSet OpKind = iota + 1
+	OpDel
+	OpClear
+)
+
+// Op is one state change of a call.
+type Op struct {
+	Kind  OpKind
+	Key   string
+	Value []byte
+}
+
+// Result is what one call produced. When Reject is set, nothing was applied.
+type Result struct {
+	Reject  string
+	Emits   []Event
+	Replies []Event
+	Ops     []Op
+}
+
+// ErrPluginFailed is returned (wrapped) by Call when the plugin failed: it
+// returned an error, panicked or misused the host. The host would answer
+// plugin_error.
+var ErrPluginFailed = errors.New("plugin failed")
+
+// Call runs one call against the current State and Seq. On success without a
+// rejection it commits like the router: ops are applied to State and each
+// durable event gets the next seq.
+func (h *Harness) Call(in Input) (*Result, error) {
+	fields := [numFields]string{h.Namespace, in.Type, h.Room, in.Conn, in.Sender.ID, in.Sender.Name, in.Sender.Role, in.Data}
+	var flags uint32
+	if in.FirstOfUser {
+		flags |= flagFirstOfUser
+	}
+	if in.LastOfUser {
+		flags |= flagLastOfUser
+	}
+	if in.RoomEmpty {
+		flags |= flagRoomEmpty
+	}
+	e := &harnessEnv{h: h, caller: in.Conn, overlay: map[string][]byte{}, res: &Result{}}
+	status := dispatch(h.handler, encodeRecord(uint32(in.Hook), flags, h.Seq, &fields), e)
+	if e.failed != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPluginFailed, e.failed)
+	}
+	switch status {
+	case statusOK:
+	case statusError, statusPanic, statusBadInput:
+		return nil, fmt.Errorf("%w (status %d): %s", ErrPluginFailed, status, h.lastError())
+	default:
+		return nil, fmt.Errorf("%w: unknown status %d", ErrPluginFailed, status)
+	}
+	res := e.res
+	if e.rejected {
+		return &Result{Reject: res.Reject}, nil
+	}
+	for i := range res.Emits {
+		if res.Emits[i].Durable {
+			h.Seq++
+			res.Emits[i].Seq = h.Seq
+		}
+	}
+	for _, op := range res.Ops {
+		switch op.Kind {
+		case OpSet:
+			h.State[op.Key] = op.Value
+		case OpDel:
+			delete(h.State, op.Key)
+		case OpClear:
+			clear(h.State)
+		}
+	}
+	return res, nil
+}
+
+// Message calls HookMessage with a frame of type typ ("chat.send") and data.
+func (h *Harness) Message(from User, conn, typ, data string) (*Result, error) {
+	return h.Call(Input{Hook: HookMessage, Type: typ, Data: data, Sender: from, Conn: conn})
+}
+
+// Join calls HookJoin.
+func (h *Harness) Join(u User, conn string, firstOfUser bool) (*Result, error) {
+	return h.Call(Input{Hook: HookJoin, Sender: u, Conn: conn, FirstOfUser: firstOfUser})
+}
+
+// Leave calls HookLeave.
+func (h *Harness) Leave(u User, conn string, lastOfUser, roomEmpty bool) (*Result, error) {
+	return h.Call(Input{Hook: HookLeave, Sender: u, Conn: conn, LastOfUser: lastOfUser, RoomEmpty: roomEmpty})
+}
+
+func (h *Harness) lastError() string {
+	for i := len(h.Logs) - 1; i >= 0; i-- {
+		if s, ok := strings.CutPrefix(h.Logs[i], "ERROR "); ok {
+			return s
+		}
+	}
+	return "(no error logged)"
+}
+
+func encodeRecord(hook, flags uint32, seq uint64, fields *[numFields]string) []byte {
+	b := make([]byte, recordHeaderSize)
+	binary.LittleEndian.PutUint32(b[0:], recordVersion)
+	binary.LittleEndian.PutUint32(b[4:], hook)
+	binary.LittleEndian.PutUint32(b[8:], flags)
+	binary.LittleEndian.PutUint64(b[16:], seq)
+	off := recordHeaderSize
+	for i, f := range fields {
+		binary.LittleEndian.PutUint32(b[24+8*i:], uint32(off))
+		binary.LittleEndian.PutUint32(b[28+8*i:], uint32(len(f)))
+		off += len(f)
+	}
+	for _, f := range fields {
+		b = append(b, f...)
+	}
+	return b
+}
+
+// Harness limits, the same as plugins/abi's.
+const (
+	maxEmits     = 64
+	maxOps       = 256
+	maxKeyLen    = 256
+	maxValueLen  = 256 << 10
+	maxTypeLen   = 128
+	maxRejectLen = 512
+)
+
+// harnessEnv is the env of one harness call.
+type harnessEnv struct {
+	h        *Harness
+	caller   string
+	overlay  map[string][]byte // nil value: deleted
+	cleared  bool
+	res      *Result
+	rejected bool
+	failed   error // a protocol violation the real host would punish
+}
+
+// forLogs returns an env that only logs (used during init, where state and
+// emits are denied).
+func (*harnessEnv) forLogs(h *Harness) *harnessEnv { return &harnessEnv{h: h} }
+
+func (e *harnessEnv) fail(format string, args ...any) int32 {
+	if e.failed == nil {
+		e.failed = fmt.Errorf(format, args...)
+	}
+	return resultInvalid
+}
+
+func (e *harnessEnv) lookup(key string) ([]byte, bool) {
+	if v, ok := e.overlay[key]; ok {
+		return v, v != nil
+	}
+	if e.cleared {
+		return nil, false
+	}
+	v, ok := e.h.State[key]
+	return v, ok
+}
+
+func (e *harnessEnv) get(key string) ([]byte, int32) {
+	if e.res == nil {
+		return nil, resultDenied
+	}
+	v, ok := e.lookup(key)
+	if !ok {
+		return nil, resultNotFound
+	}
+	return append([]byte(nil), v...), 0
+}
+
+func (e *harnessEnv) list(prefix string) ([]Entry, int32) {
+	if e.res == nil {
+		return nil, resultDenied
+	}
+	seen := map[string]bool{}
+	var es []Entry
+	add := func(k string) {
+		if seen[k] || !strings.HasPrefix(k, prefix) {
+			return
+		}
+		seen[k] = true
+		if v, ok := e.lookup(k); ok {
+			es = append(es, Entry{Key: k, Value: append([]byte(nil), v...)})
+		}
+	}
+	for k := range e.overlay {
+		add(k)
+	}
+	for k := range e.h.State {
+		add(k)
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].Key < es[j].Key })
+	return es, 0
+}
+
+func (e *harnessEnv) op(op Op) int32 {
+	if e.res == nil {
+		return resultDenied
+	}
+	if len(e.res.Ops) >= maxOps {
+		return resultLimit
+	}
+	if op.Kind != OpClear && (op.Key == "" || len(op.Key) > maxKeyLen) {
+		return resultLimit
+	}
+	if len(op.Value) > maxValueLen {
+		return resultLimit
+	}
+	e.res.Ops = append(e.res.Ops, op)
+	switch op.Kind {
+	case OpSet:
+		e.overlay[op.Key] = op.Value
+	case OpDel:
+		e.overlay[op.Key] = nil
+	case OpClear:
+		e.cleared = true
+		clear(e.overlay)
+	}
+	return 0
+}
+
+func (e *harnessEnv) set(key string, value []byte) int32 {
+	if value == nil {
+		value = []byte{}
+	}
+	return e.op(Op{Kind: OpSet, Key: key, Value: append([]byte(nil), value...)})
+}
+
+func (e *harnessEnv) del(key string) int32 { return e.op(Op{Kind: OpDel, Key: key}) }
+
+func (e *harnessEnv) clear() int32 { return e.op(Op{Kind: OpClear}) }
+
+func (e *harnessEnv) emit(flags uint32, kind TargetKind, target, typ string, data []byte) int32 {
+	if e.res == nil {
+		return resultDenied
+	}
+	if len(e.res.Emits)+len(e.res.Replies) >= maxEmits {
+		return resultLimit
+	}
+	if len(typ) > maxTypeLen || !strings.HasPrefix(typ, e.h.Namespace+".") || len(typ) == len(e.h.Namespace)+1 {
+		return e.fail("emit: type %q is not in namespace %q", typ, e.h.Namespace)
+	}
+	if len(data) > 0 && !json.Valid(data) {
+		return e.fail("emit %s: data is not valid JSON: %q", typ, data)
+	}
+	durable, reply := flags&emitDurable != 0, flags&emitReply != 0
+	if flags&^(emitDurable|emitReply) != 0 || (durable && reply) {
+		return e.fail("emit %s: bad flags %#x", typ, flags)
+	}
+	if kind > KindConn {
+		return e.fail("emit %s: bad target kind %d", typ, kind)
+	}
+	if durable && kind != KindRoom {
+		return e.fail("emit %s: a durable event must target the whole room", typ)
+	}
+	ev := Event{Type: typ, Data: string(data), Durable: durable, To: Target{Kind: kind, Value: target}}
+	switch {
+	case reply:
+		ev.To = Target{Kind: KindConn, Value: e.caller}
+		e.res.Replies = append(e.res.Replies, ev)
+	default:
+		if kind == KindOthers && target == "" {
+			ev.To.Value = e.caller
+		}
+		if (kind == KindRole || kind == KindUser || kind == KindConn) && target == "" {
+			return e.fail("emit %s: target kind %d needs a value", typ, kind)
+		}
+		e.res.Emits = append(e.res.Emits, ev)
+	}
+	return 0
+}
+
+func (e *harnessEnv) reject(reason string) int32 {
+	if e.res == nil {
+		return resultDenied
+	}
+	if len(reason) > maxRejectLen {
+		reason = reason[:maxRejectLen]
+	}
+	if reason == "" {
+		reason = "rejected"
+	}
+	e.rejected = true
+	e.res.Reject = reason
+	return 0
+}
+
+var levelNames = [...]string{"DEBUG", "INFO", "WARN", "ERROR"}
+
+func (e *harnessEnv) log(level int32, msg string) {
+	name := "INFO"
+	if level >= 0 && int(level) < len(levelNames) {
+		name = levelNames[level]
+	}
+	e.h.Logs = append(e.h.Logs, name+" "+msg)
+}

@@ -1,0 +1,165 @@
+//go:build wasip1
+
+package sdk
+
+import "unsafe"
+
+// All host imports of ABI version 1 (see plugins/abi/ABI.md). Pointers are
+// offsets in this module's linear memory; lengths are in bytes.
+
+//go:wasmimport classgate_v1 log
+func hostLog(level int32, ptr unsafe.Pointer, n uint32)
+
+//go:wasmimport classgate_v1 state_get
+func hostStateGet(keyPtr unsafe.Pointer, keyLen uint32, buf unsafe.Pointer, bufCap uint32) int32
+
+//go:wasmimport classgate_v1 state_list
+func hostStateList(prefixPtr unsafe.Pointer, prefixLen uint32, buf unsafe.Pointer, bufCap uint32) int32
+
+//go:wasmimport classgate_v1 state_set
+func hostStateSet(keyPtr unsafe.Pointer, keyLen uint32, valPtr unsafe.Pointer, valLen uint32) int32
+
+//go:wasmimport classgate_v1 state_del
+func hostStateDel(keyPtr unsafe.Pointer, keyLen uint32) int32
+
+//go:wasmimport classgate_v1 state_clear
+func hostStateClear() int32
+
+//go:wasmimport classgate_v1 emit
+func hostEmit(flags, kind uint32, targetPtr unsafe.Pointer, targetLen uint32, typePtr unsafe.Pointer, typeLen uint32, dataPtr unsafe.Pointer, dataLen uint32) int32
+
+//go:wasmimport classgate_v1 reject
+func hostReject(ptr unsafe.Pointer, n uint32) int32
+
+// The exports of ABI version 1.
+
+//go:wasmexport classgate_abi_version_1
+func abiVersion1() {}
+
+var (
+	inbuf   []byte  // owned by the host between cg_alloc calls
+	scratch []byte  // state_get / state_list buffer
+	handler Handler // built by cg_init
+)
+
+//go:wasmexport cg_alloc
+func cgAlloc(size uint32) unsafe.Pointer {
+	if size == 0 {
+		size = 1
+	}
+	inbuf = make([]byte, size)
+	return unsafe.Pointer(&inbuf[0])
+}
+
+//go:wasmexport cg_init
+func cgInit(ptr unsafe.Pointer, n uint32) int32 {
+	var h Handler
+	var status int32
+	h, status = initPlugin(registered, copyIn(ptr, n), wasmEnv{})
+	handler = h
+	return status
+}
+
+//go:wasmexport cg_handle
+func cgHandle(ptr unsafe.Pointer, n uint32) int32 {
+	if handler == nil {
+		wasmEnv{}.log(int32(LevelError), "sdk: cg_handle before a successful cg_init")
+		return statusError
+	}
+	return dispatch(handler, unsafe.Slice((*byte)(ptr), n), wasmEnv{})
+}
+
+func copyIn(ptr unsafe.Pointer, n uint32) []byte {
+	if n == 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	copy(b, unsafe.Slice((*byte)(ptr), n))
+	return b
+}
+
+// wasmEnv calls the host imports.
+type wasmEnv struct{}
+
+func sp(s string) (unsafe.Pointer, uint32) {
+	return unsafe.Pointer(unsafe.StringData(s)), uint32(len(s))
+}
+
+func bp(b []byte) (unsafe.Pointer, uint32) {
+	return unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b))
+}
+
+// fetch calls a get-like import, growing scratch when the answer is longer.
+func fetch(call func(buf unsafe.Pointer, bufCap uint32) int32) ([]byte, int32) {
+	if scratch == nil {
+		scratch = make([]byte, 4096)
+	}
+	n := call(unsafe.Pointer(&scratch[0]), uint32(len(scratch)))
+	if n < 0 {
+		return nil, n
+	}
+	if int(n) > len(scratch) {
+		scratch = make([]byte, n)
+		if n = call(unsafe.Pointer(&scratch[0]), uint32(len(scratch))); n < 0 {
+			return nil, n
+		}
+		if int(n) > len(scratch) {
+			return nil, resultInvalid
+		}
+	}
+	out := make([]byte, n)
+	copy(out, scratch[:n])
+	return out, n
+}
+
+func (wasmEnv) get(key string) ([]byte, int32) {
+	kp, kn := sp(key)
+	v, n := fetch(func(buf unsafe.Pointer, c uint32) int32 { return hostStateGet(kp, kn, buf, c) })
+	if n < 0 {
+		return nil, n
+	}
+	return v, resultOKv
+}
+
+func (wasmEnv) list(prefix string) ([]Entry, int32) {
+	pp, pn := sp(prefix)
+	b, n := fetch(func(buf unsafe.Pointer, c uint32) int32 { return hostStateList(pp, pn, buf, c) })
+	if n < 0 {
+		return nil, n
+	}
+	es, ok := decodeEntries(b)
+	if !ok {
+		return nil, resultInvalid
+	}
+	return es, resultOKv
+}
+
+func (wasmEnv) set(key string, value []byte) int32 {
+	kp, kn := sp(key)
+	vp, vn := bp(value)
+	return hostStateSet(kp, kn, vp, vn)
+}
+
+func (wasmEnv) del(key string) int32 {
+	kp, kn := sp(key)
+	return hostStateDel(kp, kn)
+}
+
+func (wasmEnv) clear() int32 { return hostStateClear() }
+
+func (wasmEnv) emit(flags uint32, kind TargetKind, target, typ string, data []byte) int32 {
+	tp, tn := sp(target)
+	yp, yn := sp(typ)
+	dp, dn := bp(data)
+	return hostEmit(flags, uint32(kind), tp, tn, yp, yn, dp, dn)
+}
+
+func (wasmEnv) reject(reason string) int32 {
+	p, n := sp(reason)
+	return hostReject(p, n)
+}
+
+func (wasmEnv) log(level int32, msg string) {
+	p, n := sp(msg)
+	hostLog(level, p, n)
+}
