@@ -325,8 +325,11 @@ func (r *room) trim(now time.Time, limit int, age time.Duration) {
 		drop++
 	}
 	if drop > 0 {
-		r.hist = append(r.hist[:0:0], r.hist[drop:]...)
-		r.histAt = append(r.histAt[:0:0], r.histAt[drop:]...)
+		// Re-slice instead of copying: the dropped prefix is released the
+		// next time append reallocates, so trimming is amortised O(1).
+		clear(r.hist[:drop])
+		r.hist = r.hist[drop:]
+		r.histAt = r.histAt[drop:]
 	}
 }
 

@@ -1,0 +1,65 @@
+package core_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/core/memory"
+)
+
+// countSender discards frames, counting them.
+type countSender struct{ n atomic.Int64 }
+
+func (s *countSender) Send(context.Context, core.ConnID, []byte) error { s.n.Add(1); return nil }
+func (s *countSender) Close(context.Context, core.ConnID, int, string) error {
+	return nil
+}
+
+func echoChat() core.Handler {
+	return core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.Result, error) {
+		if c.Hook != core.HookMessage {
+			return nil, nil
+		}
+		return &core.Result{Emits: []core.Emit{{Type: "chat.message", Data: c.Data, Durable: true}}}, nil
+	})
+}
+
+// BenchmarkRouterFanout30 sends one chat-sized message through the router
+// (parse, plugin call, commit with seq and history, dedupe id, fan-out)
+// to a room of 30 members.
+func BenchmarkRouterFanout30(b *testing.B) {
+	ctx := context.Background()
+	snd := &countSender{}
+	r, err := core.NewRouter(core.Options{Store: memory.New(memory.Options{}), Sender: snd,
+		Plugins: core.StaticPlugins{"chat": echoChat()}, RatePerSecond: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		id := core.ConnID(fmt.Sprint("c", i))
+		if err := r.Connect(ctx, core.ConnInfo{ID: id, User: core.User{ID: fmt.Sprint("u", i)}, Rooms: []string{"*"}, Expires: time.Now().Add(time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Receive(ctx, id, []byte(`{"type":"join","room":"r"}`)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	text, _ := json.Marshal(map[string]any{"text": "Could you explain the second step of the proof again, please?"})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		frame := fmt.Appendf(nil, `{"type":"chat.send","room":"r","id":"m%d","data":%s}`, i, text)
+		if err := r.Receive(ctx, "c0", frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if got := snd.n.Load(); got < int64(b.N)*31 {
+		b.Fatalf("sent %d frames for %d messages, want ≥ 31 each (30 deliveries + ack)", got, b.N)
+	}
+}
