@@ -1,0 +1,239 @@
+// Command whiteboard is the classgate whiteboard plugin (namespace
+// "whiteboard"), built to WebAssembly:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o whiteboard.wasm ./plugins/whiteboard
+//
+// Frames (PROTOCOL.md, "The three classroom plugins"):
+//
+//	whiteboard.draw {element}  → durable whiteboard.draw {element}; element is
+//	                             an object with a string "id"; drawing an
+//	                             existing id replaces it in place
+//	whiteboard.erase {id}      → durable whiteboard.erase {id}; unknown ids
+//	                             are rejected
+//	whiteboard.clear {}        → durable whiteboard.clear {}; clear_roles only
+//	whiteboard.cursor {x,y}    → ephemeral whiteboard.cursor {x,y} to the others
+//	(join)                     → reply whiteboard.snapshot {elements:[…], seq},
+//	                             the board as of seq, in draw order
+//
+// Config (all optional):
+//
+//	max_element_bytes int       largest element JSON, default 16384
+//	max_points        int       most entries in element.points, default 2000
+//	max_elements      int       most elements on a board, default 5000
+//	clear_roles       []string  roles allowed to clear, default ["teacher"]
+//
+// State: "o:<16 hex order>" → element JSON (so listing "o:" yields draw
+// order), "i:<id>" → its order key, "n" → last order number, "c" → element
+// count.
+package main
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/classgate/classgate/plugins/sdk"
+	"github.com/classgate/classgate/plugins/sdk/jsonlite"
+)
+
+func init() { sdk.Register(New) }
+
+func main() {}
+
+const maxIDLen = 128
+
+type board struct {
+	maxElementBytes int
+	maxPoints       int
+	maxElements     int
+	clearRoles      []string
+	clearDenied     string
+}
+
+// New builds the whiteboard handler from its config.
+func New(cfg sdk.Config) (sdk.Handler, error) {
+	b := &board{}
+	var err error
+	if b.maxElementBytes, err = cfg.Int("max_element_bytes", 16384); err != nil {
+		return nil, err
+	}
+	if b.maxPoints, err = cfg.Int("max_points", 2000); err != nil {
+		return nil, err
+	}
+	if b.maxElements, err = cfg.Int("max_elements", 5000); err != nil {
+		return nil, err
+	}
+	if b.clearRoles, err = cfg.Strings("clear_roles", []string{"teacher"}); err != nil {
+		return nil, err
+	}
+	if b.maxElementBytes < 16 || b.maxPoints < 0 || b.maxElements < 1 {
+		return nil, errors.New("whiteboard: max_element_bytes must be ≥ 16, max_points ≥ 0, max_elements ≥ 1")
+	}
+	b.clearDenied = "only " + strings.Join(b.clearRoles, " or ") + " can clear the board"
+	if len(b.clearRoles) == 1 {
+		b.clearDenied = "only " + b.clearRoles[0] + "s can clear the board"
+	}
+	return b.handle, nil
+}
+
+func (b *board) handle(c *sdk.Call) error {
+	switch c.Hook {
+	case sdk.HookJoin:
+		return c.Reply("snapshot", snapshot(c))
+	case sdk.HookLeave:
+		return nil
+	}
+	obj, err := c.Object()
+	if err != nil {
+		return c.Reject("data must be a JSON object")
+	}
+	switch c.Action {
+	case "draw":
+		return b.draw(c, obj)
+	case "erase":
+		return b.erase(c, obj)
+	case "clear":
+		if !slices.Contains(b.clearRoles, c.Sender.Role) {
+			return c.Reject(b.clearDenied)
+		}
+		if err := c.Clear(); err != nil {
+			return err
+		}
+		return c.Broadcast("clear", []byte("{}"))
+	case "cursor":
+		return cursor(c, obj)
+	}
+	return c.Reject("unknown type " + c.Type)
+}
+
+func (b *board) draw(c *sdk.Call, obj jsonlite.Obj) error {
+	el, ok := obj.Get("element")
+	if !ok || jsonlite.KindOf(el) != jsonlite.Object {
+		return c.Reject("element must be an object")
+	}
+	if len(el) > b.maxElementBytes {
+		return c.Reject("element too large (max " + strconv.Itoa(b.maxElementBytes) + " bytes)")
+	}
+	fields, err := jsonlite.ParseObject(el)
+	if err != nil {
+		return c.Reject("element is not valid JSON")
+	}
+	id, ok, err := fields.String("id")
+	if err != nil || !ok || id == "" || len(id) > maxIDLen {
+		return c.Reject("element.id must be a non-empty string of at most " + strconv.Itoa(maxIDLen) + " bytes")
+	}
+	if pts, ok := fields.Get("points"); ok && jsonlite.KindOf(pts) != jsonlite.Null {
+		n, err := jsonlite.ArrayLen(pts)
+		if err != nil {
+			return c.Reject("element.points must be an array")
+		}
+		if n > b.maxPoints {
+			return c.Reject("too many points (max " + strconv.Itoa(b.maxPoints) + ")")
+		}
+	}
+	orderKey, exists := c.Get("i:" + id)
+	if !exists {
+		count := getUint(c, "c")
+		if count >= uint64(b.maxElements) {
+			return c.Reject("board full (max " + strconv.Itoa(b.maxElements) + " elements)")
+		}
+		n := getUint(c, "n") + 1
+		orderKey = appendHex16([]byte("o:"), n)
+		if err := setUint(c, "n", n); err != nil {
+			return err
+		}
+		if err := setUint(c, "c", count+1); err != nil {
+			return err
+		}
+		if err := c.Set("i:"+id, orderKey); err != nil {
+			return err
+		}
+	}
+	if err := c.Set(string(orderKey), el); err != nil {
+		return err
+	}
+	out := make([]byte, 0, len(el)+12)
+	out = append(out, `{"element":`...)
+	out = append(out, el...)
+	return c.Broadcast("draw", append(out, '}'))
+}
+
+func (b *board) erase(c *sdk.Call, obj jsonlite.Obj) error {
+	id, ok, err := obj.String("id")
+	if err != nil || !ok || id == "" {
+		return c.Reject("id must be a non-empty string")
+	}
+	orderKey, exists := c.Get("i:" + id)
+	if !exists {
+		return c.Reject("unknown element " + strconv.Quote(id))
+	}
+	if err := c.Del(string(orderKey)); err != nil {
+		return err
+	}
+	if err := c.Del("i:" + id); err != nil {
+		return err
+	}
+	if count := getUint(c, "c"); count > 0 {
+		if err := setUint(c, "c", count-1); err != nil {
+			return err
+		}
+	}
+	out := append([]byte(`{"id":`), jsonlite.AppendString(nil, id)...)
+	return c.Broadcast("erase", append(out, '}'))
+}
+
+func cursor(c *sdk.Call, obj jsonlite.Obj) error {
+	x, okx := obj.Get("x")
+	y, oky := obj.Get("y")
+	if !okx || !oky || jsonlite.KindOf(x) != jsonlite.Number || jsonlite.KindOf(y) != jsonlite.Number {
+		return c.Reject("cursor needs numbers x and y")
+	}
+	out := make([]byte, 0, len(x)+len(y)+14)
+	out = append(out, `{"x":`...)
+	out = append(out, x...)
+	out = append(out, `,"y":`...)
+	out = append(out, y...)
+	return c.Send(sdk.ToOthers(), "cursor", append(out, '}'))
+}
+
+// snapshot builds {"elements":[…],"seq":N} in draw order.
+func snapshot(c *sdk.Call) []byte {
+	es := c.List("o:")
+	size := 32
+	for _, e := range es {
+		size += len(e.Value) + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(out, `{"elements":[`...)
+	for i, e := range es {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e.Value...)
+	}
+	out = append(out, `],"seq":`...)
+	out = strconv.AppendUint(out, c.Seq, 10)
+	return append(out, '}')
+}
+
+func getUint(c *sdk.Call, key string) uint64 {
+	raw, ok := c.Get(key)
+	if !ok {
+		return 0
+	}
+	v, _ := strconv.ParseUint(string(raw), 10, 64)
+	return v
+}
+
+func setUint(c *sdk.Call, key string, v uint64) error {
+	return c.Set(key, strconv.AppendUint(nil, v, 10))
+}
+
+func appendHex16(dst []byte, v uint64) []byte {
+	const hex = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		dst = append(dst, hex[(v>>uint(shift))&0xf])
+	}
+	return dst
+}
