@@ -117,6 +117,8 @@ let client = null;
 const S = {
   /** @type {User | null} */ me: null,
   room: '',
+  /** Plugin namespaces enabled in the room (from `joined`). @type {string[]} */
+  features: [],
   /** Whiteboard: committed elements in draw order, as of board.seq. */
   board: { seq: 0, /** @type {Map<string, Element>} */ elements: new Map() },
   /** Elements drawn here and not acknowledged yet. @type {Map<string, Element>} */
@@ -244,6 +246,7 @@ function start() {
   c.on('state', onState);
   c.on('joined', (f) => {
     S.me = asUser(f.user);
+    S.features = Array.isArray(f.features) ? f.features : [];
     $('me').textContent = `${S.me.name || S.me.id} (${S.me.role || 'member'})`;
     const teacher = S.me.role === 'teacher';
     $('clear').hidden = !teacher;
@@ -1110,6 +1113,10 @@ const classroom = {
   },
   get room() {
     return S.room;
+  },
+  /** Plugin namespaces the room has (from the last `joined`). */
+  get features() {
+    return [...S.features];
   },
   /** Seq of the whiteboard as last applied. */
   get boardSeq() {

@@ -1,0 +1,627 @@
+package web
+
+// Browser tests: the classroom page in real headless Chromium against a real
+// gateway built from ./cmd/gateway, a teacher and a student in two isolated
+// browser contexts. Everything runs on 127.0.0.1 with bounded timeouts.
+//
+// Needs: the gateway (built by the test), Chromium (/usr/bin/chromium;
+// scripts/install-chromium.sh is run once when it is missing). Skipped with
+// -short, or with the reason when either cannot be had.
+//
+// Screenshots go to $CLASSGATE_ARTIFACTS, or to testdata/artifacts/
+// (gitignored). $CLASSGATE_GATEWAY_BIN runs a prebuilt gateway instead of
+// building one; $CLASSGATE_CHROMIUM names the browser binary.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+)
+
+const (
+	// e2eBudget bounds the whole browser test.
+	e2eBudget = 90 * time.Second
+	// waitBudget bounds each wait for something to appear in a page.
+	waitBudget = 10 * time.Second
+)
+
+func TestClassroomInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	gw := startGateway(t)
+	base := pageBase(t, gw)
+	art := artifactsDir(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), e2eBudget)
+	defer cancel()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromium),
+			chromedp.NoSandbox, // root in CI containers
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.WindowSize(1280, 800),
+		)...)
+	defer cancelAlloc()
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	if err := chromedp.Do(browserCtx); err != nil { // starts the browser
+		t.Skipf("cannot start Chromium %s: %v", chromium, err)
+	}
+
+	room := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	teacher := openUser(t, browserCtx, "teacher", art, 1280, 800)
+	student := openUser(t, browserCtx, "student", art, 390, 844) // phone-sized
+
+	step := func(name string, f func(t *testing.T)) {
+		if t.Failed() {
+			return
+		}
+		t.Run(name, f)
+	}
+
+	// Sign in through the dev form, as a person would.
+	teacher.signIn(t, base, "Tina", "teacher", room)
+	student.signIn(t, base, "Sam", "student", room)
+	teacher.shot(t, "01-signed-in-teacher")
+	student.shot(t, "01-signed-in-student")
+	var features []string
+	teacher.eval(t, `classroom.features`, &features)
+	plugins := contains(features, "chat") && contains(features, "presence") && contains(features, "whiteboard")
+	if !plugins {
+		// Without the classroom plugins only the connection can be tested.
+		step("a server-side close reconnects (no plugins)", func(t *testing.T) {
+			student.kickAndResume(t, gw, func() {})
+		})
+		t.Skipf("the gateway's room has features %v, not chat+presence+whiteboard: plugin steps skipped", features)
+	}
+
+	step("presence and role controls", func(t *testing.T) {
+		teacher.waitFor(t, "student listed", `classroom.presence().some(p => p.name === "Sam" && p.role === "student")`)
+		student.waitFor(t, "teacher listed", `classroom.presence().some(p => p.name === "Tina" && p.role === "teacher")`)
+		teacher.waitFor(t, "teacher sees the clear button", `!document.querySelector('[data-testid=clear]').hidden`)
+		student.waitFor(t, "student has no clear button", `document.querySelector('[data-testid=clear]').hidden`)
+	})
+
+	step("a stroke drawn by the teacher appears on the student's board", func(t *testing.T) {
+		// A freehand stroke with the mouse, left to right across the board.
+		var r struct{ X, Y, W, H float64 }
+		teacher.eval(t, `(() => { const b = document.querySelector('[data-testid=board]').getBoundingClientRect();
+			return {x: b.x, y: b.y, w: b.width, h: b.height}; })()`, &r)
+		from := [2]float64{r.X + 0.25*r.W, r.Y + 0.5*r.H}
+		to := [2]float64{r.X + 0.75*r.W, r.Y + 0.5*r.H}
+		teacher.drag(t, from, to, 12)
+		teacher.waitFor(t, "stroke committed", `classroom.elements().length === 1`)
+		student.waitFor(t, "stroke received", `classroom.elements().some(e => e.kind === "stroke" && e.points.length >= 2)`)
+		// The middle of the stroke (board units 800,500) is inked on the
+		// student's canvas; a corner stays white.
+		student.waitFor(t, "stroke rendered", `(() => { const p = classroom.pixel(800, 500); return p[0] < 128 && p[1] < 128; })()`)
+		var corner []int
+		student.eval(t, `classroom.pixel(20, 20)`, &corner)
+		if len(corner) < 3 || corner[0] != 255 || corner[1] != 255 || corner[2] != 255 {
+			t.Errorf("student's board corner = %v, want white", corner)
+		}
+		teacher.shot(t, "02-stroke-teacher")
+		student.shot(t, "02-stroke-student")
+	})
+
+	step("chat both ways with a typing indicator", func(t *testing.T) {
+		teacher.type_(t, `[data-testid=chat-input]`, "Welcome to class!\n")
+		student.waitFor(t, "teacher's message", `classroom.chat().some(m => m.text === "Welcome to class!" && m.from.name === "Tina" && m.seq > 0)`)
+		student.type_(t, `[data-testid=chat-input]`, "Thank you")
+		teacher.waitFor(t, "typing indicator", `document.querySelector('[data-testid=typing]').textContent.includes("Sam is typing")`)
+		student.type_(t, `[data-testid=chat-input]`, "\n")
+		teacher.waitFor(t, "student's message", `classroom.chat().some(m => m.text === "Thank you" && m.from.name === "Sam")`)
+		teacher.waitFor(t, "message in the DOM", `[...document.querySelectorAll('[data-testid=message] .text')].some(e => e.textContent === "Thank you")`)
+		teacher.shot(t, "03-chat-teacher")
+		student.shot(t, "03-chat-student")
+	})
+
+	step("a raised hand is visible to the teacher", func(t *testing.T) {
+		student.click(t, `[data-testid=hand-button]`)
+		student.waitFor(t, "own hand shown raised", `document.querySelector('[data-testid=hand-button]').getAttribute('aria-pressed') === "true"`)
+		teacher.waitFor(t, "hand in presence", `classroom.presence().some(p => p.name === "Sam" && p.status === "hand_raised")`)
+		teacher.waitFor(t, "hand in the DOM", `[...document.querySelectorAll('[data-testid=person][data-status=hand_raised]')].some(e => e.textContent.includes("Sam"))`)
+		teacher.waitFor(t, "hand counter", `!document.querySelector('[data-testid=hand-count]').hidden`)
+		teacher.shot(t, "04-hand-teacher")
+		student.click(t, `[data-testid=hand-button]`)
+		teacher.waitFor(t, "hand lowered", `classroom.presence().some(p => p.name === "Sam" && p.status === "")`)
+	})
+
+	step("the student's clear is refused", func(t *testing.T) {
+		var res struct {
+			OK   bool   `json:"ok"`
+			Code string `json:"code"`
+		}
+		student.eval(t, `classroom.clear()`, &res)
+		if res.OK || res.Code != "rejected" {
+			t.Fatalf("student's clear answered %+v, want code rejected", res)
+		}
+		student.waitFor(t, "refusal shown", `(() => { const t = document.querySelector('[data-testid=toast]'); return !t.hidden && t.dataset.code === "rejected"; })()`)
+		student.shot(t, "05-clear-refused-student")
+		// Both boards still have the stroke (the refusal broadcast nothing).
+		teacher.mustEval(t, `classroom.elements().length === 1`)
+		student.mustEval(t, `classroom.elements().length === 1`)
+	})
+
+	step("a reload restores board and chat", func(t *testing.T) {
+		student.reload(t)
+		student.waitFor(t, "reconnected", `classroom.state === "open"`)
+		student.waitFor(t, "board restored", `classroom.elements().length === 1 && classroom.elements()[0].kind === "stroke"`)
+		student.waitFor(t, "stroke re-rendered", `(() => { const p = classroom.pixel(800, 500); return p[0] < 128; })()`)
+		student.waitFor(t, "chat restored", `["Welcome to class!", "Thank you"].every(x => classroom.chat().some(m => m.text === x))`)
+		student.shot(t, "06-reloaded-student")
+	})
+
+	step("a server-side close reconnects and shows what was sent meanwhile", func(t *testing.T) {
+		student.kickAndResume(t, gw, func() {
+			var res struct {
+				OK  bool    `json:"ok"`
+				Seq float64 `json:"seq"`
+			}
+			teacher.eval(t, `classroom.say("sent while you were away")`, &res)
+			if !res.OK {
+				t.Fatalf("teacher's message not acknowledged: %+v", res)
+			}
+			teacher.eval(t, `classroom.draw({kind: "rect", points: [[100, 100], [400, 300]], color: "#2f6fed", width: 6})`, &res)
+			if !res.OK {
+				t.Fatalf("teacher's rectangle not acknowledged: %+v", res)
+			}
+			student.mustEval(t, `!classroom.chat().some(m => m.text === "sent while you were away")`)
+		})
+		student.waitFor(t, "missed message shown", `classroom.chat().some(m => m.text === "sent while you were away" && m.from.name === "Tina")`)
+		student.waitFor(t, "missed drawing shown", `classroom.elements().some(e => e.kind === "rect")`)
+		student.waitFor(t, "no duplicates", `(() => { const s = classroom.chat().map(m => m.seq); return s.length === new Set(s).size; })()`)
+		student.shot(t, "08-resumed-student")
+		teacher.shot(t, "08-resumed-teacher")
+	})
+}
+
+// ---------------------------------------------------------------- gateway
+
+type gatewayProc struct {
+	url  string // http://127.0.0.1:port
+	logs *lockedBuffer
+}
+
+// startGateway builds ./cmd/gateway and runs it in dev mode on a free
+// loopback port. It skips the test when the gateway cannot be built.
+func startGateway(t *testing.T) *gatewayProc {
+	t.Helper()
+	bin := os.Getenv("CLASSGATE_GATEWAY_BIN") // a prebuilt gateway, e.g. from CI
+	if bin == "" {
+		bin = buildGateway(t)
+	}
+
+	addr := freeAddr(t)
+	logs := &lockedBuffer{}
+	cmd := exec.Command(bin)
+	// The gateway reads every CLASSGATE_* variable as configuration and
+	// rejects unknown keys: pass only ours.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CLASSGATE_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env,
+		"CLASSGATE_SERVER__LISTEN="+addr,
+		"CLASSGATE_DEV__ENABLED=true",
+		"CLASSGATE_AUTH__HS256_SECRET=e2e-secret-0123456789-abcdefghijklmnop",
+	)
+	cmd.Stdout = logs
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("gateway output:\n%s", logs.String())
+		}
+	})
+
+	gw := &gatewayProc{url: "http://" + addr, logs: logs}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(gw.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return gw
+			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("gateway exited at start:\n%s", logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not healthy after 15s (last error %v):\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// buildGateway builds ./cmd/gateway into a temporary directory, skipping
+// the test when that is not possible.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "cmd", "gateway")); err != nil {
+		t.Skip("./cmd/gateway does not exist yet: the browser test needs the gateway")
+	}
+	bin := filepath.Join(t.TempDir(), "gateway")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gateway")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Skipf("cannot build ./cmd/gateway, so the browser test cannot run: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// pageBase returns the origin that serves the classroom page: the gateway
+// itself when it mounts this package's Static handler, otherwise a local
+// front that serves Static and proxies /ws and /dev/ to the gateway (same
+// origin for the page, so the page works unchanged).
+func pageBase(t *testing.T, gw *gatewayProc) string {
+	t.Helper()
+	resp, err := http.Get(gw.url + "/")
+	if err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`src="/app.js"`)) {
+			return gw.url
+		}
+	}
+	t.Log("the gateway does not serve the page at / (web.Static not mounted): serving it from the test, proxying /ws and /dev/")
+	target, _ := url.Parse(gw.url)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", proxy)
+	mux.Handle("/dev/", proxy)
+	mux.Handle("/", Static())
+	front := httptest.NewServer(mux)
+	t.Cleanup(front.Close)
+	return front.URL
+}
+
+func kick(t *testing.T, gw *gatewayProc, user string) {
+	t.Helper()
+	resp, err := http.Get(gw.url + "/dev/kick?user=" + url.QueryEscape(user))
+	if err != nil {
+		t.Fatalf("kick: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("kick: HTTP %d %s", resp.StatusCode, body)
+	}
+	var r struct{ Closed int }
+	if json.Unmarshal(body, &r) == nil && r.Closed == 0 {
+		t.Fatalf("kick closed no connection of %s: %s", user, body)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// lockedBuffer collects a child process's output safely.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// ---------------------------------------------------------------- chromium
+
+// findChromium returns the browser binary, installing Debian's chromium
+// with scripts/install-chromium.sh when none is found; it skips the test
+// when that fails.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	look := func() string {
+		if p := os.Getenv("CLASSGATE_CHROMIUM"); p != "" {
+			return p
+		}
+		for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
+			if p, err := exec.LookPath(name); err == nil {
+				return p
+			}
+		}
+		return ""
+	}
+	if p := look(); p != "" {
+		return p
+	}
+	script, _ := filepath.Abs("../../scripts/install-chromium.sh")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sh", script).CombinedOutput()
+	if err != nil {
+		t.Skipf("Chromium is missing and %s failed: %v\n%s", script, err, out)
+	}
+	if p := look(); p != "" {
+		return p
+	}
+	t.Skipf("Chromium still missing after %s", script)
+	return ""
+}
+
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("CLASSGATE_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("testdata", "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("artifacts dir: %v", err)
+	}
+	abs, _ := filepath.Abs(dir)
+	t.Logf("screenshots in %s", abs)
+	return dir
+}
+
+// ---------------------------------------------------------------- a user
+
+// browserUser is one person at the page, in a browser context of its own
+// (own cookies and storage: two users never share a session).
+type browserUser struct {
+	name string
+	ctx  context.Context
+	art  string
+}
+
+func openUser(t *testing.T, browserCtx context.Context, name, art string, w, h int64) *browserUser {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	opts := []chromedp.EmulateViewportOption{}
+	if w < 600 {
+		opts = append(opts, chromedp.EmulateMobile)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, h, opts...)); err != nil {
+		t.Fatalf("%s: open tab: %v", name, err)
+	}
+	// Confirm dialogs (the teacher's clear button) are accepted.
+	return &browserUser{name: name, ctx: ctx, art: art}
+}
+
+// kickAndResume closes this user's connections from the server (dev kick,
+// code 1012) while its reconnects are held, runs meanwhile (the user is
+// certainly offline during it), then lets the page reconnect.
+func (u *browserUser) kickAndResume(t *testing.T, gw *gatewayProc, meanwhile func()) {
+	t.Helper()
+	var me struct{ ID string }
+	u.eval(t, `classroom.me`, &me)
+	if me.ID == "" {
+		t.Fatal("no user id")
+	}
+	u.mustEval(t, `(classroom.hold(), true)`)
+	kick(t, gw, me.ID)
+	u.waitFor(t, "disconnected", `classroom.state === "reconnecting"`)
+	u.waitFor(t, "indicator shows it", `document.querySelector('[data-testid=conn]').dataset.state === "reconnecting"`)
+	u.shot(t, "07-kicked")
+	meanwhile()
+	u.mustEval(t, `(classroom.release(), true)`)
+	u.waitFor(t, "reconnected", `classroom.state === "open"`)
+	u.waitFor(t, "indicator open", `document.querySelector('[data-testid=conn]').dataset.state === "open"`)
+}
+
+func (u *browserUser) signIn(t *testing.T, base, name, role, room string) {
+	t.Helper()
+	u.do(t, "open page", chromedp.Navigate(base+"/?room="+url.QueryEscape(room)))
+	u.do(t, "fill form",
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=login-name]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=login-name]`), name),
+		chromedp.Click(chromedp.CSS(`[data-testid=login-role-`+role+`]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=login-submit]`)),
+	)
+	u.waitFor(t, "connected", `classroom.state === "open" && classroom.me !== null`)
+	u.waitFor(t, "indicator open", `document.querySelector('[data-testid=conn]').dataset.state === "open"`)
+	var me struct{ Name, Role string }
+	u.eval(t, `classroom.me`, &me)
+	if me.Name != name || me.Role != role {
+		t.Fatalf("%s: signed in as %+v, want %s/%s", u.name, me, name, role)
+	}
+}
+
+func (u *browserUser) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(u.ctx, waitBudget)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		u.shot(t, "fail-"+slug(what))
+		t.Fatalf("%s: %s: %v", u.name, what, err)
+	}
+}
+
+// eval evaluates expr (awaiting a promise) and decodes its JSON value.
+func (u *browserUser) eval(t *testing.T, expr string, out any) {
+	t.Helper()
+	raw, err := u.evalRaw(expr)
+	if err != nil {
+		u.shot(t, "fail-eval")
+		t.Fatalf("%s: eval %s: %v", u.name, expr, err)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatalf("%s: eval %s: decode %s: %v", u.name, expr, raw, err)
+	}
+}
+
+func (u *browserUser) evalRaw(expr string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(u.ctx, waitBudget)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+}
+
+// mustEval fails unless expr is true now.
+func (u *browserUser) mustEval(t *testing.T, expr string) {
+	t.Helper()
+	var ok bool
+	u.eval(t, expr, &ok)
+	if !ok {
+		u.shot(t, "fail-assert")
+		t.Fatalf("%s: expected true: %s\nstate: %s", u.name, expr, u.diag())
+	}
+}
+
+// waitFor polls expr until it is true, for at most waitBudget.
+func (u *browserUser) waitFor(t *testing.T, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(waitBudget)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		raw, err := u.evalRaw(`(() => { try { return !!(` + expr + `); } catch (e) { return false; } })()`)
+		if err == nil && string(raw) == "true" {
+			return
+		}
+		lastErr = err
+		if errors.Is(u.ctx.Err(), context.Canceled) || errors.Is(u.ctx.Err(), context.DeadlineExceeded) {
+			break
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	u.shot(t, "fail-"+slug(what))
+	t.Fatalf("%s: timed out waiting for %s (%s); last error %v\nstate: %s", u.name, what, expr, lastErr, u.diag())
+}
+
+// diag summarises the page's state for failure messages.
+func (u *browserUser) diag() string {
+	raw, err := u.evalRaw(`JSON.stringify({state: classroom.state, me: classroom.me, features: classroom.features,
+		elements: classroom.elements().length, chat: classroom.chat().map(m => [m.seq, m.text]),
+		presence: classroom.presence(), errors: classroom.errors()})`)
+	if err != nil {
+		return "(unavailable: " + err.Error() + ")"
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s)
+	return s
+}
+
+func (u *browserUser) click(t *testing.T, sel string) {
+	t.Helper()
+	u.do(t, "click "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// type_ types text into the element; "\n" presses Enter.
+func (u *browserUser) type_(t *testing.T, sel, text string) {
+	t.Helper()
+	u.do(t, "type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), text))
+}
+
+func (u *browserUser) reload(t *testing.T) {
+	t.Helper()
+	u.do(t, "reload", chromedp.Reload())
+}
+
+// drag presses the left button at from, moves to to in steps and releases.
+func (u *browserUser) drag(t *testing.T, from, to [2]float64, steps int) {
+	t.Helper()
+	actions := []chromedp.Action[chromedp.Void]{
+		chromedp.MouseEvent(chromedp.MouseMoved, from[0], from[1]),
+		chromedp.MouseEvent(chromedp.MousePressed, from[0], from[1], chromedp.ButtonLeft, chromedp.ClickCount(1), buttons(1)),
+	}
+	for i := 1; i <= steps; i++ {
+		f := float64(i) / float64(steps)
+		x := from[0] + f*(to[0]-from[0])
+		y := from[1] + f*(to[1]-from[1])
+		actions = append(actions, chromedp.MouseEvent(chromedp.MouseMoved, x, y, chromedp.ButtonLeft, buttons(1)))
+	}
+	actions = append(actions, chromedp.MouseEvent(chromedp.MouseReleased, to[0], to[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	u.do(t, "drag", actions...)
+}
+
+func buttons(b int64) chromedp.MouseOption {
+	return func(p *input.DispatchMouseEventParams) { p.Buttons = b }
+}
+
+// shot writes a PNG screenshot of the viewport to the artifacts directory.
+func (u *browserUser) shot(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(u.ctx, 5*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Logf("%s: screenshot %s: %v", u.name, name, err)
+		return
+	}
+	path := filepath.Join(u.art, u.name+"-"+name+".png")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Logf("write %s: %v", path, err)
+	}
+}
+
+func slug(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(s))
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
