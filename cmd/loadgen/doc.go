@@ -1,0 +1,35 @@
+// Command loadgen drives a classgate gateway over its WebSocket protocol
+// (PROTOCOL v1) and reports what it measured.
+//
+// It opens rooms × users connections (spread round-robin over one or more
+// gateway nodes), joins every connection to its room, then lets a few
+// publishers per room send chat messages, whiteboard strokes and cursor
+// moves at a fixed total rate for a warm-up and a measured duration.
+//
+// Sending is open loop: each publisher has a schedule of send times at a
+// fixed interval and sends when a slot comes due, whatever the server's
+// answers do; latency is measured from the scheduled time, not from the
+// moment the frame was written, so a stalled server shows up as latency
+// rather than as a quietly lower rate (no coordinated omission).
+//
+// Every payload carries a marker "lg:<unix-nanos>:<n>" (chat text, the
+// whiteboard element's id, a field of the cursor frame) from which each
+// receiver computes end-to-end latency. Every connection checks the
+// per-room sequence numbers of the durable events it receives (gaps,
+// duplicates, reorders), and the run compares the deliveries it expected
+// (acknowledged durable messages × members of the room, measured window
+// only) with those that arrived.
+//
+// Given the server's pid (-pid), loadgen samples the server's resident
+// memory and CPU time from /proc before connecting, once connected and
+// idle, and at the end, and reports memory per connection and CPU use.
+//
+// The process exits non-zero when anything was lost, duplicated or out of
+// order, or when errors occurred, unless -allow-loss is given.
+//
+// Typical runs:
+//
+//	loadgen -secret $SECRET -rooms 100 -users 30 -rate 2000 -duration 30s
+//	loadgen -secret $SECRET -rooms 334 -users 30 -idle -duration 10s -pid $(pidof gateway)
+//	loadgen -url ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws -secret $SECRET -json
+package main

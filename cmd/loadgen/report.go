@@ -1,0 +1,333 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Report is everything a run measured. Counts of messages and deliveries
+// cover the measured window unless named "total".
+type Report struct {
+	Settings    Settings          `json:"settings"`
+	Interrupted bool              `json:"interrupted,omitempty"`
+	Connections ConnReport        `json:"connections"`
+	Messages    MessageReport     `json:"messages"`
+	Deliveries  DeliveryReport    `json:"deliveries"`
+	Order       OrderReport       `json:"order"`
+	Latency     LatencySummary    `json:"latency"`     // end to end, scheduled send → received
+	AckLatency  LatencySummary    `json:"ack_latency"` // scheduled send → ack
+	Server      *ProcessReport    `json:"server,omitempty"`
+	Loadgen     *ProcessReport    `json:"loadgen,omitempty"`
+	Errors      map[string]uint64 `json:"errors"`
+	CloseCodes  map[string]uint64 `json:"close_codes,omitempty"`
+	ErrorSample []string          `json:"error_sample,omitempty"`
+	Pass        bool              `json:"pass"`
+	Failures    []string          `json:"failures,omitempty"`
+}
+
+// Settings echo the configuration of the run.
+type Settings struct {
+	URLs        []string `json:"urls"`
+	Rooms       int      `json:"rooms"`
+	Users       int      `json:"users_per_room"`
+	Publishers  int      `json:"publishers_per_room"`
+	Rate        float64  `json:"rate"`
+	Mix         string   `json:"mix"`
+	Duration    float64  `json:"duration_s"`
+	Warmup      float64  `json:"warmup_s"`
+	Idle        bool     `json:"idle"`
+	ConnectRate float64  `json:"connect_rate"`
+}
+
+// ConnReport describes the connection phase.
+type ConnReport struct {
+	Target      int            `json:"target"`
+	Connected   int64          `json:"connected"`
+	Failed      int64          `json:"failed"`
+	Seconds     float64        `json:"seconds"`
+	PerSecond   float64        `json:"per_second"`
+	Handshake   LatencySummary `json:"handshake"` // dial → joined, per connection
+	Disconnects uint64         `json:"unexpected_disconnects"`
+}
+
+// MessageReport counts what the publishers sent.
+type MessageReport struct {
+	SentTotal    uint64  `json:"sent_total"`
+	Sent         uint64  `json:"sent"`
+	Acked        uint64  `json:"acked"`
+	Unanswered   uint64  `json:"unanswered"`
+	SendFailed   uint64  `json:"send_failed"`
+	LateSends    uint64  `json:"late_sends"` // sent more than one interval after their slot
+	SentPerSec   float64 `json:"sent_per_s"`
+	AckedDurable uint64  `json:"acked_durable"`
+}
+
+// DeliveryReport compares expected and received deliveries.
+type DeliveryReport struct {
+	Expected      uint64  `json:"expected"`
+	Received      uint64  `json:"received"`
+	Lost          uint64  `json:"lost"`
+	Extra         uint64  `json:"extra"`
+	LossRatio     float64 `json:"loss_ratio"`
+	PerSecond     float64 `json:"per_s"`
+	ReceivedTotal uint64  `json:"received_total"`
+	Ephemeral     uint64  `json:"ephemeral_total"`
+	OtherEvents   uint64  `json:"other_events_total"`
+	RoomsWithLoss int     `json:"rooms_with_loss"`
+}
+
+// OrderReport counts sequence anomalies over all connections.
+type OrderReport struct {
+	Duplicates uint64 `json:"duplicates"`
+	Gaps       uint64 `json:"gaps"`
+	Reorders   uint64 `json:"reorders"`
+	Resyncs    uint64 `json:"resyncs"`
+	BadFrames  uint64 `json:"bad_frames"`
+}
+
+// ProcessReport is a process's memory and CPU use.
+type ProcessReport struct {
+	RSSBeforeMiB    float64 `json:"rss_before_mib,omitempty"`
+	RSSConnectedMiB float64 `json:"rss_connected_mib,omitempty"`
+	RSSEndMiB       float64 `json:"rss_end_mib"`
+	RSSPerConnKiB   float64 `json:"rss_per_conn_kib,omitempty"` // (connected - before) / connections
+	CPUPercent      float64 `json:"cpu_percent"`                // of one core, over the measured window
+	CPUSeconds      float64 `json:"cpu_seconds"`
+}
+
+const mib = 1 << 20
+
+func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
+	cfg := r.cfg
+	rep := &Report{
+		Settings: Settings{
+			URLs: cfg.URLs, Rooms: cfg.Rooms, Users: cfg.Users, Publishers: cfg.Publishers,
+			Rate: cfg.Rate, Mix: cfg.Mix.String(), Duration: cfg.Duration.Seconds(),
+			Warmup: cfg.Warmup.Seconds(), Idle: cfg.Idle, ConnectRate: cfg.ConnectRate,
+		},
+		Interrupted: interrupted,
+		Latency:     r.lat.Summary(),
+		AckLatency:  r.ackLat.Summary(),
+	}
+	if cfg.Idle {
+		rep.Settings.Publishers, rep.Settings.Rate, rep.Settings.Mix, rep.Settings.Warmup = 0, 0, "", 0
+	}
+	cs := tm.connectEnd.Sub(tm.connectStart).Seconds()
+	rep.Connections = ConnReport{
+		Target: len(r.clients), Connected: r.c.connected.Load(), Failed: r.c.connectFailed.Load(),
+		Seconds: round(cs, 3), Handshake: r.connectLat.Summary(), Disconnects: r.c.disconnects.Load(),
+	}
+	if cs > 0 {
+		rep.Connections.PerSecond = round(float64(rep.Connections.Connected)/cs, 1)
+	}
+	window := tm.windowEnd.Sub(tm.windowStart).Seconds()
+	rep.Messages = MessageReport{
+		SentTotal: r.c.sentTotal.Load(), Sent: r.c.sentWindow.Load(), Acked: r.c.ackedWindow.Load(),
+		SendFailed: r.c.sendFailures.Load(), LateSends: r.c.lateSends.Load(),
+		AckedDurable: r.c.ackedDurableWindow.Load(),
+	}
+	var pending uint64
+	for _, cl := range r.clients {
+		cl.mu.Lock()
+		for _, p := range cl.pending {
+			if r.c.inWindow(p.sched) {
+				pending++
+			}
+		}
+		cl.mu.Unlock()
+	}
+	rep.Messages.Unanswered = pending
+	d := DeliveryReport{
+		ReceivedTotal: r.c.recvTotal.Load(), Ephemeral: r.c.ephemeralRecv.Load(),
+		OtherEvents: r.c.otherRecv.Load(),
+	}
+	for _, rm := range r.rooms {
+		exp := rm.acked.Load() * uint64(rm.members.Load())
+		got := rm.received.Load()
+		d.Expected += exp
+		d.Received += got
+		if got < exp {
+			d.Lost += exp - got
+			d.RoomsWithLoss++
+		} else {
+			d.Extra += got - exp
+		}
+	}
+	if d.Expected > 0 {
+		d.LossRatio = float64(d.Lost) / float64(d.Expected)
+	}
+	if window > 0 {
+		d.PerSecond = round(float64(d.Received)/window, 1)
+		rep.Messages.SentPerSec = round(float64(rep.Messages.Sent)/window, 1)
+	}
+	rep.Deliveries = d
+	rep.Order = OrderReport{
+		Duplicates: r.c.duplicates.Load(), Gaps: r.c.gaps.Load(), Reorders: r.c.reorders.Load(),
+		Resyncs: r.c.resyncs.Load(), BadFrames: r.c.badFrames.Load(),
+	}
+	r.c.errMu.Lock()
+	rep.Errors = map[string]uint64{}
+	for k, v := range r.c.errors {
+		rep.Errors[k] = v
+	}
+	if len(r.c.closeCodes) > 0 {
+		rep.CloseCodes = map[string]uint64{}
+		for k, v := range r.c.closeCodes {
+			rep.CloseCodes[k] = v
+		}
+	}
+	rep.ErrorSample = append([]string(nil), r.c.firstErrs...)
+	r.c.errMu.Unlock()
+
+	conns := rep.Connections.Connected
+	rep.Server = processReport(smp.serverBefore, smp.serverConnected, smp.serverWindowStart, smp.serverEnd, conns)
+	rep.Loadgen = processReport(nil, nil, smp.selfWindowStart, smp.selfEnd, conns)
+	rep.judge(cfg)
+	return rep
+}
+
+func processReport(before, connected, winStart, end *ProcSample, conns int64) *ProcessReport {
+	if end == nil {
+		return nil
+	}
+	p := &ProcessReport{RSSEndMiB: round(float64(end.RSS)/mib, 1)}
+	if before != nil {
+		p.RSSBeforeMiB = round(float64(before.RSS)/mib, 1)
+	}
+	if connected != nil {
+		p.RSSConnectedMiB = round(float64(connected.RSS)/mib, 1)
+		if before != nil && conns > 0 {
+			p.RSSPerConnKiB = round(float64(connected.RSS-before.RSS)/1024/float64(conns), 2)
+		}
+	}
+	if winStart != nil {
+		p.CPUPercent = round(cpuPercent(*winStart, *end), 1)
+		p.CPUSeconds = round((end.CPUTime - winStart.CPUTime).Seconds(), 2)
+	}
+	return p
+}
+
+// judge decides Pass and lists why not.
+func (rep *Report) judge(cfg Config) {
+	var f []string
+	add := func(cond bool, format string, args ...any) {
+		if cond {
+			f = append(f, fmt.Sprintf(format, args...))
+		}
+	}
+	add(rep.Interrupted, "interrupted")
+	add(rep.Connections.Failed > 0, "%d connections failed", rep.Connections.Failed)
+	add(rep.Connections.Disconnects > 0, "%d unexpected disconnects", rep.Connections.Disconnects)
+	add(rep.Deliveries.Lost > 0, "%d deliveries lost", rep.Deliveries.Lost)
+	add(rep.Deliveries.Extra > 0, "%d deliveries more than expected", rep.Deliveries.Extra)
+	add(rep.Order.Duplicates > 0, "%d duplicate events", rep.Order.Duplicates)
+	add(rep.Order.Gaps > 0, "%d seq gaps", rep.Order.Gaps)
+	add(rep.Order.Reorders > 0, "%d reordered events", rep.Order.Reorders)
+	add(rep.Order.Resyncs > 0, "%d resyncs", rep.Order.Resyncs)
+	add(rep.Messages.Unanswered > 0, "%d messages never answered", rep.Messages.Unanswered)
+	var errs []string
+	for k, v := range rep.Errors {
+		if k != "disconnected" && k != "connect_failed" { // already listed
+			errs = append(errs, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	sort.Strings(errs)
+	add(len(errs) > 0, "errors: %s", strings.Join(errs, " "))
+	if !cfg.Idle {
+		add(cfg.Mix.HasDurable() && rep.Messages.AckedDurable == 0 && !rep.Interrupted, "no durable message acknowledged in the window")
+	}
+	if cfg.MaxP99 > 0 && !cfg.Idle {
+		add(rep.Latency.P99 > ms(cfg.MaxP99), "p99 %.1f ms above %v", rep.Latency.P99, cfg.MaxP99)
+	}
+	rep.Failures = f
+	rep.Pass = len(f) == 0
+}
+
+// WriteJSON writes the report as indented JSON.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	return nil
+}
+
+// WriteText writes the report for humans.
+func (rep *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	s := rep.Settings
+	if s.Idle {
+		p("loadgen: %d rooms × %d users, idle for %gs, %s", s.Rooms, s.Users, s.Duration, strings.Join(s.URLs, ","))
+	} else {
+		p("loadgen: %d rooms × %d users, %d publisher(s)/room, %.0f msg/s (%s), warm-up %gs, measured %gs, %s",
+			s.Rooms, s.Users, s.Publishers, s.Rate, s.Mix, s.Warmup, s.Duration, strings.Join(s.URLs, ","))
+	}
+	c := rep.Connections
+	p("connections   %d/%d in %.2fs (%.0f/s), failed %d, unexpected disconnects %d", c.Connected, c.Target, c.Seconds, c.PerSecond, c.Failed, c.Disconnects)
+	p("handshake     p50 %.1fms  p99 %.1fms  max %.1fms (dial → joined)", c.Handshake.P50, c.Handshake.P99, c.Handshake.Max)
+	if !s.Idle {
+		m := rep.Messages
+		p("messages      sent %d (%.0f/s), acked %d, unanswered %d, send failures %d, late sends %d, sent in total %d",
+			m.Sent, m.SentPerSec, m.Acked, m.Unanswered, m.SendFailed, m.LateSends, m.SentTotal)
+		d := rep.Deliveries
+		p("deliveries    expected %d, received %d (%.0f/s), lost %d (%.4f%%, %d rooms), extra %d; ephemeral %d, other events %d",
+			d.Expected, d.Received, d.PerSecond, d.Lost, 100*d.LossRatio, d.RoomsWithLoss, d.Extra, d.Ephemeral, d.OtherEvents)
+		l := rep.Latency
+		p("latency       p50 %.2fms  p95 %.2fms  p99 %.2fms  p99.9 %.2fms  max %.2fms  (n=%d, scheduled send → received)", l.P50, l.P95, l.P99, l.P999, l.Max, l.Count)
+		a := rep.AckLatency
+		p("ack latency   p50 %.2fms  p99 %.2fms  max %.2fms", a.P50, a.P99, a.Max)
+	}
+	o := rep.Order
+	p("order         duplicates %d, gaps %d, reorders %d, resyncs %d, bad frames %d", o.Duplicates, o.Gaps, o.Reorders, o.Resyncs, o.BadFrames)
+	if sv := rep.Server; sv != nil {
+		p("server        RSS %.1f → %.1f MiB connected (%.2f KiB/conn), %.1f MiB at end; CPU %.1f%% of a core (%.2fs)",
+			sv.RSSBeforeMiB, sv.RSSConnectedMiB, sv.RSSPerConnKiB, sv.RSSEndMiB, sv.CPUPercent, sv.CPUSeconds)
+	}
+	if lg := rep.Loadgen; lg != nil {
+		p("loadgen       RSS %.1f MiB at end; CPU %.1f%% of a core (%.2fs)", lg.RSSEndMiB, lg.CPUPercent, lg.CPUSeconds)
+	}
+	if len(rep.Errors) > 0 {
+		keys := make([]string, 0, len(rep.Errors))
+		for k := range rep.Errors {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s=%d", k, rep.Errors[k])
+		}
+		p("errors        %s", strings.Join(parts, " "))
+		for _, e := range rep.ErrorSample {
+			p("  e.g. %s", e)
+		}
+	}
+	if len(rep.CloseCodes) > 0 {
+		p("close codes   %v", rep.CloseCodes)
+	}
+	if rep.Pass {
+		p("result        PASS")
+	} else {
+		p("result        FAIL: %s", strings.Join(rep.Failures, "; "))
+	}
+	_, err := io.WriteString(w, b.String())
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func round(v float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	if v < 0 {
+		return -float64(int64(-v*p+0.5)) / p
+	}
+	return float64(int64(v*p+0.5)) / p
+}

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/classgate/classgate/core/auth"
+)
+
+// room is one room's shared counters. members is fixed once everyone has
+// joined; acked and received count the measured window only.
+type room struct {
+	id       string
+	members  atomic.Int64  // connections that joined
+	acked    atomic.Uint64 // durable messages acknowledged, scheduled in the window
+	received atomic.Uint64 // deliveries of those messages, over all members
+}
+
+// client is one connection. Its read loop owns tr; pending is shared
+// between the publisher goroutine and the read loop.
+type client struct {
+	idx  int
+	room *room
+	pub  bool
+	url  string
+	conn *websocket.Conn
+	tr   SeqTracker
+
+	mu      sync.Mutex
+	pending map[uint64]pendingMsg // id → what was sent, until its ack or error
+
+	closing atomic.Bool // set before loadgen closes the connection itself
+	done    chan struct{}
+}
+
+type pendingMsg struct {
+	sched int64 // scheduled send time, unix nanos
+	kind  Kind
+}
+
+// counters are the run-wide totals, updated atomically from many
+// goroutines.
+type counters struct {
+	connected, connectFailed         atomic.Int64
+	sentTotal, sentWindow            atomic.Uint64
+	ackedTotal, ackedWindow          atomic.Uint64
+	ackedDurableWindow               atomic.Uint64
+	recvTotal, recvWindow            atomic.Uint64 // deliveries of loadgen's durable messages
+	ephemeralRecv                    atomic.Uint64
+	otherRecv                        atomic.Uint64 // presence, history, … (not loadgen's)
+	duplicates, gaps, reorders       atomic.Uint64
+	resyncs, disconnects, badFrames  atomic.Uint64
+	sendFailures, lateSends          atomic.Uint64
+	errMu                            sync.Mutex
+	errors                           map[string]uint64 // error frames by code, plus local failures
+	closeCodes                       map[string]uint64 // unexpected closes by status
+	firstErrs                        []string          // a few error messages, for the report
+	measureStartUnix, measureEndUnix atomic.Int64      // the measured window, scheduled unix nanos
+	publishing                       atomic.Bool
+}
+
+func (c *counters) addError(code, msg string) {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.errors == nil {
+		c.errors = map[string]uint64{}
+	}
+	c.errors[code]++
+	if len(c.firstErrs) < 10 && msg != "" {
+		c.firstErrs = append(c.firstErrs, code+": "+msg)
+	}
+}
+
+func (c *counters) addClose(code string) {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.closeCodes == nil {
+		c.closeCodes = map[string]uint64{}
+	}
+	c.closeCodes[code]++
+}
+
+func (c *counters) inWindow(sched int64) bool {
+	return sched >= c.measureStartUnix.Load() && sched < c.measureEndUnix.Load()
+}
+
+// Run is one load test.
+type Run struct {
+	cfg     Config
+	log     io.Writer // progress lines
+	rooms   []*room
+	clients []*client
+	c       counters
+
+	lat        Histogram // end-to-end latency, measured window
+	latAll     Histogram // end-to-end latency, everything (progress line)
+	ackLat     Histogram // publish → ack, measured window
+	connectLat Histogram // dial → joined, per connection
+
+	httpClient *http.Client
+}
+
+// NewRun prepares a run; nothing connects until Execute.
+func NewRun(cfg Config, log io.Writer) *Run {
+	r := &Run{cfg: cfg, log: log}
+	r.rooms = make([]*room, cfg.Rooms)
+	for i := range r.rooms {
+		r.rooms[i] = &room{id: cfg.RoomID(i)}
+	}
+	r.clients = make([]*client, cfg.Conns())
+	for i := range r.clients {
+		rm := r.rooms[i/cfg.Users]
+		r.clients[i] = &client{
+			idx:  i,
+			room: rm,
+			pub:  !cfg.Idle && i%cfg.Users < cfg.Publishers,
+			url:  cfg.URLs[i%len(cfg.URLs)],
+			done: make(chan struct{}),
+		}
+	}
+	// One transport for all handshakes; the connections are hijacked
+	// after the upgrade, so no idle pool is needed.
+	r.httpClient = &http.Client{Transport: &http.Transport{
+		MaxIdleConns:      -1,
+		DisableKeepAlives: true,
+		ForceAttemptHTTP2: false,
+	}}
+	return r
+}
+
+// token mints the access token of client i.
+func (r *Run) token(cl *client) (string, error) {
+	role := "student"
+	if cl.pub {
+		role = "teacher"
+	}
+	u := cl.idx % r.cfg.Users
+	tok, err := auth.SignHS256([]byte(r.cfg.Secret), auth.Claims{
+		Subject: fmt.Sprintf("lg-%d-%d", cl.idx/r.cfg.Users, u),
+		Name:    fmt.Sprintf("Load %d/%d", cl.idx/r.cfg.Users, u),
+		Role:    role,
+		Rooms:   []string{cl.room.id},
+		Expiry:  time.Now().Add(r.cfg.Warmup + r.cfg.Duration + time.Hour).Unix(),
+	})
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return tok, nil
+}
+
+// connect dials client cl, joins its room and starts its read loop.
+func (r *Run) connect(ctx context.Context, cl *client) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.HandshakeTTL)
+	defer cancel()
+	tok, err := r.token(cl)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(cl.url)
+	if err != nil {
+		return fmt.Errorf("parse url: %w", err)
+	}
+	q := u.Query()
+	q.Set("token", tok)
+	u.RawQuery = q.Encode()
+	start := time.Now()
+	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
+		HTTPClient:      r.httpClient,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("dial %s: HTTP %d: %w", cl.url, resp.StatusCode, err)
+		}
+		return fmt.Errorf("dial %s: %w", cl.url, err)
+	}
+	conn.SetReadLimit(4 << 20)
+	join := []byte(`{"type":"join","room":` + strconv.Quote(cl.room.id) + `,"id":"j"}`)
+	if err := conn.Write(ctx, websocket.MessageText, join); err != nil {
+		conn.CloseNow()
+		return fmt.Errorf("send join: %w", err)
+	}
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			conn.CloseNow()
+			return fmt.Errorf("wait for joined: %w", err)
+		}
+		f, err := parseFrame(b)
+		if err != nil {
+			conn.CloseNow()
+			return fmt.Errorf("answer to join %.200q: %w", b, err)
+		}
+		switch string(f.Type) {
+		case "joined":
+			cl.tr.Start(f.Seq)
+		case "error":
+			conn.CloseNow()
+			return fmt.Errorf("join refused: %s", b)
+		default:
+			continue // nothing else should come first; skip it
+		}
+		break
+	}
+	r.connectLat.Record(time.Since(start))
+	cl.conn = conn
+	cl.pending = make(map[uint64]pendingMsg)
+	cl.room.members.Add(1)
+	r.c.connected.Add(1)
+	go r.readLoop(cl)
+	return nil
+}
+
+// readLoop handles everything a connection receives until it closes.
+func (r *Run) readLoop(cl *client) {
+	defer close(cl.done)
+	// Read with a background context: coder/websocket ties a context to
+	// each read, and the loop ends when the connection closes.
+	ctx := context.Background()
+	var buf []byte
+	for {
+		_, rd, err := cl.conn.Reader(ctx)
+		if err == nil {
+			buf, err = readAll(rd, buf[:0])
+		}
+		if err != nil {
+			if !cl.closing.Load() {
+				r.c.disconnects.Add(1)
+				code := websocket.CloseStatus(err)
+				if code == -1 {
+					r.c.addClose("transport")
+				} else {
+					r.c.addClose(strconv.Itoa(int(code)))
+				}
+				r.c.addError("disconnected", err.Error())
+			}
+			break
+		}
+		r.handle(cl, buf)
+	}
+	r.c.duplicates.Add(cl.tr.Duplicates)
+	r.c.gaps.Add(cl.tr.Gaps())
+	r.c.reorders.Add(cl.tr.Reorders)
+}
+
+// readAll appends everything from rd to buf, reusing its capacity.
+func readAll(rd io.Reader, buf []byte) ([]byte, error) {
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 512)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, fmt.Errorf("read frame: %w", err)
+		}
+	}
+}
+
+// Frame types that answer the client or describe the room at join; their
+// top-level seq (if any) is not a room event's.
+var notEvents = map[string]bool{
+	"joined": true, "ack": true, "error": true, "pong": true, "resync": true,
+	"presence.state": true, "chat.history": true, "whiteboard.snapshot": true,
+}
+
+// handle processes one frame received by cl.
+func (r *Run) handle(cl *client, b []byte) {
+	f, err := parseFrame(b)
+	if err != nil {
+		r.c.badFrames.Add(1)
+		r.c.addError("bad_frame", fmt.Sprintf("%.200q", b))
+		return
+	}
+	switch string(f.Type) {
+	case "ack", "error":
+		r.answer(cl, f)
+		return
+	case "resync":
+		r.c.resyncs.Add(1)
+		return
+	}
+	if f.Seq > 0 && !notEvents[string(f.Type)] {
+		cl.tr.Observe(f.Seq)
+	}
+	var kind Kind = -1
+	switch string(f.Type) {
+	case recvType[KindChat]:
+		kind = KindChat
+	case recvType[KindWhiteboard]:
+		kind = KindWhiteboard
+	case recvType[KindCursor]:
+		kind = KindCursor
+	}
+	sched, ok := int64(0), false
+	if kind >= 0 {
+		sched, ok = findMarker(f.Data)
+	}
+	if !ok {
+		r.c.otherRecv.Add(1)
+		return
+	}
+	d := time.Duration(nowUnix() - sched)
+	r.latAll.Record(d)
+	in := r.c.inWindow(sched)
+	if in {
+		r.lat.Record(d)
+	}
+	if !kind.Durable() {
+		r.c.ephemeralRecv.Add(1)
+		return
+	}
+	r.c.recvTotal.Add(1)
+	if in {
+		r.c.recvWindow.Add(1)
+		cl.room.received.Add(1)
+	}
+}
+
+// answer matches an ack or error to the message it answers.
+func (r *Run) answer(cl *client, f inFrame) {
+	id, err := strconv.ParseUint(string(f.ID), 10, 64)
+	var p pendingMsg
+	found := false
+	if err == nil {
+		cl.mu.Lock()
+		p, found = cl.pending[id]
+		delete(cl.pending, id)
+		cl.mu.Unlock()
+	}
+	if string(f.Type) == "error" {
+		code := string(f.Code)
+		if code == "" {
+			code = "unknown"
+		}
+		r.c.addError(code, fmt.Sprintf("id=%s", f.ID))
+		return
+	}
+	if !found {
+		return // an ack of something else (leave, …)
+	}
+	r.c.ackedTotal.Add(1)
+	if r.c.inWindow(p.sched) {
+		r.c.ackedWindow.Add(1)
+		r.ackLat.Record(time.Duration(nowUnix() - p.sched))
+		if p.kind.Durable() {
+			r.c.ackedDurableWindow.Add(1)
+			cl.room.acked.Add(1)
+		}
+	}
+}
+
+// clock: one monotonic base for every timestamp loadgen writes and
+// compares, expressed as unix nanoseconds.
+var (
+	clockBase     = time.Now()
+	clockBaseUnix = clockBase.UnixNano()
+)
+
+func nowUnix() int64 { return clockBaseUnix + int64(time.Since(clockBase)) }
+
+func unixOf(t time.Time) int64 { return clockBaseUnix + int64(t.Sub(clockBase)) }
+
+// errStopped reports a run interrupted by its context.
+var errStopped = errors.New("stopped")
