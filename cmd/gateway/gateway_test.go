@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/classgate/classgate/internal/e2e"
+	"github.com/classgate/classgate/internal/proc"
+)
+
+const testSecret = "gateway-test-secret-0123456789abcdef"
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "auth:\n  hs256_secret: "+testSecret+"\nserver:\n  listen: 127.0.0.1:9999\n")
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		wantErr string
+	}{
+		{"reference config", []string{"-check", "-config", "../../configs/gateway.yaml"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, ""},
+		{"good file", []string{"-check", "-config", good}, nil, ""},
+		{"env only", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_SERVER__LISTEN=127.0.0.1:9000"}, ""},
+		{"missing secret", []string{"-check"}, nil, "auth.hs256_secret: required"},
+		{"short secret", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=short"}, "auth.hs256_secret: must be at least 32"},
+		{"unknown key in file", []string{"-check", "-config", write("unknown.yaml", "server:\n  listn: x\n")}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "listn"},
+		{"unknown env key", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_SERVR__LISTEN=x"}, "servr"},
+		{"bad duration", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_HISTORY__AGE=soon"}, "history.age"},
+		{"bad listen", []string{"-check", "-listen", "nope"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "server.listen"},
+		{"bad store kind", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_STORE__KIND=etcd"}, "store.kind"},
+		{"broken yaml", []string{"-check", "-config", write("broken.yaml", "server: [\n")}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "broken.yaml"},
+		{"missing file", []string{"-check", "-config", filepath.Join(dir, "nope.yaml")}, nil, "nope.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			err := run(context.Background(), tt.args, tt.env, &out, &errb)
+			if tt.wantErr == "" {
+				if err != nil || !strings.Contains(out.String(), "configuration OK") {
+					t.Fatalf("run = %v, out %q", err, out.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("run = %v, want an error mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// startGateway runs the real binary on a free port with env overrides.
+func startGateway(t *testing.T, env ...string) (*proc.Process, string) {
+	t.Helper()
+	bin := proc.Build(t, "gateway")
+	addr := proc.FreeAddr(t)
+	env = append([]string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn"}, env...)
+	p := proc.Start(t, bin, env)
+	if err := proc.WaitHTTP("http://"+addr+"/readyz", 20*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, p.Output())
+	}
+	return p, addr
+}
+
+func TestSIGTERMDrains(t *testing.T) {
+	p, addr := startGateway(t, "CLASSGATE_SERVER__SHUTDOWN_TIMEOUT=5s")
+	url := "ws://" + addr + "/ws"
+	c := e2e.Dial(t, url, e2e.Token(t, []byte(testSecret), "u", "student", []string{"*"}, time.Hour))
+	c.Join("r", -1)
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.ExpectClose(5 * time.Second); code != 1012 {
+		t.Fatalf("closed with %v, want 1012", code)
+	}
+	if err, ok := p.Wait(10 * time.Second); !ok || err != nil {
+		t.Fatalf("gateway did not exit cleanly: exited=%v err=%v\n%s", ok, err, p.Output())
+	}
+}
+
+func TestDevTokenOnlyInDevMode(t *testing.T) {
+	_, prod := startGateway(t)
+	resp, err := http.Get("http://" + prod + "/dev/token?name=Ann&role=teacher")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("production /dev/token = %d, want 404", resp.StatusCode)
+	}
+}
+
+// BenchmarkIdleMemory5000 opens 5,000 idle WebSocket connections, each
+// joined to one of 100 rooms, to a real gateway process and reports its
+// resident memory per connection.
+func BenchmarkIdleMemory5000(b *testing.B) {
+	const n = 5000
+	bin := proc.Build(b, "gateway")
+	addr := proc.FreeAddr(b)
+	p := proc.Start(b, bin, []string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn"})
+	if err := proc.WaitHTTP("http://"+addr+"/readyz", 20*time.Second); err != nil {
+		b.Fatal(err)
+	}
+	pid := p.Cmd.Process.Pid
+	url := "ws://" + addr + "/ws"
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		before, _ := proc.RSS(pid)
+		clients := make([]*e2e.Client, 0, n)
+		for j := 0; j < n; j++ {
+			c := e2e.Dial(b, url, e2e.Token(b, []byte(testSecret), fmt.Sprint("u", j), "student", []string{"*"}, time.Hour))
+			c.Join(fmt.Sprint("room-", j%100), -1)
+			clients = append(clients, c)
+		}
+		time.Sleep(2 * time.Second) // let the server settle
+		after, _ := proc.RSS(pid)
+		b.ReportMetric(float64(after-before)/n, "server-bytes/conn")
+		b.ReportMetric(float64(after)/(1<<20), "server-MiB")
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+}
