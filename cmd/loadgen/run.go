@@ -76,7 +76,7 @@ func (c *counters) addError(code, msg string) {
 		c.errors = map[string]uint64{}
 	}
 	c.errors[code]++
-	if len(c.firstErrs) < 10 && msg != "" {
+	if c.errors[code] == 1 && len(c.firstErrs) < 10 && msg != "" {
 		c.firstErrs = append(c.firstErrs, code+": "+msg)
 	}
 }
@@ -349,7 +349,7 @@ func (r *Run) answer(cl *client, f inFrame) {
 		if code == "" {
 			code = "unknown"
 		}
-		r.c.addError(code, fmt.Sprintf("id=%s", f.ID))
+		r.c.addError(code, fmt.Sprintf("id=%s: %.200s", f.ID, f.Msg))
 		return
 	}
 	if !found {

@@ -13,6 +13,7 @@ type inFrame struct {
 	Room []byte
 	ID   []byte
 	Code []byte
+	Msg  []byte // error message, raw string contents
 	Seq  uint64
 	Data []byte // raw JSON value of data
 }
@@ -63,6 +64,8 @@ func parseFrame(b []byte) (inFrame, error) {
 			f.ID = unquote(v)
 		case "code":
 			f.Code = unquote(v)
+		case "message":
+			f.Msg = unquote(v)
 		case "data":
 			f.Data = v
 		case "seq":

@@ -25,7 +25,7 @@ func TestParseFrame(t *testing.T) {
 		{
 			name: "error with spaces",
 			in:   ` { "type" : "error" , "id" : "c-1", "code":"rate_limited","message":"slow \"down\""} `,
-			want: inFrame{Type: []byte("error"), ID: []byte("c-1"), Code: []byte("rate_limited")},
+			want: inFrame{Type: []byte("error"), ID: []byte("c-1"), Code: []byte("rate_limited"), Msg: []byte(`slow \"down\"`)},
 		},
 		{
 			name: "nested arrays",
