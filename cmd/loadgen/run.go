@@ -349,7 +349,11 @@ func (r *Run) answer(cl *client, f inFrame) {
 		if code == "" {
 			code = "unknown"
 		}
-		r.c.addError(code, fmt.Sprintf("id=%s: %.200s", f.ID, f.Msg))
+		msg := string(f.Msg)
+		if u, err := strconv.Unquote(`"` + msg + `"`); err == nil {
+			msg = u
+		}
+		r.c.addError(code, fmt.Sprintf("id=%s: %.200s", f.ID, msg))
 		return
 	}
 	if !found {
