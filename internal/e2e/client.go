@@ -49,6 +49,44 @@ type Client struct {
 	err  error
 	done chan struct{}
 	gate sync.RWMutex // held for writing while paused
+	// q feeds pump, which keeps an unbounded backlog so the reader never
+	// stops reading the socket unless paused.
+	q    chan Msg
+	stop chan struct{}
+	once sync.Once
+}
+
+// Release stops the client's background goroutines and closes the socket.
+func (c *Client) Release() {
+	c.once.Do(func() { close(c.stop) })
+	c.ws.CloseNow()
+}
+
+// pump moves frames from q to in through an unbounded backlog.
+func (c *Client) pump() {
+	var backlog []Msg
+	q := c.q
+	for q != nil || len(backlog) > 0 {
+		var out chan Msg
+		var head Msg
+		if len(backlog) > 0 {
+			out, head = c.in, backlog[0]
+		}
+		select {
+		case m, ok := <-q:
+			if !ok {
+				q = nil
+				continue
+			}
+			backlog = append(backlog, m)
+		case out <- head:
+			backlog[0] = Msg{}
+			backlog = backlog[1:]
+		case <-c.stop:
+			return
+		}
+	}
+	close(c.in)
 }
 
 // Pause stops reading from the socket (to play a slow consumer) until
@@ -92,7 +130,7 @@ func Dial(t testing.TB, wsURL, token string) *Client {
 		t.Fatalf("dial %s: %v (HTTP %d)", wsURL, err, status)
 	}
 	c.t = t
-	t.Cleanup(func() { c.ws.CloseNow() })
+	t.Cleanup(c.Release)
 	return c
 }
 
@@ -106,8 +144,9 @@ func TryDial(wsURL, token string) (*Client, *http.Response, error) {
 		return nil, resp, err
 	}
 	ws.SetReadLimit(8 << 20)
-	c := &Client{ws: ws, in: make(chan Msg, 20000), done: make(chan struct{})}
+	c := &Client{ws: ws, in: make(chan Msg), done: make(chan struct{}), q: make(chan Msg, 64), stop: make(chan struct{})}
 	go c.read()
+	go c.pump()
 	return c, resp, nil
 }
 
@@ -121,7 +160,7 @@ func (c *Client) read() {
 			c.mu.Lock()
 			c.err = err
 			c.mu.Unlock()
-			close(c.in)
+			close(c.q)
 			return
 		}
 		var m Msg
@@ -129,7 +168,7 @@ func (c *Client) read() {
 			m = Msg{Type: "!unparseable"}
 		}
 		m.Raw = string(b)
-		c.in <- m
+		c.q <- m
 	}
 }
 
