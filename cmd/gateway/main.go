@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/classgate/classgate/adapters/web"
 	"github.com/classgate/classgate/adapters/wsserver"
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/core/auth"
@@ -170,6 +171,7 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws)
+	mux.Handle("/", web.Static())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ws.Ready() {
