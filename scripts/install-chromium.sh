@@ -42,6 +42,9 @@ if ! apt-cache show chromium >/dev/null 2>&1; then
 	run apt-get update -qq
 fi
 run apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
+# Emoji glyphs (the classroom page uses ✋) make screenshots readable; optional.
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	fonts-noto-color-emoji >/dev/null 2>&1 || true
 
 if [ ! -x "$CHROMIUM" ]; then
 	echo "install-chromium: apt-get finished but $CHROMIUM is missing" >&2

@@ -932,7 +932,7 @@ function renderChat() {
           'data-failed': String(!!m.failed),
         },
         [
-          h('time', {}, [time]),
+          ...(time ? [h('time', { datetime: new Date(m.ts).toISOString() }, [time])] : []),
           h('span', { class: 'who' }, [m.from.name || m.from.id || '?']),
           h('span', { class: 'text' }, [m.text]),
         ],
@@ -1040,7 +1040,9 @@ function renderPresence() {
  */
 function setHand(up) {
   if (!client) return Promise.resolve({ ok: false, code: 'closed' });
-  return client.send('presence.update', S.room, { status: up ? 'hand_raised' : '' }).then(
+  // Lowering goes back to "online", the presence plugin's default status
+  // (it accepts only non-empty statuses).
+  return client.send('presence.update', S.room, { status: up ? 'hand_raised' : 'online' }).then(
     (ack) => ({ ok: true, seq: ack.seq }),
     (err) => {
       showError(err);
@@ -1156,6 +1158,23 @@ const classroom = {
     const px = Math.floor((x / BOARD_W) * canvas.width);
     const py = Math.floor((y / BOARD_H) * canvas.height);
     return [...ctx.getImageData(px, py, 1, 1).data];
+  },
+  /**
+   * Darkest channel value (0 black … 255 white) of the canvas within r board
+   * units of (x, y): tells whether something is drawn there at any scale.
+   */
+  ink(/** @type {number} */ x, /** @type {number} */ y, /** @type {number} */ r = 10) {
+    renderBoard();
+    const sx = canvas.width / BOARD_W;
+    const sy = canvas.height / BOARD_H;
+    const x0 = Math.max(0, Math.floor((x - r) * sx));
+    const y0 = Math.max(0, Math.floor((y - r) * sy));
+    const w = Math.max(1, Math.ceil(2 * r * sx));
+    const hh = Math.max(1, Math.ceil(2 * r * sy));
+    const d = ctx.getImageData(x0, y0, w, hh).data;
+    let min = 255;
+    for (let i = 0; i < d.length; i += 4) min = Math.min(min, d[i], d[i + 1], d[i + 2]);
+    return min;
   },
   get client() {
     return client;
