@@ -1,0 +1,266 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/classgate/classgate/core"
+)
+
+// bus implements core.Bus over Redis pub/sub: one channel per room. In
+// single and Sentinel mode every room shares one subscriber connection; in
+// Cluster mode the rooms of one hash slot share one sharded subscriber
+// connection (to the slot's master), closed when its last room goes.
+//
+// Each subscriber connection has one reader goroutine, so the sink sees a
+// room's events in publication order. go-redis re-dials and re-subscribes a
+// subscriber connection that failed; events published meanwhile are lost
+// from pub/sub, and the reader fills such a gap from the history as soon as
+// the room's next durable event shows it.
+type bus struct {
+	s    *Store
+	sink atomic.Pointer[func(core.Event)]
+
+	mu     sync.Mutex
+	groups map[int]*group  // by slot (cluster) or 0
+	subs   map[string]*sub // by channel
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// group is one subscriber connection.
+type group struct {
+	slot int
+	ps   *goredis.PubSub
+	n    int // rooms subscribed through it
+}
+
+// sub is one subscribed room.
+type sub struct {
+	room  string
+	g     *group
+	ready chan struct{} // closed when Redis confirmed the subscription
+	once  sync.Once
+	last  uint64 // last durable seq delivered; reader goroutine only
+}
+
+func newBus(s *Store) *bus {
+	return &bus{s: s, groups: map[int]*group{}, subs: map[string]*sub{}}
+}
+
+// SetSink implements core.Bus.
+func (s *Store) SetSink(f func(core.Event)) { s.bus.sink.Store(&f) }
+
+// Subscribe implements core.Bus. It returns once Redis confirmed the
+// subscription (within OpTimeout), so every event committed afterwards, on
+// any node, reaches the sink.
+func (s *Store) Subscribe(ctx context.Context, room string) error {
+	if err := s.bus.subscribe(ctx, room); err != nil {
+		return s.fail("subscribe "+room, err)
+	}
+	return nil
+}
+
+// Unsubscribe implements core.Bus. Delivery for the room stops at once,
+// even for events already on the wire.
+func (s *Store) Unsubscribe(ctx context.Context, room string) error {
+	if err := s.bus.unsubscribe(ctx, room); err != nil {
+		return s.fail("unsubscribe "+room, err)
+	}
+	return nil
+}
+
+func (b *bus) subscribe(ctx context.Context, room string) error {
+	ch := b.s.k.room(room).channel()
+	ctx, cancel := b.s.opCtx(ctx)
+	defer cancel()
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return goredis.ErrClosed
+	}
+	if b.subs[ch] != nil {
+		b.mu.Unlock()
+		return nil
+	}
+	key := 0
+	if b.s.cluster != nil {
+		key = slot(ch)
+	}
+	g := b.groups[key]
+	fresh := g == nil
+	if fresh {
+		g = &group{slot: key}
+		if b.s.cluster != nil {
+			g.ps = b.s.cluster.SSubscribe(ctx)
+		} else {
+			g.ps = b.s.client.Subscribe(ctx)
+		}
+		b.groups[key] = g
+	}
+	sb := &sub{room: room, g: g, ready: make(chan struct{})}
+	b.subs[ch] = sb
+	g.n++
+	// The first SUBSCRIBE dials the connection (to the slot's master in
+	// Cluster mode); only then may the reader start, or it would dial a
+	// random node.
+	var err error
+	if b.s.cluster != nil {
+		err = g.ps.SSubscribe(ctx, ch)
+	} else {
+		err = g.ps.Subscribe(ctx, ch)
+	}
+	if fresh && err == nil {
+		msgs := g.ps.ChannelWithSubscriptions(goredis.WithChannelSize(1024))
+		b.wg.Add(1)
+		go b.read(g, msgs)
+	}
+	b.mu.Unlock()
+
+	if err == nil {
+		select {
+		case <-sb.ready:
+			return nil
+		case <-ctx.Done():
+			err = fmt.Errorf("subscription not confirmed: %w", ctx.Err())
+		}
+	}
+	b.mu.Lock()
+	b.dropLocked(ch, sb)
+	b.mu.Unlock()
+	b.unsubscribeConn(context.Background(), g, ch)
+	return err
+}
+
+// dropLocked forgets a subscribed channel; an emptied Cluster group (or a
+// group whose reader never started) is closed.
+func (b *bus) dropLocked(ch string, sb *sub) {
+	if b.subs[ch] != sb {
+		return
+	}
+	delete(b.subs, ch)
+	sb.g.n--
+	if sb.g.n == 0 && b.s.cluster != nil && b.groups[sb.g.slot] == sb.g {
+		delete(b.groups, sb.g.slot)
+		_ = sb.g.ps.Close()
+	}
+}
+
+func (b *bus) unsubscribeConn(ctx context.Context, g *group, ch string) error {
+	if b.s.cluster != nil {
+		return g.ps.SUnsubscribe(ctx, ch)
+	}
+	return g.ps.Unsubscribe(ctx, ch)
+}
+
+func (b *bus) unsubscribe(ctx context.Context, room string) error {
+	ch := b.s.k.room(room).channel()
+	b.mu.Lock()
+	sb := b.subs[ch]
+	if sb == nil {
+		b.mu.Unlock()
+		return nil
+	}
+	b.dropLocked(ch, sb)
+	closed := sb.g.n == 0 && b.s.cluster != nil
+	b.mu.Unlock()
+	if closed {
+		return nil
+	}
+	ctx, cancel := b.s.opCtx(ctx)
+	defer cancel()
+	return b.unsubscribeConn(ctx, sb.g, ch)
+}
+
+// read is a group's reader goroutine. It ends when the PubSub is closed.
+func (b *bus) read(g *group, msgs <-chan any) {
+	defer b.wg.Done()
+	for m := range msgs {
+		switch m := m.(type) {
+		case *goredis.Subscription:
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
+				b.mu.Lock()
+				sb := b.subs[m.Channel]
+				b.mu.Unlock()
+				if sb != nil {
+					sb.once.Do(func() { close(sb.ready) })
+				}
+			}
+		case *goredis.Message:
+			b.mu.Lock()
+			sb := b.subs[m.Channel]
+			b.mu.Unlock()
+			if sb != nil {
+				b.dispatch(sb, m.Payload)
+			}
+		}
+	}
+}
+
+// dispatch decodes one "<seq> <event JSON>" message and hands it to the
+// sink, first filling a seq gap from the history.
+func (b *bus) dispatch(sb *sub, payload string) {
+	sp := strings.IndexByte(payload, ' ')
+	if sp < 0 {
+		return
+	}
+	seq, err := strconv.ParseUint(payload[:sp], 10, 64)
+	if err != nil {
+		return
+	}
+	var e core.Event
+	if err := json.Unmarshal([]byte(payload[sp+1:]), &e); err != nil {
+		return
+	}
+	e.Seq = seq
+	sink := b.sink.Load()
+	if sink == nil {
+		return
+	}
+	if seq > 0 {
+		if sb.last > 0 && seq > sb.last+1 {
+			b.repair(sb, seq, *sink)
+		}
+		sb.last = seq
+	}
+	(*sink)(e)
+}
+
+// repair delivers the durable events between sb.last and seq from the
+// history (they were published while the subscriber was reconnecting).
+// When the history no longer has them the gap stays; clients see it and
+// re-join with since.
+func (b *bus) repair(sb *sub, seq uint64, sink func(core.Event)) {
+	events, _, complete, err := b.s.History(context.Background(), sb.room, sb.last)
+	if err != nil || !complete {
+		return
+	}
+	for _, e := range events {
+		if e.Seq >= seq {
+			break
+		}
+		sink(e)
+	}
+}
+
+// close closes every subscriber connection and waits for the readers.
+func (b *bus) close() {
+	b.mu.Lock()
+	b.closed = true
+	groups := b.groups
+	b.groups = map[int]*group{}
+	b.subs = map[string]*sub{}
+	b.mu.Unlock()
+	for _, g := range groups {
+		_ = g.ps.Close()
+	}
+	b.wg.Wait()
+}

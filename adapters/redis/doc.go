@@ -1,0 +1,59 @@
+// Package redis is the Redis implementation of core.Store, for running
+// several gateway nodes as one: a room split across nodes keeps one seq
+// order, one presence list and one history.
+//
+// It uses github.com/redis/go-redis/v9 and keeps that dependency inside this
+// package: callers see only core types and Options. Three topologies are
+// supported (Options.Mode): a single server, Sentinel (primary + replicas)
+// and Cluster.
+//
+// # Atomicity
+//
+// Every Commit is one Lua script on the room's hash slot: dedupe check,
+// version check, seq assignment, history append (a Redis Stream capped by
+// size and age), plugin state ops and the publication of every event on the
+// room's channel. Because publication happens inside the script, every
+// subscriber on every node receives a room's events in one order, and the
+// state read by Snapshot at seq N is exactly the state after event N.
+//
+// # Key layout
+//
+// All keys start with Options.Prefix (P, default "classgate:"). Room keys
+// carry the room id as a Redis Cluster hash tag, so one room lives in one
+// slot; connection keys carry the connection id. Braces and '%' in ids are
+// escaped (%7B, %7D, %25) so a tag always ends where the id ends.
+//
+//	P r{room}:meta       hash  seq, ver (room seq and state version)
+//	P r{room}:hist       stream, one entry per durable event: s=seq, e=event JSON;
+//	                     auto IDs (server ms), trimmed to history_limit (MAXLEN)
+//	                     and history_age (MINID)
+//	P r{room}:st:<ns>    hash  plugin namespace state, key → value
+//	P r{room}:dd:<key>   string first seq of a deduplicated commit, PX dedupe TTL
+//	P r{room}:mem        hash  conn id → member user JSON
+//	P r{room}:users      hash  user id → number of that user's conns in the room
+//	P r{room}:ch         pub/sub channel (sharded in Cluster mode); messages are
+//	                     "<seq> <event JSON>", seq 0 for ephemeral events
+//	P c{conn}            hash  info (ConnInfo JSON), user (User JSON), uid, node
+//	P c{conn}:rooms      set   rooms the connection joined
+//	P live               zset  conn id → last heartbeat (server time, ms)
+//
+// # Consistency notes
+//
+// Registry operations that touch a connection and a room are two scripts
+// (they live in different slots in Cluster mode), ordered so that a failure
+// half way is repaired by retrying or by liveness expiry: RemoveConn deletes
+// the connection only after leaving its rooms, so an interrupted removal
+// leaves an untouched connection that Expired reports again.
+//
+// With Options.WaitReplicas > 0 a commit is acknowledged only after WAIT
+// confirmed it on that many replicas; otherwise Commit returns an error
+// wrapping core.ErrUnavailable. The events were already published by then
+// (a client that retries with the same message id gets the original seq).
+//
+// Errors caused by an unreachable or failing-over Redis (network errors,
+// timeouts, LOADING, READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN) wrap
+// core.ErrUnavailable. go-redis reconnects by itself and the bus
+// re-subscribes every room after a reconnect; events published while the
+// subscriber connection was down are recovered from the history when the
+// next durable event of the room shows the gap.
+package redis

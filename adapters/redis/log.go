@@ -1,0 +1,228 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/classgate/classgate/core"
+)
+
+// defaultDedupeTTL applies when a commit has a dedupe key but no TTL.
+const defaultDedupeTTL = 5 * time.Minute
+
+// Commit implements core.Log with one script on the room's slot (see the
+// package doc). With WaitReplicas > 0 the script is followed, on the same
+// connection, by WAIT; fewer acknowledging replicas than asked is reported
+// as core.ErrUnavailable.
+func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, error) {
+	rk := s.k.room(cm.Room)
+	keys := []string{rk.meta(), rk.hist(), rk.channel(), rk.meta(), rk.meta()}
+	dedupe := "0"
+	if cm.DedupeKey != "" {
+		keys[3], dedupe = rk.dedupe(cm.DedupeKey), "1"
+	}
+	ttl := cm.DedupeTTL
+	if ttl <= 0 {
+		ttl = defaultDedupeTTL
+	}
+	if len(cm.Ops) > 0 {
+		keys[4] = rk.state(cm.Namespace)
+	}
+	check := "0"
+	if cm.CheckVersion {
+		check = "1"
+	}
+	args := make([]any, 0, 10+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
+	args = append(args, dedupe, ms(ttl), check, strconv.FormatUint(cm.ExpectVersion, 10),
+		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral))
+	for _, op := range cm.Ops {
+		switch op.Op {
+		case core.OpSet:
+			args = append(args, "set", op.Key, op.Value)
+		case core.OpDel:
+			args = append(args, "del", op.Key, "")
+		case core.OpClear:
+			args = append(args, "clear", "", "")
+		default:
+			return core.CommitResult{}, fmt.Errorf("redis: commit to %s: unknown state op %d", cm.Room, op.Op)
+		}
+	}
+	for _, list := range [][]core.Event{cm.Durable, cm.Ephemeral} {
+		for _, e := range list {
+			e.Seq = 0
+			b, err := json.Marshal(e)
+			if err != nil {
+				return core.CommitResult{}, fmt.Errorf("redis: commit to %s: encode event: %w", cm.Room, err)
+			}
+			args = append(args, b)
+		}
+	}
+
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	c, err := s.node(ctx, keys[0])
+	if err != nil {
+		return core.CommitResult{}, s.fail("commit to "+cm.Room, err)
+	}
+	var reply any
+	var acked int64 = -1
+	if s.o.WaitReplicas > 0 {
+		reply, acked, err = s.commitWait(ctx, c, keys, args)
+	} else {
+		reply, err = commitScript.Run(ctx, c, keys, args...).Result()
+	}
+	if err != nil {
+		return core.CommitResult{}, s.fail("commit to "+cm.Room, err)
+	}
+	v, ok := reply.([]any)
+	if !ok || len(v) != 3 {
+		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: unexpected reply %v", cm.Room, reply)
+	}
+	status, first, last := toUint(v[0]), toUint(v[1]), toUint(v[2])
+	res := core.CommitResult{FirstSeq: first, LastSeq: last}
+	switch status {
+	case 1:
+		return res, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrDuplicate)
+	case 2:
+		return core.CommitResult{LastSeq: last}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrConflict)
+	}
+	if acked >= 0 && acked < int64(s.o.WaitReplicas) {
+		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: seq %d reached %d of %d replicas within %s: %w",
+			cm.Room, last, acked, s.o.WaitReplicas, s.o.WaitTimeout, core.ErrUnavailable)
+	}
+	return res, nil
+}
+
+// commitWait runs the commit script and WAIT in one pipeline, so WAIT
+// covers the script's writes (WAIT is per connection).
+func (s *Store) commitWait(ctx context.Context, c *goredis.Client, keys []string, args []any) (any, int64, error) {
+	for attempt := 0; ; attempt++ {
+		var ev *goredis.Cmd
+		var wait *goredis.Cmd
+		_, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			ev = commitScript.EvalSha(ctx, p, keys, args...)
+			wait = p.Do(ctx, "WAIT", s.o.WaitReplicas, ms(s.o.WaitTimeout))
+			return nil
+		})
+		if goredis.HasErrorPrefix(ev.Err(), "NOSCRIPT") && attempt == 0 {
+			// Not run (a new primary after failover, or a flushed script
+			// cache): load it and go again.
+			if err := commitScript.Load(ctx, c).Err(); err != nil {
+				return nil, 0, err
+			}
+			continue
+		}
+		if ev.Err() != nil {
+			return nil, 0, ev.Err()
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		n, err := wait.Int64()
+		if err != nil {
+			return nil, 0, err
+		}
+		return ev.Val(), n, nil
+	}
+}
+
+// History implements core.Log.
+func (s *Store) History(ctx context.Context, room string, since uint64) ([]core.Event, uint64, bool, error) {
+	rk := s.k.room(room)
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	reply, err := s.run(ctx, historyScript, []string{rk.meta(), rk.hist()},
+		strconv.FormatUint(since, 10), ms(s.o.HistoryAge))
+	if err != nil {
+		return nil, 0, false, s.fail("history of "+room, err)
+	}
+	v, ok := reply.([]any)
+	if !ok || len(v) < 2 || len(v)%2 != 0 {
+		return nil, 0, false, fmt.Errorf("redis: history of %s: unexpected reply", room)
+	}
+	last, complete := toUint(v[0]), toUint(v[1]) == 1
+	if !complete {
+		return nil, last, false, nil
+	}
+	events := make([]core.Event, 0, len(v)/2-1)
+	for i := 2; i < len(v); i += 2 {
+		seq, _ := strconv.ParseUint(toString(v[i]), 10, 64)
+		if seq != since+uint64(len(events))+1 {
+			// Not the consecutive tail we expect (e.g. keys lost or
+			// rewritten behind our back): the client must resync.
+			return nil, last, false, nil
+		}
+		var e core.Event
+		if err := json.Unmarshal([]byte(toString(v[i+1])), &e); err != nil {
+			return nil, 0, false, fmt.Errorf("redis: history of %s: decode seq %d: %w", room, seq, err)
+		}
+		e.Seq = seq
+		events = append(events, e)
+	}
+	if since < last && uint64(len(events)) != last-since {
+		return nil, last, false, nil
+	}
+	return events, last, true, nil
+}
+
+// Snapshot implements core.Log: seq, version and the namespaces' state are
+// read by one script, so they belong to the same instant.
+func (s *Store) Snapshot(ctx context.Context, room string, namespaces ...string) (core.Snapshot, error) {
+	rk := s.k.room(room)
+	keys := make([]string, 0, 1+len(namespaces))
+	keys = append(keys, rk.meta())
+	for _, ns := range namespaces {
+		keys = append(keys, rk.state(ns))
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	reply, err := s.run(ctx, snapshotScript, keys)
+	if err != nil {
+		return core.Snapshot{}, s.fail("snapshot of "+room, err)
+	}
+	v, ok := reply.([]any)
+	if !ok || len(v) != 2+len(namespaces) {
+		return core.Snapshot{}, fmt.Errorf("redis: snapshot of %s: unexpected reply", room)
+	}
+	snap := core.Snapshot{Seq: toUint(v[0]), Version: toUint(v[1]), State: make(map[string]map[string][]byte, len(namespaces))}
+	for i, ns := range namespaces {
+		kv, _ := v[2+i].([]any)
+		m := make(map[string][]byte, len(kv)/2)
+		for j := 0; j+1 < len(kv); j += 2 {
+			m[toString(kv[j])] = []byte(toString(kv[j+1]))
+		}
+		snap.State[ns] = m
+	}
+	return snap, nil
+}
+
+// toUint converts a script's integer or string reply.
+func toUint(v any) uint64 {
+	switch x := v.(type) {
+	case int64:
+		if x > 0 {
+			return uint64(x)
+		}
+	case string:
+		n, _ := strconv.ParseUint(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}

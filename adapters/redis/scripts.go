@@ -1,0 +1,195 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// The Lua scripts. Each touches the keys of one hash slot only (one room,
+// one connection, or the liveness set), so they run unchanged on Cluster.
+// Numbers cross the boundary as decimal strings; seqs and versions stay far
+// below 2^53, where Lua's doubles are exact.
+
+// nowMS is the server clock in milliseconds: every node shares it, so node
+// clock skew cannot expire connections or history early.
+const nowMS = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`
+
+// commitScript applies one core.Commit.
+//
+// KEYS: 1 meta, 2 hist, 3 channel, 4 dedupe key (or meta when unused),
+// 5 state hash of the namespace (or meta when unused).
+// ARGV: 1 dedupe? (0/1), 2 dedupe TTL ms, 3 check version? (0/1),
+// 4 expected version, 5 history limit, 6 history age ms, 7 publish command
+// (PUBLISH or SPUBLISH), 8 #ops, 9 #durable, 10 #ephemeral, then per op
+// (set|del|clear, key, value), then the durable event JSONs, then the
+// ephemeral event JSONs.
+// Returns {status, first seq, last seq}: status 0 applied, 1 duplicate
+// (first is the original's), 2 version conflict.
+var commitScript = goredis.NewScript(nowMS + `
+local meta = redis.call('HMGET', KEYS[1], 'seq', 'ver')
+local seq = tonumber(meta[1]) or 0
+local ver = tonumber(meta[2]) or 0
+if ARGV[1] == '1' then
+  local d = redis.call('GET', KEYS[4])
+  if d then return {1, tonumber(d), seq} end
+end
+if ARGV[3] == '1' and tonumber(ARGV[4]) ~= ver then
+  return {2, 0, seq}
+end
+local nops, ndur, neph = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local i = 11
+for _ = 1, nops do
+  local op = ARGV[i]
+  if op == 'set' then
+    redis.call('HSET', KEYS[5], ARGV[i + 1], ARGV[i + 2])
+  elseif op == 'del' then
+    redis.call('HDEL', KEYS[5], ARGV[i + 1])
+  else
+    redis.call('DEL', KEYS[5])
+  end
+  i = i + 3
+end
+local first = 0
+if ndur > 0 then
+  for _ = 1, ndur do
+    seq = seq + 1
+    if first == 0 then first = seq end
+    local s = string.format('%d', seq)
+    redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], '*', 's', s, 'e', ARGV[i])
+    redis.call(ARGV[7], KEYS[3], s .. ' ' .. ARGV[i])
+    i = i + 1
+  end
+  local cutoff = now_ms() - tonumber(ARGV[6])
+  if cutoff > 0 then
+    redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d', cutoff))
+  end
+end
+for _ = 1, neph do
+  redis.call(ARGV[7], KEYS[3], '0 ' .. ARGV[i])
+  i = i + 1
+end
+if nops > 0 or ndur > 0 then
+  redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq), 'ver', string.format('%d', ver + 1))
+end
+if ARGV[1] == '1' then
+  redis.call('SET', KEYS[4], string.format('%d', first), 'PX', ARGV[2])
+end
+return {0, first, seq}
+`)
+
+// historyScript returns the durable events after a seq.
+//
+// KEYS: 1 meta, 2 hist. ARGV: 1 since, 2 history age ms.
+// Returns {last seq, complete (0/1), seq1, json1, seq2, json2, ...}.
+// The stream holds the room's most recent events with consecutive seqs
+// (it is only ever trimmed from its head), so its length tells how far back
+// it reaches; the caller still checks the seqs it gets.
+var historyScript = goredis.NewScript(nowMS + `
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0
+local since = tonumber(ARGV[1])
+if since >= seq then
+  if since == seq then return {seq, 1} end
+  return {seq, 0}
+end
+local cutoff = now_ms() - tonumber(ARGV[2])
+if cutoff > 0 then
+  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d', cutoff))
+end
+local n = redis.call('XLEN', KEYS[2])
+if since + 1 < seq - n + 1 then return {seq, 0} end
+local rows = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', string.format('%d', seq - since))
+local out = {seq, 1}
+for j = #rows, 1, -1 do
+  local f = rows[j][2]
+  out[#out + 1] = f[2]
+  out[#out + 1] = f[4]
+end
+return out
+`)
+
+// snapshotScript reads seq, version and namespace states at one instant.
+//
+// KEYS: 1 meta, 2.. state hashes. Returns {seq, ver, {k, v, ...}, ...}.
+var snapshotScript = goredis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'seq', 'ver')
+local out = {tonumber(m[1]) or 0, tonumber(m[2]) or 0}
+for j = 2, #KEYS do
+  out[#out + 1] = redis.call('HGETALL', KEYS[j])
+end
+return out
+`)
+
+// joinConnScript records a room in a connection's room set.
+//
+// KEYS: 1 conn hash, 2 conn rooms. ARGV: 1 room.
+// Returns nil when the connection is unknown, else {uid, user JSON}.
+var joinConnScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('SADD', KEYS[2], ARGV[1])
+return redis.call('HMGET', KEYS[1], 'uid', 'user')
+`)
+
+// joinRoomScript adds a member to a room; idempotent.
+//
+// KEYS: 1 members, 2 user counts. ARGV: 1 conn, 2 uid, 3 user JSON.
+// Returns 1 when this is the user's first connection in the room.
+var joinRoomScript = goredis.NewScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then return 0 end
+if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then return 1 end
+return 0
+`)
+
+// leaveRoomScript removes a member from a room; idempotent.
+//
+// KEYS: 1 members, 2 user counts. ARGV: 1 conn.
+// Returns {joined, last of user, room empty} (0/1 each).
+var leaveRoomScript = goredis.NewScript(`
+local u = redis.call('HGET', KEYS[1], ARGV[1])
+if not u then return {0, 0, 0} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local uid = cjson.decode(u)['id']
+local last = 0
+if redis.call('HINCRBY', KEYS[2], uid, -1) <= 0 then
+  redis.call('HDEL', KEYS[2], uid)
+  last = 1
+end
+local empty = 0
+if redis.call('HLEN', KEYS[1]) == 0 then empty = 1 end
+return {1, last, empty}
+`)
+
+// dropConnScript deletes a connection and returns the rooms it still
+// listed (joins that raced with the removal).
+//
+// KEYS: 1 conn hash, 2 conn rooms.
+var dropConnScript = goredis.NewScript(`
+local rooms = redis.call('SMEMBERS', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+return rooms
+`)
+
+// touchScript sets connections' last-seen time to the server's clock.
+//
+// KEYS: 1 liveness zset. ARGV: 1 "XX" (refresh known ones only) or "ADD",
+// 2.. conn ids.
+var touchScript = goredis.NewScript(nowMS + `
+local now = string.format('%d', now_ms())
+for j = 2, #ARGV do
+  if ARGV[1] == 'XX' then
+    redis.call('ZADD', KEYS[1], 'XX', now, ARGV[j])
+  else
+    redis.call('ZADD', KEYS[1], now, ARGV[j])
+  end
+end
+return #ARGV - 1
+`)
+
+// expiredScript lists connections not touched within the TTL.
+//
+// KEYS: 1 liveness zset. ARGV: 1 TTL ms, 2 limit.
+var expiredScript = goredis.NewScript(nowMS + `
+local max = '(' .. string.format('%d', now_ms() - tonumber(ARGV[1]))
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', max, 'LIMIT', 0, tonumber(ARGV[2]))
+`)
