@@ -8,10 +8,17 @@ import "time"
 type Observer interface {
 	// Connected is called with +1 on connect and -1 on disconnect.
 	Connected(delta int)
-	// FrameIn counts one client frame.
-	FrameIn()
+	// FrameIn counts one client frame by type. Types are bounded: control
+	// types, enabled plugin types, or "invalid"/"unknown".
+	FrameIn(typ string)
+	// FrameOut counts one server frame sent to a connection, by type
+	// (control frames: joined, ack, error, pong, resync; replies).
+	FrameOut(typ string)
 	// Joined counts one successful join.
 	Joined()
+	// Rooms reports the number of rooms with members on this node
+	// (standalone mode) after it changed.
+	Rooms(n int)
 	// Acked counts one ack sent.
 	Acked()
 	// ErrorSent counts one error frame by code.
@@ -20,8 +27,9 @@ type Observer interface {
 	RateLimited()
 	// Duplicate counts one frame recognised by its dedupe id.
 	Duplicate()
-	// Delivered counts n deliveries of an event created at tsMillis.
-	Delivered(n int, tsMillis int64)
+	// Delivered counts n deliveries of a room event of type typ created at
+	// tsMillis (for the end-to-end fan-out latency).
+	Delivered(typ string, n int, tsMillis int64)
 	// PluginCall reports one handler call.
 	PluginCall(namespace string, d time.Duration, err error)
 	// StoreError counts one failed store operation.
@@ -34,13 +42,15 @@ type Observer interface {
 type nopObserver struct{}
 
 func (nopObserver) Connected(int)                           {}
-func (nopObserver) FrameIn()                                {}
+func (nopObserver) FrameIn(string)                          {}
+func (nopObserver) FrameOut(string)                         {}
 func (nopObserver) Joined()                                 {}
+func (nopObserver) Rooms(int)                               {}
 func (nopObserver) Acked()                                  {}
 func (nopObserver) ErrorSent(string)                        {}
 func (nopObserver) RateLimited()                            {}
 func (nopObserver) Duplicate()                              {}
-func (nopObserver) Delivered(int, int64)                    {}
+func (nopObserver) Delivered(string, int, int64)            {}
 func (nopObserver) PluginCall(string, time.Duration, error) {}
 func (nopObserver) StoreError(string)                       {}
 func (nopObserver) Replayed(int)                            {}

@@ -251,7 +251,6 @@ func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
 	if err != nil {
 		return err
 	}
-	r.o.Observer.FrameIn()
 	if !c.info.Expires.IsZero() && !r.o.Now().Before(c.info.Expires) {
 		return r.o.Sender.Close(ctx, id, CloseTokenExpired, "token expired")
 	}
@@ -260,6 +259,7 @@ func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
 		ok, denied := c.local.bucket.Allow(r.o.Now())
 		r.mu.Unlock()
 		if !ok {
+			r.o.Observer.FrameIn("rate_limited")
 			r.o.Observer.RateLimited()
 			if denied >= r.o.AbuseLimit {
 				return r.o.Sender.Close(ctx, id, ClosePolicy, "rate limit exceeded")
@@ -269,21 +269,24 @@ func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
 		}
 	}
 	if len(frame) > r.o.MaxMessageBytes {
+		r.o.Observer.FrameIn("invalid")
 		r.replyErr(ctx, c, "", Errf(CodeTooLarge, "frame of %d bytes exceeds %d", len(frame), r.o.MaxMessageBytes))
 		return nil
 	}
 	f, perr := ParseFrame(frame)
 	if perr != nil {
+		r.o.Observer.FrameIn("invalid")
 		r.replyErr(ctx, c, f.ID, perr)
 		return nil
 	}
+	r.o.Observer.FrameIn(r.typeLabel(f))
 	if r.o.Direct {
 		// API Gateway has no server pings: every frame proves liveness.
 		_ = r.o.Store.Touch(ctx, id)
 	}
 	switch f.Type {
 	case "ping":
-		r.send(ctx, id, (&Out{Type: "pong", ID: f.ID}).Encode())
+		r.reply(ctx, id, &Out{Type: "pong", ID: f.ID})
 	case "join":
 		if e := r.join(ctx, c, f); e != nil {
 			r.replyErr(ctx, c, f.ID, e)
@@ -298,6 +301,19 @@ func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
 		}
 	}
 	return nil
+}
+
+// typeLabel bounds the frame-type metric label: control types and types of
+// namespaces enabled somewhere keep their name, anything else is "unknown".
+func (r *Router) typeLabel(f Frame) string {
+	switch f.Type {
+	case "join", "leave", "ping":
+		return f.Type
+	}
+	if ns, _, ok := SplitType(f.Type); ok && f.Room != "" && r.o.Plugins.Handler(f.Room, ns) != nil && len(f.Type) <= 64 {
+		return f.Type
+	}
+	return "unknown"
 }
 
 // session is what the router knows of a connection during one event.
@@ -335,6 +351,12 @@ func (r *Router) session(ctx context.Context, id ConnID) (*session, error) {
 	return &session{info: info, joined: joined}, nil
 }
 
+// reply sends a control frame to one connection.
+func (r *Router) reply(ctx context.Context, id ConnID, o *Out) {
+	r.o.Observer.FrameOut(o.Type)
+	r.send(ctx, id, o.Encode())
+}
+
 func (r *Router) send(ctx context.Context, id ConnID, b []byte) {
 	if err := r.o.Sender.Send(ctx, id, b); err != nil && !errors.Is(err, ErrNotFound) {
 		r.log.Debug("send failed", "conn", id, "err", err)
@@ -343,7 +365,7 @@ func (r *Router) send(ctx context.Context, id ConnID, b []byte) {
 
 func (r *Router) replyErr(ctx context.Context, c *session, id string, e *Error) {
 	r.o.Observer.ErrorSent(string(e.Code))
-	r.send(ctx, c.info.ID, (&Out{Type: "error", ID: id, Code: e.Code, Message: e.Message}).Encode())
+	r.reply(ctx, c.info.ID, &Out{Type: "error", ID: id, Code: e.Code, Message: e.Message})
 }
 
 func (r *Router) allowed(c *session, room string) bool {
@@ -367,6 +389,7 @@ func (r *Router) lockRoom(room string) *localRoom {
 	if lr == nil {
 		lr = &localRoom{members: map[ConnID]*membership{}}
 		r.rooms[room] = lr
+		r.o.Observer.Rooms(len(r.rooms))
 	}
 	lr.refs++
 	r.mu.Unlock()
@@ -390,6 +413,7 @@ func (r *Router) unlockRoom(room string, lr *localRoom) {
 func (r *Router) gcRoomLocked(ctx context.Context, room string, lr *localRoom) {
 	if lr.refs == 0 && len(lr.members) == 0 && r.rooms[room] == lr {
 		delete(r.rooms, room)
+		r.o.Observer.Rooms(len(r.rooms))
 		if err := r.o.Store.Unsubscribe(ctx, room); err != nil {
 			r.log.Warn("unsubscribe failed", "room", room, "err", err)
 		}
@@ -465,8 +489,8 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 		return r.storeErr("snapshot", err)
 	}
 	user := c.info.User
-	r.send(ctx, c.info.ID, (&Out{Type: "joined", Room: f.Room, ID: f.ID, Seq: snap.Seq,
-		ConnectionID: c.info.ID, User: &user, Features: nonNil(features)}).Encode())
+	r.reply(ctx, c.info.ID, &Out{Type: "joined", Room: f.Room, ID: f.ID, Seq: snap.Seq,
+		ConnectionID: c.info.ID, User: &user, Features: nonNil(features)})
 	r.o.Observer.Joined()
 	if f.Since != nil {
 		r.replay(ctx, c.info.ID, f.Room, *f.Since, snap.Seq)
@@ -535,7 +559,7 @@ func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo
 			// The client claims events the room never had (the history
 			// was lost, or it is another room's seq): start over.
 			r.o.Observer.Resync()
-			r.send(ctx, id, (&Out{Type: "resync", Room: room, Seq: upTo}).Encode())
+			r.reply(ctx, id, &Out{Type: "resync", Room: room, Seq: upTo})
 		}
 		return
 	}
@@ -545,7 +569,7 @@ func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo
 			r.log.Warn("history failed", "room", room, "err", err)
 		}
 		r.o.Observer.Resync()
-		r.send(ctx, id, (&Out{Type: "resync", Room: room, Seq: upTo}).Encode())
+		r.reply(ctx, id, &Out{Type: "resync", Room: room, Seq: upTo})
 		return
 	}
 	r.o.Observer.Replayed(len(events))
@@ -579,7 +603,7 @@ func (r *Router) leave(ctx context.Context, c *session, f Frame) *Error {
 		r.runLeaveHooks(ctx, c.info, d)
 	}
 	if f.ID != "" {
-		r.send(ctx, c.info.ID, (&Out{Type: "ack", ID: f.ID}).Encode())
+		r.reply(ctx, c.info.ID, &Out{Type: "ack", ID: f.ID})
 	}
 	return nil
 }
@@ -630,7 +654,7 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	}
 	if f.ID != "" {
 		r.o.Observer.Acked()
-		r.send(ctx, c.info.ID, (&Out{Type: "ack", ID: f.ID, Seq: seq}).Encode())
+		r.reply(ctx, c.info.ID, &Out{Type: "ack", ID: f.ID, Seq: seq})
 	}
 	return nil
 }
@@ -758,7 +782,7 @@ func (r *Router) fanout(ctx context.Context, members []Member, e *Event) {
 			n++
 		}
 	}
-	r.o.Observer.Delivered(n, e.TS)
+	r.o.Observer.Delivered(e.Type, n, e.TS)
 }
 
 func (r *Router) sendReplies(ctx context.Context, room string, to ConnID, replies []Emit) {
@@ -771,6 +795,7 @@ func (r *Router) sendReplies(ctx context.Context, room string, to ConnID, replie
 			continue
 		}
 		e := Event{Room: room, Type: em.Type, TS: r.o.Now().UnixMilli(), Data: em.Data}
+		r.o.Observer.FrameOut(em.Type)
 		r.send(ctx, to, EncodeEvent(&e))
 	}
 }
@@ -823,7 +848,7 @@ func (r *Router) deliver(e Event) {
 		r.send(ctx, id, b)
 		n++
 	}
-	r.o.Observer.Delivered(n, e.TS)
+	r.o.Observer.Delivered(e.Type, n, e.TS)
 }
 
 // Broadcast commits a system event (e.g. an administrator's message) to a
