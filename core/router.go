@@ -698,7 +698,7 @@ func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Cal
 			r.sendReplies(ctx, call.Room, replyTo, res.Replies)
 			return 0, nil
 		}
-		cr, err := r.commit(ctx, cm)
+		cr, err := r.o.Store.Commit(ctx, cm)
 		switch {
 		case errors.Is(err, ErrConflict) && attempt < r.o.CommitRetries:
 			snap = nil
@@ -709,7 +709,10 @@ func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Cal
 		case err != nil:
 			return 0, r.storeErr("commit", err)
 		}
+		// Replies (a newcomer's join state) go out before the events the
+		// commit announces, in both modes.
 		r.sendReplies(ctx, call.Room, replyTo, res.Replies)
+		r.publish(ctx, cm, cr)
 		return cr.FirstSeq, nil
 	}
 }
@@ -748,19 +751,16 @@ func validType(t string) bool {
 	return ok && ns != "" && len(t) <= 64
 }
 
-// commit applies a commit and, in direct mode, fans its events out.
-func (r *Router) commit(ctx context.Context, cm Commit) (CommitResult, error) {
-	cr, err := r.o.Store.Commit(ctx, cm)
-	if err != nil || !r.o.Direct {
-		return cr, err
+// publish fans a committed commit's events out to every member in the
+// registry (direct mode; in standalone mode the Bus delivers them).
+func (r *Router) publish(ctx context.Context, cm Commit, cr CommitResult) {
+	if !r.o.Direct || len(cm.Durable)+len(cm.Ephemeral) == 0 {
+		return
 	}
-	if len(cm.Durable)+len(cm.Ephemeral) == 0 {
-		return cr, nil
-	}
-	members, merr := r.o.Store.Members(ctx, cm.Room)
-	if merr != nil {
-		r.log.Warn("members failed; events stay in history", "room", cm.Room, "err", merr)
-		return cr, nil
+	members, err := r.o.Store.Members(ctx, cm.Room)
+	if err != nil {
+		r.log.Warn("members failed; events stay in history", "room", cm.Room, "err", err)
+		return
 	}
 	for i := range cm.Durable {
 		cm.Durable[i].Seq = cr.FirstSeq + uint64(i)
@@ -769,7 +769,6 @@ func (r *Router) commit(ctx context.Context, cm Commit) (CommitResult, error) {
 	for i := range cm.Ephemeral {
 		r.fanout(ctx, members, &cm.Ephemeral[i])
 	}
-	return cr, nil
 }
 
 // fanout delivers one event to the matching members (direct mode).
@@ -858,10 +857,12 @@ func (r *Router) Broadcast(ctx context.Context, room, typ string, data json.RawM
 		return 0, fmt.Errorf("core: broadcast: invalid type or data")
 	}
 	sys := User{ID: "system", Role: "system"}
-	cr, err := r.commit(ctx, Commit{Room: room, Durable: []Event{{Room: room, Type: typ, TS: r.o.Now().UnixMilli(), From: &sys, Data: data}}})
+	cm := Commit{Room: room, Durable: []Event{{Room: room, Type: typ, TS: r.o.Now().UnixMilli(), From: &sys, Data: data}}}
+	cr, err := r.o.Store.Commit(ctx, cm)
 	if err != nil {
 		return 0, fmt.Errorf("core: broadcast to %s: %w", room, err)
 	}
+	r.publish(ctx, cm, cr)
 	return cr.FirstSeq, nil
 }
 

@@ -49,6 +49,9 @@ type Options struct {
 	MaxConnections int
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// OnSlowConsumer, if set, is called each time a connection is closed
+	// with 4008 (for metrics). It must not block.
+	OnSlowConsumer func()
 }
 
 // Server is an http.Handler for /ws and the core.Sender of its router.
@@ -230,10 +233,19 @@ func (s *Server) writeLoop(ctx context.Context, c *conn) {
 			err := c.ws.Write(wctx, websocket.MessageText, b)
 			cancel()
 			if err != nil {
+				if ctx.Err() == nil {
+					s.slow()
+				}
 				c.closeWith(core.CloseSlowConsumer, "slow consumer")
 				return
 			}
 		}
+	}
+}
+
+func (s *Server) slow() {
+	if s.o.OnSlowConsumer != nil {
+		s.o.OnSlowConsumer()
 	}
 }
 
@@ -256,6 +268,7 @@ func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
 		return nil
 	default:
 		s.log.Warn("slow consumer closed", "conn", id, "queue", cap(c.out))
+		s.slow()
 		c.closeWith(core.CloseSlowConsumer, "slow consumer: could not keep up")
 		return fmt.Errorf("wsserver: send to %s: queue full", id)
 	}
