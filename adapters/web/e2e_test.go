@@ -109,9 +109,7 @@ func TestClassroomInBrowser(t *testing.T) {
 
 	step("a stroke drawn by the teacher appears on the student's board", func(t *testing.T) {
 		// A freehand stroke with the mouse, left to right across the board.
-		var r struct{ X, Y, W, H float64 }
-		teacher.eval(t, `(() => { const b = document.querySelector('[data-testid=board]').getBoundingClientRect();
-			return {x: b.x, y: b.y, w: b.width, h: b.height}; })()`, &r)
+		r := teacher.boardRect(t)
 		from := [2]float64{r.X + 0.25*r.W, r.Y + 0.5*r.H}
 		to := [2]float64{r.X + 0.75*r.W, r.Y + 0.5*r.H}
 		teacher.drag(t, from, to, 12)
@@ -123,6 +121,25 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.mustEval(t, `classroom.ink(800, 200, 12) === 255`)
 		teacher.shot(t, "02-stroke-teacher")
 		student.shot(t, "02-stroke-student")
+	})
+
+	step("live cursors, shapes and the eraser", func(t *testing.T) {
+		r := teacher.boardRect(t)
+		// Hovering shows the teacher's named cursor on the student's board.
+		teacher.do(t, "hover", chromedp.MouseEvent(chromedp.MouseMoved, r.X+0.5*r.W, r.Y+0.2*r.H),
+			chromedp.MouseEvent(chromedp.MouseMoved, r.X+0.52*r.W, r.Y+0.22*r.H))
+		student.waitFor(t, "teacher's cursor", `classroom.cursors().some(c => c.name === "Tina" && c.visible)`)
+		student.waitFor(t, "cursor label", `[...document.querySelectorAll('[data-testid=cursor]')].some(e => !e.hidden && e.textContent === "Tina")`)
+		// A rectangle with the rectangle tool…
+		teacher.click(t, `[data-testid=tool-rect]`)
+		teacher.drag(t, [2]float64{r.X + 0.1*r.W, r.Y + 0.1*r.H}, [2]float64{r.X + 0.2*r.W, r.Y + 0.25*r.H}, 4)
+		student.waitFor(t, "rectangle received", `classroom.elements().some(e => e.kind === "rect")`)
+		student.shot(t, "02-rect-and-cursor-student")
+		// …erased by clicking it with the eraser.
+		teacher.click(t, `[data-testid=tool-eraser]`)
+		teacher.clickAt(t, r.X+0.15*r.W, r.Y+0.17*r.H)
+		student.waitFor(t, "rectangle erased", `!classroom.elements().some(e => e.kind === "rect") && classroom.elements().length === 1`)
+		teacher.click(t, `[data-testid=tool-pen]`)
 	})
 
 	step("chat both ways with a typing indicator", func(t *testing.T) {
@@ -568,6 +585,28 @@ func (u *browserUser) type_(t *testing.T, sel, text string) {
 func (u *browserUser) reload(t *testing.T) {
 	t.Helper()
 	u.do(t, "reload", chromedp.Reload())
+}
+
+type rect struct{ X, Y, W, H float64 }
+
+// boardRect is the whiteboard canvas's position in the viewport (CSS px).
+func (u *browserUser) boardRect(t *testing.T) rect {
+	t.Helper()
+	var r rect
+	u.eval(t, `(() => { const b = document.querySelector('[data-testid=board]').getBoundingClientRect();
+		return {x: b.x, y: b.y, w: b.width, h: b.height}; })()`, &r)
+	if r.W == 0 || r.H == 0 {
+		t.Fatalf("%s: the board has no size: %+v", u.name, r)
+	}
+	return r
+}
+
+// clickAt moves the mouse to (x, y) and clicks the left button there.
+func (u *browserUser) clickAt(t *testing.T, x, y float64) {
+	t.Helper()
+	u.do(t, "click", chromedp.MouseEvent(chromedp.MouseMoved, x, y),
+		chromedp.MouseEvent(chromedp.MousePressed, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1), buttons(1)),
+		chromedp.MouseEvent(chromedp.MouseReleased, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
 }
 
 // drag presses the left button at from, moves to to in steps and releases.
