@@ -1,0 +1,235 @@
+package host
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config selects and limits the plugins. The zero value of a field means its
+// default (see the constants below); DefaultConfig returns the configuration
+// that serves the three embedded classroom plugins with every default
+// spelled out. Keys are given as koanf paths relative to where the embedding
+// program mounts this struct (e.g. "plugins.").
+type Config struct {
+	// CacheDir is the directory of the compilation cache shared by all
+	// plugins (koanf "cache_dir"). Empty: an in-memory cache, so a process
+	// compiles each distinct module once; set it to make restarts fast.
+	CacheDir string `koanf:"cache_dir"`
+	// Namespaces maps a namespace (the part of a frame type before the dot)
+	// to its plugin (koanf "namespaces.<ns>").
+	Namespaces map[string]Plugin `koanf:"namespaces"`
+}
+
+// Plugin configures one namespace.
+type Plugin struct {
+	// Source is a path to a .wasm file, or "embedded:<name>" for a plugin
+	// compiled into the binary (chat, whiteboard, presence). Required.
+	Source string `koanf:"source"`
+	// SHA256, when set, pins the file: a module whose hex sha256 differs is
+	// refused.
+	SHA256 string `koanf:"sha256"`
+	// Config is the plugin's own configuration subtree, passed to it as a
+	// JSON object at load.
+	Config map[string]any `koanf:"config"`
+	// Enable lists the room patterns where the namespace is enabled (exact
+	// id, "prefix*" or "*"); empty means every room. Disable lists patterns
+	// where it is not, and wins over Enable.
+	Enable  []string `koanf:"enable"`
+	Disable []string `koanf:"disable"`
+	// OnFailure is what a failed call (trap, timeout, exit, protocol
+	// violation, plugin error) does: "reject" (default: the sender gets
+	// plugin_error), "pass" (the frame goes through as a durable broadcast of
+	// the same type and data; joins and leaves get no plugin output) or
+	// "reload" (plugin_error, and the plugin's file is re-read and every
+	// instance replaced).
+	OnFailure string `koanf:"on_failure"`
+	// PoolSize is the most instances run at once (default 4). One is
+	// created at load; more on demand.
+	PoolSize int `koanf:"pool_size"`
+	// MemoryPages caps each instance's linear memory in 64 KiB pages
+	// (default 1024 = 64 MiB).
+	MemoryPages int `koanf:"memory_pages"`
+	// Timeout is the deadline of one call (default 200ms). A call that runs
+	// longer is aborted and its instance discarded.
+	Timeout time.Duration `koanf:"timeout"`
+	// Canary optionally serves a second version to a share of rooms.
+	Canary Canary `koanf:"canary"`
+}
+
+// Canary is a second version of a namespace's plugin, served to Percent of
+// rooms chosen by a stable hash (FNV-1a) of the room id. A room keeps the
+// version it started with until it empties, as long as that version is still
+// configured.
+type Canary struct {
+	// Source and SHA256 as in Plugin; an empty Source means no canary.
+	Source string `koanf:"source"`
+	SHA256 string `koanf:"sha256"`
+	// Percent of rooms (0–100) served by the canary.
+	Percent int `koanf:"percent"`
+	// Config replaces the stable version's Config when not nil.
+	Config map[string]any `koanf:"config"`
+}
+
+// Defaults applied to zero fields.
+const (
+	DefaultPoolSize    = 4
+	DefaultMemoryPages = 1024
+	DefaultTimeout     = 200 * time.Millisecond
+	DefaultOnFailure   = PolicyReject
+)
+
+// Failure policies (Plugin.OnFailure).
+const (
+	PolicyReject = "reject"
+	PolicyPass   = "pass"
+	PolicyReload = "reload"
+)
+
+// Limits of the configurable values.
+const (
+	MaxPoolSize    = 256
+	MaxMemoryPages = 65536
+	MaxTimeout     = time.Minute
+)
+
+// EmbeddedPrefix marks a Source that names an embedded plugin.
+const EmbeddedPrefix = "embedded:"
+
+// DefaultConfig serves the embedded chat, whiteboard and presence plugins in
+// every room, with every default spelled out.
+func DefaultConfig() Config {
+	ns := map[string]Plugin{}
+	for _, name := range []string{"chat", "presence", "whiteboard"} {
+		ns[name] = Plugin{
+			Source:      EmbeddedPrefix + name,
+			Config:      map[string]any{},
+			OnFailure:   DefaultOnFailure,
+			PoolSize:    DefaultPoolSize,
+			MemoryPages: DefaultMemoryPages,
+			Timeout:     DefaultTimeout,
+		}
+	}
+	return Config{Namespaces: ns}
+}
+
+var namespaceRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// Validate checks the configuration without loading anything and returns
+// every problem found, each naming its key ("namespaces.chat.timeout: …").
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	for _, ns := range c.sortedNamespaces() {
+		p := c.Namespaces[ns]
+		key := "namespaces." + ns
+		if !namespaceRE.MatchString(ns) {
+			bad(key, "namespace must match %s", namespaceRE)
+		}
+		checkSource(bad, key, p.Source, p.SHA256, true)
+		if _, err := configJSON(p.Config); err != nil {
+			bad(key+".config", "%v", err)
+		}
+		for i, pat := range p.Enable {
+			if strings.TrimSpace(pat) == "" {
+				bad(fmt.Sprintf("%s.enable[%d]", key, i), "empty room pattern")
+			}
+		}
+		for i, pat := range p.Disable {
+			if strings.TrimSpace(pat) == "" {
+				bad(fmt.Sprintf("%s.disable[%d]", key, i), "empty room pattern")
+			}
+		}
+		switch p.OnFailure {
+		case "", PolicyReject, PolicyPass, PolicyReload:
+		default:
+			bad(key+".on_failure", "%q is not one of reject, pass, reload", p.OnFailure)
+		}
+		if p.PoolSize < 0 || p.PoolSize > MaxPoolSize {
+			bad(key+".pool_size", "%d is not between 1 and %d (0 = default %d)", p.PoolSize, MaxPoolSize, DefaultPoolSize)
+		}
+		if p.MemoryPages < 0 || p.MemoryPages > MaxMemoryPages {
+			bad(key+".memory_pages", "%d is not between 1 and %d (0 = default %d)", p.MemoryPages, MaxMemoryPages, DefaultMemoryPages)
+		}
+		if p.Timeout < 0 || p.Timeout > MaxTimeout {
+			bad(key+".timeout", "%s is not between 1ns and %s (0 = default %s)", p.Timeout, MaxTimeout, DefaultTimeout)
+		}
+		cn := p.Canary
+		if cn.Source == "" {
+			if cn.SHA256 != "" || cn.Percent != 0 || cn.Config != nil {
+				bad(key+".canary.source", "required when other canary keys are set")
+			}
+			continue
+		}
+		checkSource(bad, key+".canary", cn.Source, cn.SHA256, false)
+		if cn.Percent < 0 || cn.Percent > 100 {
+			bad(key+".canary.percent", "%d is not between 0 and 100", cn.Percent)
+		}
+		if _, err := configJSON(cn.Config); err != nil {
+			bad(key+".canary.config", "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkSource(bad func(key, format string, args ...any), key, source, sum string, required bool) {
+	switch {
+	case source == "" && required:
+		bad(key+".source", "required (a .wasm path or embedded:<name>)")
+	case strings.HasPrefix(source, EmbeddedPrefix) && source == EmbeddedPrefix:
+		bad(key+".source", "embedded: needs a plugin name")
+	}
+	if sum != "" {
+		if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
+			bad(key+".sha256", "must be 64 hex digits")
+		}
+	}
+}
+
+func (c Config) sortedNamespaces() []string {
+	out := make([]string, 0, len(c.Namespaces))
+	for ns := range c.Namespaces {
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// configJSON encodes a plugin config subtree as a JSON object.
+func configJSON(m map[string]any) ([]byte, error) {
+	if m == nil {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("not encodable as JSON: %w", err)
+	}
+	return b, nil
+}
+
+// withDefaults returns p with zero fields set to their defaults.
+func (p Plugin) withDefaults() Plugin {
+	if p.OnFailure == "" {
+		p.OnFailure = DefaultOnFailure
+	}
+	if p.PoolSize == 0 {
+		p.PoolSize = DefaultPoolSize
+	}
+	if p.MemoryPages == 0 {
+		p.MemoryPages = DefaultMemoryPages
+	}
+	if p.Timeout == 0 {
+		p.Timeout = DefaultTimeout
+	}
+	p.Enable = slices.Clone(p.Enable)
+	p.Disable = slices.Clone(p.Disable)
+	return p
+}

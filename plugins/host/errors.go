@@ -1,0 +1,27 @@
+package host
+
+import "errors"
+
+// Errors of failed calls, wrapped with the plugin's name and details; the
+// router reports any of them to the sender as plugin_error.
+var (
+	// ErrTimeout: the call ran past its deadline; the instance was discarded.
+	ErrTimeout = errors.New("timed out")
+	// ErrCrashed: the instance trapped or exited (panic outside the SDK's
+	// recovery, out of memory, unreachable…); it was discarded.
+	ErrCrashed = errors.New("crashed")
+	// ErrProtocol: the guest broke the ABI (bad pointers, invalid JSON,
+	// unknown status…); the instance was discarded.
+	ErrProtocol = errors.New("broke the plugin ABI")
+	// ErrFailed: the plugin reported an error or a recovered panic.
+	ErrFailed = errors.New("failed")
+	// ErrLimit: the call exceeded a per-call output limit of the ABI.
+	ErrLimit = errors.New("exceeded a per-call limit")
+	// ErrDisabled: the namespace is not enabled in the room (it was
+	// disabled by a reload after the router picked the handler).
+	ErrDisabled = errors.New("not enabled in this room")
+	// ErrClosed: the host or the plugin version is closed.
+	ErrClosed = errors.New("plugin host closed")
+	// ErrABI: a module does not implement a supported ABI version.
+	ErrABI = errors.New("wrong ABI")
+)

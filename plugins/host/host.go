@@ -1,0 +1,368 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/classgate/classgate/core"
+)
+
+// Host serves the configured plugins as core.Plugins.
+type Host struct {
+	logger *slog.Logger
+	cache  wazero.CompilationCache
+
+	mu       sync.Mutex // serialises Reload/Close; guards gen, pins, variants' inflight/retired
+	gen      *generation
+	pins     map[pinKey]*variant
+	closed   bool
+	reloadMu sync.Mutex
+}
+
+var _ core.Plugins = (*Host)(nil)
+
+type pinKey struct{ room, namespace string }
+
+// generation is one applied configuration.
+type generation struct {
+	cfg       Config
+	entries   map[string]*entry
+	names     []string // sorted namespaces
+	variantBy map[string]*variant
+}
+
+// entry is one namespace of a generation.
+type entry struct {
+	namespace string
+	stable    *variant
+	canary    *variant
+	percent   int
+	enable    []string
+	disable   []string
+	handler   *nsHandler
+}
+
+func (e *entry) enabled(room string) bool {
+	for _, p := range e.disable {
+		if core.MatchRoom(p, room) {
+			return false
+		}
+	}
+	if len(e.enable) == 0 {
+		return true
+	}
+	for _, p := range e.enable {
+		if core.MatchRoom(p, room) {
+			return true
+		}
+	}
+	return false
+}
+
+// pick chooses the version for a room that has none yet.
+func (e *entry) pick(room string) *variant {
+	if e.canary != nil && Bucket(room) < e.percent {
+		return e.canary
+	}
+	return e.stable
+}
+
+// Bucket returns the canary bucket of a room, 0–99: the FNV-1a hash of its
+// id modulo 100. A canary at Percent p serves the rooms whose bucket is
+// below p, so raising p only moves rooms from stable to canary.
+func Bucket(room string) int {
+	h := fnv.New32a()
+	h.Write([]byte(room))
+	return int(h.Sum32() % 100)
+}
+
+// New validates cfg, loads every plugin (compile, instantiate, cg_init) and
+// returns a Host serving them. A plugin that is missing, pinned to another
+// digest, of the wrong ABI or failing its init fails New with an error that
+// names it. logger may be nil.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("plugins config: %w", err)
+	}
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("plugins cache_dir %s: %w", cfg.CacheDir, err)
+		}
+		cache = c
+	} else {
+		cache = wazero.NewCompilationCache()
+	}
+	h := &Host{logger: logger, cache: cache, pins: map[pinKey]*variant{}}
+	gen, err := h.build(ctx, cfg, nil)
+	if err != nil {
+		cache.Close(ctx)
+		return nil, err
+	}
+	h.gen = gen
+	return h, nil
+}
+
+// build loads a generation, reusing the variants of old whose identity
+// (namespace, module digest, config, limits, policy) is unchanged. On error
+// everything it loaded is closed.
+func (h *Host) build(ctx context.Context, cfg Config, old *generation) (*generation, error) {
+	gen := &generation{cfg: cfg, entries: map[string]*entry{}, variantBy: map[string]*variant{}}
+	var loaded []*variant
+	fail := func(err error) (*generation, error) {
+		for _, v := range loaded {
+			v.close(ctx)
+		}
+		return nil, err
+	}
+	get := func(ns, name, source, pin string, conf map[string]any, p Plugin) (*variant, error) {
+		b, digest, err := readSource(source, pin)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s (%s): %w", name, source, err)
+		}
+		cj, _ := configJSON(conf) // validated
+		s := &spec{namespace: ns, name: name, source: source, pin: pin, cfg: cj, plugin: p, bytes: b, digest: digest}
+		key := s.key()
+		if v := gen.variantBy[key]; v != nil {
+			return v, nil
+		}
+		if old != nil {
+			if v := old.variantBy[key]; v != nil {
+				gen.variantBy[key] = v
+				return v, nil
+			}
+		}
+		v, err := loadVariant(ctx, h.cache, h.logger, s)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s (%s): %w", name, source, err)
+		}
+		loaded = append(loaded, v)
+		gen.variantBy[key] = v
+		return v, nil
+	}
+	for _, ns := range cfg.sortedNamespaces() {
+		p := cfg.Namespaces[ns].withDefaults()
+		e := &entry{namespace: ns, enable: p.Enable, disable: p.Disable, percent: p.Canary.Percent}
+		e.handler = &nsHandler{h: h, namespace: ns}
+		var err error
+		if e.stable, err = get(ns, ns, p.Source, p.SHA256, p.Config, p); err != nil {
+			return fail(err)
+		}
+		if c := p.Canary; c.Source != "" {
+			conf := p.Config
+			if c.Config != nil {
+				conf = c.Config
+			}
+			if e.canary, err = get(ns, ns+"@canary", c.Source, c.SHA256, conf, p); err != nil {
+				return fail(err)
+			}
+		}
+		gen.entries[ns] = e
+		gen.names = append(gen.names, ns)
+	}
+	sort.Strings(gen.names)
+	return gen, nil
+}
+
+// Handler returns the handler of namespace in room, or nil when the
+// namespace is not configured or not enabled there.
+func (h *Host) Handler(room, namespace string) core.Handler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gen == nil {
+		return nil
+	}
+	e := h.gen.entries[namespace]
+	if e == nil || !e.enabled(room) {
+		return nil
+	}
+	return e.handler
+}
+
+// Features lists the namespaces enabled in room, sorted.
+func (h *Host) Features(room string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := []string{}
+	if h.gen == nil {
+		return out
+	}
+	for _, ns := range h.gen.names {
+		if h.gen.entries[ns].enabled(room) {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// Version reports which version serves namespace in room: "stable",
+// "canary", or "" when disabled. A room without a pinned version reports the
+// one it would get. For diagnostics and tests.
+func (h *Host) Version(room, namespace string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gen == nil {
+		return ""
+	}
+	e := h.gen.entries[namespace]
+	if e == nil || !e.enabled(room) {
+		return ""
+	}
+	v := h.pins[pinKey{room, namespace}]
+	if v == nil {
+		v = e.pick(room)
+	}
+	if v == e.canary && v != e.stable {
+		return "canary"
+	}
+	return "stable"
+}
+
+// acquire returns the room's version of namespace (pinning it on first use)
+// and counts the call in flight.
+func (h *Host) acquire(room, namespace string) (*variant, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	e := h.gen.entries[namespace]
+	if e == nil || !e.enabled(room) {
+		return nil, ErrDisabled
+	}
+	k := pinKey{room, namespace}
+	v := h.pins[k]
+	if v == nil || v.retired {
+		v = e.pick(room)
+		h.pins[k] = v
+	}
+	v.inflight++
+	return v, nil
+}
+
+// release ends a call; unpin forgets the room's version (it emptied).
+func (h *Host) release(ctx context.Context, v *variant, room, namespace string, unpin bool) {
+	h.mu.Lock()
+	v.inflight--
+	if unpin && h.pins[pinKey{room, namespace}] == v {
+		delete(h.pins, pinKey{room, namespace})
+	}
+	closeNow := v.retired && v.inflight == 0
+	h.mu.Unlock()
+	if closeNow {
+		v.close(context.WithoutCancel(ctx))
+	}
+}
+
+// nsHandler is the core.Handler of one namespace. It resolves the room's
+// version on every call, so it stays valid across reloads.
+type nsHandler struct {
+	h         *Host
+	namespace string
+}
+
+var _ core.Handler = (*nsHandler)(nil)
+
+// Handle runs call on the room's version of the plugin.
+func (n *nsHandler) Handle(ctx context.Context, call *core.Call) (*core.Result, error) {
+	v, err := n.h.acquire(call.Room, n.namespace)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", n.namespace, err)
+	}
+	unpin := call.Hook == core.HookLeave && call.RoomEmpty
+	defer n.h.release(ctx, v, call.Room, n.namespace, unpin)
+	return v.handle(ctx, call)
+}
+
+// Reload applies a new configuration: it validates cfg and loads every
+// changed plugin (unchanged ones keep their compiled module and instances),
+// then swaps atomically. On any error nothing changes and the old
+// configuration keeps serving. Calls in flight finish on their old version;
+// rooms keep their pinned version when it is still configured, otherwise
+// they move to the new one on their next call.
+func (h *Host) Reload(ctx context.Context, cfg Config) error {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("plugins config: %w", err)
+	}
+	if cfg.CacheDir != h.currentCfg().CacheDir {
+		h.logger.Warn("plugins cache_dir changes apply at restart", "cache_dir", cfg.CacheDir)
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	old := h.gen
+	h.mu.Unlock()
+
+	gen, err := h.build(ctx, cfg, old)
+	if err != nil {
+		return err
+	}
+	var toClose []*variant
+	h.mu.Lock()
+	h.gen = gen
+	for key, v := range old.variantBy {
+		if gen.variantBy[key] == v {
+			continue
+		}
+		v.retired = true
+		if v.inflight == 0 {
+			toClose = append(toClose, v)
+		}
+	}
+	for k, v := range h.pins {
+		if v.retired {
+			delete(h.pins, k)
+		}
+	}
+	h.mu.Unlock()
+	for _, v := range toClose {
+		v.close(ctx)
+	}
+	return nil
+}
+
+func (h *Host) currentCfg() Config {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gen == nil {
+		return Config{}
+	}
+	return h.gen.cfg
+}
+
+// Close stops serving and releases every plugin. Calls in flight may fail.
+func (h *Host) Close(ctx context.Context) error {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	gen := h.gen
+	h.mu.Unlock()
+	var errs []error
+	for _, v := range gen.variantBy {
+		v.close(ctx)
+	}
+	if err := h.cache.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close compilation cache: %w", err))
+	}
+	return errors.Join(errs...)
+}

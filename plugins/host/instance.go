@@ -1,0 +1,222 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/plugins/abi"
+)
+
+// initTimeout bounds instantiation (_initialize) plus cg_init.
+const initTimeout = 10 * time.Second
+
+// instance is one instantiated module. It is used by one call at a time.
+type instance struct {
+	mod    api.Module
+	alloc  api.Function
+	handle api.Function
+	epoch  uint64
+
+	buf    uint32 // guest buffer from cg_alloc, reused while big enough
+	bufCap uint32
+	rec    []byte
+	stack  [2]uint64
+	output *outputBuffer // the guest's stdout and stderr
+}
+
+// newInstance instantiates cm with no filesystem, network, environment or
+// arguments, runs _initialize, and passes cfg to cg_init.
+func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.CompiledModule, cfg []byte, epoch uint64) (*instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, initTimeout)
+	defer cancel()
+	out := &outputBuffer{max: 4096}
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(out).
+		WithStderr(out).
+		WithRandSource(rand.Reader).
+		WithSysWalltime().
+		WithSysNanotime()
+	mod, err := rt.InstantiateModule(ctx, cm, mc)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w%s", classify(err, initTimeout.String()), out.suffix())
+	}
+	in := &instance{mod: mod, alloc: mod.ExportedFunction(abi.ExportAlloc), handle: mod.ExportedFunction(abi.ExportHandle), epoch: epoch, output: out}
+	cs := &callState{v: v}
+	ptr, err := in.write(context.WithValue(ctx, callStateKey{}, cs), cfg)
+	if err == nil {
+		in.stack = [2]uint64{uint64(ptr), uint64(len(cfg))}
+		err = mod.ExportedFunction(abi.ExportInit).CallWithStack(context.WithValue(ctx, callStateKey{}, cs), in.stack[:])
+		if err != nil {
+			err = classify(err, initTimeout.String())
+		}
+	}
+	if err == nil && cs.violation != nil {
+		err = cs.violation
+	}
+	if err == nil {
+		switch st := int32(in.stack[0]); st {
+		case abi.StatusOK:
+		case abi.StatusError, abi.StatusPanic, abi.StatusBadInput:
+			err = fmt.Errorf("cg_init failed (status %d): %s", st, orDefault(cs.lastError, "no error logged"))
+		default:
+			err = fmt.Errorf("%w: cg_init returned unknown status %d", ErrProtocol, st)
+		}
+	}
+	if err != nil {
+		mod.Close(context.Background())
+		return nil, fmt.Errorf("%w%s", err, out.suffix())
+	}
+	return in, nil
+}
+
+// write copies b into the guest's input buffer, growing it with cg_alloc.
+func (in *instance) write(ctx context.Context, b []byte) (uint32, error) {
+	if uint32(len(b)) > in.bufCap || in.buf == 0 {
+		size := uint32(len(b))
+		if size < 256 {
+			size = 256
+		}
+		in.stack[0] = uint64(size)
+		if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
+			return 0, err
+		}
+		ptr := uint32(in.stack[0])
+		if ptr == 0 {
+			return 0, fmt.Errorf("%w: cg_alloc(%d) returned 0", ErrProtocol, size)
+		}
+		in.buf, in.bufCap = ptr, size
+	}
+	if !in.mod.Memory().Write(in.buf, b) {
+		return 0, fmt.Errorf("%w: cg_alloc returned a buffer outside memory", ErrProtocol)
+	}
+	return in.buf, nil
+}
+
+// call runs one core.Call. keep reports whether the instance may be reused.
+func (in *instance) call(ctx context.Context, v *variant, call *core.Call) (res *core.Result, keep bool, err error) {
+	cs := &callState{v: v, call: call}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callStateKey{}, cs), v.timeout)
+	defer cancel()
+
+	var flags uint32
+	if call.FirstOfUser {
+		flags |= abi.FlagFirstOfUser
+	}
+	if call.LastOfUser {
+		flags |= abi.FlagLastOfUser
+	}
+	if call.RoomEmpty {
+		flags |= abi.FlagRoomEmpty
+	}
+	fields := [abi.NumFields]string{v.namespace, call.Type, call.Room, string(call.Conn), call.Sender.ID, call.Sender.Name, call.Sender.Role, string(call.Data)}
+	in.rec = abi.AppendRecord(in.rec[:0], uint32(call.Hook), flags, call.Seq, &fields)
+	in.output.reset()
+	ptr, err := in.write(ctx, in.rec)
+	if err != nil {
+		return nil, false, wrapCallErr(err, v)
+	}
+	in.stack = [2]uint64{uint64(ptr), uint64(len(in.rec))}
+	if cap(in.rec) > 64<<10 {
+		in.rec = nil // do not pin a large buffer
+	}
+	if err := in.handle.CallWithStack(ctx, in.stack[:]); err != nil {
+		return nil, false, fmt.Errorf("%w%s", classify(err, v.timeout.String()), in.output.suffix())
+	}
+	if cs.violation != nil {
+		return nil, false, cs.violation
+	}
+	if cs.limit != nil {
+		return nil, true, cs.limit
+	}
+	switch st := int32(in.stack[0]); st {
+	case abi.StatusOK:
+	case abi.StatusError:
+		return nil, true, fmt.Errorf("%w: %s", ErrFailed, orDefault(cs.lastError, "no error logged"))
+	case abi.StatusPanic:
+		return nil, false, fmt.Errorf("%w: panic: %s", ErrFailed, strings.TrimPrefix(orDefault(cs.lastError, "no message"), "panic: "))
+	case abi.StatusBadInput:
+		return nil, false, fmt.Errorf("%w: guest could not decode the call record", ErrProtocol)
+	default:
+		return nil, false, fmt.Errorf("%w: cg_handle returned unknown status %d", ErrProtocol, st)
+	}
+	return cs.result(), true, nil
+}
+
+func wrapCallErr(err error, v *variant) error {
+	if _, ok := err.(interface{ ExitCode() uint32 }); ok {
+		return classify(err, v.timeout.String())
+	}
+	return err
+}
+
+func (in *instance) close() { in.mod.Close(context.Background()) }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// outputBuffer keeps the first max bytes the guest wrote to stdout or
+// stderr since the last reset (a crash's message comes first, its traceback
+// after).
+type outputBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (o *outputBuffer) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if room := o.max - len(o.buf); room > 0 {
+		o.buf = append(o.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (o *outputBuffer) reset() {
+	o.mu.Lock()
+	o.buf = o.buf[:0]
+	o.mu.Unlock()
+}
+
+// suffix returns " (guest output: <the most telling line>)" or "": the
+// first line that looks like a Go runtime error, else the first line.
+func (o *outputBuffer) suffix() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var first []byte
+	for _, line := range bytes.Split(o.buf, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if first == nil {
+			first = line
+		}
+		if bytes.HasPrefix(line, []byte("fatal error:")) || bytes.HasPrefix(line, []byte("panic:")) || bytes.HasPrefix(line, []byte("runtime:")) {
+			first = line
+			break
+		}
+	}
+	if first == nil {
+		return ""
+	}
+	if len(first) > 200 {
+		first = first[:200]
+	}
+	return " (guest output: " + string(first) + ")"
+}

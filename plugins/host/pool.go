@@ -1,0 +1,111 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// pool holds up to size instances of one plugin version. Instances are
+// created on demand; an instance whose epoch is older than the pool's is
+// closed instead of reused (see renew).
+type pool struct {
+	newInstance func(ctx context.Context, epoch uint64) (*instance, error)
+	idle        chan *instance
+	tokens      chan struct{} // one per live (or being created) instance
+
+	mu     sync.Mutex
+	epoch  uint64
+	closed bool
+}
+
+func newPool(size int, create func(ctx context.Context, epoch uint64) (*instance, error)) *pool {
+	return &pool{newInstance: create, idle: make(chan *instance, size), tokens: make(chan struct{}, size)}
+}
+
+func (p *pool) current() (epoch uint64, closed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch, p.closed
+}
+
+// get borrows an instance, creating one when none is idle and the pool is
+// not full, or waiting for one until ctx is done.
+func (p *pool) get(ctx context.Context) (*instance, error) {
+	for {
+		epoch, closed := p.current()
+		if closed {
+			return nil, ErrClosed
+		}
+		select {
+		case in := <-p.idle:
+			if in.epoch != epoch {
+				p.discard(in)
+				continue
+			}
+			return in, nil
+		default:
+		}
+		select {
+		case in := <-p.idle:
+			if in.epoch != epoch {
+				p.discard(in)
+				continue
+			}
+			return in, nil
+		case p.tokens <- struct{}{}:
+			in, err := p.newInstance(ctx, epoch)
+			if err != nil {
+				<-p.tokens
+				return nil, err
+			}
+			return in, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for a free instance: %w", ctx.Err())
+		}
+	}
+}
+
+// put returns a healthy instance.
+func (p *pool) put(in *instance) {
+	epoch, closed := p.current()
+	if closed || in.epoch != epoch {
+		p.discard(in)
+		return
+	}
+	p.idle <- in
+}
+
+// discard closes an instance and frees its slot.
+func (p *pool) discard(in *instance) {
+	in.close()
+	<-p.tokens
+}
+
+// renew makes every current instance stale: idle ones are closed now, busy
+// ones when returned.
+func (p *pool) renew() {
+	p.mu.Lock()
+	p.epoch++
+	p.mu.Unlock()
+	p.drain()
+}
+
+func (p *pool) drain() {
+	for {
+		select {
+		case in := <-p.idle:
+			p.discard(in)
+		default:
+			return
+		}
+	}
+}
+
+// close closes idle instances now and busy ones when they are returned.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.drain()
+}

@@ -1,0 +1,113 @@
+// Command guest is a test plugin for plugins/host: each action exercises
+// one behaviour (echo, panic, infinite loop, memory bomb, exit, bad output…).
+package main
+
+import (
+	"errors"
+	"os"
+	"strconv"
+
+	"github.com/classgate/classgate/plugins/sdk"
+	"github.com/classgate/classgate/plugins/sdk/jsonlite"
+)
+
+func init() { sdk.Register(New) }
+
+func main() {}
+
+var (
+	spin uint64
+	hold [][]byte
+)
+
+// New reads {"version": "...", "fail_init": bool}.
+func New(cfg sdk.Config) (sdk.Handler, error) {
+	version, err := cfg.String("version", "a")
+	if err != nil {
+		return nil, err
+	}
+	if fail, _ := cfg.Bool("fail_init", false); fail {
+		return nil, errors.New("init refused by config")
+	}
+	return func(c *sdk.Call) error {
+		switch c.Hook {
+		case sdk.HookJoin:
+			return c.Reply("joined", []byte(`{"version":`+strconv.Quote(version)+`}`))
+		case sdk.HookLeave:
+			return nil
+		}
+		switch c.Action {
+		case "echo":
+			out := []byte(`{"version":` + strconv.Quote(version) + `,"seq":` + strconv.FormatUint(c.Seq, 10) + `,"data":`)
+			if len(c.Data) == 0 {
+				out = append(out, "null"...)
+			} else {
+				out = append(out, c.Data...)
+			}
+			out = append(out, '}')
+			if err := c.Set("last", c.Data); err != nil {
+				return err
+			}
+			if err := c.Broadcast("echo", out); err != nil {
+				return err
+			}
+			if err := c.Send(sdk.ToOthers(), "others", nil); err != nil {
+				return err
+			}
+			if err := c.Send(sdk.ToRole("teacher"), "teachers", []byte(`1`)); err != nil {
+				return err
+			}
+			return c.Reply("ok", []byte(`{}`))
+		case "state":
+			v, _ := c.Get("last")
+			if err := c.Set("x:2", []byte(`"two"`)); err != nil {
+				return err
+			}
+			if err := c.Del("x:1"); err != nil {
+				return err
+			}
+			out := []byte(`{"last":`)
+			if v == nil {
+				v = []byte("null")
+			}
+			out = append(out, v...)
+			out = append(out, `,"keys":[`...)
+			for i, e := range c.List("x:") {
+				if i > 0 {
+					out = append(out, ',')
+				}
+				out = jsonlite.AppendString(out, e.Key+"="+string(e.Value))
+			}
+			return c.Reply("state", append(out, "]}"...))
+		case "reject":
+			return c.Reject("nope")
+		case "error":
+			return errors.New("plugin says no")
+		case "panic":
+			panic("boom")
+		case "loop":
+			for {
+				spin++
+			}
+		case "bomb":
+			for {
+				hold = append(hold, make([]byte, 1<<20))
+			}
+		case "exit":
+			os.Exit(3)
+		case "badjson":
+			return c.Broadcast("x", []byte("{nope"))
+		case "badtarget":
+			return c.Send(sdk.ToRole(""), "x", nil)
+		case "many":
+			for i := 0; i < 100; i++ {
+				if err := c.Send(sdk.ToRoom(), "x", nil); err != nil {
+					return err
+				}
+			}
+		case "log":
+			c.Log(sdk.LevelInfo, "hello from the guest")
+		}
+		return nil
+	}, nil
+}

@@ -1,0 +1,184 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/classgate/classgate/core"
+)
+
+// variant is one loaded version of a namespace's plugin (its stable or its
+// canary): a runtime with its limits, the compiled module and a pool.
+type variant struct {
+	name      string // "chat" or "chat@canary", for messages
+	namespace string
+	key       string // identity for reuse across reloads
+	source    string
+	pin       string
+	cfg       []byte
+	policy    string
+	timeout   time.Duration
+	logger    *slog.Logger
+
+	mu     sync.Mutex // guards digest, rt, cm
+	digest string
+	rt     wazero.Runtime
+	cm     wazero.CompiledModule
+
+	pool      *pool
+	reloading atomic.Bool
+	bg        sync.WaitGroup
+
+	// Guarded by Host.mu.
+	inflight int
+	retired  bool
+}
+
+// spec is everything that defines a variant before loading.
+type spec struct {
+	namespace, name string
+	source, pin     string
+	cfg             []byte
+	plugin          Plugin // with defaults
+	bytes           []byte
+	digest          string
+}
+
+func (s *spec) key() string {
+	p := s.plugin
+	return s.namespace + "\x00" + s.digest + "\x00" + string(s.cfg) + "\x00" + p.OnFailure + "\x00" +
+		strconv.Itoa(p.PoolSize) + "\x00" + strconv.Itoa(p.MemoryPages) + "\x00" + p.Timeout.String()
+}
+
+// loadVariant compiles s and instantiates one instance (running cg_init),
+// so that a broken plugin fails here.
+func loadVariant(ctx context.Context, cache wazero.CompilationCache, logger *slog.Logger, s *spec) (*variant, error) {
+	rt, err := newRuntime(ctx, cache, uint32(s.plugin.MemoryPages))
+	if err != nil {
+		return nil, err
+	}
+	cm, err := rt.CompileModule(ctx, s.bytes)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	if err := checkABI(cm, uint32(s.plugin.MemoryPages)); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	v := &variant{
+		name: s.name, namespace: s.namespace, key: s.key(), source: s.source, pin: s.pin,
+		cfg: s.cfg, policy: s.plugin.OnFailure, timeout: s.plugin.Timeout, logger: logger,
+		digest: s.digest, rt: rt, cm: cm,
+	}
+	v.pool = newPool(s.plugin.PoolSize, v.newInstance)
+	in, err := v.pool.get(ctx)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	v.pool.put(in)
+	return v, nil
+}
+
+func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, error) {
+	v.mu.Lock()
+	rt, cm := v.rt, v.cm
+	v.mu.Unlock()
+	return newInstance(ctx, v, rt, cm, v.cfg, epoch)
+}
+
+// handle runs one call on a pooled instance and applies the failure policy.
+func (v *variant) handle(ctx context.Context, call *core.Call) (*core.Result, error) {
+	in, err := v.pool.get(ctx)
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return nil, fmt.Errorf("plugin %s: %w", v.name, err)
+		}
+		return v.failed(ctx, call, fmt.Errorf("new instance: %w", err))
+	}
+	res, keep, err := in.call(ctx, v, call)
+	if keep {
+		v.pool.put(in)
+	} else {
+		v.pool.discard(in)
+	}
+	if err != nil {
+		return v.failed(ctx, call, err)
+	}
+	return res, nil
+}
+
+func (v *variant) failed(ctx context.Context, call *core.Call, err error) (*core.Result, error) {
+	err = fmt.Errorf("plugin %s: %w", v.name, err)
+	if ctx.Err() != nil && !errors.Is(err, ErrTimeout) {
+		return nil, err // the caller is gone; not the plugin's fault
+	}
+	switch v.policy {
+	case PolicyPass:
+		v.logger.Warn("plugin call failed; letting the frame through", "plugin", v.name, "room", call.Room, "type", call.Type, "err", err)
+		if call.Hook != core.HookMessage {
+			return &core.Result{}, nil
+		}
+		return &core.Result{Emits: []core.Emit{{Type: call.Type, Data: call.Data, Durable: true}}}, nil
+	case PolicyReload:
+		v.reload()
+	}
+	return nil, err
+}
+
+// reload re-reads the plugin's source in the background, recompiles it if
+// it changed (and still matches its pin), and replaces every instance.
+func (v *variant) reload() {
+	if !v.reloading.CompareAndSwap(false, true) {
+		return
+	}
+	v.bg.Add(1)
+	go func() {
+		defer v.bg.Done()
+		defer v.reloading.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		b, digest, err := readSource(v.source, v.pin)
+		if err == nil {
+			v.mu.Lock()
+			same := digest == v.digest
+			rt := v.rt
+			v.mu.Unlock()
+			if !same {
+				var cm wazero.CompiledModule
+				if cm, err = rt.CompileModule(ctx, b); err == nil {
+					if err = checkABI(cm, 0xffffffff); err == nil {
+						v.mu.Lock()
+						v.cm, v.digest = cm, digest
+						v.mu.Unlock()
+					}
+				}
+			}
+		}
+		v.pool.renew()
+		if err != nil {
+			v.logger.Error("plugin reload after failure kept the old module", "plugin", v.name, "err", err)
+			return
+		}
+		v.logger.Info("plugin reloaded after failure", "plugin", v.name, "sha256", digest)
+	}()
+}
+
+// close releases the variant. Callers make sure no call is in flight.
+func (v *variant) close(ctx context.Context) {
+	v.pool.close()
+	v.bg.Wait()
+	v.mu.Lock()
+	rt := v.rt
+	v.mu.Unlock()
+	rt.Close(ctx)
+}
