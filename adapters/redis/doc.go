@@ -56,4 +56,7 @@
 // re-subscribes every room after a reconnect; events published while the
 // subscriber connection was down are recovered from the history when the
 // next durable event of the room shows the gap.
+//
+// The first New switches go-redis's own logging off, process-wide (go-redis
+// is used by this package only): failures reach the caller as errors.
 package redis

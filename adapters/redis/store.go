@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -38,6 +39,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	o = o.WithDefaults()
+	quietOnce.Do(func() { goredis.SetLogger(quiet{}) })
 	s := &Store{o: o, k: keys{prefix: o.Prefix}, publish: "PUBLISH"}
 	// Retries are off everywhere: a command whose reply was lost may have
 	// been applied, and re-running a commit would apply it twice. Callers
@@ -71,6 +73,14 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// quiet drops go-redis's own log lines (dial retries and the like): a
+// library does not log, every failure reaches the caller as an error.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+var quietOnce sync.Once
 
 // Options returns the options the store runs with (defaults applied).
 func (s *Store) Options() Options { return s.o }
