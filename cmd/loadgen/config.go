@@ -128,6 +128,8 @@ type Config struct {
 	SettleIdle   time.Duration // wait after connecting before the idle sample
 	HandshakeTTL time.Duration // per-connection dial+join timeout
 	MaxP99       time.Duration // fail when the p99 latency exceeds it; 0 = no limit
+	CPUProfile   string        // write loadgen's own CPU profile here
+
 }
 
 // ParseFlags reads the command line into a Config and validates it.
@@ -157,6 +159,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress lines on stderr")
 	fs.DurationVar(&c.SettleIdle, "settle", 2*time.Second, "wait after connecting before sampling the server's idle memory")
 	fs.DurationVar(&c.HandshakeTTL, "handshake-timeout", 30*time.Second, "longest dial+join per connection")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write loadgen's own CPU profile to this file (to see what the load generator costs)")
 	fs.DurationVar(&c.MaxP99, "max-p99", 0, "fail the run when the end-to-end p99 latency exceeds this; 0 = no limit")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -25,8 +25,10 @@ const (
 
 // samples are the /proc readings of one run; nil entries were not taken.
 type samples struct {
-	serverBefore, serverConnected, serverWindowStart, serverEnd *ProcSample
-	selfWindowStart, selfEnd                                    *ProcSample
+	serverBefore, serverConnectEnd, serverConnected *ProcSample
+	serverWindowStart, serverEnd                    *ProcSample
+	selfBefore, selfConnectEnd                      *ProcSample
+	selfWindowStart, selfEnd                        *ProcSample
 }
 
 // Execute runs the load test to completion (or until ctx is cancelled,
@@ -59,11 +61,14 @@ func (r *Run) Execute(ctx context.Context) *Report {
 	defer stopProgress()
 
 	sample(serverPID, &smp.serverBefore)
+	sample(selfPID, &smp.selfBefore)
 
 	// Connect.
 	tm.connectStart = time.Now()
 	r.connectAll(ctx)
 	tm.connectEnd = time.Now()
+	sample(serverPID, &smp.serverConnectEnd)
+	sample(selfPID, &smp.selfConnectEnd)
 
 	// Settle, then the idle sample.
 	phase.Store(phaseSettle)

@@ -50,6 +50,7 @@ type ConnReport struct {
 	Seconds     float64        `json:"seconds"`
 	PerSecond   float64        `json:"per_second"`
 	Handshake   LatencySummary `json:"handshake"` // dial → joined, per connection
+	Upgrade     LatencySummary `json:"upgrade"`   // dial → WebSocket upgraded (the rest is the join)
 	Disconnects uint64         `json:"unexpected_disconnects"`
 }
 
@@ -96,6 +97,7 @@ type ProcessReport struct {
 	RSSPerConnKiB   float64 `json:"rss_per_conn_kib,omitempty"` // (connected - before) / connections
 	CPUPercent      float64 `json:"cpu_percent"`                // of one core, over the measured window
 	CPUSeconds      float64 `json:"cpu_seconds"`
+	ConnectCPU      float64 `json:"connect_cpu_percent,omitempty"` // of one core, while connecting
 }
 
 const mib = 1 << 20
@@ -118,7 +120,7 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 	cs := tm.connectEnd.Sub(tm.connectStart).Seconds()
 	rep.Connections = ConnReport{
 		Target: len(r.clients), Connected: r.c.connected.Load(), Failed: r.c.connectFailed.Load(),
-		Seconds: round(cs, 3), Handshake: r.connectLat.Summary(), Disconnects: r.c.disconnects.Load(),
+		Seconds: round(cs, 3), Handshake: r.connectLat.Summary(), Upgrade: r.dialLat.Summary(), Disconnects: r.c.disconnects.Load(),
 	}
 	if cs > 0 {
 		rep.Connections.PerSecond = round(float64(rep.Connections.Connected)/cs, 1)
@@ -185,6 +187,12 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 	conns := rep.Connections.Connected
 	rep.Server = processReport(smp.serverBefore, smp.serverConnected, smp.serverWindowStart, smp.serverEnd, conns)
 	rep.Loadgen = processReport(nil, nil, smp.selfWindowStart, smp.selfEnd, conns)
+	if rep.Server != nil && smp.serverBefore != nil && smp.serverConnectEnd != nil {
+		rep.Server.ConnectCPU = round(cpuPercent(*smp.serverBefore, *smp.serverConnectEnd), 1)
+	}
+	if rep.Loadgen != nil && smp.selfBefore != nil && smp.selfConnectEnd != nil {
+		rep.Loadgen.ConnectCPU = round(cpuPercent(*smp.selfBefore, *smp.selfConnectEnd), 1)
+	}
 	rep.judge(cfg)
 	return rep
 }
@@ -269,7 +277,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	c := rep.Connections
 	p("connections   %d/%d in %.2fs (%.0f/s), failed %d, unexpected disconnects %d", c.Connected, c.Target, c.Seconds, c.PerSecond, c.Failed, c.Disconnects)
-	p("handshake     p50 %.1fms  p99 %.1fms  max %.1fms (dial → joined)", c.Handshake.P50, c.Handshake.P99, c.Handshake.Max)
+	p("handshake     p50 %.1fms  p99 %.1fms  max %.1fms (dial → joined); upgrade alone p50 %.1fms  p99 %.1fms",
+		c.Handshake.P50, c.Handshake.P99, c.Handshake.Max, c.Upgrade.P50, c.Upgrade.P99)
 	if !s.Idle {
 		m := rep.Messages
 		p("messages      sent %d (%.0f/s), acked %d, unanswered %d, send failures %d, late sends %d, sent in total %d",
@@ -285,11 +294,11 @@ func (rep *Report) WriteText(w io.Writer) error {
 	o := rep.Order
 	p("order         duplicates %d, gaps %d, reorders %d, resyncs %d, bad frames %d", o.Duplicates, o.Gaps, o.Reorders, o.Resyncs, o.BadFrames)
 	if sv := rep.Server; sv != nil {
-		p("server        RSS %.1f → %.1f MiB connected (%.2f KiB/conn), %.1f MiB at end; CPU %.1f%% of a core (%.2fs)",
-			sv.RSSBeforeMiB, sv.RSSConnectedMiB, sv.RSSPerConnKiB, sv.RSSEndMiB, sv.CPUPercent, sv.CPUSeconds)
+		p("server        RSS %.1f → %.1f MiB connected (%.2f KiB/conn), %.1f MiB at end; CPU %.1f%% of a core (%.2fs) measured, %.1f%% while connecting",
+			sv.RSSBeforeMiB, sv.RSSConnectedMiB, sv.RSSPerConnKiB, sv.RSSEndMiB, sv.CPUPercent, sv.CPUSeconds, sv.ConnectCPU)
 	}
 	if lg := rep.Loadgen; lg != nil {
-		p("loadgen       RSS %.1f MiB at end; CPU %.1f%% of a core (%.2fs)", lg.RSSEndMiB, lg.CPUPercent, lg.CPUSeconds)
+		p("loadgen       RSS %.1f MiB at end; CPU %.1f%% of a core (%.2fs) measured, %.1f%% while connecting", lg.RSSEndMiB, lg.CPUPercent, lg.CPUSeconds, lg.ConnectCPU)
 	}
 	if len(rep.Errors) > 0 {
 		keys := make([]string, 0, len(rep.Errors))

@@ -106,6 +106,7 @@ type Run struct {
 	latAll     Histogram // end-to-end latency, everything (progress line)
 	ackLat     Histogram // publish → ack, measured window
 	connectLat Histogram // dial → joined, per connection
+	dialLat    Histogram // dial → upgraded
 
 	httpClient *http.Client
 }
@@ -184,6 +185,7 @@ func (r *Run) connect(ctx context.Context, cl *client) error {
 		}
 		return fmt.Errorf("dial %s: %w", cl.url, err)
 	}
+	r.dialLat.Record(time.Since(start))
 	conn.SetReadLimit(4 << 20)
 	join := []byte(`{"type":"join","room":` + strconv.Quote(cl.room.id) + `,"id":"j"}`)
 	if err := conn.Write(ctx, websocket.MessageText, join); err != nil {
