@@ -310,12 +310,27 @@ func (r *Run) handle(cl *client, b []byte) {
 	case recvType[KindCursor]:
 		kind = KindCursor
 	}
-	sched, ok := int64(0), false
-	if kind >= 0 {
-		sched, ok = findMarker(f.Data)
+	if kind < 0 {
+		r.c.otherRecv.Add(1)
+		return
+	}
+	sched, ok := findMarker(f.Data)
+	if kind == KindCursor {
+		// The whiteboard plugin forwards only x and y, so a cursor
+		// usually arrives without loadgen's marker: count it, and time
+		// it only when the marker survived.
+		r.c.ephemeralRecv.Add(1)
+		if ok {
+			d := time.Duration(nowUnix() - sched)
+			r.latAll.Record(d)
+			if r.c.inWindow(sched) {
+				r.lat.Record(d)
+			}
+		}
+		return
 	}
 	if !ok {
-		r.c.otherRecv.Add(1)
+		r.c.otherRecv.Add(1) // someone else's chat or drawing
 		return
 	}
 	d := time.Duration(nowUnix() - sched)
@@ -323,10 +338,6 @@ func (r *Run) handle(cl *client, b []byte) {
 	in := r.c.inWindow(sched)
 	if in {
 		r.lat.Record(d)
-	}
-	if !kind.Durable() {
-		r.c.ephemeralRecv.Add(1)
-		return
 	}
 	r.c.recvTotal.Add(1)
 	if in {
