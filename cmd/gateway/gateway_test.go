@@ -136,3 +136,17 @@ func BenchmarkIdleMemory5000(b *testing.B) {
 		}
 	}
 }
+
+// TestProtocolRealBinary runs the shared protocol suite against the real
+// gateway binary with its embedded WebAssembly plugins.
+func TestProtocolRealBinary(t *testing.T) {
+	_, addr := startGateway(t,
+		"CLASSGATE_HISTORY__LIMIT=20",
+
+		"CLASSGATE_LIMITS__RATE_PER_SECOND=2000",
+		"CLASSGATE_LIMITS__RATE_BURST=2000",
+	)
+	tg := e2e.Target{URL: "ws://" + addr + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20}
+	e2e.Run(t, tg)
+	e2e.RunClassroom(t, tg)
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/classgate/classgate/core/auth"
 	"github.com/classgate/classgate/core/memory"
 	"github.com/classgate/classgate/internal/config"
+	"github.com/classgate/classgate/plugins/host"
 )
 
 func main() {
@@ -62,7 +63,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil
 	}
-	log := newLogger(cfg.Log, stderr)
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Log, level, stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -71,6 +73,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer node.close()
+	rl := &reloader{path: *cfgPath, environ: environ, over: over, level: level, log: log, plugins: node.plugins}
+	go rl.watch(ctx, 2*time.Second)
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -101,10 +105,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(c.Level))
-	o := &slog.HandlerOptions{Level: lv}
+	level.Set(lv)
+	o := &slog.HandlerOptions{Level: level}
 	if c.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, o))
 	}
@@ -113,15 +118,19 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // node is one wired gateway: store, router, WebSocket server, HTTP mux.
 type node struct {
-	store  core.Store
-	router *core.Router
-	ws     *wsserver.Server
-	mux    *http.ServeMux
-	cancel context.CancelFunc
+	store   core.Store
+	router  *core.Router
+	ws      *wsserver.Server
+	mux     *http.ServeMux
+	plugins *host.Host
+	cancel  context.CancelFunc
 }
 
 func (n *node) close() {
 	n.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.plugins.Close(ctx)
 	_ = n.store.Close()
 }
 
@@ -151,7 +160,10 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 		MaxConnections: cfg.Server.MaxConnections,
 		Logger:         log,
 	})
-	plugins := core.Plugins(core.StaticPlugins{})
+	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))
+	if err != nil {
+		return nil, err
+	}
 	rate := cfg.Limits.RatePerSecond
 	if rate == 0 {
 		rate = -1 // 0 in config means unlimited
@@ -189,7 +201,7 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	if cfg.Dev.Enabled {
 		mountDev(mux, cfg, ws)
 	}
-	return &node{store: st, router: router, ws: ws, mux: mux, cancel: cancel}, nil
+	return &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, cancel: cancel}, nil
 }
 
 func newVerifier(a config.Auth) (*auth.Verifier, error) {
@@ -251,4 +263,3 @@ func mountDev(mux *http.ServeMux, cfg *config.Config, ws *wsserver.Server) {
 		fmt.Fprintf(w, `{"closed":%d}`+"\n", n)
 	})
 }
-

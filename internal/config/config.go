@@ -14,6 +14,8 @@ import (
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/classgate/classgate/plugins/host"
 )
 
 // EnvPrefix starts every environment override.
@@ -30,6 +32,9 @@ type Config struct {
 	Store   Store   `koanf:"store"`
 	Dev     Dev     `koanf:"dev"`
 	Log     Log     `koanf:"log"`
+	// Plugins selects the WebAssembly plugin of each namespace; empty
+	// plugins.namespaces means the embedded chat, whiteboard and presence.
+	Plugins host.Config `koanf:"plugins"`
 }
 
 // Node identifies this gateway node.
@@ -162,6 +167,11 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 	if err := unmarshal(k, &c); err != nil {
 		return nil, err
 	}
+	if len(c.Plugins.Namespaces) == 0 {
+		def := host.DefaultConfig()
+		def.CacheDir = c.Plugins.CacheDir
+		c.Plugins = def
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -265,6 +275,11 @@ func (c *Config) Validate() error {
 	case "json", "text":
 	default:
 		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	if err := c.Plugins.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			errs = append(errs, fmt.Errorf("plugins.%s", line))
+		}
 	}
 	return errors.Join(errs...)
 }

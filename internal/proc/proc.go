@@ -186,4 +186,3 @@ func CPUTime(pid int) (time.Duration, error) {
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / hz, nil
 }
-
