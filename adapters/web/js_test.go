@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -26,5 +27,29 @@ func TestClientJS(t *testing.T) {
 	}
 	if testing.Verbose() {
 		t.Logf("%s", out)
+	}
+}
+
+// TestTypeCheckJS type-checks the client and the page from their JSDoc
+// (and classgate.d.ts) with the TypeScript compiler in strict mode. It needs
+// `tsc` on PATH or in $CLASSGATE_TSC (e.g. `npm install typescript@5` in any
+// directory) and is skipped without it: the project has no npm dependency.
+func TestTypeCheckJS(t *testing.T) {
+	tsc := os.Getenv("CLASSGATE_TSC")
+	if tsc == "" {
+		p, err := exec.LookPath("tsc")
+		if err != nil {
+			t.Skip("tsc not found (set CLASSGATE_TSC or put TypeScript's tsc on PATH) — JSDoc type check skipped")
+		}
+		tsc = p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tsc, "--noEmit", "--allowJs", "--checkJs", "--strict",
+		"--target", "es2022", "--module", "es2022", "--moduleResolution", "bundler",
+		"--lib", "es2022,dom,dom.iterable", "classgate.js", "app.js")
+	cmd.Dir = "static"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tsc: %v\n%s", err, out)
 	}
 }

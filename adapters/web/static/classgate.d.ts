@@ -76,6 +76,8 @@ export interface ClientOptions {
   pingInterval?: number;
   /** ms to wait for a pong. Default 20000. */
   pongTimeout?: number;
+  /** ms to hold out-of-order events waiting for a gap to fill before re-joining. Default 1000; 0 re-joins at once. */
+  gapWait?: number;
   backoff?: BackoffOptions;
   /** Reconnect attempts in a row before giving up. Default Infinity. */
   maxRetries?: number;

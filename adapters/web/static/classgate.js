@@ -100,6 +100,10 @@ export class ClassgateError extends Error {
  * @property {number} [pingInterval=60000] ms between application pings.
  * @property {number} [pongTimeout=20000] ms to wait for a pong before the
  *   connection is considered dead and replaced.
+ * @property {number} [gapWait=1000] ms to wait for the missing events of a
+ *   gap before re-joining: events that arrive out of order (possible behind
+ *   API Gateway, where several Lambda invocations post concurrently) are
+ *   held and delivered in order as soon as the gap fills. 0 re-joins at once.
  * @property {BackoffOptions} [backoff]
  * @property {number} [maxRetries=Infinity] reconnect attempts in a row
  *   before giving up with state `closed`.
@@ -158,6 +162,8 @@ export class ClassgateError extends Error {
  * @property {number} lastSeq last durable seq applied (0: none yet)
  * @property {boolean} everJoined a `joined` was received once
  * @property {'idle'|'joining'|'joined'} status on the current connection
+ * @property {Map<number, Frame>} held durable events after a gap, by seq
+ * @property {any} gapTimer
  * @property {string} [joinId] id of the join in flight
  * @property {number | undefined} [joinSince] its `since`
  * @property {Array<{resolve: (f: Frame) => void, reject: (e: Error) => void, timer: any}>} waiters
@@ -223,6 +229,7 @@ export class Client {
     /** @private */ this.ackTimeout = opts.ackTimeout ?? 20000;
     /** @private */ this.pingInterval = opts.pingInterval ?? 60000;
     /** @private */ this.pongTimeout = opts.pongTimeout ?? 20000;
+    /** @private */ this.gapWait = opts.gapWait ?? 1000;
     /** @private */ this.maxRetries = opts.maxRetries ?? Infinity;
     /** @private */ this.idPrefix = opts.idPrefix || randomPrefix();
     /** @private */ this.nextId = 1;
@@ -419,6 +426,8 @@ export class Client {
     for (const r of this.rooms.values()) {
       r.status = 'idle';
       r.joinId = undefined;
+      // The re-join after the reconnect replays everything after lastSeq.
+      this.dropHeld(r);
     }
     for (const p of this.pending.values()) p.gen = 0;
   }
@@ -543,7 +552,7 @@ export class Client {
   join(room) {
     let r = this.rooms.get(room);
     if (!r) {
-      r = { name: room, lastSeq: 0, everJoined: false, status: 'idle', waiters: [] };
+      r = { name: room, lastSeq: 0, everJoined: false, status: 'idle', waiters: [], held: new Map(), gapTimer: null };
       this.rooms.set(room, r);
     }
     const rs = r;
@@ -572,6 +581,7 @@ export class Client {
     this.resyncing?.delete(room);
     const err = new ClassgateError('left', `left ${room}`);
     if (r) {
+      this.dropHeld(r);
       for (const w of r.waiters.splice(0)) {
         this.timers.clearTimeout(w.timer);
         w.reject(err);
@@ -642,6 +652,7 @@ export class Client {
       // The room's history restarted (e.g. the store was reset): what we
       // have is no longer comparable. Start over from the join state.
       r.lastSeq = seq;
+      this.dropHeld(r);
       this.emit('resync', { room: r.name, seq, reason: 'reset' });
     }
     // Otherwise keep lastSeq: the replay (since, seq] follows.
@@ -855,6 +866,7 @@ export class Client {
       if (f.id && r.joinId === f.id) {
         // The server refused the join: forget the room.
         this.rooms.delete(r.name);
+        this.dropHeld(r);
         this.resyncing?.delete(r.name);
         for (const w of r.waiters.splice(0)) {
           this.timers.clearTimeout(w.timer);
@@ -887,6 +899,7 @@ export class Client {
     const r = f.room ? this.rooms.get(f.room) : undefined;
     if (!r) return;
     if (typeof f.seq === 'number') r.lastSeq = f.seq;
+    this.dropHeld(r);
     this.emit('resync', { room: r.name, seq: r.lastSeq, reason: 'history' });
   }
 
@@ -898,16 +911,74 @@ export class Client {
    */
   onEvent(f) {
     const r = f.room ? this.rooms.get(f.room) : undefined;
-    if (r && typeof f.seq === 'number' && f.seq > 0) {
-      if (f.seq <= r.lastSeq) return; // duplicate (replay overlap, resend)
-      if (f.seq > r.lastSeq + 1) {
-        // Gap: never deliver out of order. Re-join with since; the server
-        // replays lastSeq+1 … and this event arrives again in order.
-        if (r.status === 'joined') this.sendJoin(r);
-        return;
-      }
-      r.lastSeq = f.seq;
+    if (!r || typeof f.seq !== 'number' || f.seq <= 0) {
+      this.deliver(f);
+      return;
     }
+    if (f.seq <= r.lastSeq) return; // duplicate (replay overlap, resend)
+    if (f.seq === r.lastSeq + 1) {
+      r.lastSeq = f.seq;
+      this.deliver(f);
+      this.drainHeld(r);
+      return;
+    }
+    // Gap: never deliver out of order. Hold the event; if the missing ones
+    // do not arrive within gapWait, re-join with since so that the server
+    // replays lastSeq+1 … (held events then come again, or are used).
+    if (r.held.size < 1000) r.held.set(f.seq, f);
+    if (this.gapWait <= 0 || r.held.size >= 1000) {
+      this.rejoinForGap(r);
+    } else if (r.gapTimer === null) {
+      r.gapTimer = this.timers.setTimeout(() => {
+        r.gapTimer = null;
+        if (r.held.size > 0) this.rejoinForGap(r);
+      }, this.gapWait);
+    }
+  }
+
+  /**
+   * @private
+   * @param {RoomState} r
+   */
+  rejoinForGap(r) {
+    // Already re-joining: its replay fills the gap.
+    if (r.status === 'joined' && this.rooms.get(r.name) === r) this.sendJoin(r);
+  }
+
+  /**
+   * Deliver the held events that are now in order.
+   * @private
+   * @param {RoomState} r
+   */
+  drainHeld(r) {
+    if (r.held.size === 0) return;
+    for (let next = r.held.get(r.lastSeq + 1); next; next = r.held.get(r.lastSeq + 1)) {
+      r.held.delete(r.lastSeq + 1);
+      r.lastSeq++;
+      this.deliver(next);
+    }
+    for (const seq of r.held.keys()) if (seq <= r.lastSeq) r.held.delete(seq);
+    if (r.held.size === 0) {
+      this.timers.clearTimeout(r.gapTimer);
+      r.gapTimer = null;
+    }
+  }
+
+  /**
+   * @private
+   * @param {RoomState} r
+   */
+  dropHeld(r) {
+    r.held.clear();
+    this.timers.clearTimeout(r.gapTimer);
+    r.gapTimer = null;
+  }
+
+  /**
+   * @private
+   * @param {Frame} f
+   */
+  deliver(f) {
     this.emit('message', f);
     this.emit(f.type, f);
   }

@@ -191,7 +191,13 @@ test('a gap is not delivered; the client re-joins with since and the replay fill
   ws.recv(ev('r1', 11));
   ws.recv(ev('r1', 14)); // 12 and 13 missing
   assert.deepEqual(env.events.map((e) => e.seq), [11]);
+  // The client first waits gapWait (1 s) for the missing events…
+  await env.clock.advance(999);
+  assert.equal(ws.frames('join').length, 1);
+  // …then re-joins with since = the last seq delivered.
+  await env.clock.advance(1);
   const j = ws.lastJoin('r1');
+  assert.equal(ws.frames('join').length, 2);
   assert.equal(j.since, 11);
   // More events while the re-join is in flight: no second join.
   ws.recv(ev('r1', 15));
@@ -201,6 +207,46 @@ test('a gap is not delivered; the client re-joins with since and the replay fill
   ws.recv(ev('r1', 16));
   assert.deepEqual(env.events.map((e) => e.seq), [11, 12, 13, 14, 15, 16]);
   assert.equal(env.client.lastSeq('r1'), 16);
+});
+
+test('events out of order within gapWait are reordered without a re-join', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 10);
+  ws.recv(ev('r1', 13));
+  ws.recv(ev('r1', 11));
+  ws.recv(ev('r1', 12));
+  ws.recv(ev('r1', 12)); // duplicate of a held/delivered one
+  assert.deepEqual(env.events.map((e) => e.seq), [11, 12, 13]);
+  await env.clock.advance(5000);
+  assert.equal(ws.frames('join').length, 1, 'no re-join');
+  assert.equal(env.client.lastSeq('r1'), 13);
+});
+
+test('with gapWait 0 a gap re-joins at once', async () => {
+  const env = setup({ gapWait: 0 });
+  const ws = await joined(env, 'r1', 10);
+  ws.recv(ev('r1', 12));
+  assert.equal(ws.lastJoin('r1').since, 10);
+  // The replay brings 11; the held 12 is then delivered (or replayed again).
+  ws.recv({ type: 'joined', room: 'r1', id: ws.lastJoin('r1').id, seq: 12 });
+  ws.recv(ev('r1', 11));
+  ws.recv(ev('r1', 12));
+  assert.deepEqual(env.events.map((e) => e.seq), [11, 12]);
+});
+
+test('held events are dropped on disconnect; the re-join replays them', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 10);
+  ws.recv(ev('r1', 12));
+  ws.serverClose(1006);
+  await env.clock.advance(60000);
+  const ws2 = env.sockets[1];
+  ws2.open();
+  assert.equal(ws2.lastJoin('r1').since, 10);
+  ws2.recv({ type: 'joined', room: 'r1', id: ws2.lastJoin('r1').id, seq: 12 });
+  ws2.recv(ev('r1', 11));
+  ws2.recv(ev('r1', 12));
+  assert.deepEqual(env.events.map((e) => e.seq), [11, 12]);
 });
 
 test('reconnects with jittered exponential backoff and re-joins with since', async () => {
