@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/web"
 	"github.com/classgate/classgate/adapters/wsserver"
 	"github.com/classgate/classgate/core"
@@ -147,8 +148,14 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	switch cfg.Store.Kind {
 	case "memory":
 		st = memory.New(memory.Options{HistoryLimit: cfg.History.Limit, HistoryAge: cfg.History.Age, LivenessTTL: cfg.Store.LivenessTTL})
+	case "redis":
+		rs, err := redis.New(ctx, cfg.RedisOptions())
+		if err != nil {
+			return nil, fmt.Errorf("store.redis: %w", err)
+		}
+		st = rs
 	default:
-		return nil, fmt.Errorf("store.kind %q is not supported by this build", cfg.Store.Kind)
+		return nil, fmt.Errorf("store.kind %q is not supported", cfg.Store.Kind)
 	}
 	ws := wsserver.New(wsserver.Options{
 		Verifier:       ver,

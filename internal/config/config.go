@@ -15,6 +15,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/plugins/host"
 )
 
@@ -88,6 +89,10 @@ type Dedupe struct {
 type Store struct {
 	Kind        string        `koanf:"kind"`
 	LivenessTTL time.Duration `koanf:"liveness_ttl"`
+	// Redis configures the Redis store (store.kind: redis). Its history,
+	// liveness and node settings default to history.*, store.liveness_ttl
+	// and node.id.
+	Redis redis.Options `koanf:"redis"`
 }
 
 // Dev enables development helpers (token endpoint). Never in production.
@@ -276,10 +281,37 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "must be json or text, got %q", c.Log.Format)
 	}
+	if c.Store.Kind == "redis" {
+		if err := c.RedisOptions().Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("store.redis.%s", strings.TrimPrefix(line, "redis: ")))
+			}
+		}
+	}
 	if err := c.Plugins.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			errs = append(errs, fmt.Errorf("plugins.%s", line))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RedisOptions returns store.redis with the shared settings filled in from
+// history.*, store.liveness_ttl and node.id where store.redis leaves them
+// zero.
+func (c *Config) RedisOptions() redis.Options {
+	o := c.Store.Redis
+	if o.HistoryLimit == 0 {
+		o.HistoryLimit = c.History.Limit
+	}
+	if o.HistoryAge == 0 {
+		o.HistoryAge = c.History.Age
+	}
+	if o.LivenessTTL == 0 {
+		o.LivenessTTL = c.Store.LivenessTTL
+	}
+	if o.Node == "" {
+		o.Node = c.Node.ID
+	}
+	return o
 }
