@@ -167,6 +167,11 @@ func unavailable(err error) bool {
 // core.ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	if unavailable(err) {
+		if s.cluster != nil {
+			// A moved slot or a failed-over master: refresh the slot map
+			// (in the background) so the caller's retry finds the owner.
+			s.cluster.ReloadState(context.Background())
+		}
 		return fmt.Errorf("redis: %s: %w: %w", op, core.ErrUnavailable, err)
 	}
 	return fmt.Errorf("redis: %s: %w", op, err)
