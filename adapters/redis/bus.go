@@ -37,9 +37,10 @@ type bus struct {
 
 // group is one subscriber connection.
 type group struct {
-	slot int
-	ps   *goredis.PubSub
-	n    int // rooms subscribed through it
+	slot    int
+	ps      *goredis.PubSub
+	n       int  // rooms subscribed through it
+	reading bool // the reader goroutine runs
 }
 
 // sub is one subscribed room.
@@ -96,8 +97,7 @@ func (b *bus) subscribe(ctx context.Context, room string) error {
 		key = slot(ch)
 	}
 	g := b.groups[key]
-	fresh := g == nil
-	if fresh {
+	if g == nil {
 		g = &group{slot: key}
 		if b.s.cluster != nil {
 			g.ps = b.s.cluster.SSubscribe(ctx)
@@ -118,7 +118,8 @@ func (b *bus) subscribe(ctx context.Context, room string) error {
 	} else {
 		err = g.ps.Subscribe(ctx, ch)
 	}
-	if fresh && err == nil {
+	if err == nil && !g.reading {
+		g.reading = true
 		msgs := g.ps.ChannelWithSubscriptions(goredis.WithChannelSize(1024))
 		b.wg.Add(1)
 		go b.read(g, msgs)
@@ -135,8 +136,11 @@ func (b *bus) subscribe(ctx context.Context, room string) error {
 	}
 	b.mu.Lock()
 	b.dropLocked(ch, sb)
+	closed := b.groups[g.slot] != g
 	b.mu.Unlock()
-	b.unsubscribeConn(context.Background(), g, ch)
+	if !closed {
+		_ = b.unsubscribeConn(context.Background(), g, ch)
+	}
 	return err
 }
 
@@ -148,7 +152,7 @@ func (b *bus) dropLocked(ch string, sb *sub) {
 	}
 	delete(b.subs, ch)
 	sb.g.n--
-	if sb.g.n == 0 && b.s.cluster != nil && b.groups[sb.g.slot] == sb.g {
+	if sb.g.n == 0 && (b.s.cluster != nil || !sb.g.reading) && b.groups[sb.g.slot] == sb.g {
 		delete(b.groups, sb.g.slot)
 		_ = sb.g.ps.Close()
 	}
@@ -170,7 +174,7 @@ func (b *bus) unsubscribe(ctx context.Context, room string) error {
 		return nil
 	}
 	b.dropLocked(ch, sb)
-	closed := sb.g.n == 0 && b.s.cluster != nil
+	closed := b.groups[sb.g.slot] != sb.g
 	b.mu.Unlock()
 	if closed {
 		return nil

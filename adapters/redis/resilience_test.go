@@ -118,6 +118,16 @@ func TestRedisDown(t *testing.T) {
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping after restart: %v", err)
 	}
+	// A subscription that failed while Redis was down can be made now.
+	var got sink
+	s.SetSink(got.add)
+	if err := s.Subscribe(ctx, "r"); err != nil {
+		t.Fatalf("Subscribe after restart: %v", err)
+	}
+	if _, err := s.Commit(ctx, core.Commit{Room: "r", Ephemeral: []core.Event{event("r", "t.e", 2)}}); err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, 10*time.Second, "an event after re-subscribing", func() bool { return len(got.events()) == 1 })
 }
 
 // TestSubscriptionSurvivesRestart: a room subscribed before Redis went down
