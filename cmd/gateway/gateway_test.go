@@ -18,6 +18,21 @@ import (
 
 const testSecret = "gateway-test-secret-0123456789abcdef"
 
+// cacheEnv shares one wazero compilation cache between every gateway the
+// tests start, so each plugin is compiled once per test run.
+var cacheEnv string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "classgate-wasm-cache-")
+	if err != nil {
+		panic(err)
+	}
+	cacheEnv = "CLASSGATE_PLUGINS__CACHE_DIR=" + dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -45,12 +60,16 @@ func TestCheckConfig(t *testing.T) {
 		{"bad listen", []string{"-check", "-listen", "nope"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "server.listen"},
 		{"bad store kind", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_STORE__KIND=etcd"}, "store.kind"},
 		{"broken yaml", []string{"-check", "-config", write("broken.yaml", "server: [\n")}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "broken.yaml"},
+		{"redis sentinel without addrs", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_STORE__KIND=redis", "CLASSGATE_STORE__REDIS__MODE=sentinel"}, "store.redis.addrs"},
+		{"plugin file missing", []string{"-check", "-config", write("noplugin.yaml", "plugins:\n  namespaces:\n    quiz:\n      source: "+filepath.Join(dir, "quiz.wasm")+"\n")}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "quiz"},
+		{"plugin not wasm", []string{"-check", "-config", write("garbage.yaml", "plugins:\n  namespaces:\n    quiz:\n      source: "+write("garbage.wasm", "not wasm")+"\n")}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "quiz"},
+		{"plugin bad timeout", []string{"-check", "-config", write("badtimeout.yaml", "plugins:\n  namespaces:\n    chat:\n      source: embedded:chat\n      timeout: -1s\n")}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "plugins.namespaces.chat.timeout"},
 		{"missing file", []string{"-check", "-config", filepath.Join(dir, "nope.yaml")}, nil, "nope.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb strings.Builder
-			err := run(context.Background(), tt.args, tt.env, &out, &errb)
+			err := run(context.Background(), tt.args, append(tt.env, cacheEnv), &out, &errb)
 			if tt.wantErr == "" {
 				if err != nil || !strings.Contains(out.String(), "configuration OK") {
 					t.Fatalf("run = %v, out %q", err, out.String())
@@ -69,7 +88,7 @@ func startGateway(t *testing.T, env ...string) (*proc.Process, string) {
 	t.Helper()
 	bin := proc.Build(t, "gateway")
 	addr := proc.FreeAddr(t)
-	env = append([]string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn"}, env...)
+	env = append([]string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn", cacheEnv}, env...)
 	p := proc.Start(t, bin, env)
 	if err := proc.WaitHTTP("http://"+addr+"/readyz", 20*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, p.Output())

@@ -61,6 +61,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if *check {
+		// Load every plugin too, so a broken or wrong-ABI module fails here.
+		h, err := host.New(ctx, cfg.Plugins, nil)
+		if err != nil {
+			return err
+		}
+		_ = h.Close(ctx)
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil
 	}
