@@ -29,6 +29,7 @@ type samples struct {
 	serverWindowStart, serverEnd                    *ProcSample
 	selfBefore, selfConnectEnd                      *ProcSample
 	selfWindowStart, selfEnd                        *ProcSample
+	machineWindowStart, machineEnd                  *MachineSample
 }
 
 // Execute runs the load test to completion (or until ctx is cancelled,
@@ -50,6 +51,11 @@ func (r *Run) Execute(ctx context.Context) *Report {
 			return
 		}
 		*dst = &s
+	}
+	sampleMachine := func(dst **MachineSample) {
+		if m, err := readMachine(); err == nil {
+			*dst = &m
+		}
 	}
 	serverPID := ""
 	if r.cfg.PID > 0 {
@@ -80,17 +86,21 @@ func (r *Run) Execute(ctx context.Context) *Report {
 		tm.windowStart = time.Now()
 		sample(serverPID, &smp.serverWindowStart)
 		sample(selfPID, &smp.selfWindowStart)
+		sampleMachine(&smp.machineWindowStart)
 		sleepCtx(ctx, r.cfg.Duration)
 		tm.windowEnd = time.Now()
 		sample(serverPID, &smp.serverEnd)
 		sample(selfPID, &smp.selfEnd)
+		sampleMachine(&smp.machineEnd)
 	} else {
 		r.publishAll(ctx, &phase, &tm, func() {
 			sample(serverPID, &smp.serverWindowStart)
 			sample(selfPID, &smp.selfWindowStart)
+			sampleMachine(&smp.machineWindowStart)
 		}, func() {
 			sample(serverPID, &smp.serverEnd)
 			sample(selfPID, &smp.selfEnd)
+			sampleMachine(&smp.machineEnd)
 		})
 		phase.Store(phaseDrain)
 		r.drain(ctx)

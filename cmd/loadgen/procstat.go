@@ -92,3 +92,64 @@ func cpuPercent(a, b ProcSample) float64 {
 	}
 	return 100 * float64(b.CPUTime-a.CPUTime) / float64(wall)
 }
+
+// MachineSample is one reading of the whole machine's CPU time
+// (/proc/stat) and load average (/proc/loadavg).
+type MachineSample struct {
+	At    time.Time
+	Busy  time.Duration // all CPUs, everything but idle and iowait
+	Total time.Duration // all CPUs
+	Load1 float64
+}
+
+// readMachine samples /proc/stat and /proc/loadavg.
+func readMachine() (MachineSample, error) {
+	m := MachineSample{At: time.Now()}
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return m, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	if m.Busy, m.Total, err = parseProcStat(stat); err != nil {
+		return m, err
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := bytes.Fields(la); len(f) > 0 {
+			m.Load1, _ = strconv.ParseFloat(string(f[0]), 64)
+		}
+	}
+	return m, nil
+}
+
+// parseProcStat reads the aggregate "cpu" line of /proc/stat.
+func parseProcStat(stat []byte) (busy, total time.Duration, err error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 5 || string(f[0]) != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: no aggregate cpu line")
+	}
+	var idle int64
+	for i, v := range f[1:] {
+		if i >= 8 { // guest times are already in user/nice
+			break
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat field %d: %w", i+1, err)
+		}
+		total += time.Duration(n) * time.Second / clockTicks
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return total - time.Duration(idle)*time.Second/clockTicks, total, nil
+}
+
+// machinePercent is the machine's busy CPU between two samples, in percent
+// of one core (200 = two cores fully busy).
+func machinePercent(a, b MachineSample) float64 {
+	wall := b.At.Sub(a.At)
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * float64(b.Busy-a.Busy) / float64(wall)
+}

@@ -56,3 +56,21 @@ func TestReadProcSelf(t *testing.T) {
 		t.Errorf("RSS = %d", s.RSS)
 	}
 }
+
+func TestParseProcStat(t *testing.T) {
+	tests := []struct {
+		in          string
+		busy, total time.Duration
+		wantErr     bool
+	}{
+		{in: "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n", busy: 1500 * time.Millisecond, total: 10 * time.Second},
+		{in: "cpu0 1 2 3 4 5\n", wantErr: true},
+		{in: "cpu 1 x 3 4 5\n", wantErr: true},
+	}
+	for _, tc := range tests {
+		b, tot, err := parseProcStat([]byte(tc.in))
+		if (err != nil) != tc.wantErr || b != tc.busy || tot != tc.total {
+			t.Errorf("parseProcStat(%q) = %v, %v, %v; want %v, %v, err %v", tc.in, b, tot, err, tc.busy, tc.total, tc.wantErr)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 )
@@ -21,6 +22,7 @@ type Report struct {
 	AckLatency  LatencySummary    `json:"ack_latency"` // scheduled send → ack
 	Server      *ProcessReport    `json:"server,omitempty"`
 	Loadgen     *ProcessReport    `json:"loadgen,omitempty"`
+	Machine     *MachineReport    `json:"machine,omitempty"`
 	Errors      map[string]uint64 `json:"errors"`
 	CloseCodes  map[string]uint64 `json:"close_codes,omitempty"`
 	ErrorSample []string          `json:"error_sample,omitempty"`
@@ -87,6 +89,16 @@ type OrderReport struct {
 	Reorders   uint64 `json:"reorders"`
 	Resyncs    uint64 `json:"resyncs"`
 	BadFrames  uint64 `json:"bad_frames"`
+}
+
+// MachineReport is the whole machine's CPU use over the measured window:
+// other processes sharing the machine show up as Others.
+type MachineReport struct {
+	CPUs       int     `json:"cpus"`
+	BusyPct    float64 `json:"busy_percent"`   // of one core; 100 × CPUs = all busy
+	OthersPct  float64 `json:"others_percent"` // busy minus server and loadgen (when the server's pid is known)
+	Load1Start float64 `json:"load1_start"`
+	Load1End   float64 `json:"load1_end"`
 }
 
 // ProcessReport is a process's memory and CPU use.
@@ -192,6 +204,13 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 	}
 	if rep.Loadgen != nil && smp.selfBefore != nil && smp.selfConnectEnd != nil {
 		rep.Loadgen.ConnectCPU = round(cpuPercent(*smp.selfBefore, *smp.selfConnectEnd), 1)
+	}
+	if a, b := smp.machineWindowStart, smp.machineEnd; a != nil && b != nil {
+		m := &MachineReport{CPUs: runtime.NumCPU(), BusyPct: round(machinePercent(*a, *b), 1), Load1Start: a.Load1, Load1End: b.Load1}
+		if rep.Server != nil && rep.Loadgen != nil {
+			m.OthersPct = round(m.BusyPct-rep.Server.CPUPercent-rep.Loadgen.CPUPercent, 1)
+		}
+		rep.Machine = m
 	}
 	rep.judge(cfg)
 	return rep
@@ -299,6 +318,10 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	if lg := rep.Loadgen; lg != nil {
 		p("loadgen       RSS %.1f MiB at end; CPU %.1f%% of a core (%.2fs) measured, %.1f%% while connecting", lg.RSSEndMiB, lg.CPUPercent, lg.CPUSeconds, lg.ConnectCPU)
+	}
+	if m := rep.Machine; m != nil {
+		p("machine       %d CPUs %.0f%% busy (%.0f%% = all), others %.0f%%; load average %.2f → %.2f",
+			m.CPUs, m.BusyPct, 100*float64(m.CPUs), m.OthersPct, m.Load1Start, m.Load1End)
 	}
 	if len(rep.Errors) > 0 {
 		keys := make([]string, 0, len(rep.Errors))
