@@ -1,0 +1,295 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/classgate/classgate/core"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "classgate"
+
+// Metric names, without the classgate_ prefix. They are part of the
+// operations contract (dashboards and alerts use them): never rename one.
+const (
+	NameConnections          = "connections"
+	NameJoins                = "joins_total"
+	NameRooms                = "rooms"
+	NameFramesReceived       = "frames_received_total"
+	NameFramesSent           = "frames_sent_total"
+	NameDeliveries           = "deliveries_total"
+	NameFanoutLatency        = "fanout_latency_seconds"
+	NameAcks                 = "acks_total"
+	NameErrors               = "errors_total"
+	NameSlowConsumerCloses   = "slow_consumer_closes_total"
+	NameRateLimited          = "rate_limited_total"
+	NameDuplicates           = "duplicates_total"
+	NameHandlerCalls         = "handler_calls_total"
+	NameHandlerCallDuration  = "handler_call_duration_seconds"
+	NamePluginCalls          = "plugin_calls_total"
+	NamePluginCallDuration   = "plugin_call_duration_seconds"
+	NameStoreOpDuration      = "store_operation_duration_seconds"
+	NameStoreErrors          = "store_errors_total"
+	NameRouterStoreErrors    = "router_store_errors_total"
+	NameReplayedEvents       = "replayed_events_total"
+	NameResyncs              = "resyncs_total"
+	NameBuildInfo            = "build_info"
+
+	defaultMaxLabelValues = 100
+	labelOther            = "other"
+	maxLabelValueLen      = 64
+)
+
+// Plugin call outcomes reported by the plugin host (see PluginObserver).
+// Other values are counted as OutcomeError.
+const (
+	OutcomeOK          = "ok"          // the plugin answered (accepted or not)
+	OutcomeRejected    = "rejected"    // the plugin refused the frame (Result.Reject)
+	OutcomeError       = "error"       // the plugin reported an error or a recovered panic
+	OutcomeTimeout     = "timeout"     // the call ran past its deadline
+	OutcomeCrash       = "crash"       // the instance trapped, exited or ran out of memory
+	OutcomeABI         = "abi"         // the guest broke the ABI
+	OutcomeLimit       = "limit"       // a per-call output limit was exceeded
+	OutcomeUnavailable = "unavailable" // disabled by a reload, or the host is closed
+)
+
+var outcomes = map[string]bool{
+	OutcomeOK: true, OutcomeRejected: true, OutcomeError: true, OutcomeTimeout: true,
+	OutcomeCrash: true, OutcomeABI: true, OutcomeLimit: true, OutcomeUnavailable: true,
+}
+
+// Buckets of the histograms, in seconds.
+var (
+	// LatencyBuckets: end-to-end fan-out latency (commit to socket queue,
+	// possibly across nodes).
+	LatencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	// CallBuckets: plugin and store calls.
+	CallBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+)
+
+// Options configure Metrics. Zero values take the defaults.
+type Options struct {
+	// Version is reported as classgate_build_info{version}.
+	Version string
+	// NoRuntimeMetrics leaves out the Go runtime (go_*) and process
+	// (process_*) collectors, e.g. in tests.
+	NoRuntimeMetrics bool
+	// MaxLabelValues caps the distinct label sets of each labelled metric
+	// (default 100); later ones are counted under "other".
+	MaxLabelValues int
+	// Now is the clock for the fan-out latency (default time.Now).
+	Now func() time.Time
+}
+
+// Metrics owns a Prometheus registry with every classgate metric. It
+// implements core.Observer (the router's events), PluginObserver (the
+// plugin host's calls) and StoreObserver (InstrumentStore), and its
+// SlowConsumer method is the WebSocket server's OnSlowConsumer hook.
+//
+// All methods are safe for concurrent use. The zero value is not usable:
+// call New.
+type Metrics struct {
+	reg   *prometheus.Registry
+	now   func() time.Time
+	stats stats
+
+	connections   prometheus.Gauge
+	joins         prometheus.Counter
+	rooms         prometheus.Gauge
+	framesIn      *bounded[prometheus.Counter]
+	framesOut     *bounded[prometheus.Counter]
+	deliveries    *bounded[prometheus.Counter]
+	fanout        prometheus.Histogram
+	acks          prometheus.Counter
+	errorsSent    *bounded[prometheus.Counter]
+	slow          prometheus.Counter
+	rateLimited   prometheus.Counter
+	duplicates    prometheus.Counter
+	handlerCalls  *bounded[prometheus.Counter]
+	handlerDur    *bounded[prometheus.Observer]
+	pluginCalls   *bounded[prometheus.Counter]
+	pluginDur     *bounded[prometheus.Observer]
+	storeDur      *bounded[prometheus.Observer]
+	storeErrs     *bounded[prometheus.Counter]
+	routerStoreEr *bounded[prometheus.Counter]
+	replayed      prometheus.Counter
+	resyncs       prometheus.Counter
+}
+
+var (
+	_ core.Observer  = (*Metrics)(nil)
+	_ PluginObserver = (*Metrics)(nil)
+	_ StoreObserver  = (*Metrics)(nil)
+)
+
+// PluginObserver is what the plugin host reports each guest call to. The
+// host should declare the same method set in its own package (it must not
+// import adapters), and cmd/gateway passes *Metrics to it.
+type PluginObserver interface {
+	// ObservePluginCall records one call of plugin (its namespace) in the
+	// given version ("stable", "canary" or a version string), how long it
+	// took and its outcome (one of the Outcome constants).
+	ObservePluginCall(plugin, version, outcome string, d time.Duration)
+}
+
+// StoreObserver receives the timing of every store call (InstrumentStore).
+type StoreObserver interface {
+	// ObserveStoreOp records one store call: op is the method name in
+	// snake_case ("commit", "members"…); failed is true for errors other
+	// than the expected outcomes (duplicate, conflict, not found).
+	ObserveStoreOp(op string, d time.Duration, failed bool)
+}
+
+// New builds the registry and registers every metric.
+func New(o Options) *Metrics {
+	if o.MaxLabelValues <= 0 {
+		o.MaxLabelValues = defaultMaxLabelValues
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	reg := prometheus.NewRegistry()
+	f := factory{reg: reg, max: o.MaxLabelValues}
+	m := &Metrics{reg: reg, now: o.Now}
+	m.connections = f.gauge(NameConnections, "Open client connections on this node.")
+	m.joins = f.counter(NameJoins, "Successful room joins.")
+	m.rooms = f.gauge(NameRooms, "Rooms with members on this node.")
+	m.framesIn = f.counterVec(NameFramesReceived, "Client frames received, by type (control types, enabled plugin types, or invalid/unknown/rate_limited).", "type")
+	m.framesOut = f.counterVec(NameFramesSent, "Control frames and plugin replies sent to one connection, by type.", "type")
+	m.deliveries = f.counterVec(NameDeliveries, "Room events delivered to connections on this node (one per recipient), by event type.", "type")
+	m.fanout = f.histogram(NameFanoutLatency, "Time from an event's creation (its ts) to its hand-off to the recipients' sockets on this node.", LatencyBuckets)
+	m.acks = f.counter(NameAcks, "Acks sent.")
+	m.errorsSent = f.counterVec(NameErrors, "Error frames sent to clients, by protocol error code.", "code")
+	m.slow = f.counter(NameSlowConsumerCloses, "Connections closed with 4008 because they could not keep up.")
+	m.rateLimited = f.counter(NameRateLimited, "Frames refused by the per-connection rate limiter.")
+	m.duplicates = f.counter(NameDuplicates, "Frames recognised as duplicates by their id and acknowledged again.")
+	m.handlerCalls = f.counterVec(NameHandlerCalls, "Plugin handler calls as the router sees them, by plugin and outcome (ok, error, timeout).", "plugin", "outcome")
+	m.handlerDur = f.histogramVec(NameHandlerCallDuration, "Duration of plugin handler calls as the router sees them (includes waiting for an instance).", CallBuckets, "plugin")
+	m.pluginCalls = f.counterVec(NamePluginCalls, "Plugin guest calls reported by the plugin host, by plugin, version and outcome.", "plugin", "version", "outcome")
+	m.pluginDur = f.histogramVec(NamePluginCallDuration, "Duration of plugin guest calls reported by the plugin host.", CallBuckets, "plugin", "version")
+	m.storeDur = f.histogramVec(NameStoreOpDuration, "Duration of store calls, by operation.", CallBuckets, "op")
+	m.storeErrs = f.counterVec(NameStoreErrors, "Failed store calls, by operation (duplicates, conflicts and not-found are not failures).", "op")
+	m.routerStoreEr = f.counterVec(NameRouterStoreErrors, "Store failures that the router answered with an internal error, by router step.", "op")
+	m.replayed = f.counter(NameReplayedEvents, "Durable events replayed to joining clients.")
+	m.resyncs = f.counter(NameResyncs, "Resync frames sent (history no longer reached back).")
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: NameBuildInfo, Help: "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": o.Version, "goversion": runtime.Version()},
+	})
+	info.Set(1)
+	reg.MustRegister(info)
+	if !o.NoRuntimeMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return m
+}
+
+// Registry returns the registry, for registering more collectors or for
+// tests.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition formats (mount
+// it at /metrics).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, EnableOpenMetrics: true})
+}
+
+// Connected implements core.Observer.
+func (m *Metrics) Connected(delta int) { m.connections.Add(float64(delta)) }
+
+// FrameIn implements core.Observer.
+func (m *Metrics) FrameIn(typ string) { m.framesIn.with(typ).Inc() }
+
+// FrameOut implements core.Observer.
+func (m *Metrics) FrameOut(typ string) { m.framesOut.with(typ).Inc() }
+
+// Joined implements core.Observer.
+func (m *Metrics) Joined() { m.joins.Inc() }
+
+// Rooms implements core.Observer.
+func (m *Metrics) Rooms(n int) { m.rooms.Set(float64(n)) }
+
+// Acked implements core.Observer.
+func (m *Metrics) Acked() { m.acks.Inc() }
+
+// ErrorSent implements core.Observer.
+func (m *Metrics) ErrorSent(code string) { m.errorsSent.with(code).Inc() }
+
+// RateLimited implements core.Observer.
+func (m *Metrics) RateLimited() { m.rateLimited.Inc() }
+
+// Duplicate implements core.Observer.
+func (m *Metrics) Duplicate() { m.duplicates.Inc() }
+
+// Delivered implements core.Observer: n deliveries are counted, and when
+// n > 0 the event's age (now − tsMillis, at least 0) is observed once in
+// the fan-out latency histogram.
+func (m *Metrics) Delivered(typ string, n int, tsMillis int64) {
+	if n <= 0 {
+		return
+	}
+	m.deliveries.with(typ).Add(float64(n))
+	if tsMillis > 0 {
+		age := m.now().Sub(time.UnixMilli(tsMillis)).Seconds()
+		m.fanout.Observe(max(age, 0))
+	}
+}
+
+// PluginCall implements core.Observer (the router's view of a handler
+// call). Outcome: ok, timeout (a deadline) or error.
+func (m *Metrics) PluginCall(namespace string, d time.Duration, err error) {
+	outcome := OutcomeOK
+	switch {
+	case err == nil:
+	case errors.Is(err, context.DeadlineExceeded):
+		outcome = OutcomeTimeout
+	default:
+		outcome = OutcomeError
+	}
+	m.handlerCalls.with(namespace, outcome).Inc()
+	m.handlerDur.with(namespace).Observe(d.Seconds())
+}
+
+// StoreError implements core.Observer: a store failure the router turned
+// into an internal error (op is the router's step: join, snapshot, commit…).
+func (m *Metrics) StoreError(op string) { m.routerStoreEr.with(op).Inc() }
+
+// Replayed implements core.Observer.
+func (m *Metrics) Replayed(n int) {
+	if n > 0 {
+		m.replayed.Add(float64(n))
+	}
+}
+
+// Resync implements core.Observer.
+func (m *Metrics) Resync() { m.resyncs.Inc() }
+
+// SlowConsumer counts one connection closed with 4008; pass it as
+// wsserver.Options.OnSlowConsumer.
+func (m *Metrics) SlowConsumer() { m.slow.Inc() }
+
+// ObservePluginCall implements PluginObserver. Unknown outcomes are
+// counted as "error".
+func (m *Metrics) ObservePluginCall(plugin, version, outcome string, d time.Duration) {
+	if !outcomes[outcome] {
+		outcome = OutcomeError
+	}
+	m.pluginCalls.with(plugin, version, outcome).Inc()
+	m.pluginDur.with(plugin, version).Observe(d.Seconds())
+}
+
+// ObserveStoreOp implements StoreObserver.
+func (m *Metrics) ObserveStoreOp(op string, d time.Duration, failed bool) {
+	m.storeDur.with(op).Observe(d.Seconds())
+	if failed {
+		m.storeErrs.with(op).Inc()
+	}
+}

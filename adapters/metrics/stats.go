@@ -1,0 +1,410 @@
+package metrics
+
+import (
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Stats is a summary of this node's metrics for the operator dashboard
+// (GET /admin/stats): the gauges now, and rates and latency quantiles over
+// the last Window (about 30 seconds, between two readings of the
+// registry). It is built from the registry itself, so it always agrees
+// with /metrics.
+type Stats struct {
+	// Time of this reading.
+	Time time.Time `json:"time"`
+	// WindowSeconds is the span the rates and quantiles cover; 0 on the
+	// first reading, when rates are 0 and quantiles cover everything since
+	// the start.
+	WindowSeconds float64 `json:"window_seconds"`
+	// Connections and Rooms are the gauges now.
+	Connections float64 `json:"connections"`
+	Rooms       float64 `json:"rooms"`
+	// Rates per second over the window.
+	Rates Rates `json:"rates"`
+	// Totals since the process started.
+	Totals Totals `json:"totals"`
+	// Fan-out latency quantiles over the window, in seconds; nil when no
+	// event was delivered in it.
+	FanoutP50Seconds *float64 `json:"fanout_p50_seconds"`
+	FanoutP99Seconds *float64 `json:"fanout_p99_seconds"`
+	// StoreP99Seconds is the p99 of all store calls over the window.
+	StoreP99Seconds *float64 `json:"store_p99_seconds"`
+	// ErrorsByCode: error frames per second over the window, by code.
+	ErrorsByCode map[string]float64 `json:"errors_by_code"`
+	// FramesInByType: client frames per second over the window, by type.
+	FramesInByType map[string]float64 `json:"frames_in_by_type"`
+	// Plugins, sorted by plugin then version. From the plugin host's
+	// classgate_plugin_calls_total when it reports, otherwise from the
+	// router's classgate_handler_calls_total (version "").
+	Plugins []PluginStats `json:"plugins"`
+}
+
+// Rates are per-second rates over the window.
+type Rates struct {
+	FramesIn     float64 `json:"frames_in"`
+	FramesOut    float64 `json:"frames_out"`
+	Deliveries   float64 `json:"deliveries"`
+	Joins        float64 `json:"joins"`
+	Errors       float64 `json:"errors"`
+	RateLimited  float64 `json:"rate_limited"`
+	PluginCalls  float64 `json:"plugin_calls"`
+	PluginErrors float64 `json:"plugin_errors"`
+	StoreErrors  float64 `json:"store_errors"`
+	SlowClosures float64 `json:"slow_consumer_closes"`
+}
+
+// Totals are counters since the process started.
+type Totals struct {
+	FramesIn     float64 `json:"frames_in"`
+	FramesOut    float64 `json:"frames_out"`
+	Deliveries   float64 `json:"deliveries"`
+	Joins        float64 `json:"joins"`
+	Acks         float64 `json:"acks"`
+	Errors       float64 `json:"errors"`
+	RateLimited  float64 `json:"rate_limited"`
+	Duplicates   float64 `json:"duplicates"`
+	PluginCalls  float64 `json:"plugin_calls"`
+	PluginErrors float64 `json:"plugin_errors"`
+	StoreErrors  float64 `json:"store_errors"`
+	SlowClosures float64 `json:"slow_consumer_closes"`
+	Replayed     float64 `json:"replayed_events"`
+	Resyncs      float64 `json:"resyncs"`
+}
+
+// PluginStats summarises one plugin version. Errors are every outcome
+// except ok and rejected.
+type PluginStats struct {
+	Plugin          string   `json:"plugin"`
+	Version         string   `json:"version"`
+	CallsPerSecond  float64  `json:"calls_per_second"`
+	ErrorsPerSecond float64  `json:"errors_per_second"`
+	CallsTotal      float64  `json:"calls_total"`
+	ErrorsTotal     float64  `json:"errors_total"`
+	P99Seconds      *float64 `json:"p99_seconds"`
+}
+
+// StatsWindow is the span Stats aims to cover.
+const StatsWindow = 30 * time.Second
+
+// statsSpacing is the minimum time between two kept readings.
+const statsSpacing = time.Second
+
+// reading is one pass over the registry, reduced to what Stats needs.
+type reading struct {
+	at          time.Time
+	connections float64
+	rooms       float64
+	totals      Totals
+	errorsBy    map[string]float64
+	framesBy    map[string]float64
+	plugins     map[[2]string]*pluginReading
+	fanout      hist
+	store       hist
+}
+
+type pluginReading struct {
+	calls, errors float64
+	dur           hist
+}
+
+// hist is a cumulative histogram: counts[i] observations ≤ bounds[i], the
+// last bound being +Inf.
+type hist struct {
+	bounds []float64
+	counts []float64
+}
+
+// stats keeps the recent readings (bounded ring) for windowed rates.
+type stats struct {
+	mu       sync.Mutex
+	readings []*reading
+}
+
+// Stats reads the registry and summarises it over the last StatsWindow
+// (see Stats). Safe for concurrent use; cheap enough for a dashboard
+// polling every second or two.
+func (m *Metrics) Stats() (Stats, error) {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return Stats{}, err
+	}
+	cur := readRegistry(fams, m.now())
+	m.stats.mu.Lock()
+	base := m.stats.pick(cur.at)
+	m.stats.keep(cur)
+	m.stats.mu.Unlock()
+	return summarise(cur, base), nil
+}
+
+// pick returns the oldest kept reading at most StatsWindow older than now,
+// or else the newest one; nil when there is none.
+func (s *stats) pick(now time.Time) *reading {
+	var base *reading
+	for _, r := range s.readings {
+		if now.Sub(r.at) <= StatsWindow && now.After(r.at) {
+			return r
+		}
+		base = r
+	}
+	if base != nil && !now.After(base.at) {
+		return nil
+	}
+	return base
+}
+
+// keep appends r unless the newest kept reading is less than statsSpacing
+// old, and drops readings that no longer matter.
+func (s *stats) keep(r *reading) {
+	if n := len(s.readings); n > 0 && r.at.Sub(s.readings[n-1].at) < statsSpacing {
+		return
+	}
+	s.readings = append(s.readings, r)
+	// Keep one reading older than the window (a base when polling is
+	// sparse) and everything within it; cap the ring's length.
+	cut := 0
+	for i := 0; i+1 < len(s.readings) && r.at.Sub(s.readings[i+1].at) > StatsWindow; i++ {
+		cut = i + 1
+	}
+	if maxKeep := int(StatsWindow/statsSpacing) + 2; len(s.readings)-cut > maxKeep {
+		cut = len(s.readings) - maxKeep
+	}
+	s.readings = append(s.readings[:0], s.readings[cut:]...)
+}
+
+func name(n string) string { return Namespace + "_" + n }
+
+func readRegistry(fams []*dto.MetricFamily, at time.Time) *reading {
+	r := &reading{at: at, errorsBy: map[string]float64{}, framesBy: map[string]float64{}, plugins: map[[2]string]*pluginReading{}}
+	handler := map[[2]string]*pluginReading{}
+	hostReports := false
+	plugin := func(m map[[2]string]*pluginReading, k [2]string) *pluginReading {
+		p := m[k]
+		if p == nil {
+			p = &pluginReading{}
+			m[k] = p
+		}
+		return p
+	}
+	for _, f := range fams {
+		for _, mt := range f.GetMetric() {
+			lbl := labels(mt)
+			cv := mt.GetCounter().GetValue()
+			switch f.GetName() {
+			case name(NameConnections):
+				r.connections = mt.GetGauge().GetValue()
+			case name(NameRooms):
+				r.rooms = mt.GetGauge().GetValue()
+			case name(NameFramesReceived):
+				r.totals.FramesIn += cv
+				r.framesBy[lbl["type"]] += cv
+			case name(NameFramesSent):
+				r.totals.FramesOut += cv
+			case name(NameDeliveries):
+				r.totals.Deliveries += cv
+			case name(NameJoins):
+				r.totals.Joins += cv
+			case name(NameAcks):
+				r.totals.Acks += cv
+			case name(NameErrors):
+				r.totals.Errors += cv
+				r.errorsBy[lbl["code"]] += cv
+			case name(NameRateLimited):
+				r.totals.RateLimited += cv
+			case name(NameDuplicates):
+				r.totals.Duplicates += cv
+			case name(NameSlowConsumerCloses):
+				r.totals.SlowClosures += cv
+			case name(NameStoreErrors):
+				r.totals.StoreErrors += cv
+			case name(NameReplayedEvents):
+				r.totals.Replayed += cv
+			case name(NameResyncs):
+				r.totals.Resyncs += cv
+			case name(NameFanoutLatency):
+				r.fanout = r.fanout.add(mt.GetHistogram())
+			case name(NameStoreOpDuration):
+				r.store = r.store.add(mt.GetHistogram())
+			case name(NamePluginCalls):
+				hostReports = true
+				p := plugin(r.plugins, [2]string{lbl["plugin"], lbl["version"]})
+				p.calls += cv
+				if o := lbl["outcome"]; o != OutcomeOK && o != OutcomeRejected {
+					p.errors += cv
+				}
+			case name(NamePluginCallDuration):
+				p := plugin(r.plugins, [2]string{lbl["plugin"], lbl["version"]})
+				p.dur = p.dur.add(mt.GetHistogram())
+			case name(NameHandlerCalls):
+				p := plugin(handler, [2]string{lbl["plugin"], ""})
+				p.calls += cv
+				if lbl["outcome"] != OutcomeOK {
+					p.errors += cv
+				}
+			case name(NameHandlerCallDuration):
+				p := plugin(handler, [2]string{lbl["plugin"], ""})
+				p.dur = p.dur.add(mt.GetHistogram())
+			}
+		}
+	}
+	if !hostReports {
+		r.plugins = handler
+	}
+	for _, p := range r.plugins {
+		r.totals.PluginCalls += p.calls
+		r.totals.PluginErrors += p.errors
+	}
+	return r
+}
+
+func labels(m *dto.Metric) map[string]string {
+	out := make(map[string]string, len(m.GetLabel()))
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
+}
+
+// add merges a Prometheus histogram into h (same bucket layout expected;
+// a different layout replaces h).
+func (h hist) add(p *dto.Histogram) hist {
+	bounds := make([]float64, 0, len(p.GetBucket())+1)
+	counts := make([]float64, 0, len(p.GetBucket())+1)
+	for _, b := range p.GetBucket() {
+		if math.IsInf(b.GetUpperBound(), 1) {
+			continue
+		}
+		bounds = append(bounds, b.GetUpperBound())
+		counts = append(counts, float64(b.GetCumulativeCount()))
+	}
+	bounds = append(bounds, math.Inf(1))
+	counts = append(counts, float64(p.GetSampleCount()))
+	if len(h.bounds) != len(bounds) {
+		return hist{bounds: bounds, counts: counts}
+	}
+	sum := make([]float64, len(counts))
+	for i := range counts {
+		sum[i] = h.counts[i] + counts[i]
+	}
+	return hist{bounds: bounds, counts: sum}
+}
+
+// sub returns h − base (the observations between two readings).
+func (h hist) sub(base hist) hist {
+	if len(base.counts) != len(h.counts) {
+		return h
+	}
+	out := hist{bounds: h.bounds, counts: make([]float64, len(h.counts))}
+	for i := range h.counts {
+		out.counts[i] = max(h.counts[i]-base.counts[i], 0)
+	}
+	return out
+}
+
+// quantile estimates the q-quantile like PromQL's histogram_quantile:
+// linear interpolation inside the bucket, the highest finite bound when
+// the rank falls in the +Inf bucket. ok is false without observations.
+func (h hist) quantile(q float64) (float64, bool) {
+	n := len(h.counts)
+	if n == 0 || h.counts[n-1] == 0 {
+		return 0, false
+	}
+	rank := q * h.counts[n-1]
+	i := sort.Search(n, func(i int) bool { return h.counts[i] >= rank })
+	if i >= n-1 {
+		if n >= 2 {
+			return h.bounds[n-2], true
+		}
+		return 0, false
+	}
+	lower, below := 0.0, 0.0
+	if i > 0 {
+		lower, below = h.bounds[i-1], h.counts[i-1]
+	}
+	in := h.counts[i] - below
+	if in <= 0 {
+		return h.bounds[i], true
+	}
+	return lower + (h.bounds[i]-lower)*(rank-below)/in, true
+}
+
+func quantilePtr(h hist, q float64) *float64 {
+	if v, ok := h.quantile(q); ok {
+		return &v
+	}
+	return nil
+}
+
+func summarise(cur, base *reading) Stats {
+	s := Stats{
+		Time: cur.at, Connections: cur.connections, Rooms: cur.rooms, Totals: cur.totals,
+		ErrorsByCode: map[string]float64{}, FramesInByType: map[string]float64{}, Plugins: []PluginStats{},
+	}
+	fanout, store := cur.fanout, cur.store
+	var dt float64
+	if base != nil {
+		dt = cur.at.Sub(base.at).Seconds()
+		fanout, store = fanout.sub(base.fanout), store.sub(base.store)
+	}
+	s.WindowSeconds = dt
+	rate := func(now, then float64) float64 {
+		if dt <= 0 {
+			return 0
+		}
+		return max(now-then, 0) / dt
+	}
+	var bt Totals
+	if base != nil {
+		bt = base.totals
+	}
+	ct := cur.totals
+	s.Rates = Rates{
+		FramesIn: rate(ct.FramesIn, bt.FramesIn), FramesOut: rate(ct.FramesOut, bt.FramesOut),
+		Deliveries: rate(ct.Deliveries, bt.Deliveries), Joins: rate(ct.Joins, bt.Joins),
+		Errors: rate(ct.Errors, bt.Errors), RateLimited: rate(ct.RateLimited, bt.RateLimited),
+		PluginCalls: rate(ct.PluginCalls, bt.PluginCalls), PluginErrors: rate(ct.PluginErrors, bt.PluginErrors),
+		StoreErrors: rate(ct.StoreErrors, bt.StoreErrors), SlowClosures: rate(ct.SlowClosures, bt.SlowClosures),
+	}
+	for code, v := range cur.errorsBy {
+		var b float64
+		if base != nil {
+			b = base.errorsBy[code]
+		}
+		s.ErrorsByCode[code] = rate(v, b)
+	}
+	for typ, v := range cur.framesBy {
+		var b float64
+		if base != nil {
+			b = base.framesBy[typ]
+		}
+		s.FramesInByType[typ] = rate(v, b)
+	}
+	s.FanoutP50Seconds = quantilePtr(fanout, 0.5)
+	s.FanoutP99Seconds = quantilePtr(fanout, 0.99)
+	s.StoreP99Seconds = quantilePtr(store, 0.99)
+	for k, p := range cur.plugins {
+		ps := PluginStats{Plugin: k[0], Version: k[1], CallsTotal: p.calls, ErrorsTotal: p.errors}
+		dur := p.dur
+		if base != nil {
+			if bp := base.plugins[k]; bp != nil {
+				ps.CallsPerSecond, ps.ErrorsPerSecond = rate(p.calls, bp.calls), rate(p.errors, bp.errors)
+				dur = dur.sub(bp.dur)
+			} else {
+				ps.CallsPerSecond, ps.ErrorsPerSecond = rate(p.calls, 0), rate(p.errors, 0)
+			}
+		}
+		ps.P99Seconds = quantilePtr(dur, 0.99)
+		s.Plugins = append(s.Plugins, ps)
+	}
+	sort.Slice(s.Plugins, func(i, j int) bool {
+		if s.Plugins[i].Plugin != s.Plugins[j].Plugin {
+			return s.Plugins[i].Plugin < s.Plugins[j].Plugin
+		}
+		return s.Plugins[i].Version < s.Plugins[j].Version
+	})
+	return s
+}
