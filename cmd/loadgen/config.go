@@ -119,6 +119,7 @@ type Config struct {
 	Concurrency  int           // connection attempts in flight at once
 	PID          int           // server pid to sample from /proc; 0 = none
 	JSON         bool          // machine-readable report on stdout
+	Markdown     bool          // report as a Markdown table on stdout
 	Idle         bool          // connect and hold, publish nothing
 	AllowLoss    bool          // exit 0 even when something was lost or failed
 	RoomPrefix   string        // room ids are RoomPrefix + index
@@ -151,6 +152,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Concurrency, "connect-concurrency", 256, "connection attempts in flight at once")
 	fs.IntVar(&c.PID, "pid", 0, "gateway pid: sample its RSS and CPU from /proc")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON on stdout")
+	fs.BoolVar(&c.Markdown, "markdown", false, "print the report as a Markdown table of key figures on stdout")
 	fs.BoolVar(&c.Idle, "idle", false, "connect and join, then hold the connections for -duration without publishing")
 	fs.BoolVar(&c.AllowLoss, "allow-loss", false, "exit 0 even when messages were lost or errors occurred")
 	fs.StringVar(&c.RoomPrefix, "room-prefix", "lg-", "prefix of room ids (room ids are prefix + index)")

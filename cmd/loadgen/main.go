@@ -55,9 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		defer pprof.StopCPUProfile()
 	}
 	rep := NewRun(cfg, stderr).Execute(ctx)
-	if cfg.JSON {
+	switch {
+	case cfg.JSON:
 		err = rep.WriteJSON(stdout)
-	} else {
+	case cfg.Markdown:
+		err = rep.WriteMarkdown(stdout)
+	default:
 		err = rep.WriteText(stdout)
 	}
 	if err != nil {

@@ -363,3 +363,45 @@ func round(v float64, digits int) float64 {
 	}
 	return float64(int64(v*p+0.5)) / p
 }
+
+// WriteMarkdown writes the key figures as a two-column Markdown table.
+func (rep *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	row := func(k, format string, args ...any) { fmt.Fprintf(&b, "| %s | %s |\n", k, fmt.Sprintf(format, args...)) }
+	s := rep.Settings
+	b.WriteString("| figure | value |\n| --- | --- |\n")
+	if s.Idle {
+		row("load", "%d rooms × %d users, idle %gs", s.Rooms, s.Users, s.Duration)
+	} else {
+		row("load", "%d rooms × %d users, %d publisher(s)/room, %.0f msg/s (%s), %gs measured", s.Rooms, s.Users, s.Publishers, s.Rate, s.Mix, s.Duration)
+	}
+	c := rep.Connections
+	row("connections", "%d/%d in %.2f s (%.0f/s)", c.Connected, c.Target, c.Seconds, c.PerSecond)
+	row("handshake p50 / p99", "%.1f / %.1f ms", c.Handshake.P50, c.Handshake.P99)
+	if !s.Idle {
+		m, d, l := rep.Messages, rep.Deliveries, rep.Latency
+		row("sent / acked", "%d / %d (%.0f/s)", m.Sent, m.Acked, m.SentPerSec)
+		row("deliveries expected / received", "%d / %d (%.0f/s)", d.Expected, d.Received, d.PerSecond)
+		row("lost / extra / dup / gaps / reorders", "%d / %d / %d / %d / %d", d.Lost, d.Extra, rep.Order.Duplicates, rep.Order.Gaps, rep.Order.Reorders)
+		row("latency p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms", l.P50, l.P95, l.P99, l.Max)
+	}
+	if sv := rep.Server; sv != nil {
+		row("server RSS per connection", "%.1f KiB", sv.RSSPerConnKiB)
+		row("server CPU", "%.0f %% of a core", sv.CPUPercent)
+	}
+	if lg := rep.Loadgen; lg != nil {
+		row("loadgen CPU", "%.0f %% of a core", lg.CPUPercent)
+	}
+	if m := rep.Machine; m != nil {
+		row("machine busy / others", "%.0f %% / %.0f %% (of %d00 %%)", m.BusyPct, m.OthersPct, m.CPUs)
+	}
+	if rep.Pass {
+		row("result", "PASS")
+	} else {
+		row("result", "FAIL: %s", strings.Join(rep.Failures, "; "))
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}

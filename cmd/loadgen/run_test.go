@@ -171,6 +171,15 @@ func TestRunCommand(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "markdown report", wantCode: exitPass,
+			args: []string{"-url", g.URL(), "-secret", testSecret, "-rooms", "1", "-users", "2", "-rate", "20", "-duration", "300ms", "-warmup", "0s", "-settle", "0s", "-markdown", "-quiet"},
+			check: func(t *testing.T, out string) {
+				if !strings.HasPrefix(out, "| figure | value |") || !strings.Contains(out, "| result | PASS |") {
+					t.Errorf("not the expected Markdown table:\n%s", out)
+				}
+			},
+		},
 		{name: "bad flag", args: []string{"-rooms", "x"}, wantCode: exitUsage},
 		{
 			name: "failure exit code", wantCode: exitFail,
