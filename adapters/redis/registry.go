@@ -47,33 +47,43 @@ func (s *Store) AddConn(ctx context.Context, c core.ConnInfo) error {
 
 // Conn implements core.Registry.
 func (s *Store) Conn(ctx context.Context, id core.ConnID) (core.ConnInfo, []string, error) {
-	ck := s.k.conn(string(id))
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	cl, err := s.node(ctx, ck.info())
-	if err != nil {
-		return core.ConnInfo{}, nil, s.fail("conn "+string(id), err)
-	}
-	var info *goredis.StringCmd
-	var rooms *goredis.StringSliceCmd
-	_, err = cl.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		info = p.HGet(ctx, ck.info(), "info")
-		rooms = p.SMembers(ctx, ck.rooms())
-		return nil
-	})
-	if errors.Is(info.Err(), goredis.Nil) {
+	info, rooms, err := s.readConn(ctx, id, "info")
+	if errors.Is(err, goredis.Nil) {
 		return core.ConnInfo{}, nil, fmt.Errorf("redis: conn %s: %w", id, core.ErrNotFound)
 	}
 	if err != nil {
 		return core.ConnInfo{}, nil, s.fail("conn "+string(id), err)
 	}
 	var c core.ConnInfo
-	if err := json.Unmarshal([]byte(info.Val()), &c); err != nil {
+	if err := json.Unmarshal([]byte(info), &c); err != nil {
 		return core.ConnInfo{}, nil, fmt.Errorf("redis: conn %s: decode: %w", id, err)
+	}
+	return c, rooms, nil
+}
+
+// readConn reads one field of a connection's hash and its sorted rooms in
+// one round trip; goredis.Nil when the connection is unknown.
+func (s *Store) readConn(ctx context.Context, id core.ConnID, field string) (string, []string, error) {
+	ck := s.k.conn(string(id))
+	cl, err := s.node(ctx, ck.info())
+	if err != nil {
+		return "", nil, err
+	}
+	var val *goredis.StringCmd
+	var rooms *goredis.StringSliceCmd
+	_, err = cl.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		val = p.HGet(ctx, ck.info(), field)
+		rooms = p.SMembers(ctx, ck.rooms())
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
 	}
 	rs := rooms.Val()
 	sort.Strings(rs)
-	return c, rs, nil
+	return val.Val(), rs, nil
 }
 
 // Join implements core.Registry. It records the room with the connection,
@@ -173,18 +183,8 @@ func (s *Store) RemoveConn(ctx context.Context, id core.ConnID) ([]core.Departur
 	ck := s.k.conn(string(id))
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	cl, err := s.node(ctx, ck.info())
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	var user *goredis.StringCmd
-	var rooms *goredis.StringSliceCmd
-	_, err = cl.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		user = p.HGet(ctx, ck.info(), "user")
-		rooms = p.SMembers(ctx, ck.rooms())
-		return nil
-	})
-	if errors.Is(user.Err(), goredis.Nil) {
+	user, names, err := s.readConn(ctx, id, "user")
+	if errors.Is(err, goredis.Nil) {
 		// Unknown: also forget a stray liveness entry, so Expired does not
 		// report it forever.
 		if err := s.zrem(ctx, id); err != nil {
@@ -196,11 +196,9 @@ func (s *Store) RemoveConn(ctx context.Context, id core.ConnID) ([]core.Departur
 		return nil, s.fail(op, err)
 	}
 	var u core.User
-	if err := json.Unmarshal([]byte(user.Val()), &u); err != nil {
+	if err := json.Unmarshal([]byte(user), &u); err != nil {
 		return nil, fmt.Errorf("redis: %s: decode user: %w", op, err)
 	}
-	names := rooms.Val()
-	sort.Strings(names)
 	done := make(map[string]bool, len(names))
 	var deps []core.Departure
 	leave := func(names []string) error {
