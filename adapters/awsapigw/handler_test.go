@@ -1,0 +1,405 @@
+package awsapigw
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/core/auth"
+	"github.com/classgate/classgate/core/memory"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+var secret = []byte("test-secret-test-secret-test-secret-0123")
+
+// clock is a settable clock shared by the store, the router and the
+// handler.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// echo is a plugin: "echo.say" broadcasts a durable "echo.said"; a user's
+// last connection leaving emits a durable "echo.left".
+var echo = core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.Result, error) {
+	switch c.Hook {
+	case core.HookMessage:
+		return &core.Result{Emits: []core.Emit{{Type: "echo.said", Data: c.Data, Durable: true}}}, nil
+	case core.HookLeave:
+		if c.LastOfUser {
+			return &core.Result{Emits: []core.Emit{{Type: "echo.left", Data: json.RawMessage(`{}`), Durable: true}}}, nil
+		}
+	}
+	return &core.Result{}, nil
+})
+
+type rig struct {
+	t     *testing.T
+	api   *fakeAPI
+	h     *Handler
+	store *memory.Store
+	clk   *clock
+	emf   *EMF
+	out   *bytes.Buffer
+	authz *Authorizer
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	api := newFakeAPI(t)
+	clk := &clock{t: time.Now()}
+	out := &bytes.Buffer{}
+	emf := NewEMF(&syncWriter{w: out}, "Classgate", "test-fn", clk.Now)
+	snd := newTestSender(t, api, emf)
+	st := memory.New(memory.Options{LivenessTTL: time.Minute, Now: clk.Now})
+	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, Direct: true, Plugins: core.StaticPlugins{"echo": echo},
+		MaxMessageBytes: MaxMessageBytes, Observer: emf, Now: clk.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHandler(HandlerOptions{Router: r, Sender: snd, Metrics: emf, Now: clk.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.New(auth.Options{HS256Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAuthorizer(AuthorizerOptions{Verifier: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, api: api, h: h, store: st, clk: clk, emf: emf, out: out, authz: a}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// connect runs the authorizer and $connect like API Gateway does: the
+// authorizer context travels as JSON.
+func (r *rig) connect(id core.ConnID, user string, exp time.Duration) {
+	r.t.Helper()
+	tok, err := auth.SignHS256(secret, auth.Claims{Subject: user, Name: "Name " + user, Role: "student", Rooms: []string{"r*", "x"}, Expiry: time.Now().Add(exp).Unix()})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp, err := r.authz.Authorize(context.Background(), events.APIGatewayCustomAuthorizerRequestTypeRequest{
+		MethodArn: "arn:aws:execute-api:eu-west-1:1:api/test/$connect", QueryStringParameters: map[string]string{"token": tok}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	b, _ := json.Marshal(resp.Context)
+	var ctxMap map[string]any
+	_ = json.Unmarshal(b, &ctxMap)
+	ctxMap["principalId"] = resp.PrincipalID
+	res, err := r.h.Handle(context.Background(), wsEvent("CONNECT", id, "", ctxMap))
+	if err != nil || res.StatusCode != 200 {
+		r.t.Fatalf("$connect: %d %v", res.StatusCode, err)
+	}
+}
+
+func (r *rig) send(id core.ConnID, frame string) {
+	r.t.Helper()
+	res, err := r.h.Handle(context.Background(), wsEvent("MESSAGE", id, frame, nil))
+	if err != nil || res.StatusCode != 200 {
+		r.t.Fatalf("$default: %d %v", res.StatusCode, err)
+	}
+}
+
+func (r *rig) disconnect(id core.ConnID) {
+	r.t.Helper()
+	if _, err := r.h.Handle(context.Background(), wsEvent("DISCONNECT", id, "", nil)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func TestConnectPostsNothingAndJoinAnswersInOrder(t *testing.T) {
+	r := newRig(t)
+	r.connect("A=", "ann", time.Hour)
+	if n := len(r.api.frames("A=")); n != 0 {
+		t.Fatalf("$connect posted %d frames", n)
+	}
+	r.send("A=", `{"type":"join","room":"r1","id":"j"}`)
+	r.send("A=", `{"type":"echo.say","room":"r1","id":"m1","data":{"n":1}}`)
+	got := strings.Join(r.api.types("A="), ",")
+	if got != "joined,echo.said,ack" {
+		t.Fatalf("frames to A: %s", got)
+	}
+}
+
+func TestFanoutCallerLastAndPerConnectionOrder(t *testing.T) {
+	r := newRig(t)
+	ids := []core.ConnID{"A", "B", "C", "D"}
+	for i, id := range ids {
+		r.connect(id, fmt.Sprint("u", i), time.Hour)
+		r.send(id, `{"type":"join","room":"r1","id":"j"}`)
+	}
+	r.api.reset()
+	for i := range 5 {
+		r.send("A", fmt.Sprintf(`{"type":"echo.say","room":"r1","id":"m%d","data":{"n":%d}}`, i, i))
+	}
+	r.api.mu.Lock()
+	log := append([]call(nil), r.api.log...)
+	r.api.mu.Unlock()
+	// Per invocation: B, C, D got the event before A got it and its ack.
+	for inv := range 5 {
+		calls := log[inv*5 : inv*5+5]
+		for j, c := range calls[:3] {
+			if c.conn == "A" {
+				t.Fatalf("invocation %d: caller posted at position %d before the others: %+v", inv, j, calls)
+			}
+		}
+	}
+	for _, id := range ids {
+		var seqs []float64
+		for _, f := range r.api.frames(id) {
+			if f["type"] == "echo.said" {
+				seqs = append(seqs, f["seq"].(float64))
+			}
+		}
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] != seqs[i-1]+1 {
+				t.Fatalf("%s: seqs %v", id, seqs)
+			}
+		}
+		if len(seqs) != 5 {
+			t.Fatalf("%s: %d events", id, len(seqs))
+		}
+	}
+}
+
+func TestGoneIsPrunedAndLeaveAnnounced(t *testing.T) {
+	r := newRig(t)
+	r.connect("A", "ann", time.Hour)
+	r.connect("B", "bob", time.Hour)
+	r.send("A", `{"type":"join","room":"r1","id":"j"}`)
+	r.send("B", `{"type":"join","room":"r1","id":"j"}`)
+	r.api.mu.Lock()
+	r.api.gone["B"] = true
+	r.api.mu.Unlock()
+	r.send("A", `{"type":"echo.say","room":"r1","id":"m","data":{}}`)
+	members, err := r.store.Members(context.Background(), "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(members) != 1 || members[0].Conn != "A" {
+		t.Fatalf("members after 410: %+v", members)
+	}
+	if got := strings.Join(r.api.types("A"), ","); !strings.HasSuffix(got, "echo.said,ack,echo.left") {
+		t.Fatalf("A saw %s", got)
+	}
+	r.emf.Flush()
+	if !strings.Contains(r.out.String(), `"Pruned":1`) {
+		t.Fatalf("no Pruned metric in %s", r.out.String())
+	}
+}
+
+func TestSweepRemovesSilentConnections(t *testing.T) {
+	r := newRig(t)
+	r.connect("A", "ann", time.Hour)
+	r.connect("B", "bob", time.Hour)
+	r.send("A", `{"type":"join","room":"r1","id":"j"}`)
+	r.send("B", `{"type":"join","room":"r1","id":"j"}`)
+	// B goes silent and its $disconnect is lost; A keeps talking.
+	for range 5 {
+		r.clk.Add(25 * time.Second)
+		r.send("A", `{"type":"ping","id":"p"}`)
+	}
+	members, _ := r.store.Members(context.Background(), "r1")
+	if len(members) != 1 || members[0].Conn != "A" {
+		t.Fatalf("members after B's liveness expired: %+v", members)
+	}
+	if got := strings.Join(r.api.types("A"), ","); !strings.Contains(got, "echo.left") {
+		t.Fatalf("A never saw B leave: %s", got)
+	}
+}
+
+func TestTokenExpiryDeletesConnection(t *testing.T) {
+	r := newRig(t)
+	r.connect("A", "ann", time.Minute)
+	r.clk.Add(2 * time.Minute)
+	r.send("A", `{"type":"ping","id":"p"}`)
+	if len(r.api.deletes) != 1 || r.api.deletes[0] != "A" {
+		t.Fatalf("deletes: %v", r.api.deletes)
+	}
+}
+
+func TestMessagesFromUnknownConnectionsCloseThem(t *testing.T) {
+	r := newRig(t)
+	r.send("ghost", `{"type":"ping","id":"p"}`)
+	if len(r.api.deletes) != 1 || r.api.deletes[0] != "ghost" {
+		t.Fatalf("deletes: %v", r.api.deletes)
+	}
+}
+
+func TestBadMessages(t *testing.T) {
+	r := newRig(t)
+	r.connect("A", "ann", time.Hour)
+	tests := []struct {
+		name  string
+		event events.APIGatewayWebsocketProxyRequest
+		code  string
+	}{
+		{"binary", func() events.APIGatewayWebsocketProxyRequest {
+			e := wsEvent("MESSAGE", "A", "eyJ0eXBlIjoicGluZyJ9", nil)
+			e.IsBase64Encoded = true
+			return e
+		}(), "bad_request"},
+		{"above 128 KB", wsEvent("MESSAGE", "A", `{"type":"ping","id":"`+strings.Repeat("x", MaxMessageBytes)+`"}`, nil), "too_large"},
+		{"not json", wsEvent("MESSAGE", "A", `hello`, nil), "bad_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r.api.reset()
+			if _, err := r.h.Handle(context.Background(), tt.event); err != nil {
+				t.Fatal(err)
+			}
+			fs := r.api.frames("A")
+			if len(fs) != 1 || fs[0]["code"] != tt.code {
+				t.Fatalf("got %v, want error %s", fs, tt.code)
+			}
+		})
+	}
+}
+
+func TestSenderRetries(t *testing.T) {
+	tests := []struct {
+		name     string
+		faults   []int
+		gone     bool
+		wantErr  error
+		outcome  string
+		attempts int
+	}{
+		{"ok", nil, false, nil, "ok", 1},
+		{"throttled twice", []int{429, 429}, false, nil, "ok", 3},
+		{"5xx then ok", []int{500, 503}, false, nil, "ok", 3},
+		{"gone", nil, true, core.ErrNotFound, "gone", 1},
+		{"too large is not retried", []int{413}, false, errAny, "too_large", 1},
+		{"forbidden is not retried", []int{403}, false, errAny, "forbidden", 1},
+		{"5xx beyond the budget", repeat(500, 1000), false, errAny, "failed", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFakeAPI(t)
+			api.faults["C"] = tt.faults
+			api.gone["C"] = tt.gone
+			m := &recMetrics{}
+			s := newTestSender(t, api, m)
+			if tt.outcome == "failed" {
+				// A clock that jumps past the budget after a few tries.
+				var n int
+				base := time.Now()
+				s.o.Now = func() time.Time { n++; return base.Add(time.Duration(n) * 200 * time.Millisecond) }
+			}
+			err := s.Send(context.Background(), "C", []byte(`{"type":"x"}`))
+			switch {
+			case tt.wantErr == nil && err != nil, tt.wantErr != nil && err == nil:
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			case tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if m.outcome != tt.outcome || (tt.attempts > 0 && m.attempts != tt.attempts) {
+				t.Fatalf("outcome %s after %d attempts, want %s after %d", m.outcome, m.attempts, tt.outcome, tt.attempts)
+			}
+			if !api.signed {
+				t.Fatal("requests were not SigV4-signed")
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+func repeat(v, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+type recMetrics struct {
+	mu       sync.Mutex
+	outcome  string
+	attempts int
+}
+
+func (m *recMetrics) Posted(outcome string, attempts int, _ time.Duration) {
+	m.mu.Lock()
+	m.outcome, m.attempts = outcome, attempts
+	m.mu.Unlock()
+}
+func (m *recMetrics) Deleted(string) {}
+
+func TestOversizeOutboundFrameIsNotPosted(t *testing.T) {
+	api := newFakeAPI(t)
+	m := &recMetrics{}
+	s := newTestSender(t, api, m)
+	if err := s.Send(context.Background(), "C", bytes.Repeat([]byte("x"), MaxMessageBytes+1)); err == nil {
+		t.Fatal("oversize frame accepted")
+	}
+	if api.posts != 0 || m.outcome != "too_large" {
+		t.Fatalf("posts %d, outcome %s", api.posts, m.outcome)
+	}
+}
+
+func TestBoundedParallelFanout(t *testing.T) {
+	api := newFakeAPI(t)
+	s := newTestSender(t, api, nil)
+	s.o.Workers = 3
+	ctx, b := s.begin(context.Background(), api.endpoint(), "caller", false)
+	for i := range 50 {
+		for _, id := range []core.ConnID{"a", "b", "c", "d", "e", "caller"} {
+			_ = s.Send(ctx, id, fmt.Appendf(nil, `{"type":"t","n":%d}`, i))
+		}
+	}
+	if b.running > 3 {
+		t.Fatalf("%d workers running, limit 3", b.running)
+	}
+	b.flush()
+	for _, id := range []core.ConnID{"a", "b", "c", "d", "e", "caller"} {
+		fs := api.frames(id)
+		if len(fs) != 50 {
+			t.Fatalf("%s got %d frames", id, len(fs))
+		}
+		for i, f := range fs {
+			if f["n"].(float64) != float64(i) {
+				t.Fatalf("%s: frame %d is n=%v", id, i, f["n"])
+			}
+		}
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	for _, c := range api.log[:250] {
+		if c.conn == "caller" {
+			t.Fatal("caller's lane posted before the others finished")
+		}
+	}
+}
