@@ -23,6 +23,7 @@ type batch struct {
 	lanes   map[core.ConnID]*lane
 	ready   []*lane
 	running int
+	peak    int // most workers running at once
 	wg      sync.WaitGroup
 	gone    []core.ConnID
 	dropped int
@@ -86,6 +87,7 @@ func (b *batch) scheduleLocked(l *lane) {
 	b.ready = append(b.ready, l)
 	if b.running < b.s.o.Workers {
 		b.running++
+		b.peak = max(b.peak, b.running)
 		b.wg.Add(1)
 		go b.work()
 	}
