@@ -268,7 +268,7 @@ func startGateway(t *testing.T) *gatewayProc {
 	})
 
 	gw := &gatewayProc{url: "http://" + addr, logs: logs}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get(gw.url + "/healthz")
 		if err == nil {
@@ -283,7 +283,7 @@ func startGateway(t *testing.T) *gatewayProc {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("gateway not healthy after 15s (last error %v):\n%s", err, logs.String())
+			t.Fatalf("gateway not healthy after 90s (last error %v):\n%s", err, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -181,16 +181,30 @@ func TestRoomCapAndPluginError(t *testing.T) {
 }
 
 func TestSlowConsumer(t *testing.T) {
-	g := start(t, cfg{ws: wsserver.Options{SendQueue: 64}, router: core.Options{RatePerSecond: -1, MaxMessageBytes: 16 << 10}})
+	closing := make(chan struct{}, 16)
+	g := start(t, cfg{ws: wsserver.Options{SendQueue: 64, OnSlowConsumer: func() {
+		select {
+		case closing <- struct{}{}:
+		default:
+		}
+	}},
+		router: core.Options{RatePerSecond: -1, MaxMessageBytes: 16 << 10}})
 	slow := dial(t, g, "slow")
 	slow.Join("busy", -1)
 	slow.Pause() // stop reading: the socket buffers fill, then the queue
 	fast := dial(t, g, "fast")
 	fast.Join("busy", -1)
-	// 1,500 × 8 KB overflows the kernel's socket buffers and the queue;
-	// then the slow member reads again and finds the 4008 close frame.
+	// 8 KB messages until the kernel's socket buffers and the queue
+	// overflow and the server gives up on the slow member; then it reads
+	// again and finds the 4008 close frame behind the queued data.
 	payload := strings.Repeat("z", 8000)
-	for i := 0; i < 1500; i++ {
+	for i, stop := 0, false; !stop && i < 20000; i++ {
+		select {
+		case <-closing:
+			stop = true
+			continue
+		default:
+		}
 		fast.Send(map[string]any{"type": "chat.send", "room": "busy", "data": map[string]string{"text": payload}})
 		// Paced so the reading member keeps up while the paused one cannot.
 		time.Sleep(time.Millisecond)

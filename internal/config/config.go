@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -171,6 +172,16 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 	var c Config
 	if err := unmarshal(k, &c); err != nil {
 		return nil, err
+	}
+	switch c.Plugins.CacheDir {
+	case "":
+		// Compiling the plugins takes seconds; a disk cache makes every
+		// start after the first fast.
+		if d, err := os.UserCacheDir(); err == nil {
+			c.Plugins.CacheDir = filepath.Join(d, "classgate", "wazero")
+		}
+	case "none":
+		c.Plugins.CacheDir = ""
 	}
 	if len(c.Plugins.Namespaces) == 0 {
 		def := host.DefaultConfig()
