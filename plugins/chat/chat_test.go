@@ -64,7 +64,7 @@ func TestSend(t *testing.T) {
 		{"missing", `{}`, "text must be a string", ""},
 		{"number", `{"text":5}`, "text must be a string", ""},
 		{"not object", `"hello"`, "data must be an object {text}", ""},
-		{"no data", ``, "text must be a string", ""},
+		{"no data", ``, "data must be an object {text}", ""},
 		{"max length", `{"text":"` + strings.Repeat("é", 10) + `"}`, "", `{"text":"` + strings.Repeat("é", 10) + `"}`},
 		{"too long", `{"text":"` + strings.Repeat("x", 11) + `"}`, "message too long (max 10 characters)", ""},
 	} {

@@ -17,16 +17,17 @@
 //	history     int  messages kept for newcomers (N), default 50; 0 disables
 //
 // State: "n" holds the count of messages ever sent (decimal); "m:<slot>"
-// holds message number k in slot k mod N, as the 16 hex digits of its seq
+// holds message number k in slot k mod N, as its seq (8 bytes, big endian)
 // followed by its JSON. A newcomer's history sorts the slots by seq, so a
 // change of N across reloads keeps the last N correct.
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"sort"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/classgate/classgate/plugins/sdk"
@@ -40,6 +41,8 @@ func main() {}
 type chat struct {
 	maxLength int
 	history   int
+	slotKeys  []string // "m:0" … "m:<history-1>"
+	buf       []byte   // reused for every output (the host copies it)
 }
 
 // New builds the chat handler from its config.
@@ -58,7 +61,10 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 	if history < 0 || history > 1000 {
 		return nil, errors.New("chat: history must be between 0 and 1000")
 	}
-	p := &chat{maxLength: maxLength, history: history}
+	p := &chat{maxLength: maxLength, history: history, slotKeys: make([]string, history)}
+	for i := range p.slotKeys {
+		p.slotKeys[i] = "m:" + strconv.Itoa(i)
+	}
 	return p.handle, nil
 }
 
@@ -79,50 +85,55 @@ func (p *chat) handle(c *sdk.Call) error {
 }
 
 func (p *chat) send(c *sdk.Call) error {
-	obj, err := c.Object()
+	if jsonlite.KindOf(c.Data) != jsonlite.Object {
+		return c.Reject("data must be an object {text}")
+	}
+	text, ok, err := jsonlite.LookupString(c.Data, "text")
+	if errors.Is(err, jsonlite.ErrType) || (err == nil && !ok) {
+		return c.Reject("text must be a string")
+	}
 	if err != nil {
 		return c.Reject("data must be an object {text}")
 	}
-	text, ok, err := obj.String("text")
-	if err != nil || !ok {
-		return c.Reject("text must be a string")
-	}
-	text = strings.TrimSpace(text)
-	if text == "" {
+	text = bytes.TrimSpace(text)
+	if len(text) == 0 {
 		return c.Reject("empty message")
 	}
-	if utf8.RuneCountInString(text) > p.maxLength {
+	if len(text) > p.maxLength && utf8.RuneCount(text) > p.maxLength {
 		return c.Reject("message too long (max " + strconv.Itoa(p.maxLength) + " characters)")
 	}
-	msg := make([]byte, 0, len(text)+12)
-	msg = append(msg, `{"text":`...)
-	msg = jsonlite.AppendString(msg, text)
-	msg = append(msg, '}')
-	if err := c.Broadcast("message", msg); err != nil {
+	// One buffer: [8-byte seq][history entry JSON][chat.message JSON], so the
+	// escaped text is built once and copied.
+	seq := c.Seq + 1 // the broadcast is this call's first durable event
+	buf := binary.BigEndian.AppendUint64(p.buf[:0], seq)
+	buf = append(buf, `{"seq":`...)
+	buf = strconv.AppendUint(buf, seq, 10)
+	buf = append(buf, `,"from":`...)
+	buf = c.Sender.AppendJSON(buf)
+	buf = append(buf, `,"text":`...)
+	textStart := len(buf)
+	buf = jsonlite.AppendString(buf, text)
+	textEnd := len(buf)
+	buf = append(buf, '}')
+	entryEnd := len(buf)
+	buf = append(buf, `{"text":`...)
+	buf = append(buf, buf[textStart:textEnd]...)
+	buf = append(buf, '}')
+	p.buf = buf
+	if err := c.Broadcast("message", buf[entryEnd:]); err != nil {
 		return err
 	}
 	if p.history == 0 {
 		return nil
 	}
-	// The broadcast is this call's first durable event, so it gets Seq+1.
-	seq := c.Seq + 1
 	var n uint64
 	if raw, ok := c.Get("n"); ok {
 		n, _ = strconv.ParseUint(string(raw), 10, 64)
 	}
-	entry := make([]byte, 0, 16+len(msg)+96)
-	entry = appendHex16(entry, seq)
-	entry = append(entry, `{"seq":`...)
-	entry = strconv.AppendUint(entry, seq, 10)
-	entry = append(entry, `,"from":`...)
-	entry = c.Sender.AppendJSON(entry)
-	entry = append(entry, `,"text":`...)
-	entry = jsonlite.AppendString(entry, text)
-	entry = append(entry, '}')
-	if err := c.Set("m:"+strconv.FormatUint(n%uint64(p.history), 10), entry); err != nil {
+	if err := c.Set(p.slotKeys[n%uint64(p.history)], buf[:entryEnd]); err != nil {
 		return err
 	}
-	return c.Set("n", strconv.AppendUint(nil, n+1, 10))
+	return c.Set("n", strconv.AppendUint(buf[entryEnd:entryEnd], n+1, 10))
 }
 
 // historyJSON builds {"messages":[…]} from the slots, oldest first.
@@ -130,17 +141,17 @@ func (p *chat) historyJSON(c *sdk.Call) []byte {
 	es := c.List("m:")
 	valid := es[:0]
 	for _, e := range es {
-		if len(e.Value) > 16 {
+		if len(e.Value) > 8 {
 			valid = append(valid, e)
 		}
 	}
-	sort.Slice(valid, func(i, j int) bool { return string(valid[i].Value[:16]) < string(valid[j].Value[:16]) })
+	sort.Slice(valid, func(i, j int) bool { return string(valid[i].Value[:8]) < string(valid[j].Value[:8]) })
 	if len(valid) > p.history {
 		valid = valid[len(valid)-p.history:]
 	}
 	size := 16
 	for _, e := range valid {
-		size += len(e.Value) - 15
+		size += len(e.Value) - 7
 	}
 	out := make([]byte, 0, size)
 	out = append(out, `{"messages":[`...)
@@ -148,15 +159,7 @@ func (p *chat) historyJSON(c *sdk.Call) []byte {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, e.Value[16:]...)
+		out = append(out, e.Value[8:]...)
 	}
 	return append(out, "]}"...)
-}
-
-func appendHex16(dst []byte, v uint64) []byte {
-	const hex = "0123456789abcdef"
-	for shift := 60; shift >= 0; shift -= 4 {
-		dst = append(dst, hex[(v>>uint(shift))&0xf])
-	}
-	return dst
 }

@@ -33,3 +33,13 @@ const (
 	fieldUserRole  = 6
 	fieldData      = 7
 )
+
+// Per-call limits, enforced by the host and mirrored by the Harness.
+const (
+	maxEmits     = 64
+	maxOps       = 256
+	maxKeyLen    = 256
+	maxValueLen  = 256 << 10
+	maxTypeLen   = 128
+	maxRejectLen = 512
+)

@@ -119,7 +119,7 @@ func (h *Harness) Call(in Input) (*Result, error) {
 		flags |= flagRoomEmpty
 	}
 	e := &harnessEnv{h: h, caller: in.Conn, overlay: map[string][]byte{}, res: &Result{}}
-	status := dispatch(h.handler, encodeRecord(uint32(in.Hook), flags, h.Seq, &fields), e)
+	status := dispatch(h.handler, new(Call), encodeRecord(uint32(in.Hook), flags, h.Seq, &fields), e)
 	if e.failed != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPluginFailed, e.failed)
 	}
@@ -194,16 +194,6 @@ func encodeRecord(hook, flags uint32, seq uint64, fields *[numFields]string) []b
 	}
 	return b
 }
-
-// Harness limits, the same as plugins/abi's.
-const (
-	maxEmits     = 64
-	maxOps       = 256
-	maxKeyLen    = 256
-	maxValueLen  = 256 << 10
-	maxTypeLen   = 128
-	maxRejectLen = 512
-)
 
 // harnessEnv is the env of one harness call.
 type harnessEnv struct {
@@ -311,10 +301,11 @@ func (e *harnessEnv) del(key string) int32 { return e.op(Op{Kind: OpDel, Key: ke
 
 func (e *harnessEnv) clear() int32 { return e.op(Op{Kind: OpClear}) }
 
-func (e *harnessEnv) emit(flags uint32, kind TargetKind, target, typ string, data []byte) int32 {
+func (e *harnessEnv) emit(flags uint32, kind TargetKind, target, namespace, action string, data []byte) int32 {
 	if e.res == nil {
 		return resultDenied
 	}
+	typ := namespace + "." + action
 	if len(e.res.Emits)+len(e.res.Replies) >= maxEmits {
 		return resultLimit
 	}

@@ -109,6 +109,10 @@ type Entry struct {
 
 // Call is one invocation. It is valid only while the Handler runs: do not
 // keep it, or slices of Data, after returning.
+//
+// Methods that send something to the host (Set, Broadcast, Send, Reply,
+// Reject…) copy their arguments before returning, so a plugin may build
+// every output in one reusable buffer.
 type Call struct {
 	Hook Hook
 	// Namespace is the namespace the plugin is mounted under ("chat").
@@ -145,7 +149,8 @@ type env interface {
 	set(key string, value []byte) int32
 	del(key string) int32
 	clear() int32
-	emit(flags uint32, kind TargetKind, target, typ string, data []byte) int32
+	// emit sends "<namespace>.<action>".
+	emit(flags uint32, kind TargetKind, target, namespace, action string, data []byte) int32
 	reject(reason string) int32
 	log(level int32, msg string)
 }
@@ -227,19 +232,19 @@ func (c *Call) Clear() error { return c.check("state_clear", c.env.clear()) }
 // it gets a seq and is kept in the room's history. data is raw JSON (nil for
 // none).
 func (c *Call) Broadcast(action string, data []byte) error {
-	return c.check("emit", c.env.emit(emitDurable, KindRoom, "", c.Namespace+"."+action, data))
+	return c.check("emit", c.env.emit(emitDurable, KindRoom, "", c.Namespace, action, data))
 }
 
 // Send emits an ephemeral event (no seq, not stored) to the recipients
 // selected by to.
 func (c *Call) Send(to Target, action string, data []byte) error {
-	return c.check("emit", c.env.emit(0, to.Kind, to.Value, c.Namespace+"."+action, data))
+	return c.check("emit", c.env.emit(0, to.Kind, to.Value, c.Namespace, action, data))
 }
 
 // Reply sends an ephemeral event to the calling connection only. On HookJoin
 // this is how a plugin sends a newcomer its join state.
 func (c *Call) Reply(action string, data []byte) error {
-	return c.check("emit", c.env.emit(emitReply, KindConn, "", c.Namespace+"."+action, data))
+	return c.check("emit", c.env.emit(emitReply, KindConn, "", c.Namespace, action, data))
 }
 
 // Reject refuses the frame: the sender gets error "rejected" with reason and
@@ -408,20 +413,19 @@ func le32(b []byte, o int) uint32 {
 
 // dispatch runs h on one record: the shared body of cg_handle and the
 // harness. Panics are recovered and reported as statusPanic.
-func dispatch(h Handler, rec []byte, e env) (status int32) {
+func dispatch(h Handler, c *Call, rec []byte, e env) (status int32) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.log(int32(LevelError), "panic: "+panicString(r))
 			status = statusPanic
 		}
 	}()
-	var c Call
-	if !decodeRecord(&c, rec) {
+	if !decodeRecord(c, rec) {
 		e.log(int32(LevelError), "sdk: malformed call record")
 		return statusBadInput
 	}
 	c.env = e
-	if err := h(&c); err != nil {
+	if err := h(c); err != nil {
 		e.log(int32(LevelError), err.Error())
 		return statusError
 	}

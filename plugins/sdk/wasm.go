@@ -39,7 +39,9 @@ func abiVersion1() {}
 var (
 	inbuf   []byte  // owned by the host between cg_alloc calls
 	scratch []byte  // state_get / state_list buffer
+	typeBuf []byte  // "<namespace>.<action>" of the emit in progress
 	handler Handler // built by cg_init
+	current Call    // the call in progress (calls never overlap)
 )
 
 //go:wasmexport cg_alloc
@@ -66,7 +68,7 @@ func cgHandle(ptr unsafe.Pointer, n uint32) int32 {
 		wasmEnv{}.log(int32(LevelError), "sdk: cg_handle before a successful cg_init")
 		return statusError
 	}
-	return dispatch(handler, unsafe.Slice((*byte)(ptr), n), wasmEnv{})
+	return dispatch(handler, &current, unsafe.Slice((*byte)(ptr), n), wasmEnv{})
 }
 
 func copyIn(ptr unsafe.Pointer, n uint32) []byte {
@@ -89,44 +91,48 @@ func bp(b []byte) (unsafe.Pointer, uint32) {
 	return unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b))
 }
 
-// fetch calls a get-like import, growing scratch when the answer is longer.
-func fetch(call func(buf unsafe.Pointer, bufCap uint32) int32) ([]byte, int32) {
-	if scratch == nil {
-		scratch = make([]byte, 4096)
+func scratchBuf(n int) []byte {
+	if len(scratch) < n || len(scratch) == 0 {
+		scratch = make([]byte, max(n, 4096))
 	}
-	n := call(unsafe.Pointer(&scratch[0]), uint32(len(scratch)))
-	if n < 0 {
-		return nil, n
-	}
-	if int(n) > len(scratch) {
-		scratch = make([]byte, n)
-		if n = call(unsafe.Pointer(&scratch[0]), uint32(len(scratch))); n < 0 {
-			return nil, n
-		}
-		if int(n) > len(scratch) {
-			return nil, resultInvalid
-		}
-	}
-	out := make([]byte, n)
-	copy(out, scratch[:n])
-	return out, n
+	return scratch
 }
 
 func (wasmEnv) get(key string) ([]byte, int32) {
 	kp, kn := sp(key)
-	v, n := fetch(func(buf unsafe.Pointer, c uint32) int32 { return hostStateGet(kp, kn, buf, c) })
+	buf := scratchBuf(0)
+	n := hostStateGet(kp, kn, unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	if n > int32(len(buf)) {
+		buf = scratchBuf(int(n))
+		n = hostStateGet(kp, kn, unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	}
 	if n < 0 {
 		return nil, n
 	}
-	return v, resultOKv
+	if n > int32(len(buf)) {
+		return nil, resultInvalid
+	}
+	out := make([]byte, n)
+	copy(out, buf[:n])
+	return out, resultOKv
 }
 
 func (wasmEnv) list(prefix string) ([]Entry, int32) {
 	pp, pn := sp(prefix)
-	b, n := fetch(func(buf unsafe.Pointer, c uint32) int32 { return hostStateList(pp, pn, buf, c) })
+	buf := scratchBuf(0)
+	n := hostStateList(pp, pn, unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	if n > int32(len(buf)) {
+		buf = scratchBuf(int(n))
+		n = hostStateList(pp, pn, unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	}
 	if n < 0 {
 		return nil, n
 	}
+	if n > int32(len(buf)) {
+		return nil, resultInvalid
+	}
+	b := make([]byte, n)
+	copy(b, buf[:n])
 	es, ok := decodeEntries(b)
 	if !ok {
 		return nil, resultInvalid
@@ -147,9 +153,10 @@ func (wasmEnv) del(key string) int32 {
 
 func (wasmEnv) clear() int32 { return hostStateClear() }
 
-func (wasmEnv) emit(flags uint32, kind TargetKind, target, typ string, data []byte) int32 {
+func (wasmEnv) emit(flags uint32, kind TargetKind, target, namespace, action string, data []byte) int32 {
+	typeBuf = append(append(append(typeBuf[:0], namespace...), '.'), action...)
 	tp, tn := sp(target)
-	yp, yn := sp(typ)
+	yp, yn := bp(typeBuf)
 	dp, dn := bp(data)
 	return hostEmit(flags, uint32(kind), tp, tn, yp, yn, dp, dn)
 }

@@ -261,12 +261,18 @@ func Valid(b []byte) bool {
 	return err == nil && skipSpace(b, end) == len(b)
 }
 
-// AppendString appends s to dst as a JSON string, escaping '"', '\\',
+// AppendString appends s (a string or bytes) to dst as a JSON string, escaping '"', '\\',
 // control characters, and U+2028/U+2029. Invalid UTF-8 bytes become U+FFFD.
-func AppendString(dst []byte, s string) []byte {
+func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			if x := load8(s, i); !stringStop(x) && x&highs == 0 {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < 0x80 {
 			i++
@@ -290,7 +296,7 @@ func AppendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, "\ufffd"...)
@@ -313,6 +319,138 @@ func AppendString(dst []byte, s string) []byte {
 
 const hex = "0123456789abcdef"
 
+// SWAR helpers: test 8 bytes at once. Inside WebAssembly every loop
+// iteration costs a deadline check, so skipping plain runs 8 bytes per
+// iteration matters more than it would natively.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// load8 reads 8 bytes at b[i:] (the caller checks the bounds).
+func load8[S ~string | ~[]byte](b S, i int) uint64 {
+	return uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+		uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+}
+
+// stringStop reports whether any of the 8 bytes in x is '"', '\\' or a
+// control character (< 0x20).
+func stringStop(x uint64) bool {
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	return ((q-ones)&^q|(bs-ones)&^bs|(x-ones*0x20)&^x)&highs != 0
+}
+
+func decodeRune[S ~string | ~[]byte](s S) (rune, int) {
+	switch v := any(s).(type) {
+	case string:
+		return utf8.DecodeRuneInString(v)
+	case []byte:
+		return utf8.DecodeRune(v)
+	}
+	return utf8.DecodeRuneInString(string(s))
+}
+
+// Lookup returns the raw value of key in the JSON object obj without
+// allocating (unless key names are escaped). It validates obj up to the
+// member it returns; found is false when obj has no such member.
+func Lookup(obj []byte, key string) (raw []byte, found bool, err error) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil, false, errAt(ErrType, i, "object expected")
+	}
+	i = skipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return nil, false, nil
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return nil, false, errAt(ErrSyntax, i, "member name expected")
+		}
+		end, esc, err := scanString(obj, i)
+		if err != nil {
+			return nil, false, err
+		}
+		var match bool
+		if esc {
+			k, err := unescape(obj[i+1 : end-1])
+			if err != nil {
+				return nil, false, err
+			}
+			match = k == key
+		} else {
+			match = string(obj[i+1:end-1]) == key
+		}
+		i = skipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return nil, false, errAt(ErrSyntax, i, "':' expected")
+		}
+		i = skipSpace(obj, i+1)
+		vend, err := skipValue(obj, i, 1)
+		if err != nil {
+			return nil, false, err
+		}
+		if match {
+			return obj[i:vend], true, nil
+		}
+		i = skipSpace(obj, vend)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+			continue
+		}
+		if i < len(obj) && obj[i] == '}' {
+			return nil, false, nil
+		}
+		return nil, false, errAt(ErrSyntax, i, "',' or '}' expected")
+	}
+}
+
+// LookupString returns the unquoted string value of key in obj as bytes (a
+// sub-slice of obj when it has no escapes). ok is false when key is absent
+// or null; err is ErrType when the value is not a string.
+func LookupString(obj []byte, key string) (s []byte, ok bool, err error) {
+	raw, found, err := Lookup(obj, key)
+	if err != nil || !found || (len(raw) > 0 && raw[0] == 'n') {
+		return nil, false, err
+	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil, false, errKey(key, ErrType)
+	}
+	inner := raw[1 : len(raw)-1]
+	j := 0
+	for j+8 <= len(inner) && !stringStop(load8(inner, j)) {
+		j += 8
+	}
+	for ; j < len(inner); j++ {
+		if inner[j] == '\\' {
+			u, err := unescape(inner)
+			return []byte(u), true, err
+		}
+	}
+	return inner, true, nil
+}
+
+// UnquoteBytes is Unquote returning bytes: a sub-slice of v when the string
+// has no escapes (no allocation), a new slice otherwise.
+func UnquoteBytes(v []byte) ([]byte, error) {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '"' {
+		return nil, errAt(ErrType, i, "string expected")
+	}
+	end, esc, err := scanString(v, i)
+	if err != nil {
+		return nil, err
+	}
+	if skipSpace(v, end) != len(v) {
+		return nil, errAt(ErrSyntax, end, "trailing data")
+	}
+	if !esc {
+		return v[i+1 : end-1], nil
+	}
+	s, err := unescape(v[i+1 : end-1])
+	return []byte(s), err
+}
+
 func skipSpace(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
@@ -328,7 +466,11 @@ func skipSpace(b []byte, i int) int {
 // scanString scans the string starting at b[i] == '"'; end is the index
 // after the closing quote.
 func scanString(b []byte, i int) (end int, escaped bool, err error) {
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	for j+8 <= len(b) && !stringStop(load8(b, j)) {
+		j += 8
+	}
+	for ; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1, escaped, nil

@@ -123,3 +123,54 @@ func TestKindOf(t *testing.T) {
 		}
 	}
 }
+
+func TestLookup(t *testing.T) {
+	obj := []byte(` {"a":1, "t\u0065xt" : "hi", "o":{"text":"no"}, "text2":"x"} `)
+	for _, tc := range []struct {
+		key, want string
+		found     bool
+	}{{"a", "1", true}, {"text", `"hi"`, true}, {"o", `{"text":"no"}`, true}, {"zz", "", false}} {
+		raw, found, err := Lookup(obj, tc.key)
+		if err != nil || found != tc.found || string(raw) != tc.want {
+			t.Errorf("Lookup(%s) = %s %v %v", tc.key, raw, found, err)
+		}
+	}
+	for _, bad := range []string{`[]`, `{"a":}`, `{"a":1,}`} {
+		if _, _, err := Lookup([]byte(bad), "zz"); err == nil {
+			t.Errorf("Lookup in %s succeeded", bad)
+		}
+	}
+	if b, err := UnquoteBytes([]byte(`"plain"`)); err != nil || string(b) != "plain" {
+		t.Error(string(b), err)
+	}
+	if b, err := UnquoteBytes([]byte(`"a\nb"`)); err != nil || string(b) != "a\nb" {
+		t.Error(string(b), err)
+	}
+	if got := string(AppendString(nil, []byte("q\"é"))); got != `"q\"é"` {
+		t.Error(got)
+	}
+}
+
+func TestLongStrings(t *testing.T) {
+	for _, s := range []string{strings.Repeat("abcdefgh", 5), strings.Repeat("abcdefg\"", 3), strings.Repeat("é", 20) + "x\\y" + strings.Repeat("z", 9), "0123456\n89abcdefghijklmnop\x01"} {
+		enc := AppendString(nil, s)
+		var want string
+		if err := json.Unmarshal(enc, &want); err != nil || want != s {
+			t.Fatalf("AppendString(%q) = %s (%v)", s, enc, err)
+		}
+		obj := append(append([]byte(`{"k":`), enc...), '}')
+		got, ok, err := LookupString(obj, "k")
+		if err != nil || !ok || string(got) != s {
+			t.Fatalf("LookupString(%s) = %q %v %v", obj, got, ok, err)
+		}
+		if !Valid(obj) {
+			t.Fatalf("Valid(%s) = false", obj)
+		}
+	}
+	if _, ok, err := LookupString([]byte(`{"k":null}`), "k"); ok || err != nil {
+		t.Fatal("null")
+	}
+	if _, _, err := LookupString([]byte(`{"k":1}`), "k"); !errors.Is(err, ErrType) {
+		t.Fatal(err)
+	}
+}

@@ -17,7 +17,8 @@ func main() {}
 
 var (
 	spin uint64
-	hold [][]byte
+	hold  [][]byte
+	hold2 []byte
 )
 
 // New reads {"version": "...", "fail_init": bool}.
@@ -104,6 +105,23 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 				if err := c.Send(sdk.ToRoom(), "x", nil); err != nil {
 					return err
 				}
+			}
+		case "b-parse":
+			obj, err := c.Object()
+			if err != nil {
+				return err
+			}
+			_, _, err = obj.String("text")
+			return err
+		case "b-emit":
+			return c.Broadcast("message", c.Data)
+		case "b-get":
+			c.Get("n")
+		case "b-set":
+			return c.Set("k", c.Data)
+		case "b-alloc":
+			for i := 0; i < 10; i++ {
+				hold2 = make([]byte, 64)
 			}
 		case "log":
 			c.Log(sdk.LevelInfo, "hello from the guest")

@@ -1,0 +1,222 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/plugins/sdk/jsonlite"
+)
+
+// chatState is a chat room with a full history of 50 messages.
+func chatState() map[string][]byte {
+	st := map[string][]byte{"n": []byte("50")}
+	for i := 0; i < 50; i++ {
+		st["m:"+strconv.Itoa(i)] = []byte(strings.Repeat("0", 14) + strconv.Itoa(10+i) + `{"seq":` + strconv.Itoa(10+i) + `,"from":{"id":"u1","name":"Ann","role":"teacher"},"text":"message number ` + strconv.Itoa(i) + `"}`)
+	}
+	return st
+}
+
+// nativeChat is chat.send written as a plain Go core.Handler with the same
+// logic as plugins/chat (parse, trim, length check, broadcast, history ops).
+var nativeChat = core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.Result, error) {
+	obj, err := jsonlite.ParseObject(c.Data)
+	if err != nil {
+		return &core.Result{Reject: "data must be an object {text}"}, nil
+	}
+	text, ok, err := obj.String("text")
+	if err != nil || !ok {
+		return &core.Result{Reject: "text must be a string"}, nil
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return &core.Result{Reject: "empty message"}, nil
+	}
+	if utf8.RuneCountInString(text) > 2000 {
+		return &core.Result{Reject: "message too long"}, nil
+	}
+	msg := jsonlite.AppendString([]byte(`{"text":`), text)
+	msg = append(msg, '}')
+	seq := c.Seq + 1
+	n, _ := strconv.ParseUint(string(c.State["n"]), 10, 64)
+	entry := []byte(strconv.FormatUint(seq, 16))
+	entry = append(entry, `{"seq":`...)
+	entry = strconv.AppendUint(entry, seq, 10)
+	entry = append(entry, `,"from":{"id":`...)
+	entry = jsonlite.AppendString(entry, c.Sender.ID)
+	entry = append(entry, `,"name":`...)
+	entry = jsonlite.AppendString(entry, c.Sender.Name)
+	entry = append(entry, `,"role":`...)
+	entry = jsonlite.AppendString(entry, c.Sender.Role)
+	entry = append(entry, `},"text":`...)
+	entry = jsonlite.AppendString(entry, text)
+	entry = append(entry, '}')
+	return &core.Result{
+		Emits: []core.Emit{{Type: "chat.message", Data: msg, Durable: true}},
+		Ops: []core.StateOp{
+			{Op: core.OpSet, Key: "m:" + strconv.FormatUint(n%50, 10), Value: entry},
+			{Op: core.OpSet, Key: "n", Value: strconv.AppendUint(nil, n+1, 10)},
+		},
+	}, nil
+})
+
+// benchCalls runs hd b.N times and reports the p50 and p99 latency.
+func benchCalls(b *testing.B, hd core.Handler, mk func() *core.Call) {
+	b.Helper()
+	ctx := context.Background()
+	for i := 0; i < 200; i++ { // warm up
+		if _, err := hd.Handle(ctx, mk()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := mk()
+		t0 := time.Now()
+		res, err := hd.Handle(ctx, c)
+		lat = append(lat, time.Since(t0))
+		if err != nil || res.Reject != "" {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// BenchmarkChatSend compares one chat.send through the wasm plugin with the
+// same logic as a native handler.
+func BenchmarkChatSend(b *testing.B) {
+	st := chatState()
+	mk := func() *core.Call {
+		return &core.Call{Hook: core.HookMessage, Type: "chat.send", Room: "r1", Conn: "c1", Seq: 60, State: st,
+			Sender: core.User{ID: "u1", Name: "Ann", Role: "teacher"}, Data: json.RawMessage(`{"text":"  hello everyone, page 42 please  "}`)}
+	}
+	b.Run("native", func(b *testing.B) { benchCalls(b, nativeChat, mk) })
+	b.Run("wasm", func(b *testing.B) {
+		h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: 1}))
+		benchCalls(b, h.Handler("r1", "chat"), mk)
+	})
+}
+
+// BenchmarkPluginCalls measures other typical calls through wasm.
+func BenchmarkPluginCalls(b *testing.B) {
+	h := newHost(b, Config{Namespaces: map[string]Plugin{
+		"chat":       {Source: wasmPath("chat"), PoolSize: 1},
+		"whiteboard": {Source: wasmPath("whiteboard"), PoolSize: 1},
+		"presence":   {Source: wasmPath("presence"), PoolSize: 1},
+	}})
+	ann := core.User{ID: "u1", Name: "Ann", Role: "teacher"}
+	board := map[string][]byte{"n": []byte("100"), "c": []byte("100")}
+	for i := 0; i < 100; i++ {
+		k := "o:" + strings.Repeat("0", 13) + strconv.FormatInt(int64(0x100+i), 16)
+		board[k] = []byte(`{"id":"e` + strconv.Itoa(i) + `","type":"stroke","points":[[1,2],[3,4],[5,6],[7,8]]}`)
+		board["i:e"+strconv.Itoa(i)] = []byte(k)
+	}
+	for _, tc := range []struct {
+		name string
+		ns   string
+		call core.Call
+	}{
+		{"chat-typing", "chat", core.Call{Hook: core.HookMessage, Type: "chat.typing", Data: json.RawMessage(`{}`)}},
+		{"chat-join-history50", "chat", core.Call{Hook: core.HookJoin, State: chatState()}},
+		{"whiteboard-cursor", "whiteboard", core.Call{Hook: core.HookMessage, Type: "whiteboard.cursor", Data: json.RawMessage(`{"x":120.5,"y":88}`)}},
+		{"whiteboard-draw-20pts", "whiteboard", core.Call{Hook: core.HookMessage, Type: "whiteboard.draw", State: board,
+			Data: json.RawMessage(`{"element":{"id":"s1","type":"stroke","color":"#f00","points":[` + strings.TrimSuffix(strings.Repeat("[10.5,20.25],", 20), ",") + `]}}`)}},
+		{"whiteboard-join-snapshot100", "whiteboard", core.Call{Hook: core.HookJoin, State: board}},
+		{"presence-update", "presence", core.Call{Hook: core.HookMessage, Type: "presence.update", Data: json.RawMessage(`{"status":"hand_raised"}`)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			benchCalls(b, h.Handler("r1", tc.ns), func() *core.Call {
+				c := tc.call
+				c.Room, c.Conn, c.Sender = "r1", "c1", ann
+				return &c
+			})
+		})
+	}
+}
+
+// BenchmarkInstantiate measures creating one chat instance from the compiled
+// module (instantiate, _initialize, cg_init) and reports its linear memory.
+func BenchmarkInstantiate(b *testing.B) {
+	h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: 1}))
+	v := h.gen.entries["chat"].stable
+	ctx := context.Background()
+	var mem uint32
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		in, err := v.newInstance(ctx, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mem = in.mod.Memory().Size()
+		in.close()
+	}
+	b.ReportMetric(float64(mem), "linear-bytes/instance")
+}
+
+// BenchmarkInstanceMemory reports the linear memory of a chat instance after
+// 10,000 messages (the Go heap inside grows to its steady state).
+func BenchmarkInstanceMemory(b *testing.B) {
+	h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: 1}))
+	hd := h.Handler("r1", "chat")
+	st := chatState()
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < 10000; j++ {
+			if _, err := hd.Handle(context.Background(), &core.Call{Hook: core.HookMessage, Type: "chat.send", Room: "r1", Conn: "c1", State: st,
+				Data: json.RawMessage(`{"text":"hello"}`)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	v := h.gen.entries["chat"].stable
+	in := <-v.pool.idle
+	b.ReportMetric(float64(in.mod.Memory().Size()), "linear-bytes/instance")
+	v.pool.idle <- in
+}
+
+// BenchmarkColdStart measures New with the three classroom plugins: without
+// a compilation cache, and with a warm on-disk cache.
+func BenchmarkColdStart(b *testing.B) {
+	cfg := func(cache string) Config {
+		return Config{CacheDir: cache, Namespaces: map[string]Plugin{
+			"chat":       {Source: wasmPath("chat")},
+			"whiteboard": {Source: wasmPath("whiteboard")},
+			"presence":   {Source: wasmPath("presence")},
+		}}
+	}
+	start := func(b *testing.B, c Config) {
+		h, err := New(context.Background(), c, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h.Close(context.Background())
+	}
+	b.Run("no-cache", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			start(b, cfg(""))
+		}
+	})
+	b.Run("disk-cache", func(b *testing.B) {
+		dir := filepath.Join(b.TempDir(), "cache")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		start(b, cfg(dir)) // warm the cache
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			start(b, cfg(dir))
+		}
+	})
+}
