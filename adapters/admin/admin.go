@@ -1,0 +1,485 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/classgate/classgate/adapters/metrics"
+	"github.com/classgate/classgate/core"
+)
+
+// RoomInfo describes one room for GET /admin/rooms.
+type RoomInfo struct {
+	Room string `json:"room"`
+	// Members is the number of connections in the room (as the registry
+	// knows it: every node), Users the number of distinct users.
+	Members int `json:"members"`
+	Users   int `json:"users"`
+	// Plugins maps each namespace enabled in the room to the version that
+	// serves it ("stable", "canary", …).
+	Plugins map[string]string `json:"plugins"`
+}
+
+// Node is what the operations API needs from the gateway node. cmd/gateway
+// implements it over the router, the store, the WebSocket server and the
+// plugin host; NodeFuncs adapts plain functions. Methods are called
+// concurrently, each with a context bounded by Options.Timeout (Drain by
+// Options.DrainTimeout).
+type Node interface {
+	// Rooms lists the rooms with members on this node.
+	Rooms(ctx context.Context) ([]RoomInfo, error)
+	// Presence lists the connections in room (every node). An unknown or
+	// empty room has no members and no error.
+	Presence(ctx context.Context, room string) ([]core.Member, error)
+	// Kick closes the connections of user with close code 4003 (removed)
+	// and returns how many it closed: every connection of the user on this
+	// node, or only those that joined room when room is not empty.
+	Kick(ctx context.Context, user, room string) (int, error)
+	// Broadcast commits a system event of type typ to room as a durable
+	// event and returns its seq (core.Router.Broadcast).
+	Broadcast(ctx context.Context, room, typ string, data json.RawMessage) (uint64, error)
+	// Drain stops accepting connections (503), closes every open one with
+	// 1012 and returns when they are gone or ctx ends. /readyz fails from
+	// then on; the process keeps running until it is told to stop.
+	Drain(ctx context.Context) error
+	// Reload re-reads the configuration and applies what can change live
+	// (plugins, log level), like SIGHUP. An invalid configuration is an
+	// error and the running one stays.
+	Reload(ctx context.Context) error
+}
+
+// NodeFuncs implements Node with plain functions; a nil function answers
+// errors.ErrUnsupported (HTTP 501).
+type NodeFuncs struct {
+	RoomsFunc     func(ctx context.Context) ([]RoomInfo, error)
+	PresenceFunc  func(ctx context.Context, room string) ([]core.Member, error)
+	KickFunc      func(ctx context.Context, user, room string) (int, error)
+	BroadcastFunc func(ctx context.Context, room, typ string, data json.RawMessage) (uint64, error)
+	DrainFunc     func(ctx context.Context) error
+	ReloadFunc    func(ctx context.Context) error
+}
+
+var _ Node = NodeFuncs{}
+
+// Rooms implements Node.
+func (n NodeFuncs) Rooms(ctx context.Context) ([]RoomInfo, error) {
+	if n.RoomsFunc == nil {
+		return nil, errors.ErrUnsupported
+	}
+	return n.RoomsFunc(ctx)
+}
+
+// Presence implements Node.
+func (n NodeFuncs) Presence(ctx context.Context, room string) ([]core.Member, error) {
+	if n.PresenceFunc == nil {
+		return nil, errors.ErrUnsupported
+	}
+	return n.PresenceFunc(ctx, room)
+}
+
+// Kick implements Node.
+func (n NodeFuncs) Kick(ctx context.Context, user, room string) (int, error) {
+	if n.KickFunc == nil {
+		return 0, errors.ErrUnsupported
+	}
+	return n.KickFunc(ctx, user, room)
+}
+
+// Broadcast implements Node.
+func (n NodeFuncs) Broadcast(ctx context.Context, room, typ string, data json.RawMessage) (uint64, error) {
+	if n.BroadcastFunc == nil {
+		return 0, errors.ErrUnsupported
+	}
+	return n.BroadcastFunc(ctx, room, typ, data)
+}
+
+// Drain implements Node.
+func (n NodeFuncs) Drain(ctx context.Context) error {
+	if n.DrainFunc == nil {
+		return errors.ErrUnsupported
+	}
+	return n.DrainFunc(ctx)
+}
+
+// Reload implements Node.
+func (n NodeFuncs) Reload(ctx context.Context) error {
+	if n.ReloadFunc == nil {
+		return errors.ErrUnsupported
+	}
+	return n.ReloadFunc(ctx)
+}
+
+// Options configure the operations API.
+type Options struct {
+	// Token is the admin bearer token (required, at least 16 characters).
+	// Every endpoint except the dashboard's static files requires
+	// "Authorization: Bearer <Token>"; it is never accepted in the URL.
+	Token string
+	// Node is the gateway node (required).
+	Node Node
+	// Stats summarises the metrics for the dashboard (usually
+	// (*metrics.Metrics).Stats); nil makes /admin/stats answer 501.
+	Stats func() (metrics.Stats, error)
+	// Metrics, when set, is served at /metrics on the admin listener
+	// (usually (*metrics.Metrics).Handler()), behind the token unless
+	// PublicMetrics is set.
+	Metrics       http.Handler
+	PublicMetrics bool
+	// NodeID and Version are shown by the dashboard.
+	NodeID  string
+	Version string
+	// Timeout bounds each call to Node (default 10s); DrainTimeout bounds
+	// Drain (default 30s).
+	Timeout      time.Duration
+	DrainTimeout time.Duration
+	// Logger receives one audit line per action (who, what; never the
+	// token or a message's data). Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// maxBody bounds request bodies.
+const maxBody = 64 << 10
+
+// DefaultMessageType is the event type of POST /admin/rooms/{room}/message
+// when the request names none.
+const DefaultMessageType = "system.message"
+
+// API is the operations API: an http.Handler for the admin listener.
+// Safe for concurrent use.
+type API struct {
+	o        Options
+	log      *slog.Logger
+	tokenSum [sha256.Size]byte
+	mux      *http.ServeMux
+	started  time.Time
+	draining atomic.Bool
+}
+
+// New validates o and returns the API.
+func New(o Options) (*API, error) {
+	if len(o.Token) < 16 {
+		return nil, errors.New("admin: the admin token must have at least 16 characters")
+	}
+	if o.Node == nil {
+		return nil, errors.New("admin: Options.Node is required")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	a := &API{o: o, log: o.Logger.With("component", "admin"), tokenSum: sha256.Sum256([]byte(o.Token)), started: o.Now()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
+	})
+	mux.Handle("GET /admin/{$}", dashboard())
+	mux.Handle("GET /admin/static/", dashboard())
+	mux.Handle("GET /admin/stats", a.auth(a.stats))
+	mux.Handle("GET /admin/rooms", a.auth(a.rooms))
+	mux.Handle("GET /admin/rooms/{room}/presence", a.auth(a.presence))
+	mux.Handle("POST /admin/kick", a.auth(a.kick))
+	mux.Handle("POST /admin/rooms/{room}/message", a.auth(a.message))
+	mux.Handle("POST /admin/drain", a.auth(a.drain))
+	mux.Handle("POST /admin/reload", a.auth(a.reload))
+	if o.Metrics != nil {
+		if o.PublicMetrics {
+			mux.Handle("GET /metrics", o.Metrics)
+		} else {
+			mux.Handle("GET /metrics", a.auth(o.Metrics.ServeHTTP))
+		}
+	}
+	a.mux = mux
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// Authorized reports whether r carries the admin token as a bearer token,
+// comparing in constant time.
+func (a *API) Authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
+	return subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) == 1
+}
+
+func (a *API) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !a.Authorized(r) {
+			a.log.Info("admin request refused: missing or wrong token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="classgate-admin"`)
+			writeErr(w, http.StatusUnauthorized, "admin token required (Authorization: Bearer …)")
+			return
+		}
+		next(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeErr(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+// fail answers a Node error: 404 for core.ErrNotFound, 501 for
+// errors.ErrUnsupported, 504 for a deadline, 500 otherwise.
+func (a *API) fail(w http.ResponseWriter, what string, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, errors.ErrUnsupported):
+		code = http.StatusNotImplemented
+	case errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusGatewayTimeout
+	}
+	a.log.Warn("admin action failed", "action", what, "err", err)
+	writeErr(w, code, fmt.Sprintf("%s: %v", what, err))
+}
+
+// decode reads a JSON body into v: at most 64 KiB, no unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	return nil
+}
+
+func (a *API) ctx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), a.o.Timeout)
+}
+
+// StatsResponse is the body of GET /admin/stats: the metrics summary and
+// the node's identity and state.
+type StatsResponse struct {
+	metrics.Stats
+	Node          string  `json:"node"`
+	Version       string  `json:"version"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	Draining      bool    `json:"draining"`
+}
+
+func (a *API) stats(w http.ResponseWriter, r *http.Request) {
+	if a.o.Stats == nil {
+		writeErr(w, http.StatusNotImplemented, "stats: no metrics configured")
+		return
+	}
+	s, err := a.o.Stats()
+	if err != nil {
+		a.fail(w, "stats", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, StatsResponse{Stats: s, Node: a.o.NodeID, Version: a.o.Version,
+		UptimeSeconds: a.o.Now().Sub(a.started).Seconds(), Draining: a.draining.Load()})
+}
+
+// RoomsResponse is the body of GET /admin/rooms, sorted by room.
+type RoomsResponse struct {
+	Rooms []RoomInfo `json:"rooms"`
+}
+
+func (a *API) rooms(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	rooms, err := a.o.Node.Rooms(ctx)
+	if err != nil {
+		a.fail(w, "rooms", err)
+		return
+	}
+	if rooms == nil {
+		rooms = []RoomInfo{}
+	}
+	for i := range rooms {
+		if rooms[i].Plugins == nil {
+			rooms[i].Plugins = map[string]string{}
+		}
+	}
+	sort.Slice(rooms, func(i, j int) bool { return rooms[i].Room < rooms[j].Room })
+	writeJSON(w, http.StatusOK, RoomsResponse{Rooms: rooms})
+}
+
+// PresenceResponse is the body of GET /admin/rooms/{room}/presence.
+type PresenceResponse struct {
+	Room    string        `json:"room"`
+	Members []core.Member `json:"members"`
+}
+
+func (a *API) presence(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if room == "" {
+		writeErr(w, http.StatusBadRequest, "room is required")
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	members, err := a.o.Node.Presence(ctx, room)
+	if err != nil {
+		a.fail(w, "presence", err)
+		return
+	}
+	if members == nil {
+		members = []core.Member{}
+	}
+	sort.Slice(members, func(i, j int) bool {
+		if members[i].User.ID != members[j].User.ID {
+			return members[i].User.ID < members[j].User.ID
+		}
+		return members[i].Conn < members[j].Conn
+	})
+	writeJSON(w, http.StatusOK, PresenceResponse{Room: room, Members: members})
+}
+
+// KickRequest is the body of POST /admin/kick.
+type KickRequest struct {
+	User string `json:"user"`
+	// Room, when set, kicks only the user's connections in that room.
+	Room string `json:"room,omitempty"`
+}
+
+// KickResponse reports how many connections were closed with 4003.
+type KickResponse struct {
+	Closed int `json:"closed"`
+}
+
+func (a *API) kick(w http.ResponseWriter, r *http.Request) {
+	var req KickRequest
+	if err := decode(w, r, &req); err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if strings.TrimSpace(req.User) == "" {
+		writeErr(w, http.StatusBadRequest, "user is required")
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	n, err := a.o.Node.Kick(ctx, req.User, req.Room)
+	if err != nil {
+		a.fail(w, "kick", err)
+		return
+	}
+	a.log.Info("admin: kicked", "user", req.User, "room", req.Room, "closed", n, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, KickResponse{Closed: n})
+}
+
+// MessageRequest is the body of POST /admin/rooms/{room}/message.
+type MessageRequest struct {
+	// Type is "<namespace>.<action>" (default DefaultMessageType).
+	Type string `json:"type,omitempty"`
+	// Data is any JSON value (default {}).
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// MessageResponse reports the seq the system event got.
+type MessageResponse struct {
+	Seq uint64 `json:"seq"`
+}
+
+func (a *API) message(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	var req MessageRequest
+	if err := decode(w, r, &req); err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.Type == "" {
+		req.Type = DefaultMessageType
+	}
+	if _, _, ok := core.SplitType(req.Type); !ok || len(req.Type) > 64 {
+		writeErr(w, http.StatusBadRequest, fmt.Sprintf("type %q must be <namespace>.<action> (at most 64 characters)", req.Type))
+		return
+	}
+	if len(req.Data) == 0 {
+		req.Data = json.RawMessage(`{}`)
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	seq, err := a.o.Node.Broadcast(ctx, room, req.Type, req.Data)
+	if err != nil {
+		a.fail(w, "message", err)
+		return
+	}
+	a.log.Info("admin: system message", "room", room, "type", req.Type, "bytes", len(req.Data), "seq", seq, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, MessageResponse{Seq: seq})
+}
+
+// DrainResponse reports a drain: Complete is false when connections were
+// still closing when DrainTimeout ran out (they keep closing).
+type DrainResponse struct {
+	Draining bool   `json:"draining"`
+	Complete bool   `json:"complete"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+func (a *API) drain(w http.ResponseWriter, r *http.Request) {
+	a.log.Warn("admin: draining the node", "remote", r.RemoteAddr)
+	a.draining.Store(true)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.o.DrainTimeout)
+	defer cancel()
+	err := a.o.Node.Drain(ctx)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, DrainResponse{Draining: true, Complete: true})
+	case errors.Is(err, context.DeadlineExceeded):
+		writeJSON(w, http.StatusAccepted, DrainResponse{Draining: true, Detail: err.Error()})
+	default:
+		if errors.Is(err, errors.ErrUnsupported) {
+			a.draining.Store(false)
+		}
+		a.fail(w, "drain", err)
+	}
+}
+
+// ReloadResponse reports a successful reload.
+type ReloadResponse struct {
+	Reloaded bool `json:"reloaded"`
+}
+
+func (a *API) reload(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	if err := a.o.Node.Reload(ctx); err != nil {
+		a.fail(w, "reload", err)
+		return
+	}
+	a.log.Info("admin: configuration reloaded", "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, ReloadResponse{Reloaded: true})
+}
