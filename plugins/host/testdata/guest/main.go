@@ -16,7 +16,7 @@ func init() { sdk.Register(New) }
 func main() {}
 
 var (
-	spin uint64
+	spin  uint64
 	hold  [][]byte
 	hold2 []byte
 )
