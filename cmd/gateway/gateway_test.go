@@ -86,11 +86,17 @@ func TestCheckConfig(t *testing.T) {
 // startGateway runs the real binary on a free port with env overrides.
 func startGateway(t *testing.T, env ...string) (*proc.Process, string) {
 	t.Helper()
+	return startGatewayArgs(t, nil, env...)
+}
+
+// startGatewayArgs is startGateway with command-line arguments.
+func startGatewayArgs(t *testing.T, args []string, env ...string) (*proc.Process, string) {
+	t.Helper()
 	bin := proc.Build(t, "gateway")
 	addr := proc.FreeAddr(t)
 	env = append([]string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn", cacheEnv}, env...)
-	p := proc.Start(t, bin, env)
-	if err := proc.WaitHTTP("http://"+addr+"/readyz", 20*time.Second); err != nil {
+	p := proc.Start(t, bin, env, args...)
+	if err := proc.WaitHTTP("http://"+addr+"/readyz", 60*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, p.Output())
 	}
 	return p, addr
