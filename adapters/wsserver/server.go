@@ -183,6 +183,12 @@ func (s *Server) serve(reqCtx context.Context, c *conn) {
 			}
 			break
 		}
+		// Backpressure for a client's own requests: while its outbound
+		// queue is more than half full, stop reading its frames until the
+		// writer catches up, so a burst of requests slows the client down
+		// instead of overflowing its queue with replies (4008 is for room
+		// traffic a client cannot keep up with).
+		s.awaitRoom(ctx, c)
 		if typ != websocket.MessageText {
 			_ = s.Send(ctx, c.id, (&core.Out{Type: "error", Code: core.CodeBadRequest, Message: "binary frames are not supported; send JSON text frames"}).Encode())
 			continue
@@ -197,6 +203,20 @@ func (s *Server) serve(reqCtx context.Context, c *conn) {
 		log.Warn("disconnect failed", "err", err)
 	}
 	log.Debug("disconnected")
+}
+
+func (s *Server) awaitRoom(ctx context.Context, c *conn) {
+	if len(c.out) <= cap(c.out)/2 {
+		return
+	}
+	deadline := time.Now().Add(s.o.WriteTimeout)
+	for len(c.out) > cap(c.out)/2 && time.Now().Before(deadline) && ctx.Err() == nil {
+		select {
+		case <-c.done:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 func (s *Server) forget(c *conn) {

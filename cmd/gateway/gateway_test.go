@@ -94,7 +94,12 @@ func startGatewayArgs(t *testing.T, args []string, env ...string) (*proc.Process
 	t.Helper()
 	bin := proc.Build(t, "gateway")
 	addr := proc.FreeAddr(t)
-	env = append([]string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn", cacheEnv}, env...)
+	env = append([]string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn", cacheEnv,
+		// Generous plugin deadlines: CI runs the race detector on 2 shared cores.
+		"CLASSGATE_PLUGINS__NAMESPACES__CHAT__TIMEOUT=3s",
+		"CLASSGATE_PLUGINS__NAMESPACES__WHITEBOARD__TIMEOUT=3s",
+		"CLASSGATE_PLUGINS__NAMESPACES__PRESENCE__TIMEOUT=3s",
+	}, env...)
 	p := proc.Start(t, bin, env, args...)
 	if err := proc.WaitHTTP("http://"+addr+"/readyz", 60*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, p.Output())

@@ -34,8 +34,8 @@ type Config struct {
 	Store   Store   `koanf:"store"`
 	Dev     Dev     `koanf:"dev"`
 	Log     Log     `koanf:"log"`
-	// Plugins selects the WebAssembly plugin of each namespace; empty
-	// plugins.namespaces means the embedded chat, whiteboard and presence.
+	// Plugins selects the WebAssembly plugin of each namespace. The
+	// embedded chat, whiteboard and presence are configured by default.
 	Plugins host.Config `koanf:"plugins"`
 }
 
@@ -137,6 +137,12 @@ func Defaults() map[string]any {
 		"dev.enabled":               false,
 		"log.level":                 "info",
 		"log.format":                "json",
+		// The classroom plugins are always configured; a file or the
+		// environment overrides their settings, adds namespaces, or turns
+		// one off with disable: ["*"].
+		"plugins.namespaces.chat.source":       host.EmbeddedPrefix + "chat",
+		"plugins.namespaces.whiteboard.source": host.EmbeddedPrefix + "whiteboard",
+		"plugins.namespaces.presence.source":   host.EmbeddedPrefix + "presence",
 	}
 }
 
@@ -182,11 +188,6 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 		}
 	case "none":
 		c.Plugins.CacheDir = ""
-	}
-	if len(c.Plugins.Namespaces) == 0 {
-		def := host.DefaultConfig()
-		def.CacheDir = c.Plugins.CacheDir
-		c.Plugins = def
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
