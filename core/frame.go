@@ -29,14 +29,7 @@ func ParseFrame(b []byte) (Frame, *Error) {
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
 		// Recover the id if it is there, so the client can correlate.
-		var probe struct {
-			ID string `json:"id"`
-		}
-		_ = json.Unmarshal(b, &probe)
-		f = Frame{}
-		if len(probe.ID) <= MaxIDLen {
-			f.ID = probe.ID
-		}
+		f = Frame{ID: FrameID(b)}
 		return f, Errf(CodeBadRequest, "invalid frame: %s", jsonErr(err))
 	}
 	if len(f.ID) > MaxIDLen {
@@ -50,6 +43,19 @@ func ParseFrame(b []byte) (Frame, *Error) {
 		return f, Errf(CodeBadRequest, "since is only allowed on join")
 	}
 	return f, nil
+}
+
+// FrameID returns the client id of a frame that is refused before it is
+// parsed (rate limited, too large), so every id still gets its answer. It
+// returns "" when the frame has no valid id.
+func FrameID(b []byte) string {
+	var probe struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(b, &probe) != nil || len(probe.ID) > MaxIDLen {
+		return ""
+	}
+	return probe.ID
 }
 
 func jsonErr(err error) string {

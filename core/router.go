@@ -34,7 +34,8 @@ type Options struct {
 	// which the connection is closed with 1009, is set by the adapter.
 	MaxMessageBytes int
 	// RatePerSecond and RateBurst set the per-connection token bucket
-	// (defaults 20/s, burst 40; RatePerSecond < 0 disables it).
+	// (defaults 50/s, burst 200; RatePerSecond < 0 disables it). The burst
+	// absorbs frames that queued up in the socket while the node was busy.
 	RatePerSecond float64
 	RateBurst     int
 	// AbuseLimit is how many frames in a row may be refused by the rate
@@ -61,10 +62,10 @@ func (o *Options) defaults() {
 		o.MaxMessageBytes = 64 << 10
 	}
 	if o.RatePerSecond == 0 {
-		o.RatePerSecond = 20
+		o.RatePerSecond = 50
 	}
 	if o.RateBurst == 0 {
-		o.RateBurst = 40
+		o.RateBurst = 200
 	}
 	if o.AbuseLimit == 0 {
 		o.AbuseLimit = 100
@@ -264,13 +265,13 @@ func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
 			if denied >= r.o.AbuseLimit {
 				return r.o.Sender.Close(ctx, id, ClosePolicy, "rate limit exceeded")
 			}
-			r.replyErr(ctx, c, "", Errf(CodeRateLimited, "too many frames; slow down"))
+			r.replyErr(ctx, c, FrameID(frame), Errf(CodeRateLimited, "too many frames; slow down"))
 			return nil
 		}
 	}
 	if len(frame) > r.o.MaxMessageBytes {
 		r.o.Observer.FrameIn("invalid")
-		r.replyErr(ctx, c, "", Errf(CodeTooLarge, "frame of %d bytes exceeds %d", len(frame), r.o.MaxMessageBytes))
+		r.replyErr(ctx, c, FrameID(frame), Errf(CodeTooLarge, "frame of %d bytes exceeds %d", len(frame), r.o.MaxMessageBytes))
 		return nil
 	}
 	f, perr := ParseFrame(frame)

@@ -64,6 +64,9 @@ type Server struct {
 	draining atomic.Bool
 	count    atomic.Int64
 	wg       sync.WaitGroup
+	pingOnce sync.Once
+	stop     chan struct{}
+	stopOnce sync.Once
 
 	mu    sync.RWMutex
 	conns map[core.ConnID]*conn
@@ -88,7 +91,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, conns: map[core.ConnID]*conn{}}
+	return &Server{o: o, log: o.Logger, conns: map[core.ConnID]*conn{}, stop: make(chan struct{})}
 }
 
 // Attach sets the router that receives connections and frames.
@@ -98,9 +101,23 @@ type conn struct {
 	id   core.ConnID
 	info core.ConnInfo
 	ws   *websocket.Conn
-	out  chan []byte
+	ctx  context.Context
 	done chan struct{}
 	once sync.Once
+
+	// Outbound queue. An idle connection holds no buffer and no writer
+	// goroutine: the first queued frame starts one, which exits when the
+	// queue is empty again.
+	qmu     sync.Mutex
+	queue   [][]byte
+	writing bool
+}
+
+// queued returns the number of frames waiting.
+func (c *conn) queued() int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return len(c.queue)
 }
 
 // closeWith closes the socket once with code; later calls are no-ops.
@@ -146,7 +163,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(s.o.ReadLimit)
-	c := &conn{id: NewConnID(), ws: ws, out: make(chan []byte, s.o.SendQueue), done: make(chan struct{})}
+	c := &conn{id: NewConnID(), ws: ws, done: make(chan struct{})}
 	c.info = claims.Conn(c.id)
 	s.wg.Add(1)
 	s.count.Add(1)
@@ -160,6 +177,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serve(reqCtx context.Context, c *conn) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
 	defer cancel()
+	c.ctx = ctx
+	s.pingOnce.Do(func() { go s.pingLoop() })
 	s.mu.Lock()
 	s.conns[c.id] = c
 	s.mu.Unlock()
@@ -174,7 +193,6 @@ func (s *Server) serve(reqCtx context.Context, c *conn) {
 	}
 	log := s.log.With("conn", c.id, "user", c.info.User.ID)
 	log.Debug("connected")
-	go s.writeLoop(ctx, c)
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
@@ -206,11 +224,11 @@ func (s *Server) serve(reqCtx context.Context, c *conn) {
 }
 
 func (s *Server) awaitRoom(ctx context.Context, c *conn) {
-	if len(c.out) <= cap(c.out)/2 {
+	if c.queued() <= s.o.SendQueue/2 {
 		return
 	}
 	deadline := time.Now().Add(s.o.WriteTimeout)
-	for len(c.out) > cap(c.out)/2 && time.Now().Before(deadline) && ctx.Err() == nil {
+	for c.queued() > s.o.SendQueue/2 && time.Now().Before(deadline) && ctx.Err() == nil {
 		select {
 		case <-c.done:
 			return
@@ -227,38 +245,73 @@ func (s *Server) forget(c *conn) {
 	s.mu.Unlock()
 }
 
-func (s *Server) writeLoop(ctx context.Context, c *conn) {
-	var ping <-chan time.Time
-	if s.o.PingInterval > 0 {
-		t := time.NewTicker(s.o.PingInterval)
-		defer t.Stop()
-		ping = t.C
-	}
+// drain writes queued frames until the queue is empty, then exits. A
+// write that fails or takes longer than WriteTimeout closes the client as
+// a slow consumer.
+func (s *Server) drain(c *conn) {
+	var batch [][]byte
 	for {
-		select {
-		case <-c.done:
+		c.qmu.Lock()
+		if len(c.queue) == 0 {
+			c.writing = false
+			c.queue = nil // idle connections keep no buffer
+			c.qmu.Unlock()
 			return
-		case <-ctx.Done():
-			return
-		case <-ping:
-			go func() {
-				pctx, cancel := context.WithTimeout(ctx, s.o.WriteTimeout)
-				defer cancel()
-				if err := c.ws.Ping(pctx); err != nil {
-					c.closeWith(core.ClosePolicy, "no pong")
-				}
-			}()
-		case b := <-c.out:
-			wctx, cancel := context.WithTimeout(ctx, s.o.WriteTimeout)
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.qmu.Unlock()
+		for i, b := range batch {
+			wctx, cancel := context.WithTimeout(c.ctx, s.o.WriteTimeout)
 			err := c.ws.Write(wctx, websocket.MessageText, b)
 			cancel()
+			batch[i] = nil
 			if err != nil {
-				if ctx.Err() == nil {
-					s.slow()
+				if c.ctx.Err() == nil {
+					select {
+					case <-c.done:
+					default:
+						s.slow()
+					}
 				}
 				c.closeWith(core.CloseSlowConsumer, "slow consumer")
-				return
+				return // writing stays true: nothing more is written
 			}
+		}
+	}
+}
+
+// pingLoop pings every connection each PingInterval, from one goroutine
+// and a bounded set of short-lived ones, so idle connections carry no
+// timer of their own. A peer that does not answer is closed.
+func (s *Server) pingLoop() {
+	if s.o.PingInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.o.PingInterval)
+	defer t.Stop()
+	sem := make(chan struct{}, 64)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.RLock()
+		conns := make([]*conn, 0, len(s.conns))
+		for _, c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.RUnlock()
+		for _, c := range conns {
+			sem <- struct{}{}
+			go func(c *conn) {
+				defer func() { <-sem }()
+				pctx, cancel := context.WithTimeout(c.ctx, s.o.WriteTimeout)
+				defer cancel()
+				if err := c.ws.Ping(pctx); err != nil && c.ctx.Err() == nil {
+					c.closeWith(core.ClosePolicy, "no pong")
+				}
+			}(c)
 		}
 	}
 }
@@ -283,15 +336,22 @@ func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
 		return fmt.Errorf("wsserver: send to %s: closing: %w", id, core.ErrNotFound)
 	default:
 	}
-	select {
-	case c.out <- frame:
-		return nil
-	default:
-		s.log.Warn("slow consumer closed", "conn", id, "queue", cap(c.out))
+	c.qmu.Lock()
+	if len(c.queue) >= s.o.SendQueue {
+		c.qmu.Unlock()
+		s.log.Warn("slow consumer closed", "conn", id, "queue", s.o.SendQueue)
 		s.slow()
 		c.closeWith(core.CloseSlowConsumer, "slow consumer: could not keep up")
 		return fmt.Errorf("wsserver: send to %s: queue full", id)
 	}
+	c.queue = append(c.queue, frame)
+	start := !c.writing
+	c.writing = true
+	c.qmu.Unlock()
+	if start {
+		go s.drain(c)
+	}
+	return nil
 }
 
 // Close closes a connection with a close code and reason.
@@ -305,7 +365,7 @@ func (s *Server) Close(_ context.Context, id core.ConnID, code int, reason strin
 	// Give already queued frames (e.g. the last error) a moment to leave.
 	go func() {
 		deadline := time.Now().Add(200 * time.Millisecond)
-		for len(c.out) > 0 && time.Now().Before(deadline) {
+		for c.queued() > 0 && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		c.closeWith(code, reason)
@@ -341,6 +401,7 @@ func (s *Server) Ready() bool { return !s.draining.Load() }
 // until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
 	s.CloseWhere(func(core.ConnInfo) bool { return true }, core.CloseRestarting, "server restarting")
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

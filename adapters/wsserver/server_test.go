@@ -126,6 +126,9 @@ func TestRateLimit(t *testing.T) {
 			case m.Type == "pong":
 				pongs++
 			case m.Code == "rate_limited":
+				if !strings.HasPrefix(m.ID, "p") {
+					t.Fatalf("rate_limited without the frame's id: %s", m.Raw)
+				}
 				limited++
 			default:
 				t.Fatalf("unexpected %s", m.Raw)

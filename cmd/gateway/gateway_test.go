@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -135,35 +134,60 @@ func TestDevTokenOnlyInDevMode(t *testing.T) {
 	}
 }
 
-// BenchmarkIdleMemory5000 opens 5,000 idle WebSocket connections, each
-// joined to one of 100 rooms, to a real gateway process and reports its
-// resident memory per connection.
+// BenchmarkIdleMemory5000 opens 5,000 idle WebSocket connections to a
+// real gateway process and reports its resident memory per connection:
+// "bare" connections that joined nothing, and connections that each joined
+// one of 100 rooms (registry, presence state, plugin join hooks). The
+// plugin instance pools are warmed up before the baseline is taken.
 func BenchmarkIdleMemory5000(b *testing.B) {
-	const n = 5000
+	for _, join := range []bool{false, true} {
+		name := "bare"
+		if join {
+			name = "joined"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				idleMemory(b, 5000, join)
+			}
+		})
+	}
+}
+
+func idleMemory(b *testing.B, n int, join bool) {
 	bin := proc.Build(b, "gateway")
 	addr := proc.FreeAddr(b)
-	p := proc.Start(b, bin, []string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn"})
-	if err := proc.WaitHTTP("http://"+addr+"/readyz", 20*time.Second); err != nil {
+	p := proc.Start(b, bin, []string{"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn", cacheEnv})
+	if err := proc.WaitHTTP("http://"+addr+"/readyz", 60*time.Second); err != nil {
 		b.Fatal(err)
 	}
 	pid := p.Cmd.Process.Pid
 	url := "ws://" + addr + "/ws"
-	for i := 0; i < b.N; i++ {
-		runtime.GC()
-		before, _ := proc.RSS(pid)
-		clients := make([]*e2e.Client, 0, n)
-		for j := 0; j < n; j++ {
-			c := e2e.Dial(b, url, e2e.Token(b, []byte(testSecret), fmt.Sprint("u", j), "student", []string{"*"}, time.Hour))
+	// Warm-up: fill the plugin pools and the runtime's caches.
+	var warm []*e2e.Client
+	for j := 0; j < 100; j++ {
+		c := e2e.Dial(b, url, e2e.Token(b, []byte(testSecret), fmt.Sprint("w", j), "student", []string{"*"}, time.Hour))
+		c.Join(fmt.Sprint("warm-", j%10), -1)
+		warm = append(warm, c)
+	}
+	time.Sleep(time.Second)
+	before, _ := proc.RSS(pid)
+	clients := make([]*e2e.Client, 0, n)
+	start := time.Now()
+	for j := 0; j < n; j++ {
+		c := e2e.Dial(b, url, e2e.Token(b, []byte(testSecret), fmt.Sprint("u", j), "student", []string{"*"}, time.Hour))
+		if join {
 			c.Join(fmt.Sprint("room-", j%100), -1)
-			clients = append(clients, c)
 		}
-		time.Sleep(2 * time.Second) // let the server settle
-		after, _ := proc.RSS(pid)
-		b.ReportMetric(float64(after-before)/n, "server-bytes/conn")
-		b.ReportMetric(float64(after)/(1<<20), "server-MiB")
-		for _, c := range clients {
-			c.Close()
-		}
+		clients = append(clients, c)
+	}
+	elapsed := time.Since(start)
+	time.Sleep(2 * time.Second) // let the server settle
+	after, _ := proc.RSS(pid)
+	b.ReportMetric(float64(after-before)/float64(n), "server-bytes/conn")
+	b.ReportMetric(float64(after)/(1<<20), "server-MiB")
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "conns/s")
+	for _, c := range append(clients, warm...) {
+		c.Release()
 	}
 }
 

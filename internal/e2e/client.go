@@ -54,6 +54,8 @@ type Client struct {
 	q    chan Msg
 	stop chan struct{}
 	once sync.Once
+	// frameLimit > 0 splits sent messages into frames of at most this size.
+	frameLimit int
 }
 
 // Release stops the client's background goroutines and closes the socket.
@@ -189,9 +191,32 @@ func (c *Client) Send(v any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if c.frameLimit > 0 && len(b) > c.frameLimit {
+		if err := c.writeFragmented(ctx, b); err != nil {
+			c.t.Fatalf("write: %v", err)
+		}
+		return
+	}
 	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
+}
+
+// writeFragmented sends one text message as frames of at most frameLimit
+// bytes (each Write of a message writer is one frame).
+func (c *Client) writeFragmented(ctx context.Context, b []byte) error {
+	w, err := c.ws.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		return err
+	}
+	for len(b) > 0 {
+		n := min(len(b), c.frameLimit)
+		if _, err := w.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return w.Close()
 }
 
 // SendBinary writes a binary frame.
