@@ -38,6 +38,7 @@ func main() {}
 type presence struct {
 	defaultStatus string
 	statuses      []string
+	buf           []byte // reused for outputs (the host copies them)
 }
 
 // New builds the presence handler from its config.
@@ -66,24 +67,32 @@ func (p *presence) handle(c *sdk.Call) error {
 	if c.Action != "update" {
 		return c.Reject("unknown type " + c.Type)
 	}
-	obj, err := c.Object()
-	if err != nil {
+	if jsonlite.KindOf(c.Data) != jsonlite.Object {
 		return c.Reject("data must be an object {status}")
 	}
-	status, ok, err := obj.String("status")
+	raw, ok, err := jsonlite.LookupString(c.Data, "status")
+	if err != nil && !errors.Is(err, jsonlite.ErrType) {
+		return c.Reject("data must be an object {status}")
+	}
+	status := string(raw)
 	if err != nil || !ok || !validStatus(status) {
 		return c.Reject("status must be 1–32 characters of a-z, 0-9, '_' or '-'")
 	}
 	if len(p.statuses) > 0 && !slices.Contains(p.statuses, status) {
 		return c.Reject("unknown status " + status)
 	}
-	if err := c.Set("u:"+c.Sender.ID, userJSON(nil, c.Sender, status)); err != nil {
+	buf := userJSON(p.buf[:0], c.Sender, status)
+	rec := len(buf)
+	buf = append(buf, `{"user":`...)
+	buf = c.Sender.AppendJSON(buf)
+	buf = append(buf, `,"status":`...)
+	buf = jsonlite.AppendString(buf, status)
+	buf = append(buf, '}')
+	p.buf = buf
+	if err := c.Set("u:"+c.Sender.ID, buf[:rec]); err != nil {
 		return err
 	}
-	out := append([]byte(`{"user":`), c.Sender.AppendJSON(nil)...)
-	out = append(out, `,"status":`...)
-	out = jsonlite.AppendString(out, status)
-	return c.Broadcast("update", append(out, '}'))
+	return c.Broadcast("update", buf[rec:])
 }
 
 func (p *presence) join(c *sdk.Call) error {

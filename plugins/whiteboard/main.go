@@ -84,13 +84,14 @@ func (b *board) handle(c *sdk.Call) error {
 	case sdk.HookLeave:
 		return nil
 	}
+	if c.Action == "draw" { // the hot path: no allocation while parsing
+		return b.draw(c)
+	}
 	obj, err := c.Object()
 	if err != nil {
 		return c.Reject("data must be a JSON object")
 	}
 	switch c.Action {
-	case "draw":
-		return b.draw(c, obj)
 	case "erase":
 		return b.erase(c, obj)
 	case "clear":
@@ -107,23 +108,26 @@ func (b *board) handle(c *sdk.Call) error {
 	return c.Reject("unknown type " + c.Type)
 }
 
-func (b *board) draw(c *sdk.Call, obj jsonlite.Obj) error {
-	el, ok := obj.Get("element")
+func (b *board) draw(c *sdk.Call) error {
+	if jsonlite.KindOf(c.Data) != jsonlite.Object {
+		return c.Reject("data must be a JSON object")
+	}
+	el, ok, err := jsonlite.Lookup(c.Data, "element")
+	if err != nil {
+		return c.Reject("data must be a JSON object")
+	}
 	if !ok || jsonlite.KindOf(el) != jsonlite.Object {
 		return c.Reject("element must be an object")
 	}
 	if len(el) > b.maxElementBytes {
 		return c.Reject("element too large (max " + strconv.Itoa(b.maxElementBytes) + " bytes)")
 	}
-	fields, err := jsonlite.ParseObject(el)
-	if err != nil {
-		return c.Reject("element is not valid JSON")
-	}
-	id, ok, err := fields.String("id")
-	if err != nil || !ok || id == "" || len(id) > maxIDLen {
+	idRaw, ok, err := jsonlite.LookupString(el, "id")
+	if err != nil || !ok || len(idRaw) == 0 || len(idRaw) > maxIDLen {
 		return c.Reject("element.id must be a non-empty string of at most " + strconv.Itoa(maxIDLen) + " bytes")
 	}
-	if pts, ok := fields.Get("points"); ok && jsonlite.KindOf(pts) != jsonlite.Null {
+	id := string(idRaw)
+	if pts, ok, err := jsonlite.Lookup(el, "points"); err == nil && ok && jsonlite.KindOf(pts) != jsonlite.Null {
 		n, err := jsonlite.ArrayLen(pts)
 		if err != nil {
 			return c.Reject("element.points must be an array")
