@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/classgate/classgate/adapters/admin"
+	"github.com/classgate/classgate/adapters/admin/admintest"
 	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/core"
 )
@@ -405,4 +406,8 @@ func TestAuditLog(t *testing.T) {
 			t.Errorf("audit log contains %q:\n%s", never, logs)
 		}
 	}
+}
+
+func adminClient(f *fixture) *admintest.Client {
+	return &admintest.Client{Base: f.srv.URL, Token: token}
 }
