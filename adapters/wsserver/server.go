@@ -101,6 +101,7 @@ type conn struct {
 	id   core.ConnID
 	info core.ConnInfo
 	ws   *websocket.Conn
+	raw  *corkConn
 	ctx  context.Context
 	done chan struct{}
 	once sync.Once
@@ -157,13 +158,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			opts = &websocket.AcceptOptions{InsecureSkipVerify: true}
 		}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	cw := &corkWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, opts)
 	if err != nil {
 		s.log.Info("upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	ws.SetReadLimit(s.o.ReadLimit)
-	c := &conn{id: NewConnID(), ws: ws, done: make(chan struct{})}
+	c := &conn{id: NewConnID(), ws: ws, raw: cw.conn, done: make(chan struct{})}
 	c.info = claims.Conn(c.id)
 	s.wg.Add(1)
 	s.count.Add(1)
@@ -260,22 +262,28 @@ func (s *Server) drain(c *conn) {
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.qmu.Unlock()
+		// The frames go to memory (corked) and leave in one write.
+		c.raw.cork()
+		var err error
 		for i, b := range batch {
-			wctx, cancel := context.WithTimeout(c.ctx, s.o.WriteTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, b)
-			cancel()
-			batch[i] = nil
-			if err != nil {
-				if c.ctx.Err() == nil {
-					select {
-					case <-c.done:
-					default:
-						s.slow()
-					}
-				}
-				c.closeWith(core.CloseSlowConsumer, "slow consumer")
-				return // writing stays true: nothing more is written
+			if err == nil {
+				err = c.ws.Write(c.ctx, websocket.MessageText, b)
 			}
+			batch[i] = nil
+		}
+		if uerr := c.raw.uncork(s.o.WriteTimeout); err == nil {
+			err = uerr
+		}
+		if err != nil {
+			if c.ctx.Err() == nil {
+				select {
+				case <-c.done:
+				default:
+					s.slow()
+				}
+			}
+			c.closeWith(core.CloseSlowConsumer, "slow consumer")
+			return // writing stays true: nothing more is written
 		}
 	}
 }
