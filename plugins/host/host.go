@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -24,7 +26,23 @@ type Host struct {
 	pins     map[pinKey]*variant
 	closed   bool
 	reloadMu sync.Mutex
+
+	// cur mirrors gen for the read-mostly lookups done on every frame
+	// (Handler, Features), so they take no lock.
+	cur atomic.Pointer[generation]
+	obs atomic.Pointer[CallObserver]
 }
+
+// CallObserver receives every plugin call, for metrics. plugin is the
+// namespace, version "stable" or "canary", outcome one of "ok",
+// "rejected", "error", "timeout", "crash", "abi", "limit", "unavailable".
+// Implementations must be cheap and safe for concurrent use.
+type CallObserver interface {
+	ObservePluginCall(plugin, version, outcome string, d time.Duration)
+}
+
+// SetObserver makes o receive every call from now on.
+func (h *Host) SetObserver(o CallObserver) { h.obs.Store(&o) }
 
 var _ core.Plugins = (*Host)(nil)
 
@@ -111,6 +129,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
 		return nil, err
 	}
 	h.gen = gen
+	h.cur.Store(gen)
 	return h, nil
 }
 
@@ -178,12 +197,11 @@ func (h *Host) build(ctx context.Context, cfg Config, old *generation) (*generat
 // Handler returns the handler of namespace in room, or nil when the
 // namespace is not configured or not enabled there.
 func (h *Host) Handler(room, namespace string) core.Handler {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.gen == nil {
+	gen := h.cur.Load()
+	if gen == nil {
 		return nil
 	}
-	e := h.gen.entries[namespace]
+	e := gen.entries[namespace]
 	if e == nil || !e.enabled(room) {
 		return nil
 	}
@@ -192,14 +210,13 @@ func (h *Host) Handler(room, namespace string) core.Handler {
 
 // Features lists the namespaces enabled in room, sorted.
 func (h *Host) Features(room string) []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	out := []string{}
-	if h.gen == nil {
+	gen := h.cur.Load()
+	if gen == nil {
 		return out
 	}
-	for _, ns := range h.gen.names {
-		if h.gen.entries[ns].enabled(room) {
+	for _, ns := range gen.names {
+		if gen.entries[ns].enabled(room) {
 			out = append(out, ns)
 		}
 	}
@@ -282,7 +299,35 @@ func (n *nsHandler) Handle(ctx context.Context, call *core.Call) (*core.Result, 
 	}
 	unpin := call.Hook == core.HookLeave && call.RoomEmpty
 	defer n.h.release(ctx, v, call.Room, n.namespace, unpin)
-	return v.handle(ctx, call)
+	o := n.h.obs.Load()
+	if o == nil {
+		return v.handle(ctx, call)
+	}
+	start := time.Now()
+	res, err := v.handle(ctx, call)
+	(*o).ObservePluginCall(n.namespace, v.version(), outcome(res, err), time.Since(start))
+	return res, err
+}
+
+// outcome classifies a call for CallObserver.
+func outcome(res *core.Result, err error) string {
+	switch {
+	case err == nil && res != nil && res.Reject != "":
+		return "rejected"
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case errors.Is(err, ErrCrashed):
+		return "crash"
+	case errors.Is(err, ErrProtocol), errors.Is(err, ErrABI):
+		return "abi"
+	case errors.Is(err, ErrLimit):
+		return "limit"
+	case errors.Is(err, ErrDisabled), errors.Is(err, ErrClosed):
+		return "unavailable"
+	}
+	return "error"
 }
 
 // Reload applies a new configuration: it validates cfg and loads every
@@ -315,6 +360,7 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 	var toClose []*variant
 	h.mu.Lock()
 	h.gen = gen
+	h.cur.Store(gen)
 	for key, v := range old.variantBy {
 		if gen.variantBy[key] == v {
 			continue

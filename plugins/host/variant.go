@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,14 @@ func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, err
 }
 
 // handle runs one call on a pooled instance and applies the failure policy.
+// version is "canary" for a namespace's canary variant, else "stable".
+func (v *variant) version() string {
+	if strings.HasSuffix(v.name, "@canary") {
+		return "canary"
+	}
+	return "stable"
+}
+
 func (v *variant) handle(ctx context.Context, call *core.Call) (*core.Result, error) {
 	in, err := v.pool.get(ctx)
 	if err != nil {
