@@ -52,7 +52,11 @@ func (p *roomSeen) list() []string {
 // that wiring): memory store, router with the metrics observer, WebSocket
 // server with the slow-consumer hook, and the admin API over NodeFuncs.
 func TestAdminInProcess(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
+	// Every log line of the run, at debug level, to check what never
+	// appears in them.
+	var logMu sync.Mutex
+	logs := &strings.Builder{}
+	log := slog.New(slog.NewJSONHandler(lockedWriter{&logMu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	v, err := auth.New(auth.Options{HS256Secret: []byte(e2eSecret)})
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +141,19 @@ func TestAdminInProcess(t *testing.T) {
 		HTTP:  public.URL,
 		WS:    "ws" + strings.TrimPrefix(public.URL, "http") + "/ws",
 		Admin: adminSrv.URL,
-		Logs:  func() string { return "" },
+		Logs:  func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() },
 	})
+	logMu.Lock()
+	defer logMu.Unlock()
+	out := logs.String()
+	for _, never := range []string{"eyJ" /* any JWT */, e2eToken, e2eSecret, "Class ends in 5 minutes"} {
+		if strings.Contains(out, never) {
+			t.Errorf("the logs contain %q:\n%s", never, out)
+		}
+	}
+	if !strings.Contains(out, `"msg":"admin: kicked"`) || !strings.Contains(out, `"user":"sam"`) {
+		t.Errorf("the logs lack the audit line of the kick:\n%s", out)
+	}
 }
 
 // TestAdmintestClient exercises the test client against the fake node.

@@ -48,17 +48,17 @@ type Config struct {
 	// has none) or "https://collector.example:4318/v1/traces". Empty (the
 	// default) turns tracing off: a no-op tracer, no exporter, no cost
 	// beyond a few function calls per frame.
-	Endpoint string
+	Endpoint string `koanf:"endpoint"`
 	// Headers are sent with every export (e.g. an API key).
-	Headers map[string]string
+	Headers map[string]string `koanf:"headers"`
 	// SampleRatio is the share of new traces recorded, 0–1 (default 1 when
 	// Endpoint is set). A trace started upstream keeps its parent's
 	// decision.
-	SampleRatio float64
+	SampleRatio float64 `koanf:"sample_ratio"`
 	// ServiceName is the resource's service.name (default "classgate").
-	ServiceName string
+	ServiceName string `koanf:"service_name"`
 	// Timeout bounds one export (default 10s).
-	Timeout time.Duration
+	Timeout time.Duration `koanf:"timeout"`
 }
 
 // Validate reports a configuration that cannot work.
