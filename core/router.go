@@ -907,3 +907,25 @@ func (r *Router) Maintain(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// LocalRooms returns the rooms with members on this node and how many of
+// this node's connections are in each (standalone mode).
+func (r *Router) LocalRooms() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.rooms))
+	for name, lr := range r.rooms {
+		if len(lr.members) > 0 {
+			out[name] = len(lr.members)
+		}
+	}
+	return out
+}
+
+// Joined reports whether the local connection id is in room.
+func (r *Router) Joined(id ConnID, room string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lc := r.conns[id]
+	return lc != nil && lc.joined[room] != nil
+}

@@ -22,7 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/adapters/redis"
+	"github.com/classgate/classgate/adapters/tracing"
 	"github.com/classgate/classgate/adapters/web"
 	"github.com/classgate/classgate/adapters/wsserver"
 	"github.com/classgate/classgate/core"
@@ -31,6 +33,9 @@ import (
 	"github.com/classgate/classgate/internal/config"
 	"github.com/classgate/classgate/plugins/host"
 )
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
@@ -82,6 +87,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	defer node.close()
 	rl := &reloader{path: *cfgPath, environ: environ, over: over, level: level, log: log, plugins: node.plugins}
 	go rl.watch(ctx, 2*time.Second)
+	if cfg.Admin.Listen != "" {
+		as, err := startAdmin(cfg, node, rl, log)
+		if err != nil {
+			return err
+		}
+		defer as.Close()
+	}
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -130,6 +142,9 @@ type node struct {
 	ws      *wsserver.Server
 	mux     *http.ServeMux
 	plugins *host.Host
+	metrics *metrics.Metrics
+	tracer  *tracing.Tracer
+	admin   http.Handler // nil when admin.listen is empty
 	cancel  context.CancelFunc
 }
 
@@ -139,6 +154,7 @@ func (n *node) close() {
 	defer cancel()
 	_ = n.plugins.Close(ctx)
 	_ = n.store.Close()
+	_ = n.tracer.Shutdown(ctx)
 }
 
 func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, error) {
@@ -163,6 +179,13 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	default:
 		return nil, fmt.Errorf("store.kind %q is not supported", cfg.Store.Kind)
 	}
+	m := metrics.New(metrics.Options{Version: version})
+	tr, err := tracing.Setup(ctx, cfg.Tracing, cfg.Node.ID, version)
+	if err != nil {
+		return nil, err
+	}
+	rawStore := st
+	st = tr.Store(metrics.InstrumentStore(st, m))
 	ws := wsserver.New(wsserver.Options{
 		Verifier:       ver,
 		AllowedOrigins: cfg.Server.AllowedOrigins,
@@ -172,17 +195,20 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 		PingInterval:   cfg.Server.PingInterval,
 		MaxConnections: cfg.Server.MaxConnections,
 		Logger:         log,
+		OnSlowConsumer: m.SlowConsumer,
 	})
 	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))
 	if err != nil {
+		_ = rawStore.Close()
 		return nil, err
 	}
+	plugins.SetObserver(m)
 	rate := cfg.Limits.RatePerSecond
 	if rate == 0 {
 		rate = -1 // 0 in config means unlimited
 	}
 	router, err := core.NewRouter(core.Options{
-		Store: st, Sender: ws, Plugins: plugins, Node: cfg.Node.ID,
+		Store: st, Sender: ws, Plugins: tr.Plugins(plugins), Node: cfg.Node.ID, Observer: m,
 		DedupeWindow: cfg.Dedupe.Window, MaxRoomsPerConn: cfg.Limits.MaxRoomsPerConn,
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, RatePerSecond: rate, RateBurst: cfg.Limits.RateBurst,
 		AbuseLimit: cfg.Limits.AbuseLimit, Logger: log,
@@ -190,7 +216,7 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	if err != nil {
 		return nil, err
 	}
-	ws.Attach(router)
+	ws.Attach(tr.Router(router))
 	mctx, cancel := context.WithCancel(ctx)
 	go router.Maintain(mctx, cfg.Store.LivenessTTL/3)
 
@@ -211,10 +237,14 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if cfg.Metrics.Enabled {
+		mux.Handle(cfg.Metrics.Path, m.Handler())
+	}
 	if cfg.Dev.Enabled {
 		mountDev(mux, cfg, ws)
 	}
-	return &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, cancel: cancel}, nil
+	n := &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, metrics: m, tracer: tr, cancel: cancel}
+	return n, nil
 }
 
 func newVerifier(a config.Auth) (*auth.Verifier, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/classgate/classgate/adapters/redis"
+	"github.com/classgate/classgate/adapters/tracing"
 	"github.com/classgate/classgate/plugins/host"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	Store   Store   `koanf:"store"`
 	Dev     Dev     `koanf:"dev"`
 	Log     Log     `koanf:"log"`
+	Metrics Metrics        `koanf:"metrics"`
+	Admin   Admin          `koanf:"admin"`
+	Tracing tracing.Config `koanf:"tracing"`
 	// Plugins selects the WebAssembly plugin of each namespace. The
 	// embedded chat, whiteboard and presence are configured by default.
 	Plugins host.Config `koanf:"plugins"`
@@ -101,6 +105,24 @@ type Dev struct {
 	Enabled bool `koanf:"enabled"`
 }
 
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Enabled serves Prometheus metrics at Path on the main listener (and
+	// always on the admin listener, behind its token).
+	Enabled bool   `koanf:"enabled"`
+	Path    string `koanf:"path"`
+}
+
+// Admin configures the operations API and dashboard.
+type Admin struct {
+	// Listen is the admin listener's address; empty disables it.
+	Listen string `koanf:"listen"`
+	// Token is the bearer token every admin call needs (16+ characters).
+	Token string `koanf:"token"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin listener.
+	Pprof bool `koanf:"pprof"`
+}
+
 // Log configures log/slog output.
 type Log struct {
 	Level  string `koanf:"level"`
@@ -137,6 +159,15 @@ func Defaults() map[string]any {
 		"dev.enabled":               false,
 		"log.level":                 "info",
 		"log.format":                "json",
+		"metrics.enabled":           true,
+		"metrics.path":              "/metrics",
+		"admin.listen":              "",
+		"admin.token":               "",
+		"admin.pprof":               false,
+		"tracing.endpoint":          "",
+		"tracing.sample_ratio":      0.0,
+		"tracing.service_name":      "classgate",
+		"tracing.timeout":           "10s",
 		// The classroom plugins are always configured; a file or the
 		// environment overrides their settings, adds namespaces, or turns
 		// one off with disable: ["*"].
@@ -292,6 +323,20 @@ func (c *Config) Validate() error {
 	case "json", "text":
 	default:
 		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	if c.Metrics.Enabled && !strings.HasPrefix(c.Metrics.Path, "/") {
+		bad("metrics.path", "must start with /, got %q", c.Metrics.Path)
+	}
+	if c.Admin.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			bad("admin.listen", "%q is not host:port", c.Admin.Listen)
+		}
+		if len(c.Admin.Token) < 16 {
+			bad("admin.token", "required (16+ characters) when admin.listen is set")
+		}
+	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Store.Kind == "redis" {
 		if err := c.RedisOptions().Validate(); err != nil {
