@@ -26,15 +26,15 @@ const EnvPrefix = "CLASSGATE_"
 
 // Config is the whole gateway configuration. See configs/gateway.yaml.
 type Config struct {
-	Node    Node    `koanf:"node"`
-	Server  Server  `koanf:"server"`
-	Auth    Auth    `koanf:"auth"`
-	Limits  Limits  `koanf:"limits"`
-	History History `koanf:"history"`
-	Dedupe  Dedupe  `koanf:"dedupe"`
-	Store   Store   `koanf:"store"`
-	Dev     Dev     `koanf:"dev"`
-	Log     Log     `koanf:"log"`
+	Node    Node           `koanf:"node"`
+	Server  Server         `koanf:"server"`
+	Auth    Auth           `koanf:"auth"`
+	Limits  Limits         `koanf:"limits"`
+	History History        `koanf:"history"`
+	Dedupe  Dedupe         `koanf:"dedupe"`
+	Store   Store          `koanf:"store"`
+	Dev     Dev            `koanf:"dev"`
+	Log     Log            `koanf:"log"`
 	Metrics Metrics        `koanf:"metrics"`
 	Admin   Admin          `koanf:"admin"`
 	Tracing tracing.Config `koanf:"tracing"`
