@@ -370,6 +370,7 @@ loop:
 		_ = c.ws.Close(serverClose.code, serverClose.reason)
 	}
 	c.ws.CloseNow()
+	g.log.Debug("connection ended", "conn", c.id, "code", code, "reason", reason, "by_gateway", serverClose != nil)
 	g.disconnect(c, host, int(code), reason)
 }
 
@@ -457,6 +458,7 @@ func (g *gateway) management(w http.ResponseWriter, r *http.Request, rawID strin
 	}
 	c := g.conn(id)
 	if c == nil || !c.open.Load() {
+		g.log.Debug("@connections: gone", "conn", id, "method", r.Method, "known", c != nil)
 		apiErr(w, http.StatusGone, "GoneException", "")
 		return
 	}
@@ -488,6 +490,7 @@ func (g *gateway) management(w http.ResponseWriter, r *http.Request, rawID strin
 			"identity":     map[string]string{"sourceIp": c.sourceIP, "userAgent": c.userAgent},
 		})
 	case http.MethodDelete:
+		g.log.Debug("@connections: delete", "conn", id, "ua", r.UserAgent())
 		select {
 		case c.kick <- closeReq{websocket.StatusNormalClosure, ""}:
 		default:
@@ -539,6 +542,13 @@ func (s *sniffWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	s.sniffer = &frameSniffer{Conn: conn, limit: s.limit}
+	// The 101 reached the client before the hijack, so its first frames
+	// may already sit in the server's buffer; coder/websocket replays them
+	// from there, so they are scanned here.
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		s.sniffer.scan(b)
+	}
 	return s.sniffer, brw, nil
 }
 

@@ -24,6 +24,13 @@ import (
 
 var secret = []byte("parity-secret-parity-secret-parity-0123")
 
+func logLevel() string {
+	if l := os.Getenv("APIGW_EMULATOR_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "warn"
+}
+
 // lambdaBinaries builds the two functions as `make lambda` does (tag
 // lambda.norpc), for this machine's architecture.
 func lambdaBinaries(t *testing.T) (authorizer, gateway string) {
@@ -64,7 +71,7 @@ func startEmulator(t *testing.T, env []string, flags ...string) *emulator {
 	bin := proc.Build(t, "apigw-emulator")
 	authz, gw := lambdaBinaries(t)
 	addr := proc.FreeAddr(t)
-	args := []string{"-listen", addr, "-authorizer", authz, "-function", gw, "-log-level", "warn"}
+	args := []string{"-listen", addr, "-authorizer", authz, "-function", gw, "-log-level", logLevel()}
 	for _, e := range env {
 		args = append(args, "-env", e)
 	}
