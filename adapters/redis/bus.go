@@ -23,7 +23,8 @@ import (
 // room's events in publication order. go-redis re-dials and re-subscribes a
 // subscriber connection that failed; events published meanwhile are lost
 // from pub/sub, and the reader fills such a gap from the history as soon as
-// the room's next durable event shows it.
+// the subscription is confirmed again (or the room's next durable event
+// shows it).
 type bus struct {
 	s    *Store
 	sink atomic.Pointer[func(core.Event)]
@@ -50,6 +51,7 @@ type sub struct {
 	ready chan struct{} // closed when Redis confirmed the subscription
 	once  sync.Once
 	last  uint64 // last durable seq delivered; reader goroutine only
+	base  uint64 // the room's seq when first confirmed; reader goroutine only
 }
 
 func newBus(s *Store) *bus {
@@ -195,7 +197,7 @@ func (b *bus) read(g *group, msgs <-chan any) {
 				sb := b.subs[m.Channel]
 				b.mu.Unlock()
 				if sb != nil {
-					sb.once.Do(func() { close(sb.ready) })
+					b.confirmed(sb)
 				}
 			}
 		case *goredis.Message:
@@ -230,6 +232,9 @@ func (b *bus) dispatch(sb *sub, payload string) {
 		return
 	}
 	if seq > 0 {
+		if sb.last > 0 && seq <= sb.last {
+			return // already delivered by a catch-up from the history
+		}
 		if sb.last > 0 && seq > sb.last+1 {
 			b.repair(sb, seq, *sink)
 		}
@@ -238,12 +243,51 @@ func (b *bus) dispatch(sb *sub, payload string) {
 	(*sink)(e)
 }
 
+// confirmed handles Redis's confirmation of a room's subscription, on the
+// reader goroutine. The first one records the room's seq, so a later gap is
+// measurable even if no event came yet; a later one is a re-subscription
+// after the connection failed, and the events committed while it was down
+// are delivered from the history at once — not only when the room's next
+// event shows the gap (which may never come in a quiet room).
+func (b *bus) confirmed(sb *sub) {
+	first := false
+	sb.once.Do(func() { first = true })
+	ctx, cancel := b.s.opCtx(context.Background())
+	defer cancel()
+	snap, err := b.s.Snapshot(ctx, sb.room)
+	if first {
+		// Events committed from now on may already be queued behind this
+		// confirmation, so base only marks where a later catch-up starts;
+		// it never suppresses a message.
+		if err == nil {
+			sb.base = snap.Seq
+		}
+		close(sb.ready)
+		return
+	}
+	sink := b.sink.Load()
+	from := sb.last
+	if from == 0 {
+		from = sb.base
+	}
+	if err != nil || sink == nil || snap.Seq <= from {
+		return
+	}
+	b.repairFrom(from, sb, snap.Seq+1, *sink)
+	sb.last = snap.Seq
+}
+
 // repair delivers the durable events between sb.last and seq from the
 // history (they were published while the subscriber was reconnecting).
 // When the history no longer has them the gap stays; clients see it and
 // re-join with since.
 func (b *bus) repair(sb *sub, seq uint64, sink func(core.Event)) {
-	events, _, complete, err := b.s.History(context.Background(), sb.room, sb.last)
+	b.repairFrom(sb.last, sb, seq, sink)
+}
+
+// repairFrom delivers the durable events after since and before seq.
+func (b *bus) repairFrom(since uint64, sb *sub, seq uint64, sink func(core.Event)) {
+	events, _, complete, err := b.s.History(context.Background(), sb.room, since)
 	if err != nil || !complete {
 		return
 	}

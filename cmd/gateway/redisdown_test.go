@@ -12,7 +12,8 @@ import (
 // TestRedisOutage: with Redis unreachable a durable send gets a retryable
 // error and never an ack, /readyz fails, connections stay open, and once
 // Redis is back the same process serves again — no restart — and the
-// client's retry with the same id is delivered exactly once.
+// client's retry with the same id is delivered exactly once — live, even
+// though the node's subscription was re-established after the commit.
 func TestRedisOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server and a gateway")
