@@ -211,7 +211,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil, nil
 	}
-	if le.CacheSeed != "" && cfg.Plugins.CacheDir != "" {
+	if _, err := os.Stat(le.CacheSeed); err == nil && le.CacheSeed != "" && cfg.Plugins.CacheDir != "" {
 		n, err := copyTree(le.CacheSeed, cfg.Plugins.CacheDir)
 		if err != nil {
 			log.Warn("compilation cache seed not copied", "seed", le.CacheSeed, "err", err)
@@ -240,6 +240,10 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		Store: store, Sender: sender, Plugins: plugins, Direct: true,
 		DedupeWindow: cfg.Dedupe.Window, MaxRoomsPerConn: cfg.Limits.MaxRoomsPerConn,
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, RatePerSecond: -1,
+		// Concurrent invocations in one room commit optimistically; give a
+		// hot room more attempts than one node (which serialises a room)
+		// ever needs.
+		CommitRetries: 32,
 		Logger: log, Observer: emf,
 	})
 	if err != nil {
