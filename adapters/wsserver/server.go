@@ -68,8 +68,9 @@ type Server struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	mu    sync.RWMutex
-	conns map[core.ConnID]*conn
+	// conns maps core.ConnID → *conn; read on every delivery, so a
+	// sync.Map (no lock shared by all readers).
+	conns sync.Map
 }
 
 var _ core.Sender = (*Server)(nil)
@@ -91,7 +92,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, conns: map[core.ConnID]*conn{}, stop: make(chan struct{})}
+	return &Server{o: o, log: o.Logger, stop: make(chan struct{})}
 }
 
 // Attach sets the router that receives connections and frames.
@@ -181,9 +182,7 @@ func (s *Server) serve(reqCtx context.Context, c *conn) {
 	defer cancel()
 	c.ctx = ctx
 	s.pingOnce.Do(func() { go s.pingLoop() })
-	s.mu.Lock()
-	s.conns[c.id] = c
-	s.mu.Unlock()
+	s.conns.Store(c.id, c)
 	if s.draining.Load() {
 		c.closeWith(core.CloseRestarting, "server restarting")
 	}
@@ -196,7 +195,9 @@ func (s *Server) serve(reqCtx context.Context, c *conn) {
 	log := s.log.With("conn", c.id, "user", c.info.User.ID)
 	log.Debug("connected")
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		// Read with a context that is never cancelled (no per-frame
+		// AfterFunc in the library); closing the socket ends the read.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			if st := websocket.CloseStatus(err); st == -1 && !errors.Is(err, context.Canceled) {
 				log.Debug("read ended", "err", err)
@@ -240,11 +241,7 @@ func (s *Server) awaitRoom(ctx context.Context, c *conn) {
 }
 
 func (s *Server) forget(c *conn) {
-	s.mu.Lock()
-	if s.conns[c.id] == c {
-		delete(s.conns, c.id)
-	}
-	s.mu.Unlock()
+	s.conns.CompareAndDelete(c.id, c)
 }
 
 // drain writes queued frames until the queue is empty, then exits. A
@@ -267,7 +264,10 @@ func (s *Server) drain(c *conn) {
 		var err error
 		for i, b := range batch {
 			if err == nil {
-				err = c.ws.Write(c.ctx, websocket.MessageText, b)
+				// No deadline needed: the frame goes to memory; uncork
+				// bounds the real write. (A cancellable context would
+				// cost a context.AfterFunc per frame in the library.)
+				err = c.ws.Write(context.Background(), websocket.MessageText, b)
 			}
 			batch[i] = nil
 		}
@@ -304,12 +304,7 @@ func (s *Server) pingLoop() {
 			return
 		case <-t.C:
 		}
-		s.mu.RLock()
-		conns := make([]*conn, 0, len(s.conns))
-		for _, c := range s.conns {
-			conns = append(conns, c)
-		}
-		s.mu.RUnlock()
+		conns := s.all()
 		for _, c := range conns {
 			sem <- struct{}{}
 			go func(c *conn) {
@@ -333,9 +328,7 @@ func (s *Server) slow() {
 // Send queues a frame for a connection without blocking. A connection
 // whose queue is full is closed with 4008 (slow consumer).
 func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
-	s.mu.RLock()
-	c := s.conns[id]
-	s.mu.RUnlock()
+	c := s.get(id)
 	if c == nil {
 		return fmt.Errorf("wsserver: send to %s: %w", id, core.ErrNotFound)
 	}
@@ -364,9 +357,7 @@ func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
 
 // Close closes a connection with a close code and reason.
 func (s *Server) Close(_ context.Context, id core.ConnID, code int, reason string) error {
-	s.mu.RLock()
-	c := s.conns[id]
-	s.mu.RUnlock()
+	c := s.get(id)
 	if c == nil {
 		return fmt.Errorf("wsserver: close %s: %w", id, core.ErrNotFound)
 	}
@@ -384,18 +375,32 @@ func (s *Server) Close(_ context.Context, id core.ConnID, code int, reason strin
 // CloseWhere closes every connection whose info matches with code and
 // returns how many it closed (used to kick a user).
 func (s *Server) CloseWhere(match func(core.ConnInfo) bool, code int, reason string) int {
-	s.mu.RLock()
 	var hit []*conn
-	for _, c := range s.conns {
+	for _, c := range s.all() {
 		if match(c.info) {
 			hit = append(hit, c)
 		}
 	}
-	s.mu.RUnlock()
 	for _, c := range hit {
 		c.closeWith(code, reason)
 	}
 	return len(hit)
+}
+
+func (s *Server) get(id core.ConnID) *conn {
+	if v, ok := s.conns.Load(id); ok {
+		return v.(*conn)
+	}
+	return nil
+}
+
+func (s *Server) all() []*conn {
+	var out []*conn
+	s.conns.Range(func(_, v any) bool {
+		out = append(out, v.(*conn))
+		return true
+	})
+	return out
 }
 
 // Count returns the number of open connections.

@@ -56,7 +56,7 @@ type Plugin struct {
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default 1024 = 64 MiB).
 	MemoryPages int `koanf:"memory_pages"`
-	// Timeout is the deadline of one call (default 200ms). A call that runs
+	// Timeout is the deadline of one call (default 500ms). A call that runs
 	// longer is aborted and its instance discarded.
 	Timeout time.Duration `koanf:"timeout"`
 	// Canary optionally serves a second version to a share of rooms.
@@ -81,7 +81,7 @@ type Canary struct {
 const (
 	DefaultPoolSize    = 4
 	DefaultMemoryPages = 1024
-	DefaultTimeout     = 200 * time.Millisecond
+	DefaultTimeout     = 500 * time.Millisecond
 	DefaultOnFailure   = PolicyReject
 )
 
