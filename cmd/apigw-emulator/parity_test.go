@@ -339,3 +339,27 @@ func chunks(s string, n int) []string {
 	}
 	return append(out, s)
 }
+
+// TestRetriesUnderInjectedFaults runs the classroom suite while the
+// @connections API answers a fifth of all posts with 429 or 500: the
+// sender's jittered retries must hide every one of them.
+func TestRetriesUnderInjectedFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and starts Redis")
+	}
+	rd := redistest.StartServer(t)
+	env := []string{
+		"CLASSGATE_AUTH__HS256_SECRET=" + string(secret),
+		"CLASSGATE_LAMBDA__CONFIG=" + repoFile(t, "configs/lambda.yaml"),
+		"CLASSGATE_STORE__REDIS__ADDR=" + rd.Addr(),
+		"CLASSGATE_STORE__REDIS__PREFIX=" + redistest.Prefix(t),
+		"CLASSGATE_LAMBDA__CACHE_SEED=" + warmCache(t),
+	}
+	emu := startEmulator(t, env, "-post-faults", "0.2", "-concurrency", "2")
+	tg := e2e.Target{URL: "ws://" + emu.addr + "/local", Secret: secret, Lambda: true, FrameLimit: 32 << 10}
+	e2e.RunClassroom(t, tg)
+	out := emu.out.String()
+	if !strings.Contains(out, `"PostRetries"`) {
+		t.Fatal("no PostRetries metric: were faults injected?")
+	}
+}
