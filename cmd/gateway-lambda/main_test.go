@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseLambdaEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		check   func(lambdaEnv) bool
+		rest    int
+		wantErr string
+	}{
+		{"defaults", []string{"PATH=/bin"}, func(le lambdaEnv) bool {
+			return le.Workers == 16 && le.PostBudget == 2*time.Second && le.SweepEvery == 30*time.Second && le.CompileCache && le.Namespace == "Classgate"
+		}, 1, ""},
+		{"all keys", []string{"CLASSGATE_LAMBDA__ENDPOINT=http://127.0.0.1:1/s", "CLASSGATE_LAMBDA__WORKERS=4", "CLASSGATE_LAMBDA__POST_BUDGET=500ms",
+			"CLASSGATE_LAMBDA__SWEEP_EVERY=-1s", "CLASSGATE_LAMBDA__SWEEP_LIMIT=8", "CLASSGATE_LAMBDA__COMPILE_CACHE=off",
+			"CLASSGATE_LAMBDA__CACHE_SEED=/var/task/c", "CLASSGATE_LAMBDA__METRICS_NAMESPACE=X", "CLASSGATE_AUTH__HS256_SECRET=s"}, func(le lambdaEnv) bool {
+			return le.Endpoint == "http://127.0.0.1:1/s" && le.Workers == 4 && le.PostBudget == 500*time.Millisecond && le.SweepEvery < 0 &&
+				le.SweepLimit == 8 && !le.CompileCache && le.CacheSeed == "/var/task/c" && le.Namespace == "X"
+		}, 1, ""},
+		{"unknown key", []string{"CLASSGATE_LAMBDA__WORKRES=4"}, nil, 0, "CLASSGATE_LAMBDA__WORKRES: unknown key"},
+		{"bad values", []string{"CLASSGATE_LAMBDA__WORKERS=0", "CLASSGATE_LAMBDA__POST_BUDGET=soon", "CLASSGATE_LAMBDA__COMPILE_CACHE=maybe"}, nil, 0, "WORKERS: must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			le, rest, err := parseLambdaEnv(tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(le) || len(rest) != tt.rest {
+				t.Fatalf("le = %+v, rest %v, err %v", le, rest, err)
+			}
+		})
+	}
+}
+
+func TestRunRefusesNonRedisStore(t *testing.T) {
+	var out bytes.Buffer
+	env := []string{"CLASSGATE_AUTH__HS256_SECRET=test-secret-test-secret-test-secret-0", "CLASSGATE_STORE__KIND=memory", "CLASSGATE_LAMBDA__CONFIG="}
+	_, err := run(context.Background(), []string{"-check"}, env, &out, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "needs redis") {
+		t.Fatalf("err = %v", err)
+	}
+}
