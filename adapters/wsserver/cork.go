@@ -25,6 +25,21 @@ type corkConn struct {
 	mu     sync.Mutex
 	corked bool
 	buf    []byte
+	// pre holds bytes the HTTP server had read past the handshake; Read
+	// returns them first. Read is only called by the connection's reader.
+	pre []byte
+}
+
+func (c *corkConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		if len(c.pre) == 0 {
+			c.pre = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
@@ -95,8 +110,20 @@ func (w *corkWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &corkConn{Conn: nc}
-	// Reads keep the server's buffered reader (it may hold early bytes);
-	// writes go through the cork.
-	brw.Writer.Reset(w.conn)
-	return w.conn, brw, nil
+	// Smaller buffers than the HTTP server's 4 KiB ones: every idle
+	// connection keeps them. Bytes the server already buffered are handed
+	// over through corkConn.Read.
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		w.conn.pre = append([]byte(nil), b...)
+	}
+	rw := bufio.NewReadWriter(bufio.NewReaderSize(w.conn, readBuf), bufio.NewWriterSize(w.conn, writeBuf))
+	return w.conn, rw, nil
 }
+
+// Per-connection buffer sizes. Frames larger than a buffer pass through
+// it in pieces; outbound bytes go to the cork buffer anyway.
+const (
+	readBuf  = 1024
+	writeBuf = 512
+)

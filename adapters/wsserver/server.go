@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,12 +62,13 @@ type Server struct {
 	log    *slog.Logger
 	router Router
 
-	draining atomic.Bool
-	count    atomic.Int64
-	wg       sync.WaitGroup
-	pingOnce sync.Once
-	stop     chan struct{}
-	stopOnce sync.Once
+	draining  atomic.Bool
+	count     atomic.Int64
+	wg        sync.WaitGroup
+	startOnce sync.Once
+	jobs      chan job
+	stop      chan struct{}
+	stopOnce  sync.Once
 
 	// conns maps core.ConnID → *conn; read on every delivery, so a
 	// sync.Map (no lock shared by all readers).
@@ -92,20 +94,20 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, stop: make(chan struct{})}
+	return &Server{o: o, log: o.Logger, stop: make(chan struct{}), jobs: make(chan job)}
 }
 
 // Attach sets the router that receives connections and frames.
 func (s *Server) Attach(r Router) { s.router = r }
 
 type conn struct {
-	id   core.ConnID
-	info core.ConnInfo
-	ws   *websocket.Conn
-	raw  *corkConn
-	ctx  context.Context
-	done chan struct{}
-	once sync.Once
+	id      core.ConnID
+	info    core.ConnInfo
+	ws      *websocket.Conn
+	raw     *corkConn
+	done    chan struct{}
+	once    sync.Once
+	jobDone chan struct{} // a worker finished this connection's frame
 
 	// Outbound queue. An idle connection holds no buffer and no writer
 	// goroutine: the first queued frame starts one, which exits when the
@@ -166,22 +168,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(s.o.ReadLimit)
-	c := &conn{id: NewConnID(), ws: ws, raw: cw.conn, done: make(chan struct{})}
+	c := &conn{id: NewConnID(), ws: ws, raw: cw.conn, done: make(chan struct{}), jobDone: make(chan struct{}, 1)}
 	c.info = claims.Conn(c.id)
 	s.wg.Add(1)
 	s.count.Add(1)
-	defer func() {
-		s.count.Add(-1)
-		s.wg.Done()
+	// The connection lives on in its own goroutine; returning lets the
+	// HTTP server drop the request and its goroutine's stack, which would
+	// otherwise be kept for the connection's whole life.
+	go func() {
+		defer func() {
+			s.count.Add(-1)
+			s.wg.Done()
+		}()
+		s.serve(c)
 	}()
-	s.serve(r.Context(), c)
 }
 
-func (s *Server) serve(reqCtx context.Context, c *conn) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
-	defer cancel()
-	c.ctx = ctx
-	s.pingOnce.Do(func() { go s.pingLoop() })
+func (s *Server) serve(c *conn) {
+	ctx := context.Background()
+	s.startOnce.Do(func() {
+		go s.pingLoop()
+		for i := 0; i < workers(); i++ {
+			go s.worker()
+		}
+	})
 	s.conns.Store(c.id, c)
 	if s.draining.Load() {
 		c.closeWith(core.CloseRestarting, "server restarting")
@@ -192,15 +202,14 @@ func (s *Server) serve(reqCtx context.Context, c *conn) {
 		_ = c.ws.Close(websocket.StatusTryAgainLater, "try again later")
 		return
 	}
-	log := s.log.With("conn", c.id, "user", c.info.User.ID)
-	log.Debug("connected")
+	s.log.Debug("connected", "conn", c.id, "user", c.info.User.ID)
 	for {
 		// Read with a context that is never cancelled (no per-frame
 		// AfterFunc in the library); closing the socket ends the read.
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			if st := websocket.CloseStatus(err); st == -1 && !errors.Is(err, context.Canceled) {
-				log.Debug("read ended", "err", err)
+				s.log.Debug("read ended", "conn", c.id, "err", err)
 			}
 			break
 		}
@@ -209,29 +218,70 @@ func (s *Server) serve(reqCtx context.Context, c *conn) {
 		// writer catches up, so a burst of requests slows the client down
 		// instead of overflowing its queue with replies (4008 is for room
 		// traffic a client cannot keep up with).
-		s.awaitRoom(ctx, c)
+		s.awaitRoom(c)
 		if typ != websocket.MessageText {
 			_ = s.Send(ctx, c.id, (&core.Out{Type: "error", Code: core.CodeBadRequest, Message: "binary frames are not supported; send JSON text frames"}).Encode())
 			continue
 		}
-		if err := s.router.Receive(ctx, c.id, data); err != nil {
-			log.Warn("receive failed", "err", err)
-		}
+		s.receive(c, data)
 	}
 	s.forget(c)
 	c.closeWith(core.CloseNormal, "")
 	if err := s.router.Disconnect(ctx, c.id); err != nil {
-		log.Warn("disconnect failed", "err", err)
+		s.log.Warn("disconnect failed", "conn", c.id, "err", err)
 	}
-	log.Debug("disconnected")
+	s.log.Debug("disconnected", "conn", c.id)
 }
 
-func (s *Server) awaitRoom(ctx context.Context, c *conn) {
+// Frames are processed by a pool of worker goroutines, not on the
+// connection's reader: plugin calls run deep call stacks, and a reader
+// that ran one would keep the grown stack for the connection's life. The
+// reader waits for its frame to be done, so each connection's frames are
+// still handled one at a time, in order. When every worker is busy (e.g.
+// the store is slow) a frame gets a goroutine of its own, so one slow room
+// never stalls the others.
+
+type job struct {
+	c    *conn
+	data []byte
+}
+
+func workers() int { return 4 * runtime.GOMAXPROCS(0) }
+
+func (s *Server) receive(c *conn, data []byte) {
+	j := job{c: c, data: data}
+	select {
+	case s.jobs <- j:
+	default:
+		go s.process(j)
+	}
+	<-c.jobDone
+}
+
+func (s *Server) worker() {
+	for {
+		select {
+		case <-s.stop:
+			return
+		case j := <-s.jobs:
+			s.process(j)
+		}
+	}
+}
+
+func (s *Server) process(j job) {
+	if err := s.router.Receive(context.Background(), j.c.id, j.data); err != nil {
+		s.log.Warn("receive failed", "conn", j.c.id, "err", err)
+	}
+	j.c.jobDone <- struct{}{}
+}
+
+func (s *Server) awaitRoom(c *conn) {
 	if c.queued() <= s.o.SendQueue/2 {
 		return
 	}
 	deadline := time.Now().Add(s.o.WriteTimeout)
-	for c.queued() > s.o.SendQueue/2 && time.Now().Before(deadline) && ctx.Err() == nil {
+	for c.queued() > s.o.SendQueue/2 && time.Now().Before(deadline) {
 		select {
 		case <-c.done:
 			return
@@ -275,12 +325,10 @@ func (s *Server) drain(c *conn) {
 			err = uerr
 		}
 		if err != nil {
-			if c.ctx.Err() == nil {
-				select {
-				case <-c.done:
-				default:
-					s.slow()
-				}
+			select {
+			case <-c.done: // closing anyway: not a slow consumer
+			default:
+				s.slow()
 			}
 			c.closeWith(core.CloseSlowConsumer, "slow consumer")
 			return // writing stays true: nothing more is written
@@ -309,10 +357,14 @@ func (s *Server) pingLoop() {
 			sem <- struct{}{}
 			go func(c *conn) {
 				defer func() { <-sem }()
-				pctx, cancel := context.WithTimeout(c.ctx, s.o.WriteTimeout)
+				pctx, cancel := context.WithTimeout(context.Background(), s.o.WriteTimeout)
 				defer cancel()
-				if err := c.ws.Ping(pctx); err != nil && c.ctx.Err() == nil {
-					c.closeWith(core.ClosePolicy, "no pong")
+				if err := c.ws.Ping(pctx); err != nil {
+					select {
+					case <-c.done:
+					default:
+						c.closeWith(core.ClosePolicy, "no pong")
+					}
 				}
 			}(c)
 		}
