@@ -5,6 +5,8 @@
 #   make lint    gofmt, go vet, pinned staticcheck
 #   make bench   Go benchmarks + a standard load generator run
 #   make token   print a dev token (NAME=, ROLE=, ROOMS=)
+#   make lambda  bootstrap zips for AWS Lambda (provided.al2023, arm64) in bin/lambda
+#   make run-lambda  the Lambda deployment locally: API Gateway emulator + real binaries + redis
 
 GO          ?= go
 BIN         := bin
@@ -18,7 +20,7 @@ TEST_TIMEOUT ?= 15m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build plugins run test test-short lint bench token clean deps
+.PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda
 
 all: build
 
@@ -55,6 +57,13 @@ lint:
 
 bench: build
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else $(GO) test -run '^$$' -bench . -benchmem ./...; fi
+
+lambda: plugins
+	configs/sam/build.sh
+
+run-lambda: plugins
+	@scripts/install-redis.sh
+	configs/sam/run-local.sh
 
 clean:
 	rm -rf $(BIN)
