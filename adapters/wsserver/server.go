@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -328,7 +330,10 @@ func (s *Server) drain(c *conn) {
 			select {
 			case <-c.done: // closing anyway: not a slow consumer
 			default:
-				s.slow()
+				if !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+					s.log.Warn("slow consumer closed: write failed", "conn", c.id, "err", err)
+					s.slow()
+				}
 			}
 			c.closeWith(core.CloseSlowConsumer, "slow consumer")
 			return // writing stays true: nothing more is written
@@ -363,6 +368,7 @@ func (s *Server) pingLoop() {
 					select {
 					case <-c.done:
 					default:
+						s.log.Info("closing connection: no pong", "conn", c.id, "err", err)
 						c.closeWith(core.ClosePolicy, "no pong")
 					}
 				}
