@@ -116,6 +116,11 @@ type membership struct {
 	conn    *localConn
 	pending bool
 	buf     []*Event
+	// last is the last durable seq this member has (from its join, then
+	// each delivered event). A bus may hand over an event late or twice —
+	// Redis pub/sub lags the commit, and a catch-up after a reconnect
+	// overlaps live messages — so anything at or below last is dropped.
+	last uint64
 }
 
 // localRoom is a room with members on this node.
@@ -527,6 +532,9 @@ func nonNil(s []string) []string {
 // flush ends a join: buffered live events newer than seq are sent, then
 // the membership goes live.
 func (r *Router) flush(ctx context.Context, m *membership, seq uint64) {
+	r.mu.Lock()
+	m.last = seq
+	r.mu.Unlock()
 	for {
 		r.mu.Lock()
 		buf := m.buf
@@ -536,11 +544,18 @@ func (r *Router) flush(ctx context.Context, m *membership, seq uint64) {
 			r.mu.Unlock()
 			return
 		}
-		r.mu.Unlock()
+		out := buf[:0]
 		for _, e := range buf {
-			if e.Seq != 0 && e.Seq <= seq {
-				continue
+			if e.Seq != 0 {
+				if e.Seq <= m.last {
+					continue
+				}
+				m.last = e.Seq
 			}
+			out = append(out, e)
+		}
+		r.mu.Unlock()
+		for _, e := range out {
 			r.send(ctx, m.conn.info.ID, EncodeEvent(e))
 		}
 	}
@@ -837,6 +852,12 @@ func (r *Router) deliver(e Event) {
 			ev := e
 			m.buf = append(m.buf, &ev)
 			continue
+		}
+		if e.Seq != 0 {
+			if e.Seq <= m.last {
+				continue // late or repeated copy
+			}
+			m.last = e.Seq
 		}
 		ids = append(ids, id)
 	}

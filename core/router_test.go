@@ -296,3 +296,39 @@ func TestTokenExpiryCloses(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// sinkSpy captures the router's Bus sink so a test can play a lagging bus.
+type sinkSpy struct {
+	*memory.Store
+	sink func(core.Event)
+}
+
+func (s *sinkSpy) SetSink(f func(core.Event)) { s.sink = f; s.Store.SetSink(f) }
+
+// TestLateBusEventsNotRedelivered: a bus that hands over an event committed
+// before a member's join (Redis pub/sub lags the commit) must not deliver
+// it to that member: joined.seq already covers it.
+func TestLateBusEventsNotRedelivered(t *testing.T) {
+	st := &sinkSpy{Store: memory.New(memory.Options{})}
+	snd := newRec()
+	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, RatePerSecond: -1, Plugins: core.StaticPlugins{"presence": presenceLike()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		_ = r.Connect(ctx, core.ConnInfo{ID: core.ConnID(id), User: core.User{ID: id}, Rooms: []string{"*"}})
+		_ = r.Receive(ctx, core.ConnID(id), []byte(`{"type":"join","room":"r"}`))
+	}
+	snd.take("a")
+	snd.take("b")                                                      // b joined at seq 2 (two presence.join events)
+	st.sink(core.Event{Room: "r", Seq: 2, Type: "presence.join"})      // late copy
+	st.sink(core.Event{Room: "r", Seq: 3, Type: "presence.update"})    // new
+	st.sink(core.Event{Room: "r", Type: "presence.cursor", Data: nil}) // ephemeral
+	if got := types(snd.take("b")); got != "presence.update#3 presence.cursor" {
+		t.Fatalf("b got %q", got)
+	}
+	if got := types(snd.take("a")); got != "presence.update#3 presence.cursor" {
+		t.Fatalf("a got %q", got)
+	}
+}
