@@ -132,13 +132,6 @@ func (r *rig) send(id core.ConnID, frame string) {
 	}
 }
 
-func (r *rig) disconnect(id core.ConnID) {
-	r.t.Helper()
-	if _, err := r.h.Handle(context.Background(), wsEvent("DISCONNECT", id, "", nil)); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
 func TestConnectPostsNothingAndJoinAnswersInOrder(t *testing.T) {
 	r := newRig(t)
 	r.connect("A=", "ann", time.Hour)

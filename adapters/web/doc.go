@@ -1,7 +1,7 @@
 // Package web serves the browser side of classgate: the client library
 // (classgate.js, an ES module with JSDoc types and classgate.d.ts) and the
-// classroom page (index.html, app.js, app.css), embedded in the binary with
-// go:embed. There is no build step: the files under static/ are served as
+// classroom page (index.html, app.js, app.css), embedded in the binary
+// (package embed). There is no build step: the files under static/ are served as
 // they are.
 //
 // The gateway mounts Static at "/" next to /ws, /healthz and /readyz:

@@ -144,7 +144,6 @@ type node struct {
 	plugins *host.Host
 	metrics *metrics.Metrics
 	tracer  *tracing.Tracer
-	admin   http.Handler // nil when admin.listen is empty
 	cancel  context.CancelFunc
 }
 

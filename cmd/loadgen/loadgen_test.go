@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -38,8 +37,7 @@ func startGateway(t *testing.T, secret string) *gatewayProc {
 		t.Skip("-short: skipping the build and run of the real gateway")
 	}
 	bin := filepath.Join(t.TempDir(), "gateway")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	build := exec.Command(gobin, "build", "-o", bin, "./"+filepath.ToSlash(src))
+	build := exec.Command("go", "build", "-o", bin, "./"+filepath.ToSlash(src))
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build gateway: %v\n%s", err, out)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -393,6 +392,3 @@ var (
 func nowUnix() int64 { return clockBaseUnix + int64(time.Since(clockBase)) }
 
 func unixOf(t time.Time) int64 { return clockBaseUnix + int64(t.Sub(clockBase)) }
-
-// errStopped reports a run interrupted by its context.
-var errStopped = errors.New("stopped")

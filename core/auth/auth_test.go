@@ -49,10 +49,14 @@ func TestVerify(t *testing.T) {
 	otherEC, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
 	rsaPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	pt, err := ecKey.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
 	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
 		"kty": "EC", "kid": "ec1", "crv": "P-256", "use": "sig",
-		"x": b64.EncodeToString(ecKey.PublicKey.X.FillBytes(make([]byte, 32))),
-		"y": b64.EncodeToString(ecKey.PublicKey.Y.FillBytes(make([]byte, 32))),
+		"x": b64.EncodeToString(pt[1:33]),
+		"y": b64.EncodeToString(pt[33:]),
 	}}})
 	v, err := New(Options{HS256Secret: secret, PublicKeysPEM: [][]byte{rsaPEM}, JWKS: jwks, Now: func() time.Time { return now }})
 	if err != nil {
@@ -108,5 +112,8 @@ func TestNewNeedsAKey(t *testing.T) {
 	}
 	if _, err := New(Options{JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}]}`)}); err == nil {
 		t.Fatal("New with unsupported curve: want error")
+	}
+	if _, err := New(Options{JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AQ","y":"AQ"}]}`)}); err == nil {
+		t.Fatal("New with a point off the curve: want error")
 	}
 }

@@ -52,6 +52,15 @@ func ParseJWKS(doc []byte) (map[string]crypto.PublicKey, error) {
 	return out, nil
 }
 
+// fixed32 decodes a base64url P-256 coordinate into 32 big-endian bytes.
+func fixed32(s string) ([]byte, error) {
+	b, err := b64.DecodeString(s)
+	if err != nil || len(b) == 0 || len(b) > 32 {
+		return nil, fmt.Errorf("bad base64url coordinate %q", s)
+	}
+	return append(make([]byte, 32-len(b)), b...), nil
+}
+
 func (k jwk) public() (crypto.PublicKey, error) {
 	num := func(s string) (*big.Int, error) {
 		b, err := b64.DecodeString(s)
@@ -75,17 +84,17 @@ func (k jwk) public() (crypto.PublicKey, error) {
 		if k.Crv != "P-256" {
 			return nil, fmt.Errorf("unsupported curve %q", k.Crv)
 		}
-		x, err := num(k.X)
+		x, err := fixed32(k.X)
 		if err != nil {
 			return nil, err
 		}
-		y, err := num(k.Y)
+		y, err := fixed32(k.Y)
 		if err != nil {
 			return nil, err
 		}
-		pk := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
-		if !pk.Curve.IsOnCurve(x, y) {
-			return nil, errors.New("point not on curve")
+		pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
+			return nil, fmt.Errorf("invalid P-256 point: %w", err)
 		}
 		return pk, nil
 	}

@@ -194,7 +194,6 @@ func testSeqGapless(t *testing.T, s core.Store, f Factory) {
 		t.Fatalf("History(0) = last %d complete %v, want last %d and incomplete", last, complete, n)
 	}
 	events, _, complete, err := s.History(ctxT(t), "g", n-10)
-	events, _, complete, err = s.History(ctxT(t), "g", n-10)
 	must(t, err)
 	if !complete || len(events) != 10 {
 		t.Fatalf("History(since n-10) = %d events complete=%v", len(events), complete)

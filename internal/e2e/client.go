@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -155,7 +154,9 @@ func TryDial(wsURL, token string) (*Client, *http.Response, error) {
 func (c *Client) read() {
 	defer close(c.done)
 	for {
+		// Wait here while the test holds the gate (Pause).
 		c.gate.RLock()
+		//lint:ignore SA2001 the lock is the wait
 		c.gate.RUnlock()
 		_, b, err := c.ws.Read(context.Background())
 		if err != nil {
@@ -351,12 +352,4 @@ func text(m Msg) string {
 	var d struct{ Text string }
 	_ = json.Unmarshal(m.Data, &d)
 	return d.Text
-}
-
-func fmtSeqs(ms []Msg) string {
-	s := ""
-	for _, m := range ms {
-		s += fmt.Sprint(m.Seq, " ")
-	}
-	return s
 }

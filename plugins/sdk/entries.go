@@ -1,8 +1,5 @@
 package sdk
 
-// resultOKv is the success code of imports that return no length.
-const resultOKv int32 = 0
-
 // decodeEntries parses a state_list answer: repeated (u32 key length, key,
 // u32 value length, value). Keys and values share b.
 func decodeEntries(b []byte) ([]Entry, bool) {

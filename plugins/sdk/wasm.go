@@ -10,6 +10,9 @@ import "unsafe"
 //go:wasmimport classgate_v1 log
 func hostLog(level int32, ptr unsafe.Pointer, n uint32)
 
+// resultOKv is the success code of imports that return no length.
+const resultOKv int32 = 0
+
 //go:wasmimport classgate_v1 state_get
 func hostStateGet(keyPtr unsafe.Pointer, keyLen uint32, buf unsafe.Pointer, bufCap uint32) int32
 
