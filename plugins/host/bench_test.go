@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -20,7 +21,10 @@ import (
 func chatState() map[string][]byte {
 	st := map[string][]byte{"n": []byte("50")}
 	for i := 0; i < 50; i++ {
-		st["m:"+strconv.Itoa(i)] = []byte(strings.Repeat("0", 14) + strconv.Itoa(10+i) + `{"seq":` + strconv.Itoa(10+i) + `,"from":{"id":"u1","name":"Ann","role":"teacher"},"text":"message number ` + strconv.Itoa(i) + `"}`)
+		// The chat plugin's slot format: the seq as 8 big-endian bytes,
+		// then the history entry's JSON.
+		v := binary.BigEndian.AppendUint64(nil, uint64(10+i))
+		st["m:"+strconv.Itoa(i)] = append(v, `{"seq":`+strconv.Itoa(10+i)+`,"from":{"id":"u1","name":"Ann","role":"teacher"},"text":"message number `+strconv.Itoa(i)+`"}`...)
 	}
 	return st
 }
