@@ -46,6 +46,12 @@ const (
 	ImportEmit = "emit"
 	// ImportReject: reject(ptr i32, len i32) → i32.
 	ImportReject = "reject"
+	// ImportJSONFind: json_find(doc_ptr, doc_len, path_ptr, path_len,
+	// out_ptr i32) → i32. Finds the value at a dot-separated key path in a
+	// JSON document natively in the host (guest-side scanning is slow in
+	// wasm) and writes three little-endian u32 at out_ptr: its offset and
+	// length in the document and, for an array, its element count.
+	ImportJSONFind = "json_find"
 )
 
 // Status codes returned by cg_init and cg_handle. Any other value is a

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/plugins/abi"
+	"github.com/classgate/classgate/plugins/sdk/jsonlite"
 )
 
 // callState is what one guest call (or cg_init) did through the imports.
@@ -103,6 +105,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 		abi.ImportStateClear: hostStateClear,
 		abi.ImportEmit:       hostEmit,
 		abi.ImportReject:     hostReject,
+		abi.ImportJSONFind:   hostJSONFind,
 	}
 	for name, f := range fns {
 		sig := hostImports[name]
@@ -110,6 +113,9 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 				cs := stateOf(ctx)
+				if cs == nil && name == abi.ImportJSONFind {
+					cs = &callState{} // pure: needs no call
+				}
 				if cs == nil {
 					if sig.results > 0 {
 						stack[0] = result(abi.ResultDenied)
@@ -441,4 +447,71 @@ func (cs *callState) result() *core.Result {
 		return &core.Result{Reject: cs.reject}
 	}
 	return &core.Result{Emits: cs.emits, Replies: cs.replies, Ops: cs.ops}
+}
+
+// hostJSONFind implements json_find: the value at a key path of a JSON
+// document in guest memory, found natively.
+func hostJSONFind(_ context.Context, cs *callState, mod api.Module, stack []uint64) {
+	doc, ok := read(mod, stack[0], stack[1])
+	if !ok {
+		stack[0] = cs.violate("json_find: document out of memory")
+		return
+	}
+	path, ok := read(mod, stack[2], stack[3])
+	if !ok {
+		stack[0] = cs.violate("json_find: path out of memory")
+		return
+	}
+	off, n, count, res := findJSON(doc, string(path))
+	if res != abi.ResultOK {
+		stack[0] = result(res)
+		return
+	}
+	var out [12]byte
+	binary.LittleEndian.PutUint32(out[0:], uint32(off))
+	binary.LittleEndian.PutUint32(out[4:], uint32(n))
+	binary.LittleEndian.PutUint32(out[8:], uint32(count))
+	if !mod.Memory().Write(uint32(stack[4]), out[:]) {
+		stack[0] = cs.violate("json_find: output out of memory")
+		return
+	}
+	stack[0] = result(abi.ResultOK)
+}
+
+// findJSON resolves path in doc: offset and length of the raw value, its
+// element count when it is an array, or a result code.
+func findJSON(doc []byte, path string) (off, n, count int, res int32) {
+	v := doc
+	if !jsonlite.Valid(doc) {
+		return 0, 0, 0, abi.ResultInvalid
+	}
+	for path != "" {
+		key, rest, _ := strings.Cut(path, ".")
+		path = rest
+		if jsonlite.KindOf(v) != jsonlite.Object {
+			return 0, 0, 0, abi.ResultInvalid
+		}
+		raw, found, err := jsonlite.Lookup(v, key)
+		if err != nil {
+			return 0, 0, 0, abi.ResultInvalid
+		}
+		if !found {
+			return 0, 0, 0, abi.ResultNotFound
+		}
+		v = raw
+	}
+	if jsonlite.KindOf(v) == jsonlite.Array {
+		c, err := jsonlite.ArrayLen(v)
+		if err != nil {
+			return 0, 0, 0, abi.ResultInvalid
+		}
+		count = c
+	}
+	// v is a subslice of doc (jsonlite never copies): its offset follows
+	// from the capacities.
+	off = cap(doc) - cap(v)
+	if off < 0 || off+len(v) > len(doc) {
+		return 0, 0, 0, abi.ResultInvalid
+	}
+	return off, len(v), count, abi.ResultOK
 }

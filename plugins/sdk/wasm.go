@@ -34,6 +34,37 @@ func hostEmit(flags, kind uint32, targetPtr unsafe.Pointer, targetLen uint32, ty
 //go:wasmimport classgate_v1 reject
 func hostReject(ptr unsafe.Pointer, n uint32) int32
 
+//go:wasmimport classgate_v1 json_find
+func hostJSONFind(docPtr unsafe.Pointer, docLen uint32, pathPtr unsafe.Pointer, pathLen uint32, out unsafe.Pointer) int32
+
+var findOut [3]uint32
+
+// FindJSON returns the raw value at a dot-separated key path of the JSON
+// document doc ("element.points"; "" is doc itself), found by the host in
+// native code — scanning JSON in the guest is slow — and, when the value
+// is an array, its element count. found is false when a key is missing;
+// err is non-nil when doc is not valid JSON or a step is not an object.
+// raw is a sub-slice of doc.
+func FindJSON(doc []byte, path string) (raw []byte, count int, found bool, err error) {
+	if len(doc) == 0 {
+		return nil, 0, false, ErrInvalid
+	}
+	dp, dn := bp(doc)
+	pp, pn := sp(path)
+	switch r := hostJSONFind(dp, dn, pp, pn, unsafe.Pointer(&findOut[0])); r {
+	case 0:
+	case resultNotFound:
+		return nil, 0, false, nil
+	default:
+		return nil, 0, false, ErrInvalid
+	}
+	off, n := findOut[0], findOut[1]
+	if uint64(off)+uint64(n) > uint64(len(doc)) {
+		return nil, 0, false, ErrInvalid
+	}
+	return doc[off : off+n], int(findOut[2]), true, nil
+}
+
 // The exports of ABI version 1.
 
 //go:wasmexport classgate_abi_version_1
