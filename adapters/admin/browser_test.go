@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/classgate/classgate/adapters/metrics"
+	"github.com/classgate/classgate/internal/proc"
 )
 
 const (
@@ -34,7 +34,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := findChromium(t)
+	chromium := proc.Chromium(t)
 	f := newFixture(t)
 	// Some live figures for the page to show.
 	for range 3 {
@@ -257,39 +257,6 @@ func (p *page) shot(name string) {
 		_ = os.WriteFile(path, b, 0o644)
 		p.t.Logf("screenshot %s", path)
 	}
-}
-
-// findChromium returns the browser binary, installing Debian's chromium
-// with scripts/install-chromium.sh when none is found; it skips the test
-// when that fails.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	look := func() string {
-		if p := os.Getenv("CLASSGATE_CHROMIUM"); p != "" {
-			return p
-		}
-		for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				return p
-			}
-		}
-		return ""
-	}
-	if p := look(); p != "" {
-		return p
-	}
-	script, _ := filepath.Abs("../../scripts/install-chromium.sh")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "sh", script).CombinedOutput()
-	if err != nil {
-		t.Skipf("Chromium is missing and %s failed: %v\n%s", script, err, out)
-	}
-	if p := look(); p != "" {
-		return p
-	}
-	t.Skipf("Chromium still missing after %s", script)
-	return ""
 }
 
 func exceptionText(d *runtime.ExceptionDetails) string {

@@ -35,6 +35,8 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"github.com/classgate/classgate/internal/proc"
 )
 
 const (
@@ -48,7 +50,7 @@ func TestClassroomInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := findChromium(t)
+	chromium := proc.Chromium(t)
 	gw := startGateway(t)
 	base := pageBase(t, gw)
 	art := artifactsDir(t)
@@ -384,39 +386,6 @@ func (l *lockedBuffer) String() string {
 }
 
 // ---------------------------------------------------------------- chromium
-
-// findChromium returns the browser binary, installing Debian's chromium
-// with scripts/install-chromium.sh when none is found; it skips the test
-// when that fails.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	look := func() string {
-		if p := os.Getenv("CLASSGATE_CHROMIUM"); p != "" {
-			return p
-		}
-		for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				return p
-			}
-		}
-		return ""
-	}
-	if p := look(); p != "" {
-		return p
-	}
-	script, _ := filepath.Abs("../../scripts/install-chromium.sh")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "sh", script).CombinedOutput()
-	if err != nil {
-		t.Skipf("Chromium is missing and %s failed: %v\n%s", script, err, out)
-	}
-	if p := look(); p != "" {
-		return p
-	}
-	t.Skipf("Chromium still missing after %s", script)
-	return ""
-}
 
 func artifactsDir(t *testing.T) string {
 	t.Helper()

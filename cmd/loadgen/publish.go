@@ -95,7 +95,11 @@ func (r *Run) publish(ctx context.Context, cl *client, start time.Time, offset, 
 		if in {
 			r.c.sentWindow.Add(1)
 		}
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// Not derived from ctx: coder/websocket closes the whole connection
+		// when a write's context ends mid-write, and ctx ends with the
+		// publishing window — which raced with the last sends and showed up
+		// as an "unexpected disconnect".
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := cl.conn.Write(wctx, websocket.MessageText, buf)
 		cancel()
 		if err != nil {
