@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -41,7 +42,8 @@ type Options struct {
 	// AbuseLimit is how many frames in a row may be refused by the rate
 	// limiter before the connection is closed with 1008 (default 100).
 	AbuseLimit int
-	// CommitRetries bounds optimistic-concurrency retries (default 8).
+	// CommitRetries bounds optimistic-concurrency retries (default 16);
+	// retries back off with jitter, so nodes racing on one room spread out.
 	CommitRetries int
 	// Logger receives router logs (default slog.Default()).
 	Logger *slog.Logger
@@ -71,7 +73,7 @@ func (o *Options) defaults() {
 		o.AbuseLimit = 100
 	}
 	if o.CommitRetries == 0 {
-		o.CommitRetries = 8
+		o.CommitRetries = 16
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -98,6 +100,10 @@ type Router struct {
 	mu    sync.Mutex
 	conns map[ConnID]*localConn
 	rooms map[string]*localRoom
+
+	// subMu serialises Bus Subscribe/Unsubscribe calls. They may do
+	// network I/O (Redis), so they never run under mu.
+	subMu sync.Mutex
 }
 
 // localConn is a connection held by this node (standalone mode only).
@@ -420,9 +426,24 @@ func (r *Router) gcRoomLocked(ctx context.Context, room string, lr *localRoom) {
 	if lr.refs == 0 && len(lr.members) == 0 && r.rooms[room] == lr {
 		delete(r.rooms, room)
 		r.o.Observer.Rooms(len(r.rooms))
-		if err := r.o.Store.Unsubscribe(ctx, room); err != nil {
-			r.log.Warn("unsubscribe failed", "room", room, "err", err)
-		}
+		go r.unsubscribeIfGone(ctx, room)
+	}
+}
+
+// unsubscribeIfGone stops the room's Bus subscription unless a join brought
+// the room back meanwhile (that join subscribed under subMu, before or
+// after this check, so the room is never left without a subscription).
+func (r *Router) unsubscribeIfGone(ctx context.Context, room string) {
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	r.mu.Lock()
+	_, back := r.rooms[room]
+	r.mu.Unlock()
+	if back {
+		return
+	}
+	if err := r.o.Store.Unsubscribe(context.WithoutCancel(ctx), room); err != nil {
+		r.log.Warn("unsubscribe failed", "room", room, "err", err)
 	}
 }
 
@@ -473,7 +494,10 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 		m.buf = m.buf[:0]
 		r.mu.Unlock()
 		if newRoom {
-			if err := r.o.Store.Subscribe(ctx, f.Room); err != nil {
+			r.subMu.Lock()
+			err := r.o.Store.Subscribe(ctx, f.Room)
+			r.subMu.Unlock()
+			if err != nil {
 				r.abortJoin(ctx, f.Room, c.info.ID)
 				return r.storeErr("subscribe", err)
 			}
@@ -717,6 +741,10 @@ func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Cal
 		cr, err := r.o.Store.Commit(ctx, cm)
 		switch {
 		case errors.Is(err, ErrConflict) && attempt < r.o.CommitRetries:
+			// Another node (or Lambda invocation) wrote the room first:
+			// wait a jittered moment, growing with the attempts, then re-run
+			// the plugin on the fresh state.
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt+1) * int64(time.Millisecond))))
 			snap = nil
 			continue
 		case errors.Is(err, ErrDuplicate):
