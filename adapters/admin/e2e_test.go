@@ -13,11 +13,9 @@ package admin_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/classgate/classgate/adapters/admin/admintest"
 	"github.com/classgate/classgate/internal/e2e"
+	"github.com/classgate/classgate/internal/proc"
 )
 
 // The configuration keys (as environment variables) that enable the admin
@@ -186,9 +185,9 @@ func StartGatewayWithAdmin(t *testing.T) *Gateway {
 	t.Helper()
 	bin := os.Getenv("CLASSGATE_GATEWAY_BIN")
 	if bin == "" {
-		bin = buildGateway(t)
+		bin = proc.Build(t, "gateway")
 	}
-	addr, adminAddr := freeAddr(t), freeAddr(t)
+	addr, adminAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	env := []string{
 		"CLASSGATE_SERVER__LISTEN=" + addr,
 		"CLASSGATE_AUTH__HS256_SECRET=" + e2eSecret,
@@ -255,36 +254,6 @@ func StartGatewayWithAdmin(t *testing.T) *Gateway {
 		}
 	}
 	return gw
-}
-
-func buildGateway(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "cmd", "gateway")); err != nil {
-		t.Skip("./cmd/gateway does not exist")
-	}
-	bin := filepath.Join(t.TempDir(), "gateway")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gateway")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cannot build ./cmd/gateway: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 type lockedBuf struct {

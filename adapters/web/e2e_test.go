@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -230,10 +229,10 @@ func startGateway(t *testing.T) *gatewayProc {
 	t.Helper()
 	bin := os.Getenv("CLASSGATE_GATEWAY_BIN") // a prebuilt gateway, e.g. from CI
 	if bin == "" {
-		bin = buildGateway(t)
+		bin = proc.Build(t, "gateway")
 	}
 
-	addr := freeAddr(t)
+	addr := proc.FreeAddr(t)
 	logs := &lockedBuffer{}
 	cmd := exec.Command(bin)
 	// The gateway reads every CLASSGATE_* variable as configuration and
@@ -291,28 +290,6 @@ func startGateway(t *testing.T) *gatewayProc {
 	}
 }
 
-// buildGateway builds ./cmd/gateway into a temporary directory, skipping
-// the test when that is not possible.
-func buildGateway(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "cmd", "gateway")); err != nil {
-		t.Skip("./cmd/gateway does not exist yet: the browser test needs the gateway")
-	}
-	bin := filepath.Join(t.TempDir(), "gateway")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gateway")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cannot build ./cmd/gateway, so the browser test cannot run: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // pageBase returns the origin that serves the classroom page: the gateway
 // itself when it mounts this package's Static handler, otherwise a local
 // front that serves Static and proxies /ws and /dev/ to the gateway (same
@@ -354,17 +331,6 @@ func kick(t *testing.T, gw *gatewayProc, user string) {
 	if json.Unmarshal(body, &r) == nil && r.Closed == 0 {
 		t.Fatalf("kick closed no connection of %s: %s", user, body)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // lockedBuffer collects a child process's output safely.
