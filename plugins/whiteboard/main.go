@@ -49,6 +49,12 @@ type board struct {
 	maxElements     int
 	clearRoles      []string
 	clearDenied     string
+	badID           string
+
+	// Buffers reused across calls (calls never overlap in an instance, and
+	// the host copies keys, values and event data): every guest allocation
+	// costs about a microsecond.
+	key, ord, cnt, out []byte
 }
 
 // New builds the whiteboard handler from its config.
@@ -70,6 +76,7 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 	if b.maxElementBytes < 16 || b.maxPoints < 0 || b.maxElements < 1 {
 		return nil, errors.New("whiteboard: max_element_bytes must be ≥ 16, max_points ≥ 0, max_elements ≥ 1")
 	}
+	b.badID = "element.id must be a non-empty string of at most " + strconv.Itoa(maxIDLen) + " bytes"
 	b.clearDenied = "only " + strings.Join(b.clearRoles, " or ") + " can clear the board"
 	if len(b.clearRoles) == 1 {
 		b.clearDenied = "only " + b.clearRoles[0] + "s can clear the board"
@@ -123,15 +130,13 @@ func (b *board) draw(c *sdk.Call) error {
 		return c.Reject("element too large (max " + strconv.Itoa(b.maxElementBytes) + " bytes)")
 	}
 	idRaw, _, ok, err := sdk.FindJSON(el, "id")
-	badID := "element.id must be a non-empty string of at most " + strconv.Itoa(maxIDLen) + " bytes"
 	if err != nil || !ok || jsonlite.KindOf(idRaw) != jsonlite.String {
-		return c.Reject(badID)
+		return c.Reject(b.badID)
 	}
 	idBytes, err := jsonlite.UnquoteBytes(idRaw)
 	if err != nil || len(idBytes) == 0 || len(idBytes) > maxIDLen {
-		return c.Reject(badID)
+		return c.Reject(b.badID)
 	}
-	id := string(idBytes)
 	if pts, n, ok, err := sdk.FindJSON(el, "points"); err == nil && ok && jsonlite.KindOf(pts) != jsonlite.Null {
 		if jsonlite.KindOf(pts) != jsonlite.Array {
 			return c.Reject("element.points must be an array")
@@ -140,28 +145,29 @@ func (b *board) draw(c *sdk.Call) error {
 			return c.Reject("too many points (max " + strconv.Itoa(b.maxPoints) + ")")
 		}
 	}
-	orderKey, exists := c.Get("i:" + id)
+	b.key = append(append(b.key[:0], "i:"...), idBytes...)
+	ikey := string(b.key)
+	orderKey, exists := c.Get(ikey)
 	if !exists {
-		last, count := counters(c)
+		last, count := b.counters(c)
 		if count >= uint64(b.maxElements) {
 			return c.Reject("board full (max " + strconv.Itoa(b.maxElements) + " elements)")
 		}
 		n := last + 1
-		orderKey = appendHex16([]byte("o:"), n)
-		if err := setCounters(c, n, count+1); err != nil {
+		b.ord = appendHex16(append(b.ord[:0], "o:"...), n)
+		orderKey = b.ord
+		if err := b.setCounters(c, n, count+1); err != nil {
 			return err
 		}
-		if err := c.Set("i:"+id, orderKey); err != nil {
+		if err := c.Set(ikey, orderKey); err != nil {
 			return err
 		}
 	}
 	if err := c.Set(string(orderKey), el); err != nil {
 		return err
 	}
-	out := make([]byte, 0, len(el)+12)
-	out = append(out, `{"element":`...)
-	out = append(out, el...)
-	return c.Broadcast("draw", append(out, '}'))
+	b.out = append(append(append(b.out[:0], `{"element":`...), el...), '}')
+	return c.Broadcast("draw", b.out)
 }
 
 func (b *board) erase(c *sdk.Call, obj jsonlite.Obj) error {
@@ -179,8 +185,8 @@ func (b *board) erase(c *sdk.Call, obj jsonlite.Obj) error {
 	if err := c.Del("i:" + id); err != nil {
 		return err
 	}
-	if last, count := counters(c); count > 0 {
-		if err := setCounters(c, last, count-1); err != nil {
+	if last, count := b.counters(c); count > 0 {
+		if err := b.setCounters(c, last, count-1); err != nil {
 			return err
 		}
 	}
@@ -224,21 +230,24 @@ func snapshot(c *sdk.Call) []byte {
 
 // counters reads "k": the last order number and the element count, as
 // "<last> <count>" (one key, so a draw costs one read and one write).
-func counters(c *sdk.Call) (last, count uint64) {
+func (b *board) counters(c *sdk.Call) (last, count uint64) {
 	raw, ok := c.Get("k")
 	if !ok {
 		return 0, 0
 	}
-	a, b, _ := strings.Cut(string(raw), " ")
-	last, _ = strconv.ParseUint(a, 10, 64)
-	count, _ = strconv.ParseUint(b, 10, 64)
+	i := 0
+	for ; i < len(raw) && raw[i] != ' '; i++ {
+		last = last*10 + uint64(raw[i]-'0')
+	}
+	for i++; i < len(raw); i++ {
+		count = count*10 + uint64(raw[i]-'0')
+	}
 	return last, count
 }
 
-func setCounters(c *sdk.Call, last, count uint64) error {
-	v := strconv.AppendUint(nil, last, 10)
-	v = append(v, ' ')
-	return c.Set("k", strconv.AppendUint(v, count, 10))
+func (b *board) setCounters(c *sdk.Call, last, count uint64) error {
+	b.cnt = strconv.AppendUint(append(strconv.AppendUint(b.cnt[:0], last, 10), ' '), count, 10)
+	return c.Set("k", b.cnt)
 }
 
 func appendHex16(dst []byte, v uint64) []byte {
