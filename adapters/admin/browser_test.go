@@ -22,7 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/classgate/classgate/adapters/metrics"
-	"github.com/classgate/classgate/internal/proc"
+	"github.com/classgate/classgate/internal/browsertest"
 )
 
 const (
@@ -34,7 +34,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := proc.Chromium(t)
 	f := newFixture(t)
 	// Some live figures for the page to show.
 	for range 3 {
@@ -46,24 +45,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserBudget)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromium),
-			chromedp.NoSandbox, // root in CI containers
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("no-first-run", true),
-			chromedp.WindowSize(1280, 1000),
-		)...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Skipf("cannot start Chromium %s: %v", chromium, err)
-	}
+	bctx := browsertest.Start(t, ctx, 1280, 1000)
 	var (
 		jsMu     sync.Mutex
 		jsErrors []string

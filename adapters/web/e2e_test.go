@@ -35,6 +35,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/classgate/classgate/internal/browsertest"
 	"github.com/classgate/classgate/internal/proc"
 )
 
@@ -49,30 +50,13 @@ func TestClassroomInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := proc.Chromium(t)
 	gw := startGateway(t)
 	base := pageBase(t, gw)
 	art := artifactsDir(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), e2eBudget)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromium),
-			chromedp.NoSandbox, // root in CI containers
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.WindowSize(1280, 800),
-		)...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browserCtx); err != nil { // starts the browser
-		t.Skipf("cannot start Chromium %s: %v", chromium, err)
-	}
+	browserCtx := browsertest.Start(t, ctx, 1280, 800)
 
 	room := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	teacher := openUser(t, browserCtx, "teacher", art, 1280, 800)
@@ -350,8 +334,6 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
-
-// ---------------------------------------------------------------- chromium
 
 func artifactsDir(t *testing.T) string {
 	t.Helper()
