@@ -72,9 +72,7 @@ type Server struct {
 	stop      chan struct{}
 	stopOnce  sync.Once
 
-	// conns maps core.ConnID → *conn; read on every delivery, so a
-	// sync.Map (no lock shared by all readers).
-	conns sync.Map
+	conns registry // every open connection, by id
 }
 
 var _ core.Sender = (*Server)(nil)
@@ -106,14 +104,14 @@ type conn struct {
 	id      core.ConnID
 	info    core.ConnInfo
 	ws      *websocket.Conn
-	raw     *corkConn
+	out     *outConn
 	done    chan struct{}
 	once    sync.Once
 	jobDone chan struct{} // a worker finished this connection's frame
 
-	// Outbound queue. An idle connection holds no buffer and no writer
-	// goroutine: the first queued frame starts one, which exits when the
-	// queue is empty again.
+	// Outbound queue (see output.go). writing marks that some goroutine
+	// owns the output: Send writing inline, or a writer goroutine. An idle
+	// connection holds no buffer and no writer goroutine.
 	qmu     sync.Mutex
 	queue   [][]byte
 	writing bool
@@ -124,6 +122,13 @@ func (c *conn) queued() int {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	return len(c.queue)
+}
+
+// busy reports whether frames are queued or being written.
+func (c *conn) busy() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.writing
 }
 
 // closeWith closes the socket once with code; later calls are no-ops.
@@ -163,14 +168,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			opts = &websocket.AcceptOptions{InsecureSkipVerify: true}
 		}
 	}
-	cw := &corkWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(cw, r, opts)
+	hw := &hijacker{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, opts)
 	if err != nil {
 		s.log.Info("upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	ws.SetReadLimit(s.o.ReadLimit)
-	c := &conn{id: NewConnID(), ws: ws, raw: cw.conn, done: make(chan struct{}), jobDone: make(chan struct{}, 1)}
+	c := &conn{id: NewConnID(), ws: ws, out: hw.conn, done: make(chan struct{}), jobDone: make(chan struct{}, 1)}
+	c.out.kick = func() { s.kick(c) }
 	c.info = claims.Conn(c.id)
 	s.wg.Add(1)
 	s.count.Add(1)
@@ -194,7 +200,7 @@ func (s *Server) serve(c *conn) {
 			go s.worker()
 		}
 	})
-	s.conns.Store(c.id, c)
+	s.conns.put(c)
 	if s.draining.Load() {
 		c.closeWith(core.CloseRestarting, "server restarting")
 	}
@@ -293,52 +299,102 @@ func (s *Server) awaitRoom(c *conn) {
 }
 
 func (s *Server) forget(c *conn) {
-	s.conns.CompareAndDelete(c.id, c)
+	s.conns.remove(c)
 }
 
-// drain writes queued frames until the queue is empty, then exits. A
-// write that fails or takes longer than WriteTimeout closes the client as
-// a slow consumer.
+// writeInline is Send's fast path, run by the goroutine that delivers the
+// frame once it owns the output: it frames what is queued and writes it
+// with one non-blocking write. Whatever the socket cannot take now, or
+// frames queued meanwhile, are left to a writer goroutine.
+func (s *Server) writeInline(c *conn) {
+	c.qmu.Lock()
+	batch := c.queue
+	c.queue = nil
+	c.qmu.Unlock()
+	c.out.mu.Lock()
+	for _, b := range batch {
+		c.out.appendText(b)
+	}
+	_, err := c.out.tryFlush()
+	c.out.mu.Unlock()
+	if err != nil {
+		s.writeFailed(c, err)
+		return
+	}
+	if !s.release(c) {
+		go s.drain(c)
+	}
+}
+
+// release gives up ownership of the output if nothing is queued or
+// unsent, and reports whether it did. Checking both under both locks is
+// what lets outConn.Write and Send start a writer whenever one is needed.
+func (s *Server) release(c *conn) bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	if len(c.queue) > 0 || c.out.pending() {
+		return false
+	}
+	c.writing = false
+	return true
+}
+
+// kick makes sure a writer goroutine sends bytes the library left unsent.
+func (s *Server) kick(c *conn) {
+	c.qmu.Lock()
+	start := !c.writing
+	c.writing = true
+	c.qmu.Unlock()
+	if start {
+		go s.drain(c)
+	}
+}
+
+// drain is the writer goroutine of a connection whose socket could not
+// take everything at once: it writes unsent bytes and queued frames,
+// blocking, until there are none, then exits. A write that fails or takes
+// longer than WriteTimeout closes the client as a slow consumer.
 func (s *Server) drain(c *conn) {
 	var batch [][]byte
 	for {
 		c.qmu.Lock()
-		if len(c.queue) == 0 {
+		c.out.mu.Lock()
+		if len(c.queue) == 0 && !c.out.pending() {
 			c.writing = false
 			c.queue = nil // idle connections keep no buffer
+			c.out.mu.Unlock()
 			c.qmu.Unlock()
 			return
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.qmu.Unlock()
-		// The frames go to memory (corked) and leave in one write.
-		c.raw.cork()
-		var err error
 		for i, b := range batch {
-			if err == nil {
-				// No deadline needed: the frame goes to memory; uncork
-				// bounds the real write. (A cancellable context would
-				// cost a context.AfterFunc per frame in the library.)
-				err = c.ws.Write(context.Background(), websocket.MessageText, b)
-			}
+			c.out.appendText(b)
 			batch[i] = nil
 		}
-		if uerr := c.raw.uncork(s.o.WriteTimeout); err == nil {
-			err = uerr
-		}
+		err := c.out.flush(s.o.WriteTimeout)
+		c.out.mu.Unlock()
 		if err != nil {
-			select {
-			case <-c.done: // closing anyway: not a slow consumer
-			default:
-				if !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-					s.log.Warn("slow consumer closed: write failed", "conn", c.id, "err", err)
-					s.slow()
-				}
-			}
-			c.closeWith(core.CloseSlowConsumer, "slow consumer")
+			s.writeFailed(c, err)
 			return // writing stays true: nothing more is written
 		}
 	}
+}
+
+// writeFailed closes a connection whose write failed: as a slow consumer
+// (4008) unless it was closing or gone anyway.
+func (s *Server) writeFailed(c *conn, err error) {
+	select {
+	case <-c.done: // closing anyway: not a slow consumer
+	default:
+		if !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			s.log.Warn("slow consumer closed: write failed", "conn", c.id, "err", err)
+			s.slow()
+		}
+	}
+	c.closeWith(core.CloseSlowConsumer, "slow consumer")
 }
 
 // pingLoop pings every connection each PingInterval, from one goroutine
@@ -383,8 +439,10 @@ func (s *Server) slow() {
 	}
 }
 
-// Send queues a frame for a connection without blocking. A connection
-// whose queue is full is closed with 4008 (slow consumer).
+// Send delivers a frame to a connection without blocking: when no write is
+// in progress it is written at once with a non-blocking write, otherwise
+// it is queued behind the frames waiting. A connection whose queue is full
+// is closed with 4008 (slow consumer).
 func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
 	c := s.get(id)
 	if c == nil {
@@ -404,11 +462,11 @@ func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
 		return fmt.Errorf("wsserver: send to %s: queue full", id)
 	}
 	c.queue = append(c.queue, frame)
-	start := !c.writing
+	owner := !c.writing
 	c.writing = true
 	c.qmu.Unlock()
-	if start {
-		go s.drain(c)
+	if owner {
+		s.writeInline(c)
 	}
 	return nil
 }
@@ -422,7 +480,7 @@ func (s *Server) Close(_ context.Context, id core.ConnID, code int, reason strin
 	// Give already queued frames (e.g. the last error) a moment to leave.
 	go func() {
 		deadline := time.Now().Add(200 * time.Millisecond)
-		for c.queued() > 0 && time.Now().Before(deadline) {
+		for c.busy() && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		c.closeWith(code, reason)
@@ -445,21 +503,9 @@ func (s *Server) CloseWhere(match func(core.ConnInfo) bool, code int, reason str
 	return len(hit)
 }
 
-func (s *Server) get(id core.ConnID) *conn {
-	if v, ok := s.conns.Load(id); ok {
-		return v.(*conn)
-	}
-	return nil
-}
+func (s *Server) get(id core.ConnID) *conn { return s.conns.get(id) }
 
-func (s *Server) all() []*conn {
-	var out []*conn
-	s.conns.Range(func(_, v any) bool {
-		out = append(out, v.(*conn))
-		return true
-	})
-	return out
-}
+func (s *Server) all() []*conn { return s.conns.all() }
 
 // Count returns the number of open connections.
 func (s *Server) Count() int { return int(s.count.Load()) }

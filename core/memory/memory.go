@@ -362,6 +362,9 @@ func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (
 	defer r.mu.Unlock()
 	snap := core.Snapshot{Seq: r.seq, Version: r.version, State: make(map[string]map[string][]byte, len(namespaces))}
 	for _, ns := range namespaces {
+		if len(r.state[ns]) == 0 {
+			continue // missing namespaces read as empty
+		}
 		m := make(map[string][]byte, len(r.state[ns]))
 		for k, v := range r.state[ns] {
 			m[k] = v // values are never mutated in place

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -50,8 +51,11 @@ type Plugin struct {
 	// "reload" (plugin_error, and the plugin's file is re-read and every
 	// instance replaced).
 	OnFailure string `koanf:"on_failure"`
-	// PoolSize is the most instances run at once (default 4). One is
-	// created at load; more on demand.
+	// PoolSize is the most instances run at once (default 0: DefaultPoolSize,
+	// one per CPU the Go scheduler uses, at least 2). Calls are CPU-bound,
+	// so more instances than CPUs run no more calls at once; they only add
+	// megabytes of linear memory each. One is created at load; another
+	// only when a call has waited 2 ms for a busy one.
 	PoolSize int `koanf:"pool_size"`
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default 1024 = 64 MiB).
@@ -79,11 +83,14 @@ type Canary struct {
 
 // Defaults applied to zero fields.
 const (
-	DefaultPoolSize    = 4
 	DefaultMemoryPages = 1024
 	DefaultTimeout     = 500 * time.Millisecond
 	DefaultOnFailure   = PolicyReject
 )
+
+// DefaultPoolSize is the pool size used when PoolSize is 0:
+// runtime.GOMAXPROCS, at least 2 (so one stuck call never blocks a plugin).
+func DefaultPoolSize() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // Failure policies (Plugin.OnFailure).
 const (
@@ -111,7 +118,7 @@ func DefaultConfig() Config {
 			Source:      EmbeddedPrefix + name,
 			Config:      map[string]any{},
 			OnFailure:   DefaultOnFailure,
-			PoolSize:    DefaultPoolSize,
+			PoolSize:    DefaultPoolSize(),
 			MemoryPages: DefaultMemoryPages,
 			Timeout:     DefaultTimeout,
 		}
@@ -154,7 +161,7 @@ func (c Config) Validate() error {
 			bad(key+".on_failure", "%q is not one of reject, pass, reload", p.OnFailure)
 		}
 		if p.PoolSize < 0 || p.PoolSize > MaxPoolSize {
-			bad(key+".pool_size", "%d is not between 1 and %d (0 = default %d)", p.PoolSize, MaxPoolSize, DefaultPoolSize)
+			bad(key+".pool_size", "%d is not between 1 and %d (0 = one per CPU, at least 2)", p.PoolSize, MaxPoolSize)
 		}
 		if p.MemoryPages < 0 || p.MemoryPages > MaxMemoryPages {
 			bad(key+".memory_pages", "%d is not between 1 and %d (0 = default %d)", p.MemoryPages, MaxMemoryPages, DefaultMemoryPages)
@@ -221,7 +228,7 @@ func (p Plugin) withDefaults() Plugin {
 		p.OnFailure = DefaultOnFailure
 	}
 	if p.PoolSize == 0 {
-		p.PoolSize = DefaultPoolSize
+		p.PoolSize = DefaultPoolSize()
 	}
 	if p.MemoryPages == 0 {
 		p.MemoryPages = DefaultMemoryPages

@@ -2,7 +2,21 @@
 
 package sdk
 
-import "unsafe"
+import (
+	"runtime/debug"
+	"unsafe"
+)
+
+// guestGCPercent is the guest's GOGC. Linear memory never shrinks, so
+// whatever the guest's heap reaches stays allocated in the host for the
+// instance's life. Go's default (100, with a 4 MiB minimum heap goal)
+// lets a plugin that allocates per call collect megabytes of garbage
+// before its first collection; 25 (1 MiB minimum) keeps an instance near
+// its first 4 MiB arena. A plugin's live state is in the host, so guest
+// heaps are small and a collection is cheap.
+const guestGCPercent = 25
+
+func init() { debug.SetGCPercent(guestGCPercent) }
 
 // All host imports of ABI version 1 (see plugins/abi/ABI.md). Pointers are
 // offsets in this module's linear memory; lengths are in bytes.
