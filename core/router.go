@@ -871,7 +871,8 @@ func (r *Router) deliver(e Event) {
 		r.mu.Unlock()
 		return
 	}
-	ids := make([]ConnID, 0, len(lr.members))
+	idsp := idsPool.Get().(*[]ConnID)
+	ids := (*idsp)[:0]
 	for id, m := range lr.members {
 		if !matches(e.To, id, m.conn.info.User) {
 			continue
@@ -897,8 +898,14 @@ func (r *Router) deliver(e Event) {
 		r.send(ctx, id, b)
 		n++
 	}
+	clear(ids)
+	*idsp = ids[:0]
+	idsPool.Put(idsp)
 	r.o.Observer.Delivered(e.Type, n, e.TS)
 }
+
+// idsPool recycles deliver's recipient lists (one per event).
+var idsPool = sync.Pool{New: func() any { s := make([]ConnID, 0, 64); return &s }}
 
 // Broadcast commits a system event (e.g. an administrator's message) to a
 // room as a durable event with no plugin involved.

@@ -20,7 +20,7 @@ import (
 // is asynchronous (Redis pub/sub, other nodes) the event carries no trace
 // context and its fan-out span starts a trace of its own.
 func (t *Tracer) Store(s core.Store) core.Store {
-	if t == nil {
+	if !t.Enabled() { // no wrapper, no per-call cost when tracing is off
 		return s
 	}
 	return &tracedStore{s: s, t: t, inflight: map[string]trace.SpanContext{}}

@@ -204,7 +204,7 @@ type Router interface {
 // Connect and Disconnect under their own spans). Give the result to the
 // transport (wsserver.Server.Attach) instead of r.
 func (t *Tracer) Router(r Router) Router {
-	if t == nil {
+	if !t.Enabled() {
 		return r
 	}
 	return &tracedRouter{r: r, t: t}
@@ -239,7 +239,7 @@ func (tr *tracedRouter) Disconnect(ctx context.Context, id core.ConnID) error {
 // Plugins wraps p so that every handler call runs under a plugin span
 // (namespace, room, frame type, hook; the error status when it fails).
 func (t *Tracer) Plugins(p core.Plugins) core.Plugins {
-	if t == nil {
+	if !t.Enabled() {
 		return p
 	}
 	return &tracedPlugins{p: p, t: t}

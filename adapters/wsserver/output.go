@@ -48,8 +48,15 @@ type outConn struct {
 	kick func()
 
 	mu        sync.Mutex
-	buf       []byte // framed, not yet written
-	closeSent bool   // the library wrote a close frame: nothing may follow
+	buf       []byte  // framed, not yet written
+	bufp      *[]byte // buf's pool entry, returned by release
+	closeSent bool    // the library wrote a close frame: nothing may follow
+
+	// The non-blocking write, as a method value made once (a closure per
+	// write would be an allocation per delivered frame), and its results.
+	rawWrite func(fd uintptr) bool
+	wn       int
+	werr     error
 
 	// pre holds bytes the HTTP server had read past the handshake; Read
 	// returns them first. Read is only called by the connection's reader.
@@ -61,9 +68,16 @@ func newOutConn(nc net.Conn) *outConn {
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			o.rc = rc
+			o.rawWrite = o.writeOnce
 		}
 	}
 	return o
+}
+
+// writeOnce is one write(2) attempt of buf; it never waits for the socket.
+func (o *outConn) writeOnce(fd uintptr) bool {
+	o.wn, o.werr = syscall.Write(int(fd), o.buf)
+	return true
 }
 
 func (o *outConn) Read(p []byte) (int, error) {
@@ -105,7 +119,8 @@ var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b
 // grow gives buf a pooled backing array if it has none. mu must be held.
 func (o *outConn) grow() {
 	if o.buf == nil {
-		o.buf = (*outBufs.Get().(*[]byte))[:0]
+		o.bufp = outBufs.Get().(*[]byte)
+		o.buf = (*o.bufp)[:0]
 	}
 }
 
@@ -114,10 +129,10 @@ func (o *outConn) grow() {
 func (o *outConn) release() {
 	if o.buf != nil && len(o.buf) == 0 {
 		if cap(o.buf) <= 256<<10 {
-			b := o.buf
-			outBufs.Put(&b)
+			*o.bufp = o.buf
+			outBufs.Put(o.bufp)
 		}
-		o.buf = nil
+		o.buf, o.bufp = nil, nil
 	}
 }
 
@@ -160,14 +175,11 @@ func (o *outConn) tryFlush() (done bool, err error) {
 	if o.rc == nil {
 		return false, nil
 	}
-	var n int
-	var werr error
-	if err := o.rc.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), o.buf)
-		return true // one attempt, never wait
-	}); err != nil {
+	if err := o.rc.Write(o.rawWrite); err != nil {
 		return false, fmt.Errorf("wsserver: write: %w", err)
 	}
+	n, werr := o.wn, o.werr
+	o.werr = nil
 	if werr != nil && !errors.Is(werr, syscall.EAGAIN) && !errors.Is(werr, syscall.EINTR) {
 		return false, fmt.Errorf("wsserver: write %d bytes: %w", len(o.buf), werr)
 	}

@@ -303,18 +303,13 @@ func (s *Server) forget(c *conn) {
 }
 
 // writeInline is Send's fast path, run by the goroutine that delivers the
-// frame once it owns the output: it frames what is queued and writes it
-// with one non-blocking write. Whatever the socket cannot take now, or
-// frames queued meanwhile, are left to a writer goroutine.
-func (s *Server) writeInline(c *conn) {
-	c.qmu.Lock()
-	batch := c.queue
-	c.queue = nil
-	c.qmu.Unlock()
+// frame once it owns the output: it frames the frame (behind any bytes the
+// library left unsent) and writes it with one non-blocking write.
+// Whatever the socket cannot take now, and frames queued meanwhile, are
+// left to a writer goroutine.
+func (s *Server) writeInline(c *conn, frame []byte) {
 	c.out.mu.Lock()
-	for _, b := range batch {
-		c.out.appendText(b)
-	}
+	c.out.appendText(frame)
 	_, err := c.out.tryFlush()
 	c.out.mu.Unlock()
 	if err != nil {
@@ -461,13 +456,14 @@ func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
 		c.closeWith(core.CloseSlowConsumer, "slow consumer: could not keep up")
 		return fmt.Errorf("wsserver: send to %s: queue full", id)
 	}
-	c.queue = append(c.queue, frame)
-	owner := !c.writing
+	if c.writing {
+		c.queue = append(c.queue, frame)
+		c.qmu.Unlock()
+		return nil
+	}
 	c.writing = true
 	c.qmu.Unlock()
-	if owner {
-		s.writeInline(c)
-	}
+	s.writeInline(c, frame)
 	return nil
 }
 

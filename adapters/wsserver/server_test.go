@@ -272,3 +272,55 @@ func TestOriginAllowList(t *testing.T) {
 		})
 	}
 }
+
+// The server frames data messages itself: every payload length class
+// (7-bit, 16-bit and 64-bit lengths, across both boundaries) must reach a
+// standard client intact and in order, while pings and pongs (written by
+// the library) interleave with the data on the same socket.
+func TestFramingAcrossLengths(t *testing.T) {
+	g := start(t, cfg{ws: wsserver.Options{ReadLimit: 1 << 20}, router: core.Options{RatePerSecond: -1, MaxMessageBytes: 256 << 10}})
+	sender := dial(t, g, "sender")
+	sender.Join("sizes", -1)
+	reader := dial(t, g, "reader")
+	reader.Join("sizes", -1)
+
+	stop := make(chan struct{})
+	pinged := make(chan error, 1)
+	go func() { // pings from the reader while data flows to it
+		var err error
+		for n := 0; err == nil; n++ {
+			select {
+			case <-stop:
+				pinged <- nil
+				return
+			default:
+			}
+			err = reader.Ping(5 * time.Second)
+		}
+		pinged <- err
+	}()
+
+	// The frame is the text plus a fixed envelope; sweep the text length
+	// across each boundary so that some frame lands exactly on it.
+	var lengths []int
+	for _, edge := range []int{1, 125, 126, 65535, 65536, 200000} {
+		for d := -400; d <= 8; d += 8 { // the envelope is well under 400 bytes
+			if n := edge + d; n > 0 {
+				lengths = append(lengths, n)
+			}
+		}
+	}
+	for i, n := range lengths {
+		text := strings.Repeat(string(rune('a'+i%26)), n)
+		sender.Say("sizes", fmt.Sprintf("m%d", i), text)
+		m := reader.ExpectType("chat.message")
+		var d struct{ Text string }
+		if err := json.Unmarshal(m.Data, &d); err != nil || d.Text != text {
+			t.Fatalf("message %d (%d bytes): got %d bytes, err %v", i, n, len(d.Text), err)
+		}
+	}
+	close(stop)
+	if err := <-pinged; err != nil {
+		t.Fatalf("ping during data: %v", err)
+	}
+}

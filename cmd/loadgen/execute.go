@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // phase names shown in progress lines and the report.
@@ -68,6 +67,21 @@ func (r *Run) Execute(ctx context.Context) *Report {
 
 	sample(serverPID, &smp.serverBefore)
 	sample(selfPID, &smp.selfBefore)
+
+	// Pollers read the connections (one per CPU the scheduler uses).
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		p, err := newPoller()
+		if err != nil {
+			r.c.addError("poller", err.Error())
+			break
+		}
+		r.pollers = append(r.pollers, p)
+	}
+	defer func() {
+		for _, p := range r.pollers {
+			p.stop()
+		}
+	}()
 
 	// Connect.
 	tm.connectStart = time.Now()
@@ -251,11 +265,17 @@ func (r *Run) closeAll() {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			// Close waits for the server's close frame (at most 5 s in
-			// coder/websocket); CloseNow afterwards is a no-op if it came.
-			_ = cl.conn.Close(websocket.StatusNormalClosure, "loadgen done")
-			_ = cl.conn.CloseNow()
-			<-cl.done
+			// Wait up to 5 s for the server's close frame, then cut the
+			// connection.
+			_ = cl.conn.close(1000, "loadgen done")
+			t := time.NewTimer(5 * time.Second)
+			defer t.Stop()
+			select {
+			case <-cl.done:
+			case <-t.C:
+				cl.conn.abort()
+				<-cl.done
+			}
 		}()
 	}
 	wg.Wait()

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // appendMessage appends the frame of message n of publisher cl, scheduled
@@ -95,14 +93,7 @@ func (r *Run) publish(ctx context.Context, cl *client, start time.Time, offset, 
 		if in {
 			r.c.sentWindow.Add(1)
 		}
-		// Not derived from ctx: coder/websocket closes the whole connection
-		// when a write's context ends mid-write, and ctx ends with the
-		// publishing window — which raced with the last sends and showed up
-		// as an "unexpected disconnect".
-		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := cl.conn.Write(wctx, websocket.MessageText, buf)
-		cancel()
-		if err != nil {
+		if err := cl.conn.writeText(buf); err != nil {
 			r.c.sendFailures.Add(1)
 			r.c.addError("send_failed", err.Error())
 			if ctx.Err() != nil || cl.closing.Load() {

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/classgate/classgate/core/auth"
 )
@@ -32,7 +30,7 @@ type client struct {
 	room *room
 	pub  bool
 	url  string
-	conn *websocket.Conn
+	conn *wsConn
 	tr   SeqTracker
 
 	mu      sync.Mutex
@@ -107,7 +105,7 @@ type Run struct {
 	connectLat Histogram // dial → joined, per connection
 	dialLat    Histogram // dial → upgraded
 
-	httpClient *http.Client
+	pollers []*poller // read every connection (see wsconn.go)
 }
 
 // NewRun prepares a run; nothing connects until Execute.
@@ -128,13 +126,6 @@ func NewRun(cfg Config, log io.Writer) *Run {
 			done: make(chan struct{}),
 		}
 	}
-	// One transport for all handshakes; the connections are hijacked
-	// after the upgrade, so no idle pool is needed.
-	r.httpClient = &http.Client{Transport: &http.Transport{
-		MaxIdleConns:      -1,
-		DisableKeepAlives: true,
-		ForceAttemptHTTP2: false,
-	}}
 	return r
 }
 
@@ -173,40 +164,37 @@ func (r *Run) connect(ctx context.Context, cl *client) error {
 	q := u.Query()
 	q.Set("token", tok)
 	u.RawQuery = q.Encode()
+	if len(r.pollers) == 0 {
+		return errors.New("no poller to read the connection")
+	}
 	start := time.Now()
-	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
-		HTTPClient:      r.httpClient,
-		CompressionMode: websocket.CompressionDisabled,
-	})
+	nc, br, err := handshake(ctx, u.String())
 	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("dial %s: HTTP %d: %w", cl.url, resp.StatusCode, err)
-		}
-		return fmt.Errorf("dial %s: %w", cl.url, err)
+		return fmt.Errorf("connect to %s: %w", cl.url, err)
 	}
 	r.dialLat.Record(time.Since(start))
-	conn.SetReadLimit(4 << 20)
+	conn := &wsConn{nc: nc, fd: -1}
 	join := []byte(`{"type":"join","room":` + strconv.Quote(cl.room.id) + `,"id":"j"}`)
-	if err := conn.Write(ctx, websocket.MessageText, join); err != nil {
-		conn.CloseNow()
+	if err := conn.writeText(join); err != nil {
+		nc.Close()
 		return fmt.Errorf("send join: %w", err)
 	}
 	for {
-		_, b, err := conn.Read(ctx)
+		b, err := readMessage(br, conn)
 		if err != nil {
-			conn.CloseNow()
+			nc.Close()
 			return fmt.Errorf("wait for joined: %w", err)
 		}
 		f, err := parseFrame(b)
 		if err != nil {
-			conn.CloseNow()
+			nc.Close()
 			return fmt.Errorf("answer to join %.200q: %w", b, err)
 		}
 		switch string(f.Type) {
 		case "joined":
 			cl.tr.Start(f.Seq)
 		case "error":
-			conn.CloseNow()
+			nc.Close()
 			return fmt.Errorf("join refused: %s", b)
 		default:
 			continue // nothing else should come first; skip it
@@ -214,64 +202,46 @@ func (r *Run) connect(ctx context.Context, cl *client) error {
 		break
 	}
 	r.connectLat.Record(time.Since(start))
+	// From here on the connection is read by a poller. Bytes the reader
+	// already holds (frames that followed joined) are handled first.
+	rest := make([]byte, br.Buffered())
+	_, _ = io.ReadFull(br, rest)
+	conn.mu.Lock()
+	fd, err := detach(nc)
+	conn.nc, conn.fd = nil, fd
+	conn.mu.Unlock()
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("detach socket: %w", err)
+	}
 	cl.conn = conn
 	cl.pending = make(map[uint64]pendingMsg)
+	conn.onText = func(b []byte) { r.handle(cl, b) }
+	conn.onEnd = func(e *closeError) { r.ended(cl, e) }
 	cl.room.members.Add(1)
 	r.c.connected.Add(1)
-	go r.readLoop(cl)
+	if rest, ok := conn.consume(rest); ok {
+		conn.rbuf = append(conn.rbuf, rest...)
+	} else {
+		return nil // ended while handling the buffered frames
+	}
+	if err := r.pollers[cl.idx%len(r.pollers)].attach(conn); err != nil {
+		conn.end(&closeError{err: err})
+	}
 	return nil
 }
 
-// readLoop handles everything a connection receives until it closes.
-func (r *Run) readLoop(cl *client) {
+// ended accounts for the end of cl's connection.
+func (r *Run) ended(cl *client, e *closeError) {
 	defer close(cl.done)
-	// Read with a background context: coder/websocket ties a context to
-	// each read, and the loop ends when the connection closes.
-	ctx := context.Background()
-	var buf []byte
-	for {
-		_, rd, err := cl.conn.Reader(ctx)
-		if err == nil {
-			buf, err = readAll(rd, buf[:0])
-		}
-		if err != nil {
-			if !cl.closing.Load() {
-				r.c.disconnects.Add(1)
-				code := websocket.CloseStatus(err)
-				if code == -1 {
-					r.c.addClose("transport")
-				} else {
-					r.c.addClose(strconv.Itoa(int(code)))
-				}
-				r.c.addError("disconnected", err.Error())
-			}
-			break
-		}
-		r.handle(cl, buf)
+	if !cl.closing.Load() {
+		r.c.disconnects.Add(1)
+		r.c.addClose(statusText(e.code))
+		r.c.addError("disconnected", e.Error())
 	}
 	r.c.duplicates.Add(cl.tr.Duplicates)
 	r.c.gaps.Add(cl.tr.Gaps())
 	r.c.reorders.Add(cl.tr.Reorders)
-}
-
-// readAll appends everything from rd to buf, reusing its capacity.
-func readAll(rd io.Reader, buf []byte) ([]byte, error) {
-	if cap(buf) == 0 {
-		buf = make([]byte, 0, 512)
-	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := rd.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, fmt.Errorf("read frame: %w", err)
-		}
-	}
 }
 
 // Frame types that answer the client or describe the room at join; their

@@ -353,3 +353,10 @@ func text(m Msg) string {
 	_ = json.Unmarshal(m.Data, &d)
 	return d.Text
 }
+
+// Ping sends a WebSocket ping and waits for the pong.
+func (c *Client) Ping(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return c.ws.Ping(ctx)
+}
