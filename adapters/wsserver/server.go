@@ -180,9 +180,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.info = claims.Conn(c.id)
 	s.wg.Add(1)
 	s.count.Add(1)
-	// The connection lives on in its own goroutine; returning lets the
-	// HTTP server drop the request and its goroutine's stack, which would
-	// otherwise be kept for the connection's whole life.
+	if !s.connect(c) {
+		s.count.Add(-1)
+		s.wg.Done()
+		return
+	}
+	// The connection lives on in its own goroutine, which only reads;
+	// returning lets the HTTP server drop the request and its goroutine's
+	// stack (connecting ran here, so the reader never ran that code).
 	go func() {
 		defer func() {
 			s.count.Add(-1)
@@ -192,8 +197,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-func (s *Server) serve(c *conn) {
-	ctx := context.Background()
+// connect registers c with the server and the router; false means the
+// connection was refused and closed.
+func (s *Server) connect(c *conn) bool {
 	s.startOnce.Do(func() {
 		go s.pingLoop()
 		for i := 0; i < workers(); i++ {
@@ -204,12 +210,17 @@ func (s *Server) serve(c *conn) {
 	if s.draining.Load() {
 		c.closeWith(core.CloseRestarting, "server restarting")
 	}
-	if err := s.router.Connect(ctx, c.info); err != nil {
+	if err := s.router.Connect(context.Background(), c.info); err != nil {
 		s.log.Error("connect failed", "conn", c.id, "err", err)
 		s.forget(c)
 		_ = c.ws.Close(websocket.StatusTryAgainLater, "try again later")
-		return
+		return false
 	}
+	return true
+}
+
+func (s *Server) serve(c *conn) {
+	ctx := context.Background()
 	s.log.Debug("connected", "conn", c.id, "user", c.info.User.ID)
 	for {
 		// Read with a context that is never cancelled (no per-frame

@@ -64,6 +64,8 @@ func TestCheckConfig(t *testing.T) {
 		{"plugin not wasm", []string{"-check", "-config", write("garbage.yaml", "plugins:\n  namespaces:\n    quiz:\n      source: "+write("garbage.wasm", "not wasm")+"\n")}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "quiz"},
 		{"plugin bad timeout", []string{"-check", "-config", write("badtimeout.yaml", "plugins:\n  namespaces:\n    chat:\n      source: embedded:chat\n      timeout: -1s\n")}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "plugins.namespaces.chat.timeout"},
 		{"missing file", []string{"-check", "-config", filepath.Join(dir, "nope.yaml")}, nil, "nope.yaml"},
+		{"gc percent out of range", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_RUNTIME__GC_PERCENT=5"}, "runtime.gc_percent"},
+		{"gc percent Go default", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_RUNTIME__GC_PERCENT=0"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +78,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Log, level, stderr)
+	if g := cfg.Runtime.GCPercent; g != 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(g)
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 

@@ -38,6 +38,7 @@ type Config struct {
 	Metrics Metrics        `koanf:"metrics"`
 	Admin   Admin          `koanf:"admin"`
 	Tracing tracing.Config `koanf:"tracing"`
+	Runtime Runtime        `koanf:"runtime"`
 	// Plugins selects the WebAssembly plugin of each namespace. The
 	// embedded chat, whiteboard and presence are configured by default.
 	Plugins host.Config `koanf:"plugins"`
@@ -123,6 +124,17 @@ type Admin struct {
 	Pprof bool `koanf:"pprof"`
 }
 
+// Runtime tunes the Go runtime of the gateway process.
+type Runtime struct {
+	// GCPercent is the garbage collector's target (GOGC): the heap may grow
+	// to live × (1 + GCPercent/100) before a collection. Default 50: most
+	// of a gateway's memory is per-connection state that lives as long as
+	// the connection, and Go's 100 lets an idle process hold twice that;
+	// 50 costs a few percent more CPU under load (docs/PERFORMANCE.md). 0
+	// leaves Go's setting; the GOGC environment variable, when set, wins.
+	GCPercent int `koanf:"gc_percent"`
+}
+
 // Log configures log/slog output.
 type Log struct {
 	Level  string `koanf:"level"`
@@ -168,6 +180,7 @@ func Defaults() map[string]any {
 		"tracing.sample_ratio":      0.0,
 		"tracing.service_name":      "classgate",
 		"tracing.timeout":           "10s",
+		"runtime.gc_percent":        50,
 		// The classroom plugins are always configured; a file or the
 		// environment overrides their settings, adds namespaces, or turns
 		// one off with disable: ["*"].
@@ -267,6 +280,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		bad("server.listen", "%q is not host:port", c.Server.Listen)
+	}
+	if g := c.Runtime.GCPercent; g != 0 && (g < 10 || g > 1000) {
+		bad("runtime.gc_percent", "must be 0 (Go's default) or between 10 and 1000, got %d", g)
 	}
 	if c.Server.ReadLimit < 1024 {
 		bad("server.read_limit", "must be at least 1024 bytes, got %d", c.Server.ReadLimit)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/plugins/abi"
@@ -47,7 +48,7 @@ func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.C
 		WithRandSource(rand.Reader).
 		WithSysWalltime().
 		WithSysNanotime()
-	mod, err := rt.InstantiateModule(ctx, cm, mc)
+	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), cm, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w%s", classify(err, initTimeout.String()), out.suffix())
 	}
