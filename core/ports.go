@@ -138,6 +138,8 @@ type Snapshot struct {
 	Seq     uint64
 	Version uint64
 	// State maps namespace → key → value. Missing namespaces are empty.
+	// The maps are read-only: a store may share them between snapshots
+	// (the memory store does, copying on its next write instead).
 	State map[string]map[string][]byte
 }
 

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,11 @@ type room struct {
 	hist    []core.Event
 	histAt  []time.Time
 	state   map[string]map[string][]byte
+	// lent marks namespaces whose current state map a Snapshot handed
+	// out. A lent map is never written again: the next commit that
+	// changes the namespace writes to a copy (copy on write), so readers
+	// need no lock and a snapshot with no commit after it costs nothing.
+	lent    map[string]bool
 	dedupe  map[string]dedupeEntry
 	pruneAt time.Time
 }
@@ -254,7 +260,7 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 	if len(cm.Ops) > 0 || len(cm.Durable) > 0 {
 		r.version++
 	}
-	applyOps(r.state, cm.Namespace, cm.Ops)
+	r.applyOps(cm.Namespace, cm.Ops)
 	sink := s.sink.Load()
 	deliver := sink != nil && r.subscribed.Load()
 	for i := range cm.Durable {
@@ -296,20 +302,32 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 	return res, nil
 }
 
-func applyOps(state map[string]map[string][]byte, ns string, ops []core.StateOp) {
+func (r *room) applyOps(ns string, ops []core.StateOp) {
+	if len(ops) == 0 {
+		return
+	}
+	if r.lent[ns] {
+		if m := r.state[ns]; m != nil {
+			r.state[ns] = maps.Clone(m)
+		}
+		delete(r.lent, ns)
+	}
 	for _, op := range ops {
-		m := state[ns]
+		m := r.state[ns]
 		switch op.Op {
 		case core.OpSet:
 			if m == nil {
 				m = map[string][]byte{}
-				state[ns] = m
+				if r.state == nil {
+					r.state = map[string]map[string][]byte{}
+				}
+				r.state[ns] = m
 			}
 			m[op.Key] = append([]byte(nil), op.Value...)
 		case core.OpDel:
 			delete(m, op.Key)
 		case core.OpClear:
-			delete(state, ns)
+			delete(r.state, ns)
 		}
 	}
 }
@@ -362,14 +380,15 @@ func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (
 	defer r.mu.Unlock()
 	snap := core.Snapshot{Seq: r.seq, Version: r.version, State: make(map[string]map[string][]byte, len(namespaces))}
 	for _, ns := range namespaces {
-		if len(r.state[ns]) == 0 {
+		m := r.state[ns]
+		if len(m) == 0 {
 			continue // missing namespaces read as empty
 		}
-		m := make(map[string][]byte, len(r.state[ns]))
-		for k, v := range r.state[ns] {
-			m[k] = v // values are never mutated in place
+		snap.State[ns] = m // never written again: see room.lent
+		if r.lent == nil {
+			r.lent = map[string]bool{}
 		}
-		snap.State[ns] = m
+		r.lent[ns] = true
 	}
 	return snap, nil
 }
