@@ -177,6 +177,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(s.o.ReadLimit)
 	c := &conn{id: NewConnID(), ws: ws, out: hw.conn, done: make(chan struct{}), jobDone: make(chan struct{}, 1)}
 	c.out.kick = func() { s.kick(c) }
+	c.out.mu.Lock()
+	unsent := c.out.pending() // the 101 response, should a fresh socket not take it
+	c.out.mu.Unlock()
+	if unsent {
+		s.kick(c)
+	}
 	c.info = claims.Conn(c.id)
 	s.wg.Add(1)
 	s.count.Add(1)
