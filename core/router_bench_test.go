@@ -40,15 +40,7 @@ func BenchmarkRouterFanout30(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < 30; i++ {
-		id := core.ConnID(fmt.Sprint("c", i))
-		if err := r.Connect(ctx, core.ConnInfo{ID: id, User: core.User{ID: fmt.Sprint("u", i)}, Rooms: []string{"*"}, Expires: time.Now().Add(time.Hour)}); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Receive(ctx, id, []byte(`{"type":"join","room":"r"}`)); err != nil {
-			b.Fatal(err)
-		}
-	}
+	joinMembers(b, r, 30)
 	text, _ := json.Marshal(map[string]any{"text": "Could you explain the second step of the proof again, please?"})
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -88,20 +80,27 @@ func BenchmarkRouterCursorBigBoard(b *testing.B) {
 	if _, err := st.Commit(ctx, core.Commit{Room: "r", Namespace: "whiteboard", Ops: ops}); err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < 30; i++ {
-		id := core.ConnID(fmt.Sprint("c", i))
-		if err := r.Connect(ctx, core.ConnInfo{ID: id, User: core.User{ID: fmt.Sprint("u", i)}, Rooms: []string{"*"}, Expires: time.Now().Add(time.Hour)}); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Receive(ctx, id, []byte(`{"type":"join","room":"r"}`)); err != nil {
-			b.Fatal(err)
-		}
-	}
+	joinMembers(b, r, 30)
 	frame := []byte(`{"type":"whiteboard.cursor","room":"r","data":{"x":10,"y":20}}`)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := r.Receive(ctx, "c0", frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// joinMembers connects n members c0…c(n-1) and joins them to room "r".
+func joinMembers(b *testing.B, r *core.Router, n int) {
+	b.Helper()
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		id := core.ConnID(fmt.Sprint("c", i))
+		if err := r.Connect(ctx, core.ConnInfo{ID: id, User: core.User{ID: fmt.Sprint("u", i)}, Rooms: []string{"*"}, Expires: time.Now().Add(time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Receive(ctx, id, []byte(`{"type":"join","room":"r"}`)); err != nil {
 			b.Fatal(err)
 		}
 	}
