@@ -333,15 +333,15 @@ func (s *Server) writeInline(c *conn, frame []byte) {
 		s.writeFailed(c, err)
 		return
 	}
-	if !s.release(c) {
+	if !s.yieldOutput(c) {
 		go s.drain(c)
 	}
 }
 
-// release gives up ownership of the output if nothing is queued or
+// yieldOutput gives up ownership of the output if nothing is queued or
 // unsent, and reports whether it did. Checking both under both locks is
 // what lets outConn.Write and Send start a writer whenever one is needed.
-func (s *Server) release(c *conn) bool {
+func (s *Server) yieldOutput(c *conn) bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	c.out.mu.Lock()

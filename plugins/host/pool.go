@@ -46,45 +46,44 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 		if closed {
 			return nil, ErrClosed
 		}
-		select {
-		case in := <-p.idle:
-			if in.epoch != epoch {
-				p.discard(in)
-				continue
-			}
-			return in, nil
-		default:
+		in, err := p.take(ctx, epoch)
+		if err != nil {
+			return nil, err
 		}
-		if len(p.tokens) > 0 { // every instance is busy: wait a moment
-			in, err := p.wait(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if in != nil {
-				if in.epoch != epoch {
-					p.discard(in)
-					continue
-				}
-				return in, nil
-			}
+		if in.epoch != epoch {
+			p.discard(in)
+			continue
 		}
-		select {
-		case in := <-p.idle:
-			if in.epoch != epoch {
-				p.discard(in)
-				continue
-			}
-			return in, nil
-		case p.tokens <- struct{}{}:
-			in, err := p.newInstance(ctx, epoch)
-			if err != nil {
-				<-p.tokens
-				return nil, err
-			}
-			return in, nil
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for a free instance: %w", ctx.Err())
+		return in, nil
+	}
+}
+
+// take returns an idle instance (of any epoch), or a new one of epoch when
+// the pool may grow: at once while it has no instance, otherwise only after
+// waiting growAfter for a busy one.
+func (p *pool) take(ctx context.Context, epoch uint64) (*instance, error) {
+	select {
+	case in := <-p.idle:
+		return in, nil
+	default:
+	}
+	if len(p.tokens) > 0 { // every instance is busy: wait a moment
+		if in, err := p.wait(ctx); in != nil || err != nil {
+			return in, err
 		}
+	}
+	select {
+	case in := <-p.idle:
+		return in, nil
+	case p.tokens <- struct{}{}:
+		in, err := p.newInstance(ctx, epoch)
+		if err != nil {
+			<-p.tokens
+			return nil, err
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a free instance: %w", ctx.Err())
 	}
 }
 
