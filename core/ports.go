@@ -141,6 +141,12 @@ type Snapshot struct {
 	// The maps are read-only: a store may share them between snapshots
 	// (the memory store does, copying on its next write instead).
 	State map[string]map[string][]byte
+	// Release, when not nil, tells the store that the caller no longer
+	// reads State, so a store that shares its maps may write into them
+	// again instead of copying them on its next commit. Calling it is
+	// optional and more than once is harmless; State must not be read
+	// after it.
+	Release func()
 }
 
 // Errors returned by stores. Wrap them with context; callers use errors.Is.

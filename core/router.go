@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/classgate/classgate/core/limit"
@@ -97,7 +98,11 @@ type Router struct {
 	o   Options
 	log *slog.Logger
 
-	mu    sync.Mutex
+	// mu guards conns, rooms and each room's membership. The per-frame
+	// paths (session, lockRoom, deliver) only read them and take it
+	// shared, so a goroutine the OS preempts there never stalls frames of
+	// other rooms; joins, leaves and connects take it exclusively.
+	mu    sync.RWMutex
 	conns map[ConnID]*localConn
 	rooms map[string]*localRoom
 
@@ -108,9 +113,12 @@ type Router struct {
 
 // localConn is a connection held by this node (standalone mode only).
 type localConn struct {
-	info   ConnInfo
-	bucket *limit.Bucket
-	timer  *time.Timer
+	info ConnInfo
+	// bucketMu guards bucket (frames of one connection do not overlap,
+	// but nothing else would stop a misbehaving adapter from racing).
+	bucketMu sync.Mutex
+	bucket   *limit.Bucket
+	timer    *time.Timer
 	// joined rooms, guarded by Router.mu.
 	joined map[string]*membership
 }
@@ -135,7 +143,14 @@ type localRoom struct {
 	// node, so local commits never conflict.
 	proc    sync.Mutex
 	members map[ConnID]*membership // guarded by Router.mu
-	refs    int                    // users of proc; guarded by Router.mu
+	// deliverMu serialises deliveries to the room's members (their last
+	// and buf fields) among holders of Router.mu's read lock; changes to
+	// membership hold Router.mu exclusively instead.
+	deliverMu sync.Mutex
+	// refs counts the users of proc. It is raised under Router.mu (read
+	// or write) and checked under the write lock, so a room is forgotten
+	// only when nobody holds or is about to take its lock.
+	refs atomic.Int32
 }
 
 // NewRouter builds a router. In standalone mode it installs itself as the
@@ -181,8 +196,8 @@ func (r *Router) Connect(ctx context.Context, info ConnInfo) error {
 
 // LocalConns returns the ids of the connections this node holds.
 func (r *Router) LocalConns() []ConnID {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	ids := make([]ConnID, 0, len(r.conns))
 	for id := range r.conns {
 		ids = append(ids, id)
@@ -267,9 +282,9 @@ func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
 		return r.o.Sender.Close(ctx, id, CloseTokenExpired, "token expired")
 	}
 	if c.local != nil {
-		r.mu.Lock()
+		c.local.bucketMu.Lock()
 		ok, denied := c.local.bucket.Allow(r.o.Now())
-		r.mu.Unlock()
+		c.local.bucketMu.Unlock()
 		if !ok {
 			r.o.Observer.FrameIn("rate_limited")
 			r.o.Observer.RateLimited()
@@ -337,7 +352,7 @@ type session struct {
 
 func (r *Router) session(ctx context.Context, id ConnID) (*session, error) {
 	if !r.o.Direct {
-		r.mu.Lock()
+		r.mu.RLock()
 		lc := r.conns[id]
 		var joined map[string]bool
 		if lc != nil {
@@ -346,7 +361,7 @@ func (r *Router) session(ctx context.Context, id ConnID) (*session, error) {
 				joined[room] = true
 			}
 		}
-		r.mu.Unlock()
+		r.mu.RUnlock()
 		if lc == nil {
 			return nil, fmt.Errorf("core: receive on %s: %w", id, ErrNotFound)
 		}
@@ -396,15 +411,23 @@ func (r *Router) lockRoom(room string) *localRoom {
 	if r.o.Direct {
 		return nil
 	}
-	r.mu.Lock()
+	r.mu.RLock()
 	lr := r.rooms[room]
-	if lr == nil {
-		lr = &localRoom{members: map[ConnID]*membership{}}
-		r.rooms[room] = lr
-		r.o.Observer.Rooms(len(r.rooms))
+	if lr != nil {
+		lr.refs.Add(1)
 	}
-	lr.refs++
-	r.mu.Unlock()
+	r.mu.RUnlock()
+	if lr == nil {
+		r.mu.Lock()
+		lr = r.rooms[room]
+		if lr == nil {
+			lr = &localRoom{members: map[ConnID]*membership{}}
+			r.rooms[room] = lr
+			r.o.Observer.Rooms(len(r.rooms))
+		}
+		lr.refs.Add(1)
+		r.mu.Unlock()
+	}
 	lr.proc.Lock()
 	return lr
 }
@@ -414,8 +437,10 @@ func (r *Router) unlockRoom(room string, lr *localRoom) {
 		return
 	}
 	lr.proc.Unlock()
+	if lr.refs.Add(-1) > 0 {
+		return // another user holds or awaits the lock; it collects the room
+	}
 	r.mu.Lock()
-	lr.refs--
 	r.gcRoomLocked(context.Background(), room, lr)
 	r.mu.Unlock()
 }
@@ -423,7 +448,7 @@ func (r *Router) unlockRoom(room string, lr *localRoom) {
 // gcRoomLocked forgets a local room with no members and no users, and
 // unsubscribes from its events.
 func (r *Router) gcRoomLocked(ctx context.Context, room string, lr *localRoom) {
-	if lr.refs == 0 && len(lr.members) == 0 && r.rooms[room] == lr {
+	if lr.refs.Load() == 0 && len(lr.members) == 0 && r.rooms[room] == lr {
 		delete(r.rooms, room)
 		r.o.Observer.Rooms(len(r.rooms))
 		go r.unsubscribeIfGone(ctx, room)
@@ -705,7 +730,10 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 // result's replies.
 func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Call, snap *Snapshot, dedupe string, replyTo ConnID) (uint64, *Error) {
 	for attempt := 0; ; attempt++ {
-		if snap == nil {
+		// A snapshot taken here is released as soon as the plugin has
+		// read it; one the caller passed in is the caller's to release.
+		owned := snap == nil
+		if owned {
 			s, err := r.o.Store.Snapshot(ctx, call.Room, ns)
 			if err != nil {
 				return 0, r.storeErr("snapshot", err)
@@ -720,6 +748,12 @@ func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Cal
 		start := r.o.Now()
 		res, err := h.Handle(ctx, call)
 		r.o.Observer.PluginCall(ns, r.o.Now().Sub(start), err)
+		if owned && snap.Release != nil {
+			// The handler is done with the state, so the commit below
+			// may write the store's map in place instead of copying it.
+			call.State = nil
+			snap.Release()
+		}
 		if err != nil {
 			r.log.Warn("plugin failed", "plugin", ns, "room", call.Room, "type", call.Type, "err", err)
 			return 0, Errf(CodePluginError, "plugin %s failed", ns)
@@ -865,12 +899,13 @@ func (r *Router) deliver(e Event) {
 	ctx := context.Background()
 	var b []byte
 	n := 0
-	r.mu.Lock()
+	r.mu.RLock()
 	lr := r.rooms[e.Room]
 	if lr == nil {
-		r.mu.Unlock()
+		r.mu.RUnlock()
 		return
 	}
+	lr.deliverMu.Lock()
 	idsp := idsPool.Get().(*[]ConnID)
 	ids := (*idsp)[:0]
 	for id, m := range lr.members {
@@ -890,7 +925,8 @@ func (r *Router) deliver(e Event) {
 		}
 		ids = append(ids, id)
 	}
-	r.mu.Unlock()
+	lr.deliverMu.Unlock()
+	r.mu.RUnlock()
 	for _, id := range ids {
 		if b == nil {
 			b = EncodeEvent(&e)
@@ -967,8 +1003,8 @@ func (r *Router) Maintain(ctx context.Context, interval time.Duration) {
 // LocalRooms returns the rooms with members on this node and how many of
 // this node's connections are in each (standalone mode).
 func (r *Router) LocalRooms() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	out := make(map[string]int, len(r.rooms))
 	for name, lr := range r.rooms {
 		if len(lr.members) > 0 {
@@ -980,8 +1016,8 @@ func (r *Router) LocalRooms() map[string]int {
 
 // Joined reports whether the local connection id is in room.
 func (r *Router) Joined(id ConnID, room string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	lc := r.conns[id]
 	return lc != nil && lc.joined[room] != nil
 }

@@ -92,6 +92,7 @@ func (r *Run) publish(ctx context.Context, cl *client, start time.Time, offset, 
 		r.c.sentTotal.Add(1)
 		if in {
 			r.c.sentWindow.Add(1)
+			r.sendLag.Record(time.Duration(nowUnix() - sched))
 		}
 		if err := cl.conn.writeText(buf); err != nil {
 			r.c.sendFailures.Add(1)

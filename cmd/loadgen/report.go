@@ -12,14 +12,22 @@ import (
 // Report is everything a run measured. Counts of messages and deliveries
 // cover the measured window unless named "total".
 type Report struct {
-	Settings    Settings          `json:"settings"`
-	Interrupted bool              `json:"interrupted,omitempty"`
-	Connections ConnReport        `json:"connections"`
-	Messages    MessageReport     `json:"messages"`
-	Deliveries  DeliveryReport    `json:"deliveries"`
-	Order       OrderReport       `json:"order"`
-	Latency     LatencySummary    `json:"latency"`     // end to end, scheduled send → received
-	AckLatency  LatencySummary    `json:"ack_latency"` // scheduled send → ack
+	Settings    Settings       `json:"settings"`
+	Interrupted bool           `json:"interrupted,omitempty"`
+	Connections ConnReport     `json:"connections"`
+	Messages    MessageReport  `json:"messages"`
+	Deliveries  DeliveryReport `json:"deliveries"`
+	Order       OrderReport    `json:"order"`
+	Latency     LatencySummary `json:"latency"`     // end to end, scheduled send → received
+	AckLatency  LatencySummary `json:"ack_latency"` // scheduled send → ack
+	// ToStamp and FromStamp split Latency at the gateway's ts stamp
+	// (millisecond resolution): scheduled send → sequenced, and
+	// sequenced → received.
+	ToStamp   LatencySummary `json:"to_stamp"`
+	FromStamp LatencySummary `json:"from_stamp"`
+	// SendLag is how late loadgen itself started each write after its
+	// slot came due: a part of ToStamp that is not the gateway's.
+	SendLag     LatencySummary    `json:"send_lag"`
 	Server      *ProcessReport    `json:"server,omitempty"`
 	Loadgen     *ProcessReport    `json:"loadgen,omitempty"`
 	Machine     *MachineReport    `json:"machine,omitempty"`
@@ -125,6 +133,9 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 		Interrupted: interrupted,
 		Latency:     r.lat.Summary(),
 		AckLatency:  r.ackLat.Summary(),
+		ToStamp:     r.inLat.Summary(),
+		FromStamp:   r.outLat.Summary(),
+		SendLag:     r.sendLag.Summary(),
 	}
 	if cfg.Idle {
 		rep.Settings.Publishers, rep.Settings.Rate, rep.Settings.Mix, rep.Settings.Warmup = 0, 0, "", 0
@@ -309,6 +320,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 		p("latency       p50 %.2fms  p95 %.2fms  p99 %.2fms  p99.9 %.2fms  max %.2fms  (n=%d, scheduled send → received)", l.P50, l.P95, l.P99, l.P999, l.Max, l.Count)
 		a := rep.AckLatency
 		p("ack latency   p50 %.2fms  p99 %.2fms  max %.2fms", a.P50, a.P99, a.Max)
+		ti, to := rep.ToStamp, rep.FromStamp
+		p("latency split send → gateway stamp p50 %.1fms  p99 %.1fms; stamp → received p50 %.1fms  p99 %.1fms (±1 ms); loadgen's send lag p50 %.2fms  p99 %.2fms", ti.P50, ti.P99, to.P50, to.P99, rep.SendLag.P50, rep.SendLag.P99)
 	}
 	o := rep.Order
 	p("order         duplicates %d, gaps %d, reorders %d, resyncs %d, bad frames %d", o.Duplicates, o.Gaps, o.Reorders, o.Resyncs, o.BadFrames)
@@ -384,6 +397,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		row("deliveries expected / received", "%d / %d (%.0f/s)", d.Expected, d.Received, d.PerSecond)
 		row("lost / extra / dup / gaps / reorders", "%d / %d / %d / %d / %d", d.Lost, d.Extra, rep.Order.Duplicates, rep.Order.Gaps, rep.Order.Reorders)
 		row("latency p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms", l.P50, l.P95, l.P99, l.Max)
+		row("p99 before / after the gateway's stamp", "%.1f / %.1f ms", rep.ToStamp.P99, rep.FromStamp.P99)
 	}
 	if sv := rep.Server; sv != nil {
 		row("server RSS per connection", "%.1f KiB", sv.RSSPerConnKiB)

@@ -102,6 +102,9 @@ type Run struct {
 	lat        Histogram // end-to-end latency, measured window
 	latAll     Histogram // end-to-end latency, everything (progress line)
 	ackLat     Histogram // publish → ack, measured window
+	sendLag    Histogram // slot due → write started, measured window
+	inLat      Histogram // scheduled send → the gateway's ts stamp, measured window
+	outLat     Histogram // the gateway's ts stamp → received, measured window
 	connectLat Histogram // dial → joined, per connection
 	dialLat    Histogram // dial → upgraded
 
@@ -302,17 +305,31 @@ func (r *Run) handle(cl *client, b []byte) {
 		r.c.otherRecv.Add(1) // someone else's chat or drawing
 		return
 	}
-	d := time.Duration(nowUnix() - sched)
+	now := nowUnix()
+	d := time.Duration(now - sched)
 	r.latAll.Record(d)
 	in := r.c.inWindow(sched)
 	if in {
 		r.lat.Record(d)
+		if f.TS > 0 {
+			r.recordSplit(sched, f.TS*int64(time.Millisecond), now)
+		}
 	}
 	r.c.recvTotal.Add(1)
 	if in {
 		r.c.recvWindow.Add(1)
 		cl.room.received.Add(1)
 	}
+}
+
+// recordSplit divides one delivery's latency at the gateway's stamp:
+// before it is loadgen's send, the network and the gateway's work up to
+// sequencing; after it, the fan-out to this member. The stamp has
+// millisecond resolution, so each half is accurate to about 1 ms (it is
+// truncated, hence the clamp at zero).
+func (r *Run) recordSplit(sched, stamp, now int64) {
+	r.inLat.Record(time.Duration(max(0, stamp-sched)))
+	r.outLat.Record(time.Duration(max(0, now-stamp)))
 }
 
 // answer matches an ack or error to the message it answers.

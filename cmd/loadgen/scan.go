@@ -15,6 +15,7 @@ type inFrame struct {
 	Code []byte
 	Msg  []byte // error message, raw string contents
 	Seq  uint64
+	TS   int64  // the gateway's stamp, unix milliseconds (0 if absent)
 	Data []byte // raw JSON value of data
 }
 
@@ -74,6 +75,12 @@ func parseFrame(b []byte) (inFrame, error) {
 				return f, errFrame
 			}
 			f.Seq = n
+		case "ts":
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return f, errFrame
+			}
+			f.TS = n
 		}
 		i = skipWS(b, vEnd)
 		if i < len(b) && b[i] == ',' {

@@ -15,7 +15,7 @@ func TestParseFrame(t *testing.T) {
 		{
 			name: "chat message",
 			in:   `{"type":"chat.message","room":"r1","seq":58,"ts":1764115200123,"from":{"id":"u1","name":"A}n","role":"teacher"},"data":{"text":"lg:17:0:3"}}`,
-			want: inFrame{Type: []byte("chat.message"), Room: []byte("r1"), Seq: 58, Data: []byte(`{"text":"lg:17:0:3"}`)},
+			want: inFrame{Type: []byte("chat.message"), Room: []byte("r1"), Seq: 58, TS: 1764115200123, Data: []byte(`{"text":"lg:17:0:3"}`)},
 		},
 		{
 			name: "ack",

@@ -55,15 +55,24 @@ type room struct {
 	version uint64
 	hist    []core.Event
 	histAt  []time.Time
-	state   map[string]map[string][]byte
-	// lent marks namespaces whose current state map a Snapshot handed
-	// out. A lent map is never written again: the next commit that
-	// changes the namespace writes to a copy (copy on write), so readers
-	// need no lock and a snapshot with no commit after it costs nothing.
-	lent    map[string]bool
+	// histArr and histAtArr are the whole arrays under hist and histAt:
+	// trim re-slices the log forward and appendHist moves it back to the
+	// front, so a room at its history limit appends without allocating.
+	histArr   []core.Event
+	histAtArr []time.Time
+	state     map[string]map[string][]byte
+	// loans counts, per namespace, the snapshots holding its current
+	// state map. A commit writes a map in place only while no snapshot
+	// holds it; otherwise it writes to a copy (copy on write), so readers
+	// need no lock, and a snapshot released before the next commit (the
+	// router releases its own once the plugin has run) costs no copy.
+	loans   map[string]*loan
 	dedupe  map[string]dedupeEntry
 	pruneAt time.Time
 }
+
+// loan is the number of unreleased snapshots sharing one state map.
+type loan struct{ n int }
 
 type dedupeEntry struct {
 	seq     uint64
@@ -270,8 +279,7 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 		if i == 0 {
 			res.FirstSeq = e.Seq
 		}
-		r.hist = append(r.hist, e)
-		r.histAt = append(r.histAt, now)
+		r.appendHist(e, now)
 		if deliver {
 			(*sink)(e)
 		}
@@ -306,11 +314,13 @@ func (r *room) applyOps(ns string, ops []core.StateOp) {
 	if len(ops) == 0 {
 		return
 	}
-	if r.lent[ns] {
-		if m := r.state[ns]; m != nil {
+	if l := r.loans[ns]; l != nil {
+		if m := r.state[ns]; m != nil && l.n > 0 {
 			r.state[ns] = maps.Clone(m)
 		}
-		delete(r.lent, ns)
+		// Loans of the old map are settled on the old loan; the map
+		// written from here on starts with none.
+		delete(r.loans, ns)
 	}
 	for _, op := range ops {
 		m := r.state[ns]
@@ -330,6 +340,30 @@ func (r *room) applyOps(ns string, ops []core.StateOp) {
 			delete(r.state, ns)
 		}
 	}
+}
+
+// appendHist appends e, committed at at, to the log.
+func (r *room) appendHist(e core.Event, at time.Time) {
+	r.hist, r.histArr = appendReusing(r.hist, r.histArr, e)
+	r.histAt, r.histAtArr = appendReusing(r.histAt, r.histAtArr, at)
+}
+
+// appendReusing appends v to s, a window of arr (the whole array under
+// s; nil at first) that trimming moves forward. When s reaches the end of
+// arr but at least a quarter of its length is free before it, s moves to
+// the front of arr instead of growing: amortised O(1), and no garbage
+// once a room's history is at its limit. It returns s and its array.
+func appendReusing[T any](s, arr []T, v T) ([]T, []T) {
+	if n := len(s); n == cap(s) && cap(arr)-n >= n/4+1 {
+		copy(arr, s)
+		clear(arr[n:]) // no references to dropped events
+		s = arr[:n]
+	}
+	if len(s) == cap(s) {
+		s = append(s, v) // a new array
+		return s, s[:cap(s)]
+	}
+	return append(s, v), arr
 }
 
 // trim drops events beyond the size limit or older than the age limit.
@@ -379,16 +413,37 @@ func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	snap := core.Snapshot{Seq: r.seq, Version: r.version, State: make(map[string]map[string][]byte, len(namespaces))}
+	var held []*loan
 	for _, ns := range namespaces {
 		m := r.state[ns]
 		if len(m) == 0 {
 			continue // missing namespaces read as empty
 		}
-		snap.State[ns] = m // never written again: see room.lent
-		if r.lent == nil {
-			r.lent = map[string]bool{}
+		snap.State[ns] = m // not written while held: see room.loans
+		l := r.loans[ns]
+		if l == nil {
+			if r.loans == nil {
+				r.loans = map[string]*loan{}
+			}
+			l = &loan{}
+			r.loans[ns] = l
 		}
-		r.lent[ns] = true
+		l.n++
+		held = append(held, l)
+	}
+	if len(held) > 0 {
+		released := false
+		snap.Release = func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if released {
+				return
+			}
+			released = true
+			for _, l := range held {
+				l.n--
+			}
+		}
 	}
 	return snap, nil
 }

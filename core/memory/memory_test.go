@@ -73,3 +73,48 @@ func TestSnapshotCopyOnWrite(t *testing.T) {
 		t.Fatalf("clear reached an earlier snapshot: %d keys", len(now.State["wb"]))
 	}
 }
+
+// TestSnapshotRelease: a commit writes the state map in place only when
+// every snapshot sharing it was released; one still held keeps its view,
+// and releasing twice does not release someone else's hold.
+func TestSnapshotRelease(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New(memory.Options{})
+	set := func(k string) {
+		t.Helper()
+		if _, err := s.Commit(ctx, core.Commit{Room: "r", Namespace: "ns", Ops: []core.StateOp{{Op: core.OpSet, Key: k, Value: []byte("v")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := func() core.Snapshot {
+		t.Helper()
+		sn, err := s.Snapshot(ctx, "r", "ns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sn.Release == nil {
+			t.Fatal("snapshot of a non-empty namespace has no Release")
+		}
+		return sn
+	}
+	set("a")
+	held, released := snap(), snap()
+	released.Release()
+	released.Release() // a second call must not count as held's release
+	set("b")
+	if len(held.State["ns"]) != 1 {
+		t.Fatalf("a commit wrote into a map a snapshot still holds: %v", held.State["ns"])
+	}
+	held.Release()
+
+	last := snap()
+	m := last.State["ns"]
+	last.Release()
+	set("c")
+	if _, ok := m["c"]; !ok {
+		t.Error("with every snapshot released the commit copied the map instead of writing it in place")
+	}
+	if got := snap().State["ns"]; len(got) != 3 {
+		t.Errorf("state = %v, want a, b and c", got)
+	}
+}
