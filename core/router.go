@@ -346,26 +346,40 @@ func (r *Router) typeLabel(f Frame) string {
 // session is what the router knows of a connection during one event.
 type session struct {
 	info   ConnInfo
-	joined map[string]bool
-	local  *localConn
+	joined map[string]bool // direct mode: the rooms the registry lists
+	local  *localConn      // standalone mode: rooms are read from it
+	mu     *sync.RWMutex   // guards local.joined (the router's mu)
+}
+
+// in reports whether the connection is in room.
+func (c *session) in(room string) bool {
+	if c.local == nil {
+		return c.joined[room]
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.local.joined[room] != nil
+}
+
+// rooms is the number of rooms the connection is in.
+func (c *session) rooms() int {
+	if c.local == nil {
+		return len(c.joined)
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.local.joined)
 }
 
 func (r *Router) session(ctx context.Context, id ConnID) (*session, error) {
 	if !r.o.Direct {
 		r.mu.RLock()
 		lc := r.conns[id]
-		var joined map[string]bool
-		if lc != nil {
-			joined = make(map[string]bool, len(lc.joined))
-			for room := range lc.joined {
-				joined[room] = true
-			}
-		}
 		r.mu.RUnlock()
 		if lc == nil {
 			return nil, fmt.Errorf("core: receive on %s: %w", id, ErrNotFound)
 		}
-		return &session{info: lc.info, joined: joined, local: lc}, nil
+		return &session{info: lc.info, local: lc, mu: &r.mu}, nil
 	}
 	info, rooms, err := r.o.Store.Conn(ctx, id)
 	if err != nil {
@@ -491,7 +505,8 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 	if !r.allowed(c, f.Room) {
 		return Errf(CodeForbidden, "token does not allow room %q", f.Room)
 	}
-	if !c.joined[f.Room] && len(c.joined) >= r.o.MaxRoomsPerConn {
+	already := c.in(f.Room) // before the join below makes it a member
+	if !already && c.rooms() >= r.o.MaxRoomsPerConn {
 		return Errf(CodeForbidden, "at most %d rooms per connection", r.o.MaxRoomsPerConn)
 	}
 	lr := r.lockRoom(f.Room)
@@ -529,7 +544,7 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 		}
 	}
 	first := false
-	if !c.joined[f.Room] {
+	if !already {
 		var err error
 		first, err = r.o.Store.Join(ctx, f.Room, c.info)
 		if err != nil {
@@ -650,7 +665,7 @@ func (r *Router) leave(ctx context.Context, c *session, f Frame) *Error {
 	if f.Room == "" {
 		return Errf(CodeBadRequest, "leave needs a room")
 	}
-	if !c.joined[f.Room] {
+	if !c.in(f.Room) {
 		return Errf(CodeNotJoined, "not in room %q", f.Room)
 	}
 	lr := r.lockRoom(f.Room)
@@ -695,7 +710,7 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	if f.Room == "" {
 		return Errf(CodeBadRequest, "%s needs a room", f.Type)
 	}
-	if !c.joined[f.Room] {
+	if !c.in(f.Room) {
 		return Errf(CodeNotJoined, "join room %q first", f.Room)
 	}
 	h := r.o.Plugins.Handler(f.Room, ns)
