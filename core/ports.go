@@ -249,3 +249,13 @@ type Sender interface {
 	// Close closes the connection with a WebSocket close code and reason.
 	Close(ctx context.Context, id ConnID, code int, reason string) error
 }
+
+// BatchSender is an optional extension of Sender for adapters that can
+// hand one frame to many connections more cheaply than with a Send each
+// (the standalone server submits the writes together with io_uring).
+// The router uses it for a room's fan-out. For each connection it must
+// behave as Send would; errors are the implementation's to log, as the
+// router only logs a failed Send.
+type BatchSender interface {
+	SendBatch(ctx context.Context, ids []ConnID, frame []byte)
+}

@@ -942,12 +942,16 @@ func (r *Router) deliver(e Event) {
 	}
 	lr.deliverMu.Unlock()
 	r.mu.RUnlock()
-	for _, id := range ids {
-		if b == nil {
-			b = EncodeEvent(&e)
+	if len(ids) > 0 {
+		b = EncodeEvent(&e)
+		n = len(ids)
+		if bs, ok := r.o.Sender.(BatchSender); ok && n > 1 {
+			bs.SendBatch(ctx, ids, b)
+		} else {
+			for _, id := range ids {
+				r.send(ctx, id, b)
+			}
 		}
-		r.send(ctx, id, b)
-		n++
 	}
 	clear(ids)
 	*idsp = ids[:0]

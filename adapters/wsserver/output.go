@@ -180,6 +180,13 @@ func (o *outConn) tryFlush() (done bool, err error) {
 	}
 	n, werr := o.wn, o.werr
 	o.werr = nil
+	return o.settle(n, werr)
+}
+
+// settle takes the result of one non-blocking write of buf (by tryFlush,
+// or by a batch): it drops the n bytes written and keeps the rest. done
+// reports that nothing is left. mu must be held.
+func (o *outConn) settle(n int, werr error) (done bool, err error) {
 	if werr != nil && !errors.Is(werr, syscall.EAGAIN) && !errors.Is(werr, syscall.EINTR) {
 		return false, fmt.Errorf("wsserver: write %d bytes: %w", len(o.buf), werr)
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	// OnSlowConsumer, if set, is called each time a connection is closed
 	// with 4008 (for metrics). It must not block.
 	OnSlowConsumer func()
+	// NoIOUring makes room fan-out write to one socket at a time even
+	// where io_uring is available (see batch.go).
+	NoIOUring bool
 }
 
 // Server is an http.Handler for /ws and the core.Sender of its router.
@@ -72,7 +75,8 @@ type Server struct {
 	stop      chan struct{}
 	stopOnce  sync.Once
 
-	conns registry // every open connection, by id
+	conns registry  // every open connection, by id
+	rings *ringPool // nil: no io_uring (see batch.go)
 }
 
 var _ core.Sender = (*Server)(nil)
@@ -94,8 +98,19 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, stop: make(chan struct{}), jobs: make(chan job)}
+	s := &Server{o: o, log: o.Logger, stop: make(chan struct{}), jobs: make(chan job)}
+	if !o.NoIOUring {
+		rings, err := newRingPool(2 * runtime.GOMAXPROCS(0))
+		if err != nil {
+			s.log.Info("io_uring unavailable: room fan-out writes one socket at a time", "err", err)
+		}
+		s.rings = rings
+	}
+	return s
 }
+
+// IOUring reports whether room fan-out submits its writes with io_uring.
+func (s *Server) IOUring() bool { return s.rings != nil }
 
 // Attach sets the router that receives connections and frames.
 func (s *Server) Attach(r Router) { s.router = r }
@@ -129,6 +144,16 @@ func (c *conn) busy() bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	return c.writing
+}
+
+// isDone reports whether the connection is closing.
+func (c *conn) isDone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // closeWith closes the socket once with code; later calls are no-ops.
@@ -329,6 +354,12 @@ func (s *Server) writeInline(c *conn, frame []byte) {
 	c.out.appendText(frame)
 	_, err := c.out.tryFlush()
 	c.out.mu.Unlock()
+	s.wrote(c, err)
+}
+
+// wrote finishes an owner's non-blocking write: a failed write closes the
+// client, and bytes or frames still waiting go to a writer goroutine.
+func (s *Server) wrote(c *conn, err error) {
 	if err != nil {
 		s.writeFailed(c, err)
 		return
@@ -465,23 +496,34 @@ func (s *Server) Send(_ context.Context, id core.ConnID, frame []byte) error {
 		return fmt.Errorf("wsserver: send to %s: closing: %w", id, core.ErrNotFound)
 	default:
 	}
+	own, err := s.claim(c, frame)
+	if own {
+		s.writeInline(c, frame)
+	}
+	return err
+}
+
+// claim takes the output of c for a caller that will write frame, and
+// reports whether it did. If a write is already in progress, frame is
+// queued behind it instead (or c is closed as a slow consumer if its
+// queue is full).
+func (s *Server) claim(c *conn, frame []byte) (bool, error) {
 	c.qmu.Lock()
 	if len(c.queue) >= s.o.SendQueue {
 		c.qmu.Unlock()
-		s.log.Warn("slow consumer closed", "conn", id, "queue", s.o.SendQueue)
+		s.log.Warn("slow consumer closed", "conn", c.id, "queue", s.o.SendQueue)
 		s.slow()
 		c.closeWith(core.CloseSlowConsumer, "slow consumer: could not keep up")
-		return fmt.Errorf("wsserver: send to %s: queue full", id)
+		return false, fmt.Errorf("wsserver: send to %s: queue full", c.id)
 	}
 	if c.writing {
 		c.queue = append(c.queue, frame)
 		c.qmu.Unlock()
-		return nil
+		return false, nil
 	}
 	c.writing = true
 	c.qmu.Unlock()
-	s.writeInline(c, frame)
-	return nil
+	return true, nil
 }
 
 // Close closes a connection with a close code and reason.
@@ -537,6 +579,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.rings.close()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("wsserver: shutdown: %d connections still open: %w", s.Count(), ctx.Err())

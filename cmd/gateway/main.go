@@ -199,6 +199,7 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 		MaxConnections: cfg.Server.MaxConnections,
 		Logger:         log,
 		OnSlowConsumer: m.SlowConsumer,
+		NoIOUring:      !cfg.Server.IOUring,
 	})
 	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))
 	if err != nil {

@@ -60,6 +60,9 @@ type Server struct {
 	PingInterval    time.Duration `koanf:"ping_interval"`
 	MaxConnections  int           `koanf:"max_connections"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// IOUring lets room fan-out submit its socket writes together with
+	// io_uring where the kernel allows it (it falls back by itself).
+	IOUring bool `koanf:"io_uring"`
 }
 
 // Auth configures token validation.
@@ -153,6 +156,7 @@ func Defaults() map[string]any {
 		"server.ping_interval":      "30s",
 		"server.max_connections":    0,
 		"server.shutdown_timeout":   "10s",
+		"server.io_uring":           true,
 		"auth.hs256_secret":         "",
 		"auth.public_keys":          []string{},
 		"auth.jwks_file":            "",

@@ -1,0 +1,21 @@
+// Package uring sends one batch of buffers to many sockets with a single
+// system call, using Linux's io_uring.
+//
+// The gateway's fan-out writes the same frame to every member of a room:
+// thirty write(2) calls for one chat message in a 30-seat classroom. On a
+// virtual machine, where entering the kernel is expensive, those entries
+// and exits are a large part of the gateway's CPU. A Ring takes the
+// whole batch in one io_uring_enter(2) and returns when every send has
+// completed, so buffers and descriptors are only in the kernel's hands
+// for the duration of the call — the caller's ownership rules stay those
+// of a plain write.
+//
+// Sends are meant for non-blocking sockets: the kernel completes each at
+// once, with the bytes it took (possibly fewer than asked) or EAGAIN,
+// exactly as write(2) would. The package has no goroutines, no
+// registered files or buffers, and no kernel polling thread.
+//
+// New fails on kernels without io_uring, where it is disabled
+// (/proc/sys/kernel/io_uring_disabled) or filtered by seccomp, and on
+// other systems; callers then keep writing one socket at a time.
+package uring
