@@ -98,11 +98,36 @@ func start(t *testing.T, c cfg) *gw {
 	return g
 }
 
+// outputModes are the two ways room fan-out leaves the server: one
+// io_uring submission per batch of members, or a write(2) per member.
+// Tests of the output path run in both.
+var outputModes = []struct {
+	name      string
+	noIOUring bool
+}{{"io_uring", false}, {"write", true}}
+
+// forModes runs f once per output mode, skipping io_uring where the
+// kernel refuses it.
+func forModes(t *testing.T, c cfg, f func(t *testing.T, g *gw)) {
+	for _, m := range outputModes {
+		t.Run(m.name, func(t *testing.T) {
+			c := c
+			c.ws.NoIOUring = m.noIOUring
+			g := start(t, c)
+			if !m.noIOUring && !g.srv.IOUring() {
+				t.Skip("io_uring is not available on this kernel")
+			}
+			f(t, g)
+		})
+	}
+}
+
 // TestProtocol runs the shared end-to-end suite against the standalone
 // server over real WebSocket connections.
 func TestProtocol(t *testing.T) {
-	g := start(t, cfg{ws: wsserver.Options{ReadLimit: 64 << 10}, router: core.Options{RatePerSecond: 2000, RateBurst: 2000}})
-	e2e.Run(t, e2e.Target{URL: g.url, Secret: secret, HistoryLimit: 20, MaxMessageBytes: 4096, HardLimit: 64 << 10})
+	forModes(t, cfg{ws: wsserver.Options{ReadLimit: 64 << 10}, router: core.Options{RatePerSecond: 2000, RateBurst: 2000}}, func(t *testing.T, g *gw) {
+		e2e.Run(t, e2e.Target{URL: g.url, Secret: secret, HistoryLimit: 20, MaxMessageBytes: 4096, HardLimit: 64 << 10})
+	})
 }
 
 func dial(t *testing.T, g *gw, user string) *e2e.Client {
@@ -185,13 +210,18 @@ func TestRoomCapAndPluginError(t *testing.T) {
 
 func TestSlowConsumer(t *testing.T) {
 	closing := make(chan struct{}, 16)
-	g := start(t, cfg{ws: wsserver.Options{SendQueue: 64, OnSlowConsumer: func() {
+	forModes(t, cfg{ws: wsserver.Options{SendQueue: 64, OnSlowConsumer: func() {
 		select {
 		case closing <- struct{}{}:
 		default:
 		}
 	}},
-		router: core.Options{RatePerSecond: -1, MaxMessageBytes: 16 << 10}})
+		router: core.Options{RatePerSecond: -1, MaxMessageBytes: 16 << 10}}, func(t *testing.T, g *gw) {
+		testSlowConsumer(t, g, closing)
+	})
+}
+
+func testSlowConsumer(t *testing.T, g *gw, closing chan struct{}) {
 	slow := dial(t, g, "slow")
 	slow.Join("busy", -1)
 	slow.Pause() // stop reading: the socket buffers fill, then the queue
@@ -278,7 +308,10 @@ func TestOriginAllowList(t *testing.T) {
 // standard client intact and in order, while pings and pongs (written by
 // the library) interleave with the data on the same socket.
 func TestFramingAcrossLengths(t *testing.T) {
-	g := start(t, cfg{ws: wsserver.Options{ReadLimit: 1 << 20}, router: core.Options{RatePerSecond: -1, MaxMessageBytes: 256 << 10}})
+	forModes(t, cfg{ws: wsserver.Options{ReadLimit: 1 << 20}, router: core.Options{RatePerSecond: -1, MaxMessageBytes: 256 << 10}}, testFramingAcrossLengths)
+}
+
+func testFramingAcrossLengths(t *testing.T, g *gw) {
 	sender := dial(t, g, "sender")
 	sender.Join("sizes", -1)
 	reader := dial(t, g, "reader")
@@ -323,4 +356,39 @@ func TestFramingAcrossLengths(t *testing.T) {
 	if err := <-pinged; err != nil {
 		t.Fatalf("ping during data: %v", err)
 	}
+}
+
+// TestFanOut: a room larger than one io_uring batch gets every message,
+// in order, at every member, also while members leave abruptly (their
+// sockets closed under the server) between messages.
+func TestFanOut(t *testing.T) {
+	forModes(t, cfg{router: core.Options{RatePerSecond: -1}, hist: 100}, func(t *testing.T, g *gw) {
+		const members, messages = 70, 20 // 70 > batchMax
+		clients := make([]*e2e.Client, members)
+		for i := range clients {
+			clients[i] = dial(t, g, fmt.Sprintf("m%d", i))
+			clients[i].Join("big", -1)
+		}
+		gone := map[int]bool{}
+		for n := 0; n < messages; n++ {
+			if n%5 == 4 { // one member drops off without a goodbye
+				k := 1 + n
+				clients[k].Release()
+				gone[k] = true
+			}
+			clients[0].Say("big", fmt.Sprintf("s%d", n), fmt.Sprintf("text %d", n))
+		}
+		for i, c := range clients {
+			if i == 0 || gone[i] { // the sender's copies went by with its acks
+				continue
+			}
+			for n := 0; n < messages; n++ {
+				m := c.ExpectType("chat.message")
+				var d struct{ Text string }
+				if err := json.Unmarshal(m.Data, &d); err != nil || d.Text != fmt.Sprintf("text %d", n) {
+					t.Fatalf("member %d, message %d: got %s (%v)", i, n, m.Data, err)
+				}
+			}
+		}
+	})
 }
