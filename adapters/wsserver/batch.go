@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/classgate/classgate/adapters/wsserver/uring"
+	"github.com/classgate/classgate/internal/uring"
 	"github.com/classgate/classgate/core"
 )
 
@@ -132,7 +132,7 @@ func (b *batch) hold(fd uintptr) bool {
 }
 
 func (b *batch) submit() {
-	if err := b.ring.Send(b.ops); err != nil {
+	if err := b.ring.Do(b.ops); err != nil {
 		// The ring failed (not a socket): every op without a result
 		// carries that error, and put drops the ring.
 		for i := range b.ops {

@@ -20,6 +20,7 @@ const (
 	offCQRing     = 0x8000000
 	offSQEs       = 0x10000000
 	opSend        = 26
+	opRecv        = 27
 	enterGetEvent = 1 << 0
 	sqeSize       = 64
 	cqeSize       = 16
@@ -141,14 +142,16 @@ func (r *Ring) Close() error {
 	return nil
 }
 
-// Send sends ops[i].Buf on ops[i].FD for every op, without waiting for
-// any socket, and returns when all have completed: each op's N and Err
-// are set as a non-blocking write(2) would set them (Err is EAGAIN when
-// the socket took nothing). The buffers are not used after Send returns.
+// Do runs every op — a send of ops[i].Buf on ops[i].FD, or a receive
+// into it — without waiting for any socket, and returns when all have
+// completed: each op's N and Err are set as a non-blocking write(2) or
+// read(2) would set them (Err is EAGAIN when the socket had no room or
+// no data; a receive of 0 bytes with no error is the peer's EOF). The
+// buffers are not used after Do returns.
 //
 // An error means the ring failed (not a socket): ops without a result
 // have Err set to it, and the ring must not be used again.
-func (r *Ring) Send(ops []Op) error {
+func (r *Ring) Do(ops []Op) error {
 	if r.broken {
 		return errBroken
 	}
@@ -180,9 +183,13 @@ func (r *Ring) send(ops []Op) error {
 		op.done, op.N, op.Err = false, 0, nil
 		idx := (tail + uint32(i)) & r.sqMask
 		e := &r.sqes[idx]
-		// MSG_DONTWAIT makes a full socket complete with EAGAIN instead
-		// of the kernel arming a poll and finishing the send later.
+		// MSG_DONTWAIT makes a socket that is full (or empty) complete
+		// with EAGAIN instead of the kernel arming a poll and finishing
+		// the operation later.
 		*e = sqe{opcode: opSend, fd: int32(op.FD), len: uint32(len(op.Buf)), msgFlags: syscall.MSG_DONTWAIT | syscall.MSG_NOSIGNAL, userData: uint64(i)}
+		if op.Recv {
+			e.opcode, e.msgFlags = opRecv, syscall.MSG_DONTWAIT
+		}
 		if len(op.Buf) > 0 {
 			e.addr = uint64(uintptr(unsafe.Pointer(&op.Buf[0])))
 		}

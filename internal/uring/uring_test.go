@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/classgate/classgate/adapters/wsserver/uring"
+	"github.com/classgate/classgate/internal/uring"
 )
 
 func newRing(t *testing.T, entries uint32) *uring.Ring {
@@ -75,7 +75,7 @@ func TestSendBatch(t *testing.T) {
 				ops[i] = uring.Op{FD: fd, Buf: bytes.Repeat([]byte{byte('a' + i%26)}, tt.size)}
 			}
 			for round := 0; round < 3; round++ { // the ring is reusable
-				if err := r.Send(ops); err != nil {
+				if err := r.Do(ops); err != nil {
 					t.Fatal(err)
 				}
 				for i, op := range ops {
@@ -104,7 +104,7 @@ func TestSendErrors(t *testing.T) {
 	fdFull, _ := pair(t) // nobody reads: its buffers fill
 	big := make([]byte, 64<<20)
 	ops := []uring.Op{{FD: fdOK, Buf: []byte("hello")}, {FD: -1, Buf: []byte("x")}, {FD: fdFull, Buf: big}}
-	if err := r.Send(ops); err != nil {
+	if err := r.Do(ops); err != nil {
 		t.Fatal(err)
 	}
 	if ops[0].Err != nil || ops[0].N != 5 {
@@ -117,7 +117,7 @@ func TestSendErrors(t *testing.T) {
 		t.Errorf("full socket: n=%d err=%v, want a short send", ops[2].N, ops[2].Err)
 	}
 	ops = []uring.Op{{FD: fdFull, Buf: big}}
-	if err := r.Send(ops); err != nil {
+	if err := r.Do(ops); err != nil {
 		t.Fatal(err)
 	}
 	if !errors.Is(ops[0].Err, syscall.EAGAIN) {
@@ -160,11 +160,42 @@ func BenchmarkSend30(b *testing.B) {
 					for _, op := range ops {
 						syscall.Write(op.FD, op.Buf)
 					}
-				} else if err := r.Send(ops); err != nil {
+				} else if err := r.Do(ops); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ops)), "ns/send")
 		})
+	}
+}
+
+// TestRecv: receives fill each buffer with what its socket had, report
+// EAGAIN for a socket with nothing and 0 bytes for a peer that closed.
+func TestRecv(t *testing.T) {
+	r := newRing(t, 8)
+	fdData, peerData := pair(t)
+	fdEmpty, _ := pair(t)
+	fdEOF, peerEOF := pair(t)
+	if _, err := peerData.Write([]byte("frame")); err != nil {
+		t.Fatal(err)
+	}
+	peerEOF.Close()
+	time.Sleep(50 * time.Millisecond) // let loopback deliver both
+	ops := []uring.Op{
+		{FD: fdData, Buf: make([]byte, 64), Recv: true},
+		{FD: fdEmpty, Buf: make([]byte, 64), Recv: true},
+		{FD: fdEOF, Buf: make([]byte, 64), Recv: true},
+	}
+	if err := r.Do(ops); err != nil {
+		t.Fatal(err)
+	}
+	if ops[0].Err != nil || string(ops[0].Buf[:ops[0].N]) != "frame" {
+		t.Errorf("socket with data: %q, %v", ops[0].Buf[:ops[0].N], ops[0].Err)
+	}
+	if !errors.Is(ops[1].Err, syscall.EAGAIN) {
+		t.Errorf("empty socket: n=%d err=%v, want EAGAIN", ops[1].N, ops[1].Err)
+	}
+	if ops[2].Err != nil || ops[2].N != 0 {
+		t.Errorf("closed peer: n=%d err=%v, want EOF (0, nil)", ops[2].N, ops[2].Err)
 	}
 }

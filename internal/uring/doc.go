@@ -1,5 +1,5 @@
-// Package uring sends one batch of buffers to many sockets with a single
-// system call, using Linux's io_uring.
+// Package uring sends (or receives) one batch of buffers on many sockets
+// with a single system call, using Linux's io_uring.
 //
 // The gateway's fan-out writes the same frame to every member of a room:
 // thirty write(2) calls for one chat message in a 30-seat classroom. On a
@@ -10,9 +10,10 @@
 // for the duration of the call — the caller's ownership rules stay those
 // of a plain write.
 //
-// Sends are meant for non-blocking sockets: the kernel completes each at
-// once, with the bytes it took (possibly fewer than asked) or EAGAIN,
-// exactly as write(2) would. The package has no goroutines, no
+// Every operation completes at once, with the bytes the socket took or
+// gave (possibly fewer than asked) or EAGAIN, exactly as a non-blocking
+// write(2) or read(2) would. The gateway sends with it; loadgen receives
+// with it, to keep its own share of the machine it measures on small. The package has no goroutines, no
 // registered files or buffers, and no kernel polling thread.
 //
 // New fails on kernels without io_uring, where it is disabled

@@ -13,8 +13,8 @@ func New(uint32) (*Ring, error) { return nil, errors.New("uring: io_uring is Lin
 // Close does nothing.
 func (*Ring) Close() error { return nil }
 
-// Send is never reached: New always fails.
-func (*Ring) Send([]Op) error { return errors.New("uring: io_uring is Linux only") }
+// Do is never reached: New always fails.
+func (*Ring) Do([]Op) error { return errors.New("uring: io_uring is Linux only") }
 
 // Broken is always true: there is no ring.
 func (*Ring) Broken() bool { return true }
