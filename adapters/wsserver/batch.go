@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/classgate/classgate/internal/uring"
 	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/internal/uring"
 )
 
 // Room fan-out. The router hands the server one frame for all of a room's
