@@ -150,24 +150,32 @@ func (b *batch) reset() {
 	b.conns, b.ops, b.errs, b.ring = b.conns[:0], b.ops[:0], b.errs[:0], nil
 }
 
-// ringPool lends io_uring rings to concurrent fan-outs. A fan-out that
-// finds none free writes its members one by one instead of waiting.
+// ringPool lends io_uring rings to concurrent fan-outs. It starts with a
+// few and makes more when all are lent (a goroutine the OS preempts keeps
+// its ring meanwhile), up to a bound; a fan-out that finds none free and
+// the bound reached writes its members one by one instead of waiting.
 type ringPool struct {
-	free   chan *uring.Ring
-	mu     sync.Mutex
-	closed bool
+	free    chan *uring.Ring
+	mu      sync.Mutex
+	closed  bool
+	created int
 }
 
-// newRingPool makes up to n rings; it returns nil, and the reason, when
+// ringsMax bounds the rings of one server (each is a descriptor and
+// about 12 KiB of kernel-shared memory).
+const ringsMax = 64
+
+// newRingPool makes n rings; it returns nil, and the reason, when
 // io_uring cannot be used here.
 func newRingPool(n int) (*ringPool, error) {
-	p := &ringPool{free: make(chan *uring.Ring, n)}
+	p := &ringPool{free: make(chan *uring.Ring, ringsMax)}
 	for range n {
 		r, err := uring.New(batchMax)
 		if err != nil {
 			p.close()
 			return nil, err
 		}
+		p.created++
 		p.free <- r
 	}
 	return p, nil
@@ -181,8 +189,18 @@ func (p *ringPool) get() *uring.Ring {
 	case r := <-p.free:
 		return r
 	default:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.created >= ringsMax {
 		return nil
 	}
+	r, err := uring.New(batchMax)
+	if err != nil {
+		return nil
+	}
+	p.created++
+	return r
 }
 
 func (p *ringPool) put(r *uring.Ring) {
@@ -190,6 +208,7 @@ func (p *ringPool) put(r *uring.Ring) {
 	defer p.mu.Unlock()
 	if p.closed || r.Broken() {
 		r.Close()
+		p.created--
 		return
 	}
 	p.free <- r

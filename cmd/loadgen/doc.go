@@ -27,6 +27,14 @@
 // (poller_linux.go; Linux only). Pollers sleep up to about a millisecond
 // between rounds rather than block in epoll_wait, which batches wake-ups;
 // the price is up to ~1 ms added to every measured latency, never less.
+// Where the kernel allows io_uring, the reads of one round go to the
+// kernel in one submission (internal/uring) instead of a read(2) each.
+//
+// Latency is also split at the gateway's "ts" stamp (set when the event is
+// sequenced, millisecond resolution): scheduled send → stamp (loadgen's
+// own send lag, the network and the gateway's work up to the commit) and
+// stamp → received (the fan-out). loadgen's send lag is reported on its
+// own, so a late publisher is not mistaken for a slow gateway.
 //
 // Given the server's pid (-pid), loadgen samples the server's resident
 // memory and CPU time from /proc before connecting, once connected and
