@@ -3,7 +3,7 @@
 # started gateway, each printed as a table. `make bench` runs it.
 #
 # Environment (all optional):
-#   BENCH_PKGS      packages to benchmark   (./core/... ./plugins/... ./adapters/...)
+#   BENCH_PKGS      packages to benchmark   (./core/... ./plugins/... ./adapters/... ./internal/uring)
 #   BENCH_TIME      go test -benchtime      (1s)
 #   LOADGEN_ARGS    loadgen flags of the standard run
 #                   (-rooms 20 -users 30 -rate 500 -warmup 3s -duration 10s)
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
-BENCH_PKGS=${BENCH_PKGS:-"./core/... ./plugins/... ./adapters/..."}
+BENCH_PKGS=${BENCH_PKGS:-"./core/... ./plugins/... ./adapters/... ./internal/uring"}
 BENCH_TIME=${BENCH_TIME:-1s}
 LOADGEN_ARGS=${LOADGEN_ARGS:-"-rooms 20 -users 30 -rate 500 -warmup 3s -duration 10s"}
 SECRET="bench-secret-$(date +%s)-0123456789abcdef"
