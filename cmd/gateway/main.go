@@ -106,7 +106,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	hs := &http.Server{Handler: node.mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("gateway listening", "addr", ln.Addr().String(), "node", cfg.Node.ID, "store", cfg.Store.Kind, "dev", cfg.Dev.Enabled)
+	log.Info("gateway listening", "addr", ln.Addr().String(), "node", cfg.Node.ID, "store", cfg.Store.Kind, "dev", cfg.Dev.Enabled, "io_uring", node.ws.IOUring())
 	if cfg.Dev.Enabled {
 		fmt.Fprintf(stdout, "classgate dev mode: open http://%s/  (token: curl 'http://%s/dev/token?name=Ann&role=teacher')\n", ln.Addr(), ln.Addr())
 	}

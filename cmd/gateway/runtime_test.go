@@ -2,10 +2,15 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/classgate/classgate/internal/e2e"
+	"github.com/classgate/classgate/internal/uring"
 )
 
 // runtime.gc_percent reaches the Go runtime (read back from the gauge the
@@ -41,6 +46,43 @@ func TestGCPercent(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Fatalf("go_gc_gogc_percent = %q, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// server.io_uring reaches the server (the startup line says which fan-out
+// path runs), and room fan-out works through the real binary either way.
+func TestIOUringSetting(t *testing.T) {
+	_, ringErr := uring.New(8)
+	tests := []struct {
+		name string
+		env  []string
+		want bool
+	}{
+		{"default", nil, ringErr == nil},
+		{"off", []string{"CLASSGATE_SERVER__IO_URING=false"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, addr := startGateway(t, append([]string{"CLASSGATE_LOG__LEVEL=info"}, tt.env...)...)
+			want := fmt.Sprintf(`"io_uring":%v`, tt.want)
+			if out := p.Output(); !strings.Contains(out, want) {
+				t.Fatalf("startup log lacks %s:\n%s", want, out)
+			}
+			url := "ws://" + addr + "/ws"
+			var members []*e2e.Client
+			for i := range 3 {
+				c := e2e.Dial(t, url, e2e.Token(t, []byte(testSecret), fmt.Sprintf("u%d", i), "student", []string{"*"}, time.Hour))
+				c.Join("r", -1)
+				members = append(members, c)
+			}
+			members[0].Say("r", "m1", "to everyone")
+			for _, c := range members[1:] {
+				m := c.ExpectType("chat.message")
+				if !strings.Contains(string(m.Data), "to everyone") {
+					t.Fatalf("got %s", m.Raw)
+				}
 			}
 		})
 	}
