@@ -95,8 +95,9 @@ func (o *Options) defaults() {
 // not overlap (adapters call Receive from one read loop per connection, or
 // once per Lambda event).
 type Router struct {
-	o   Options
-	log *slog.Logger
+	o     Options
+	log   *slog.Logger
+	batch BatchSender // o.Sender, if it sends to many connections at once
 
 	// mu guards conns, rooms and each room's membership. The per-frame
 	// paths (session, lockRoom, deliver) only read them and take it
@@ -161,6 +162,7 @@ func NewRouter(o Options) (*Router, error) {
 	}
 	o.defaults()
 	r := &Router{o: o, log: o.Logger, conns: map[ConnID]*localConn{}, rooms: map[string]*localRoom{}}
+	r.batch, _ = o.Sender.(BatchSender)
 	if !o.Direct {
 		o.Store.SetSink(r.deliver)
 	}
@@ -945,8 +947,8 @@ func (r *Router) deliver(e Event) {
 	if len(ids) > 0 {
 		b = EncodeEvent(&e)
 		n = len(ids)
-		if bs, ok := r.o.Sender.(BatchSender); ok && n > 1 {
-			bs.SendBatch(ctx, ids, b)
+		if r.batch != nil && n > 1 {
+			r.batch.SendBatch(ctx, ids, b)
 		} else {
 			for _, id := range ids {
 				r.send(ctx, id, b)
