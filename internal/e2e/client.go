@@ -175,8 +175,18 @@ func (c *Client) read() {
 	}
 }
 
-// Send writes one frame (any JSON-marshalable value, or raw string/bytes).
+// Send writes one frame (any JSON-marshalable value, or raw string/bytes);
+// a failed write fails the test.
 func (c *Client) Send(v any) {
+	c.t.Helper()
+	if err := c.TrySend(v); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// TrySend is Send returning the write's error, for a test in which the
+// server may close the connection while the client is still sending.
+func (c *Client) TrySend(v any) error {
 	c.t.Helper()
 	var b []byte
 	switch x := v.(type) {
@@ -193,14 +203,9 @@ func (c *Client) Send(v any) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if c.frameLimit > 0 && len(b) > c.frameLimit {
-		if err := c.writeFragmented(ctx, b); err != nil {
-			c.t.Fatalf("write: %v", err)
-		}
-		return
+		return c.writeFragmented(ctx, b)
 	}
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
+	return c.ws.Write(ctx, websocket.MessageText, b)
 }
 
 // writeFragmented sends one text message as frames of at most frameLimit
