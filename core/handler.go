@@ -59,6 +59,10 @@ type Result struct {
 	// Reject, when not empty, refuses the frame: the sender gets an error
 	// "rejected" with this reason and nothing else happens.
 	Reject string
+	// Forbidden, with Reject set, says the refusal is a role or token rule
+	// (a student's whiteboard.clear): the sender gets "forbidden" instead
+	// of "rejected".
+	Forbidden bool
 	Emits  []Emit
 	// Replies go to the calling connection only, ephemeral (for HookJoin:
 	// the join state).

@@ -182,6 +182,7 @@ func TestParity(t *testing.T) {
 	}
 	t.Run("Protocol", func(t *testing.T) { e2e.Run(t, tg) })
 	t.Run("Classroom", func(t *testing.T) { e2e.RunClassroom(t, tg) })
+	t.Run("Hostile", func(t *testing.T) { e2e.RunHostile(t, tg) })
 
 	s := emu.stats(t)
 	t.Logf("emulator stats: gateway %v; authorizer %v", s["gateway"], s["authorizer"])

@@ -205,4 +205,5 @@ func TestProtocolRealBinary(t *testing.T) {
 	tg := e2e.Target{URL: "ws://" + addr + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20}
 	e2e.Run(t, tg)
 	e2e.RunClassroom(t, tg)
+	t.Run("Hostile", func(t *testing.T) { e2e.RunHostile(t, tg) })
 }

@@ -40,6 +40,21 @@ func TestProtocolOnRedis(t *testing.T) {
 	e2e.RunClassroom(t, tg)
 }
 
+// TestHostileOnRedis runs the hostile-client suite against two gateway
+// nodes on one real redis-server; multi-client cases put their clients on
+// both nodes.
+func TestHostileOnRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server and two gateways")
+	}
+	rs := redistest.StartServer(t)
+	prefix := redistest.Prefix(t)
+	_, a := redisNode(t, rs.Addr(), prefix, "n1", "CLASSGATE_HISTORY__LIMIT=20")
+	_, b := redisNode(t, rs.Addr(), prefix, "n2", "CLASSGATE_HISTORY__LIMIT=20")
+	tg := e2e.Target{URL: "ws://" + a + "/ws", PeerURL: "ws://" + b + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20}
+	e2e.RunHostile(t, tg)
+}
+
 // TestMultiNode runs three gateway processes on one Redis: one seq order
 // across nodes, presence across nodes, and a node killed with SIGKILL whose
 // clients reconnect elsewhere with since and lose no acknowledged message,

@@ -41,6 +41,10 @@ type Target struct {
 	// frames of at most this many bytes (API Gateway closes connections
 	// that send frames above 32 KB).
 	FrameLimit int
+	// PeerURL, when set, is another node of the same gateway (two nodes on
+	// Redis). Tests with several clients dial it for every second client
+	// (see dialPeer), so that what they check crosses nodes.
+	PeerURL string
 }
 
 var roomSeq atomic.Int64
@@ -85,6 +89,17 @@ func (tg Target) dial(t *testing.T, user, role string, rooms ...string) *Client 
 	c := Dial(t, tg.URL, Token(t, tg.Secret, user, role, rooms, time.Hour))
 	c.frameLimit = tg.FrameLimit
 	return c
+}
+
+// dialPeer is dial on the other node when the target has one.
+func (tg Target) dialPeer(t *testing.T, user, role string, rooms ...string) *Client {
+	t.Helper()
+	if tg.PeerURL == "" {
+		return tg.dial(t, user, role, rooms...)
+	}
+	p := tg
+	p.URL = tg.PeerURL
+	return p.dial(t, user, role, rooms...)
 }
 
 func testHandshake(t *testing.T, tg Target) {
