@@ -63,7 +63,7 @@ type Result struct {
 	// (a student's whiteboard.clear): the sender gets "forbidden" instead
 	// of "rejected".
 	Forbidden bool
-	Emits  []Emit
+	Emits     []Emit
 	// Replies go to the calling connection only, ephemeral (for HookJoin:
 	// the join state).
 	Replies []Emit
