@@ -209,9 +209,13 @@ func EncodeEvent(e *Event) []byte {
 		buf = append(buf, `,"from":`...)
 		buf = append(buf, fb...)
 	}
+	// data is always there: an emit without data is sent as {}, so a
+	// client can read event.data.x without checking for it first.
+	buf = append(buf, `,"data":`...)
 	if len(e.Data) > 0 {
-		buf = append(buf, `,"data":`...)
 		buf = append(buf, e.Data...)
+	} else {
+		buf = append(buf, "{}"...)
 	}
 	return append(buf, '}')
 }
