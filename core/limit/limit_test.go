@@ -46,7 +46,7 @@ func TestBucketCharge(t *testing.T) {
 		{"half the burst", 2, 0, 2},
 		{"the whole burst", 4, 0, 0},
 		{"debt is repaid first", 6, 200 * time.Millisecond, 0},
-		{"debt then refill", 6, 700 * time.Millisecond, 1},
+		{"debt then refill", 6, 300 * time.Millisecond, 1},
 		{"debt capped at one burst", 100, 500 * time.Millisecond, 1},
 	}
 	for _, tt := range tests {
