@@ -238,7 +238,8 @@ func testRejoinFlood(t *testing.T, tg Target) {
 		c.Send(f)
 	}
 	got := 0
-	c.Expect("the last joined", func(m Msg) bool {
+	// Count every answer (on Lambda they may arrive out of order).
+	c.Expect("every joined", func(m Msg) bool {
 		out += len(m.Raw)
 		switch m.Type {
 		case "joined":
@@ -248,7 +249,7 @@ func testRejoinFlood(t *testing.T, tg Target) {
 		case "error":
 			t.Fatalf("re-join refused: %s", m.Raw)
 		}
-		return m.ID == fmt.Sprint("rj", joins-1)
+		return got == joins
 	})
 	// docs/PROTOCOL.md: a repeated join costs one joined frame, at most
 	// the request's room and id plus 1 KiB.
