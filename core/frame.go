@@ -5,10 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode"
+	"unicode/utf8"
 )
 
-// MaxIDLen is the longest client message id the protocol allows.
-const MaxIDLen = 64
+// Limits of the wire format (PROTOCOL v1.1). They are part of the
+// contract, not configuration; docs/PROTOCOL.md quotes them.
+const (
+	// MaxIDLen is the longest client message id the protocol allows.
+	MaxIDLen = 64
+	// MaxRoomLen is the longest room id, in bytes of UTF-8.
+	MaxRoomLen = 256
+	// MaxTypeLen is the longest event type, in bytes.
+	MaxTypeLen = 64
+)
 
 // Frame is one client-to-server frame of PROTOCOL v1.
 type Frame struct {
@@ -19,13 +29,20 @@ type Frame struct {
 	Since *uint64         `json:"since,omitempty"`
 }
 
-// ParseFrame decodes and validates one client frame. On error it returns
-// the client id when it could be recovered, so the error can carry it.
+// ParseFrame decodes and validates one client frame: the whole frame must
+// be valid UTF-8 JSON, the room id and the type must follow ValidRoom and
+// the type grammar. On error it returns the client id when it could be
+// recovered, so the error can carry it.
 func ParseFrame(b []byte) (Frame, *Error) {
 	var f Frame
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return f, Errf(CodeBadRequest, "frame must be a JSON object")
+	}
+	if !utf8.Valid(b) {
+		// encoding/json would accept it: it copies raw bytes into data
+		// and replaces them in strings. Nothing of it may be relayed.
+		return Frame{ID: FrameID(b)}, Errf(CodeBadRequest, "frame is not valid UTF-8")
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
 		// Recover the id if it is there, so the client can correlate.
@@ -39,10 +56,76 @@ func ParseFrame(b []byte) (Frame, *Error) {
 	if f.Type == "" {
 		return f, Errf(CodeBadRequest, "type is required")
 	}
+	if !validFrameType(f.Type) {
+		return f, Errf(CodeBadRequest, "type must be join, leave, ping or <namespace>.<action> of a-z, 0-9, _ and -, at most %d bytes", MaxTypeLen)
+	}
+	if f.Room != "" && !ValidRoom(f.Room) {
+		return f, Errf(CodeBadRequest, "room must be 1-%d bytes of UTF-8 without control characters", MaxRoomLen)
+	}
 	if f.Since != nil && f.Type != "join" {
 		return f, Errf(CodeBadRequest, "since is only allowed on join")
 	}
 	return f, nil
+}
+
+// ValidRoom reports whether room is a valid room id: 1 to MaxRoomLen bytes
+// of UTF-8 with no control characters.
+func ValidRoom(room string) bool {
+	if room == "" || len(room) > MaxRoomLen || !utf8.ValidString(room) {
+		return false
+	}
+	for _, r := range room {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidType reports whether t is a valid event type "<namespace>.<action>":
+// both parts non-empty, of lower-case ASCII letters, digits, '_' and '-',
+// at most MaxTypeLen bytes in all. It is the one rule for client frames,
+// plugin emits and replies, and system messages (Router.Broadcast).
+func ValidType(t string) bool {
+	dot := -1
+	if len(t) > MaxTypeLen {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+		case c == '.' && dot < 0:
+			dot = i
+		default:
+			return false
+		}
+	}
+	return dot > 0 && dot < len(t)-1
+}
+
+// validFrameType accepts what a client may send as a type: a valid event
+// type, or a single word of the same alphabet (join, leave, ping, or an
+// unknown control type, which is answered unknown_type).
+func validFrameType(t string) bool {
+	if ValidType(t) {
+		return true
+	}
+	if len(t) > MaxTypeLen {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidJSON reports whether b is one valid JSON value in valid UTF-8
+// (json.Valid alone accepts invalid UTF-8 inside strings).
+func ValidJSON(b []byte) bool {
+	return utf8.Valid(b) && json.Valid(b)
 }
 
 // FrameID returns the client id of a frame that is refused before it is
@@ -73,13 +156,15 @@ func kindName(k string) string {
 	return "a " + k
 }
 
-// Out is a server-to-client frame. Fields are omitted when empty, so one
-// type encodes joined, ack, error, pong, resync and room events.
+// Out is a server-to-client control frame: joined, ack, error, pong or
+// resync. Optional fields are omitted when empty; Seq is a pointer so that
+// a seq of 0 is still sent where the contract requires one (joined,
+// resync) and left out where there is none (an ack of an ephemeral frame).
 type Out struct {
 	Type         string          `json:"type"`
 	Room         string          `json:"room,omitempty"`
 	ID           string          `json:"id,omitempty"`
-	Seq          uint64          `json:"seq,omitempty"`
+	Seq          *uint64         `json:"seq,omitempty"`
 	TS           int64           `json:"ts,omitempty"`
 	ConnectionID ConnID          `json:"connection_id,omitempty"`
 	User         *User           `json:"user,omitempty"`
@@ -89,6 +174,9 @@ type Out struct {
 	Code         Code            `json:"code,omitempty"`
 	Message      string          `json:"message,omitempty"`
 }
+
+// SeqOf returns a pointer to seq, for Out.Seq.
+func SeqOf(seq uint64) *uint64 { return &seq }
 
 // Encode marshals o. Out contains only marshalable fields; Data must be
 // valid JSON, which the router guarantees.
@@ -107,7 +195,7 @@ func EncodeEvent(e *Event) []byte {
 	// Hand-rolled: this runs once per event per node on the hot path.
 	buf := make([]byte, 0, 96+len(e.Data)+len(e.Room)+len(e.Type))
 	buf = append(buf, `{"type":`...)
-	buf = strconv.AppendQuote(buf, e.Type)
+	buf = appendJSONString(buf, e.Type)
 	buf = append(buf, `,"room":`...)
 	buf = appendJSONString(buf, e.Room)
 	if e.Seq > 0 {
@@ -121,14 +209,29 @@ func EncodeEvent(e *Event) []byte {
 		buf = append(buf, `,"from":`...)
 		buf = append(buf, fb...)
 	}
+	// data is always there: an emit without data is sent as {}, so a
+	// client can read event.data.x without checking for it first.
+	buf = append(buf, `,"data":`...)
 	if len(e.Data) > 0 {
-		buf = append(buf, `,"data":`...)
 		buf = append(buf, e.Data...)
+	} else {
+		buf = append(buf, "{}"...)
 	}
 	return append(buf, '}')
 }
 
+// appendJSONString appends s as a JSON string. It is the gateway's one
+// string encoder for hand-built frames: printable ASCII without quotes or
+// backslashes is copied as is, anything else goes through encoding/json
+// (which escapes control characters and replaces invalid UTF-8).
 func appendJSONString(buf []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(buf, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(buf, b...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }

@@ -208,6 +208,24 @@ type Log interface {
 	History(ctx context.Context, room string, since uint64) (events []Event, lastSeq uint64, complete bool, err error)
 	// Snapshot returns the room's seq, version and the state of namespaces.
 	Snapshot(ctx context.Context, room string, namespaces ...string) (Snapshot, error)
+	// Dedupe returns the answer remembered for a dedupe key of room within
+	// its TTL: the FirstSeq of the commit that used it, or the refusal
+	// recorded by RememberRefusal. found is false when the key is unused.
+	Dedupe(ctx context.Context, room, key string) (ans DedupeAnswer, found bool, err error)
+	// RememberRefusal records that the frame behind a dedupe key was
+	// refused with ans.Code and ans.Message, for ttl, so a retry gets the
+	// same answer. It does nothing when a commit already used the key (a
+	// commit wins over a refusal).
+	RememberRefusal(ctx context.Context, room, key string, ans DedupeAnswer, ttl time.Duration) error
+}
+
+// DedupeAnswer is what a client frame with an id was answered, remembered
+// for the dedupe window: an ack with Seq (0 when the frame produced no
+// durable event), or, when Code is set, an error with Code and Message.
+type DedupeAnswer struct {
+	Seq     uint64
+	Code    Code
+	Message string
 }
 
 // Bus delivers published room events to the nodes that subscribed to the

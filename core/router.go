@@ -276,26 +276,9 @@ func (r *Router) Sweep(ctx context.Context, limit int) (int, error) {
 // answered on the connection; the returned error is only for failures the
 // adapter should log (the connection stays open).
 func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
-	c, err := r.session(ctx, id)
-	if err != nil {
+	c, done, err := r.admit(ctx, id, frame)
+	if done || err != nil {
 		return err
-	}
-	if !c.info.Expires.IsZero() && !r.o.Now().Before(c.info.Expires) {
-		return r.o.Sender.Close(ctx, id, CloseTokenExpired, "token expired")
-	}
-	if c.local != nil {
-		c.local.bucketMu.Lock()
-		ok, denied := c.local.bucket.Allow(r.o.Now())
-		c.local.bucketMu.Unlock()
-		if !ok {
-			r.o.Observer.FrameIn("rate_limited")
-			r.o.Observer.RateLimited()
-			if denied >= r.o.AbuseLimit {
-				return r.o.Sender.Close(ctx, id, ClosePolicy, "rate limit exceeded")
-			}
-			r.replyErr(ctx, c, FrameID(frame), Errf(CodeRateLimited, "too many frames; slow down"))
-			return nil
-		}
 	}
 	if len(frame) > r.o.MaxMessageBytes {
 		r.o.Observer.FrameIn("invalid")
@@ -332,6 +315,54 @@ func (r *Router) Receive(ctx context.Context, id ConnID, frame []byte) error {
 	return nil
 }
 
+// ReceiveBinary handles one binary frame from a connection. Binary frames
+// are not part of the protocol, but they pass the same gate as text
+// frames (token expiry, rate limit, abuse close) before the bad_request
+// answer, so a binary flood is limited and closed like any other.
+func (r *Router) ReceiveBinary(ctx context.Context, id ConnID) error {
+	c, done, err := r.admit(ctx, id, nil)
+	if done || err != nil {
+		return err
+	}
+	r.o.Observer.FrameIn("invalid")
+	r.replyErr(ctx, c, "", Errf(CodeBadRequest, "binary frames are not supported; send JSON text frames"))
+	return nil
+}
+
+// admit is the gate every frame passes first: the connection must be
+// known, its token unexpired and its rate limit not exhausted (a refused
+// frame is answered rate_limited, and AbuseLimit refusals in a row close
+// the connection with 1008). done reports that the frame was answered or
+// the connection closed, so the caller stops.
+func (r *Router) admit(ctx context.Context, id ConnID, frame []byte) (c *session, done bool, err error) {
+	c, err = r.session(ctx, id)
+	if err != nil {
+		return nil, true, err
+	}
+	if !c.info.Expires.IsZero() && !r.o.Now().Before(c.info.Expires) {
+		return c, true, r.o.Sender.Close(ctx, id, CloseTokenExpired, "token expired")
+	}
+	if c.local != nil {
+		c.local.bucketMu.Lock()
+		ok, denied := c.local.bucket.Allow(r.o.Now())
+		c.local.bucketMu.Unlock()
+		if !ok {
+			r.o.Observer.FrameIn("rate_limited")
+			r.o.Observer.RateLimited()
+			if denied >= r.o.AbuseLimit {
+				return c, true, r.o.Sender.Close(ctx, id, ClosePolicy, "rate limit exceeded")
+			}
+			fid := ""
+			if frame != nil {
+				fid = FrameID(frame)
+			}
+			r.replyErr(ctx, c, fid, Errf(CodeRateLimited, "too many frames; slow down"))
+			return c, true, nil
+		}
+	}
+	return c, false, nil
+}
+
 // typeLabel bounds the frame-type metric label: control types and types of
 // namespaces enabled somewhere keep their name, anything else is "unknown".
 func (r *Router) typeLabel(f Frame) string {
@@ -339,7 +370,7 @@ func (r *Router) typeLabel(f Frame) string {
 	case "join", "leave", "ping":
 		return f.Type
 	}
-	if ns, _, ok := SplitType(f.Type); ok && f.Room != "" && r.o.Plugins.Handler(f.Room, ns) != nil && len(f.Type) <= 64 {
+	if ns, _, ok := SplitType(f.Type); ok && f.Room != "" && r.o.Plugins.Handler(f.Room, ns) != nil && ValidType(f.Type) {
 		return f.Type
 	}
 	return "unknown"
@@ -561,31 +592,59 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 		return r.storeErr("snapshot", err)
 	}
 	user := c.info.User
-	r.reply(ctx, c.info.ID, &Out{Type: "joined", Room: f.Room, ID: f.ID, Seq: snap.Seq,
+	r.reply(ctx, c.info.ID, &Out{Type: "joined", Room: f.Room, ID: f.ID, Seq: SeqOf(snap.Seq),
 		ConnectionID: c.info.ID, User: &user, Features: nonNil(features)})
 	r.o.Observer.Joined()
+	resynced, sent := false, 0
 	if f.Since != nil {
-		r.replay(ctx, c.info.ID, f.Room, *f.Since, snap.Seq)
+		resynced, sent = r.replay(ctx, c.info.ID, f.Room, *f.Since, snap.Seq)
 	}
 	// Join hooks: each enabled plugin's join state for the newcomer, and
-	// whatever it announces to the room (presence.join). A re-join of a
-	// room already joined (first=false) only resends the join state.
-	{
+	// whatever it announces to the room (presence.join). A repeated join
+	// of a room this connection is in skips them: it was sent the join
+	// state when it joined and every event since, so the answer is the
+	// joined frame and the replay only, and a flood of re-joins costs the
+	// gateway no more than it receives. The exception is a re-join whose
+	// replay became a resync: the client starts over and needs the state.
+	if !already || resynced {
 		for _, ns := range features {
 			h := r.o.Plugins.Handler(f.Room, ns)
 			if h == nil {
 				continue
 			}
 			call := &Call{Hook: HookJoin, Type: ns + ".join", Room: f.Room, Sender: user, Conn: c.info.ID, FirstOfUser: first}
-			if _, e := r.runHandler(ctx, h, ns, call, &snap, "", c.info.ID); e != nil {
-				r.log.Warn("join hook failed", "room", f.Room, "plugin", ns, "err", e.Message)
+			if _, e := r.runHandler(ctx, h, ns, call, &snap, "", c.info.ID, &sent); e != nil {
+				// Never silence: the newcomer learns which join state it
+				// is missing and why.
+				r.log.Warn("join hook failed", "room", f.Room, "plugin", ns, "code", e.Code, "err", e.Message)
+				r.o.Observer.ErrorSent(string(e.Code))
+				r.reply(ctx, c.info.ID, &Out{Type: "error", Room: f.Room, Code: e.Code,
+					Message: fmt.Sprintf("no %s join state: %s", ns, e.Message)})
 			}
 		}
 	}
 	if m != nil {
 		r.flush(ctx, m, snap.Seq)
 	}
+	r.charge(c, sent)
 	return nil
+}
+
+// charge takes the bytes a join sent beyond its joined frame (replayed
+// events and join states) from the connection's rate limit, one frame's
+// worth of tokens per MaxMessageBytes. A frame costs the client at least
+// one token, so whatever a client does, the gateway sends it at most
+// MaxMessageBytes of replay and join state per token on average: a flood
+// of joins that each cost a large board or a long replay runs the bucket
+// dry (rate_limited, then the abuse close) instead of the gateway's
+// bandwidth. The bucket may go into debt by at most one burst.
+func (r *Router) charge(c *session, sent int) {
+	if c.local == nil || c.local.bucket == nil || sent <= 0 {
+		return
+	}
+	c.local.bucketMu.Lock()
+	c.local.bucket.Charge(r.o.Now(), float64(sent)/float64(r.o.MaxMessageBytes))
+	c.local.bucketMu.Unlock()
 }
 
 func nonNil(s []string) []string {
@@ -634,16 +693,18 @@ func (r *Router) abortJoin(ctx context.Context, room string, id ConnID) {
 }
 
 // replay sends the events after since up to upTo, or a resync frame when
-// the history no longer reaches back that far.
-func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo uint64) {
+// the history no longer reaches back that far; it reports the resync.
+// sent is the size of the replayed events in bytes.
+func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo uint64) (resynced bool, sent int) {
 	if since >= upTo {
 		if since > upTo {
 			// The client claims events the room never had (the history
 			// was lost, or it is another room's seq): start over.
 			r.o.Observer.Resync()
-			r.reply(ctx, id, &Out{Type: "resync", Room: room, Seq: upTo})
+			r.reply(ctx, id, &Out{Type: "resync", Room: room, Seq: SeqOf(upTo)})
+			return true, 0
 		}
-		return
+		return false, 0
 	}
 	events, _, complete, err := r.o.Store.History(ctx, room, since)
 	if err != nil || !complete {
@@ -651,16 +712,19 @@ func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo
 			r.log.Warn("history failed", "room", room, "err", err)
 		}
 		r.o.Observer.Resync()
-		r.reply(ctx, id, &Out{Type: "resync", Room: room, Seq: upTo})
-		return
+		r.reply(ctx, id, &Out{Type: "resync", Room: room, Seq: SeqOf(upTo)})
+		return true, 0
 	}
 	r.o.Observer.Replayed(len(events))
 	for i := range events {
 		if events[i].Seq > upTo {
 			break
 		}
-		r.send(ctx, id, EncodeEvent(&events[i]))
+		b := EncodeEvent(&events[i])
+		sent += len(b)
+		r.send(ctx, id, b)
 	}
+	return false, sent
 }
 
 func (r *Router) leave(ctx context.Context, c *session, f Frame) *Error {
@@ -698,7 +762,7 @@ func (r *Router) runLeaveHooks(ctx context.Context, info ConnInfo, d Departure) 
 		}
 		call := &Call{Hook: HookLeave, Type: ns + ".leave", Room: d.Room, Sender: d.User, Conn: info.ID,
 			LastOfUser: d.LastOfUser, RoomEmpty: d.RoomEmpty}
-		if _, e := r.runHandler(ctx, h, ns, call, nil, "", ""); e != nil {
+		if _, e := r.runHandler(ctx, h, ns, call, nil, "", "", nil); e != nil {
 			r.log.Warn("leave hook failed", "room", d.Room, "plugin", ns, "err", e.Message)
 		}
 	}
@@ -724,28 +788,62 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	dedupe := ""
 	if f.ID != "" {
 		dedupe = c.info.User.ID + "\x00" + f.ID
+		// Idempotency first: a retry gets the original answer before any
+		// plugin runs (a stateful plugin would refuse the repeat). The
+		// commit checks the key again, atomically, for racing retries.
+		ans, found, err := r.o.Store.Dedupe(ctx, f.Room, dedupe)
+		if err != nil {
+			return r.storeErr("dedupe", err)
+		}
+		if found {
+			r.o.Observer.Duplicate()
+			if ans.Code != "" {
+				return &Error{Code: ans.Code, Message: ans.Message}
+			}
+			r.ack(ctx, c.info.ID, f.ID, ans.Seq)
+			return nil
+		}
 	}
 	data := f.Data
 	if len(data) == 0 {
 		data = json.RawMessage("{}")
 	}
 	call := &Call{Hook: HookMessage, Type: f.Type, Room: f.Room, Data: data, Sender: c.info.User, Conn: c.info.ID}
-	seq, e := r.runHandler(ctx, h, ns, call, nil, dedupe, c.info.ID)
+	seq, e := r.runHandler(ctx, h, ns, call, nil, dedupe, c.info.ID, nil)
 	if e != nil {
+		if dedupe != "" && (e.Code == CodeRejected || e.Code == CodeForbidden) {
+			// A plugin's refusal is an answer: a retry gets it again.
+			// Failures (plugin_error, internal) are not, so they may be
+			// retried.
+			ans := DedupeAnswer{Code: e.Code, Message: e.Message}
+			if err := r.o.Store.RememberRefusal(ctx, f.Room, dedupe, ans, r.o.DedupeWindow); err != nil {
+				r.log.Warn("remember refusal failed", "room", f.Room, "err", err)
+			}
+		}
 		return e
 	}
 	if f.ID != "" {
-		r.o.Observer.Acked()
-		r.reply(ctx, c.info.ID, &Out{Type: "ack", ID: f.ID, Seq: seq})
+		r.ack(ctx, c.info.ID, f.ID, seq)
 	}
 	return nil
+}
+
+// ack answers a plugin frame: with the seq of its first durable event, or
+// without seq when it produced none.
+func (r *Router) ack(ctx context.Context, to ConnID, id string, seq uint64) {
+	r.o.Observer.Acked()
+	o := &Out{Type: "ack", ID: id}
+	if seq > 0 {
+		o.Seq = SeqOf(seq)
+	}
+	r.reply(ctx, to, o)
 }
 
 // runHandler calls a plugin with a fresh snapshot and commits its result,
 // retrying on a concurrent change of the room. It returns the first seq
 // assigned (or the original one for a duplicate). replyTo receives the
-// result's replies.
-func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Call, snap *Snapshot, dedupe string, replyTo ConnID) (uint64, *Error) {
+// result's replies; when sent is not nil, their size in bytes is added to it.
+func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Call, snap *Snapshot, dedupe string, replyTo ConnID, sent *int) (uint64, *Error) {
 	for attempt := 0; ; attempt++ {
 		// A snapshot taken here is released as soon as the plugin has
 		// read it; one the caller passed in is the caller's to release.
@@ -779,6 +877,9 @@ func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Cal
 			res = &Result{}
 		}
 		if res.Reject != "" {
+			if res.Forbidden {
+				return 0, Errf(CodeForbidden, "%s", res.Reject)
+			}
 			return 0, Errf(CodeRejected, "%s", res.Reject)
 		}
 		cm, e := r.buildCommit(call, ns, res, snap, dedupe)
@@ -786,7 +887,7 @@ func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Cal
 			return 0, e
 		}
 		if len(cm.Durable) == 0 && len(cm.Ephemeral) == 0 && len(cm.Ops) == 0 && dedupe == "" {
-			r.sendReplies(ctx, call.Room, replyTo, res.Replies)
+			r.sendReplies(ctx, call.Room, replyTo, res.Replies, sent)
 			return 0, nil
 		}
 		cr, err := r.o.Store.Commit(ctx, cm)
@@ -806,7 +907,7 @@ func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Cal
 		}
 		// Replies (a newcomer's join state) go out before the events the
 		// commit announces, in both modes.
-		r.sendReplies(ctx, call.Room, replyTo, res.Replies)
+		r.sendReplies(ctx, call.Room, replyTo, res.Replies, sent)
 		r.publish(ctx, cm, cr)
 		return cr.FirstSeq, nil
 	}
@@ -822,10 +923,10 @@ func (r *Router) buildCommit(call *Call, ns string, res *Result, snap *Snapshot,
 	}
 	from := call.Sender
 	for _, em := range res.Emits {
-		if !validType(em.Type) {
+		if !ValidType(em.Type) {
 			return cm, Errf(CodePluginError, "plugin %s emitted an invalid type %q", ns, em.Type)
 		}
-		if len(em.Data) > 0 && !json.Valid(em.Data) {
+		if len(em.Data) > 0 && !ValidJSON(em.Data) {
 			return cm, Errf(CodePluginError, "plugin %s emitted invalid JSON", ns)
 		}
 		ev := Event{Room: call.Room, Type: em.Type, TS: now, From: &from, Data: em.Data, To: em.To}
@@ -839,11 +940,6 @@ func (r *Router) buildCommit(call *Call, ns string, res *Result, snap *Snapshot,
 		}
 	}
 	return cm, nil
-}
-
-func validType(t string) bool {
-	ns, _, ok := SplitType(t)
-	return ok && ns != "" && len(t) <= 64
 }
 
 // publish fans a committed commit's events out to every member in the
@@ -879,18 +975,22 @@ func (r *Router) fanout(ctx context.Context, members []Member, e *Event) {
 	r.o.Observer.Delivered(e.Type, n, e.TS)
 }
 
-func (r *Router) sendReplies(ctx context.Context, room string, to ConnID, replies []Emit) {
+func (r *Router) sendReplies(ctx context.Context, room string, to ConnID, replies []Emit, sent *int) {
 	if to == "" {
 		return
 	}
 	for _, em := range replies {
-		if !validType(em.Type) || (len(em.Data) > 0 && !json.Valid(em.Data)) {
+		if !ValidType(em.Type) || (len(em.Data) > 0 && !ValidJSON(em.Data)) {
 			r.log.Warn("plugin reply dropped: invalid", "room", room, "type", em.Type)
 			continue
 		}
 		e := Event{Room: room, Type: em.Type, TS: r.o.Now().UnixMilli(), Data: em.Data}
 		r.o.Observer.FrameOut(em.Type)
-		r.send(ctx, to, EncodeEvent(&e))
+		b := EncodeEvent(&e)
+		if sent != nil {
+			*sent += len(b)
+		}
+		r.send(ctx, to, b)
 	}
 }
 
@@ -967,8 +1067,13 @@ var idsPool = sync.Pool{New: func() any { s := make([]ConnID, 0, 64); return &s 
 // Broadcast commits a system event (e.g. an administrator's message) to a
 // room as a durable event with no plugin involved.
 func (r *Router) Broadcast(ctx context.Context, room, typ string, data json.RawMessage) (uint64, error) {
-	if !validType(typ) || (len(data) > 0 && !json.Valid(data)) {
-		return 0, fmt.Errorf("core: broadcast: invalid type or data")
+	switch {
+	case !ValidRoom(room):
+		return 0, fmt.Errorf("core: broadcast: room must be 1-%d bytes of UTF-8 without control characters", MaxRoomLen)
+	case !ValidType(typ):
+		return 0, fmt.Errorf("core: broadcast: type must be <namespace>.<action> of a-z, 0-9, _ and -, at most %d bytes", MaxTypeLen)
+	case len(data) > 0 && !ValidJSON(data):
+		return 0, fmt.Errorf("core: broadcast: data is not valid UTF-8 JSON")
 	}
 	sys := User{ID: "system", Role: "system"}
 	cm := Commit{Room: room, Durable: []Event{{Room: room, Type: typ, TS: r.o.Now().UnixMilli(), From: &sys, Data: data}}}

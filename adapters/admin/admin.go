@@ -423,8 +423,12 @@ func (a *API) message(w http.ResponseWriter, r *http.Request) {
 	if req.Type == "" {
 		req.Type = DefaultMessageType
 	}
-	if _, _, ok := core.SplitType(req.Type); !ok || len(req.Type) > 64 {
-		writeErr(w, http.StatusBadRequest, fmt.Sprintf("type %q must be <namespace>.<action> (at most 64 characters)", req.Type))
+	if !core.ValidType(req.Type) {
+		writeErr(w, http.StatusBadRequest, fmt.Sprintf("type %q must be <namespace>.<action> of a-z, 0-9, _ and - (at most %d bytes)", req.Type, core.MaxTypeLen))
+		return
+	}
+	if !core.ValidRoom(room) {
+		writeErr(w, http.StatusBadRequest, fmt.Sprintf("room must be 1-%d bytes of UTF-8 without control characters", core.MaxRoomLen))
 		return
 	}
 	if len(req.Data) == 0 {

@@ -124,18 +124,26 @@ func (h *Handler) dispatch(ctx context.Context, req events.APIGatewayWebsocketPr
 		}
 		return ok, nil
 	case "MESSAGE":
-		if req.IsBase64Encoded {
-			_ = h.o.Sender.Send(ctx, id, (&core.Out{Type: "error", Code: core.CodeBadRequest, Message: "binary frames are not supported; send JSON text frames"}).Encode())
-			return ok, nil
-		}
 		body := req.Body
+		if req.IsBase64Encoded {
+			// A binary frame: the router answers bad_request after the
+			// same gate as text frames (expiry; the rate limit where the
+			// router keeps one).
+			body = ""
+		}
 		if len(body) > MaxMessageBytes {
 			// API Gateway refuses these itself (close 1009); never
 			// trust it blindly.
 			_ = h.o.Sender.Send(ctx, id, (&core.Out{Type: "error", Code: core.CodeTooLarge, Message: fmt.Sprintf("message of %d bytes exceeds %d", len(body), MaxMessageBytes)}).Encode())
 			return ok, nil
 		}
-		if err := h.o.Router.Receive(ctx, id, []byte(body)); err != nil {
+		var err error
+		if req.IsBase64Encoded {
+			err = h.o.Router.ReceiveBinary(ctx, id)
+		} else {
+			err = h.o.Router.Receive(ctx, id, []byte(body))
+		}
+		if err != nil {
 			if errors.Is(err, core.ErrNotFound) {
 				// The registry forgot the connection (swept after a long
 				// silence, or its $connect failed half way): close it so

@@ -178,10 +178,11 @@ func TestMetricsAfterScriptedTraffic(t *testing.T) {
 		"classgate_fanout_latency_seconds_count":        4,
 		"classgate_replayed_events_total":               1,
 		"classgate_resyncs_total":                       1,
-		// 7 message calls (one fails) + 5 join hooks + 3 leave hooks.
-		"classgate_handler_calls_total{outcome=ok,plugin=chat}":      14,
+		// 6 message calls (one fails; the duplicate is answered before
+		// the plugin) + 5 join hooks + 3 leave hooks.
+		"classgate_handler_calls_total{outcome=ok,plugin=chat}":      13,
 		"classgate_handler_calls_total{outcome=error,plugin=chat}":   1,
-		"classgate_handler_call_duration_seconds{plugin=chat}_count": 15,
+		"classgate_handler_call_duration_seconds{plugin=chat}_count": 14,
 		"classgate_store_errors_total{op=commit}":                    0,
 		"classgate_rate_limited_total":                               0,
 		"classgate_slow_consumer_closes_total":                       0,
@@ -192,7 +193,7 @@ func TestMetricsAfterScriptedTraffic(t *testing.T) {
 		}
 	}
 	// Every store method the script used was timed.
-	for _, op := range []string{"add_conn", "join", "snapshot", "commit", "history", "leave", "remove_conn", "subscribe", "unsubscribe"} {
+	for _, op := range []string{"add_conn", "join", "snapshot", "commit", "history", "leave", "remove_conn", "subscribe", "unsubscribe", "dedupe", "remember_refusal"} {
 		if got[fmt.Sprintf("classgate_store_operation_duration_seconds{op=%s}_count", op)] == 0 {
 			t.Errorf("store op %s not timed", op)
 		}

@@ -22,6 +22,8 @@ const (
 	OpCommit      = "commit"
 	OpHistory     = "history"
 	OpSnapshot    = "snapshot"
+	OpDedupe      = "dedupe"
+	OpRefusal     = "remember_refusal"
 	OpSubscribe   = "subscribe"
 	OpUnsubscribe = "unsubscribe"
 	OpPing        = "ping"
@@ -129,6 +131,20 @@ func (s *store) Snapshot(ctx context.Context, room string, namespaces ...string)
 	snap, err := s.s.Snapshot(ctx, room, namespaces...)
 	s.done(OpSnapshot, start, err)
 	return snap, err
+}
+
+func (s *store) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
+	start := time.Now()
+	ans, found, err := s.s.Dedupe(ctx, room, key)
+	s.done(OpDedupe, start, err)
+	return ans, found, err
+}
+
+func (s *store) RememberRefusal(ctx context.Context, room, key string, ans core.DedupeAnswer, ttl time.Duration) error {
+	start := time.Now()
+	err := s.s.RememberRefusal(ctx, room, key, ans, ttl)
+	s.done(OpRefusal, start, err)
+	return err
 }
 
 func (s *store) Subscribe(ctx context.Context, room string) error {

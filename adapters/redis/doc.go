@@ -29,6 +29,7 @@
 //	                     and history_age (MINID)
 //	P r{room}:st:<ns>    hash  plugin namespace state, key → value
 //	P r{room}:dd:<key>   string first seq of a deduplicated commit, PX dedupe TTL
+//	P r{room}:dr:<key>   string JSON {code, message} of a refused frame, PX dedupe TTL
 //	P r{room}:mem        hash  conn id → member user JSON
 //	P r{room}:users      hash  user id → number of that user's conns in the room
 //	P r{room}:ch         pub/sub channel (sharded in Cluster mode); messages are

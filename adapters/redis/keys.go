@@ -18,13 +18,14 @@ func (k keys) room(room string) roomKeys {
 	return roomKeys{base: k.prefix + "r{" + escaper.Replace(room) + "}"}
 }
 
-func (r roomKeys) meta() string           { return r.base + ":meta" }
-func (r roomKeys) hist() string           { return r.base + ":hist" }
-func (r roomKeys) state(ns string) string { return r.base + ":st:" + ns }
-func (r roomKeys) dedupe(k string) string { return r.base + ":dd:" + k }
-func (r roomKeys) members() string        { return r.base + ":mem" }
-func (r roomKeys) users() string          { return r.base + ":users" }
-func (r roomKeys) channel() string        { return r.base + ":ch" }
+func (r roomKeys) meta() string            { return r.base + ":meta" }
+func (r roomKeys) hist() string            { return r.base + ":hist" }
+func (r roomKeys) state(ns string) string  { return r.base + ":st:" + ns }
+func (r roomKeys) dedupe(k string) string  { return r.base + ":dd:" + k }
+func (r roomKeys) refusal(k string) string { return r.base + ":dr:" + k }
+func (r roomKeys) members() string         { return r.base + ":mem" }
+func (r roomKeys) users() string           { return r.base + ":users" }
+func (r roomKeys) channel() string         { return r.base + ":ch" }
 
 // connKeys are the keys of one connection; they share its hash slot.
 type connKeys struct {

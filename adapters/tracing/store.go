@@ -1,6 +1,8 @@
 package tracing
 
 import (
+	"time"
+
 	"context"
 	"sync"
 
@@ -151,6 +153,20 @@ func (s *tracedStore) Snapshot(ctx context.Context, room string, namespaces ...s
 	snap, err := s.s.Snapshot(ctx, room, namespaces...)
 	s.end(span, ok, err)
 	return snap, err
+}
+
+func (s *tracedStore) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
+	ctx, span, ok := s.span(ctx, "dedupe", AttrRoom.String(room))
+	ans, found, err := s.s.Dedupe(ctx, room, key)
+	s.end(span, ok, err)
+	return ans, found, err
+}
+
+func (s *tracedStore) RememberRefusal(ctx context.Context, room, key string, ans core.DedupeAnswer, ttl time.Duration) error {
+	ctx, span, ok := s.span(ctx, "remember_refusal", AttrRoom.String(room))
+	err := s.s.RememberRefusal(ctx, room, key, ans, ttl)
+	s.end(span, ok, err)
+	return err
 }
 
 func (s *tracedStore) Subscribe(ctx context.Context, room string) error {

@@ -197,6 +197,8 @@ func hasParent(ctx context.Context) bool {
 type Router interface {
 	Connect(ctx context.Context, info core.ConnInfo) error
 	Receive(ctx context.Context, id core.ConnID, frame []byte) error
+	// ReceiveBinary handles a binary frame (rate limited, then refused).
+	ReceiveBinary(ctx context.Context, id core.ConnID) error
 	Disconnect(ctx context.Context, id core.ConnID) error
 }
 
@@ -225,6 +227,13 @@ func (tr *tracedRouter) Connect(ctx context.Context, info core.ConnInfo) error {
 func (tr *tracedRouter) Receive(ctx context.Context, id core.ConnID, frame []byte) error {
 	ctx, end := tr.t.StartReceive(ctx, id, len(frame))
 	err := tr.r.Receive(ctx, id, frame)
+	end(err)
+	return err
+}
+
+func (tr *tracedRouter) ReceiveBinary(ctx context.Context, id core.ConnID) error {
+	ctx, end := tr.t.StartReceive(ctx, id, 0)
+	err := tr.r.ReceiveBinary(ctx, id)
 	end(err)
 	return err
 }

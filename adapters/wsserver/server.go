@@ -25,6 +25,8 @@ import (
 type Router interface {
 	Connect(ctx context.Context, info core.ConnInfo) error
 	Receive(ctx context.Context, id core.ConnID, frame []byte) error
+	// ReceiveBinary handles a binary frame (rate limited, then refused).
+	ReceiveBinary(ctx context.Context, id core.ConnID) error
 	Disconnect(ctx context.Context, id core.ConnID) error
 }
 
@@ -269,11 +271,9 @@ func (s *Server) serve(c *conn) {
 		// instead of overflowing its queue with replies (4008 is for room
 		// traffic a client cannot keep up with).
 		s.awaitRoom(c)
-		if typ != websocket.MessageText {
-			_ = s.Send(ctx, c.id, (&core.Out{Type: "error", Code: core.CodeBadRequest, Message: "binary frames are not supported; send JSON text frames"}).Encode())
-			continue
-		}
-		s.receive(c, data)
+		// Binary frames go through the router too, so they count against
+		// the rate limit and the abuse close like text frames.
+		s.receive(c, data, typ != websocket.MessageText)
 	}
 	s.forget(c)
 	c.closeWith(core.CloseNormal, "")
@@ -292,14 +292,15 @@ func (s *Server) serve(c *conn) {
 // never stalls the others.
 
 type job struct {
-	c    *conn
-	data []byte
+	c      *conn
+	data   []byte
+	binary bool
 }
 
 func workers() int { return 4 * runtime.GOMAXPROCS(0) }
 
-func (s *Server) receive(c *conn, data []byte) {
-	j := job{c: c, data: data}
+func (s *Server) receive(c *conn, data []byte, binary bool) {
+	j := job{c: c, data: data, binary: binary}
 	select {
 	case s.jobs <- j:
 	default:
@@ -320,7 +321,13 @@ func (s *Server) worker() {
 }
 
 func (s *Server) process(j job) {
-	if err := s.router.Receive(context.Background(), j.c.id, j.data); err != nil {
+	var err error
+	if j.binary {
+		err = s.router.ReceiveBinary(context.Background(), j.c.id)
+	} else {
+		err = s.router.Receive(context.Background(), j.c.id, j.data)
+	}
+	if err != nil {
 		s.log.Warn("receive failed", "conn", j.c.id, "err", err)
 	}
 	j.c.jobDone <- struct{}{}

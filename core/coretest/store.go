@@ -45,6 +45,7 @@ func RunStore(t *testing.T, f Factory) {
 		{"HistoryTrimmedBySize", Config{HistoryLimit: 5, HistoryAge: time.Hour, LivenessTTL: time.Hour}, testTrimSize},
 		{"HistoryTrimmedByAge", Config{HistoryLimit: 50, HistoryAge: 1500 * time.Millisecond, LivenessTTL: time.Hour}, testTrimAge},
 		{"Dedupe", defaultCfg, testDedupe},
+		{"DedupeAnswers", defaultCfg, testDedupeAnswers},
 		{"VersionConflict", defaultCfg, testConflict},
 		{"StateOps", defaultCfg, testState},
 		{"BusOrder", defaultCfg, testBus},

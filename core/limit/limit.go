@@ -21,12 +21,18 @@ func NewBucket(rate float64, burst int) *Bucket {
 	return &Bucket{Rate: rate, Burst: float64(burst), tokens: float64(burst)}
 }
 
-// Allow takes one token at time now. It returns false when the bucket is
-// empty, and how many calls in a row have been refused.
-func (b *Bucket) Allow(now time.Time) (ok bool, deniedInARow int) {
-	if b == nil || b.Rate <= 0 {
-		return true, 0
+// Charge takes n more tokens at time now, for work a frame caused beyond
+// its own token (the router charges the bytes a join sent). The bucket may
+// go into debt, down to -Burst; while it is below one token, Allow refuses.
+func (b *Bucket) Charge(now time.Time, n float64) {
+	if b == nil || b.Rate <= 0 || n <= 0 {
+		return
 	}
+	b.refill(now)
+	b.tokens = max(b.tokens-n, -b.Burst)
+}
+
+func (b *Bucket) refill(now time.Time) {
 	if !b.last.IsZero() {
 		b.tokens += now.Sub(b.last).Seconds() * b.Rate
 		if b.tokens > b.Burst {
@@ -34,6 +40,15 @@ func (b *Bucket) Allow(now time.Time) (ok bool, deniedInARow int) {
 		}
 	}
 	b.last = now
+}
+
+// Allow takes one token at time now. It returns false when the bucket is
+// empty, and how many calls in a row have been refused.
+func (b *Bucket) Allow(now time.Time) (ok bool, deniedInARow int) {
+	if b == nil || b.Rate <= 0 {
+		return true, 0
+	}
+	b.refill(now)
 	if b.tokens >= 1 {
 		b.tokens--
 		b.denied = 0

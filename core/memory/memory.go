@@ -69,6 +69,9 @@ type room struct {
 	loans   map[string]*loan
 	dedupe  map[string]dedupeEntry
 	pruneAt time.Time
+	// refused holds the refusals remembered for dedupe keys (dedupe.go).
+	refused        map[string]refusal
+	refusedPruneAt time.Time
 }
 
 // loan is the number of unreleased snapshots sharing one state map.

@@ -1,0 +1,88 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/classgate/classgate/core"
+)
+
+// dedupeScript reads a dedupe key's answer: the commit's first seq, else a
+// remembered refusal.
+//
+// KEYS: 1 dedupe key (dd), 2 refusal key (dr).
+// Returns {0} unused, {1, first seq} committed, {2, refusal JSON} refused.
+var dedupeScript = goredis.NewScript(`
+local d = redis.call('GET', KEYS[1])
+if d then return {1, d} end
+local r = redis.call('GET', KEYS[2])
+if r then return {2, r} end
+return {0}
+`)
+
+// refuseScript remembers a refusal unless a commit used the key or an
+// earlier refusal is remembered.
+//
+// KEYS: 1 dedupe key (dd), 2 refusal key (dr). ARGV: 1 refusal JSON, 2 TTL ms.
+var refuseScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
+return 1
+`)
+
+type refusalJSON struct {
+	Code    core.Code `json:"code"`
+	Message string    `json:"message"`
+}
+
+// Dedupe implements core.Log.
+func (s *Store) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
+	rk := s.k.room(room)
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	reply, err := s.run(ctx, dedupeScript, []string{rk.dedupe(key), rk.refusal(key)})
+	if err != nil {
+		return core.DedupeAnswer{}, false, s.fail("dedupe in "+room, err)
+	}
+	v, ok := reply.([]any)
+	if !ok || len(v) == 0 {
+		return core.DedupeAnswer{}, false, fmt.Errorf("redis: dedupe in %s: unexpected reply %v", room, reply)
+	}
+	switch toUint(v[0]) {
+	case 0:
+		return core.DedupeAnswer{}, false, nil
+	case 1:
+		if len(v) == 2 {
+			return core.DedupeAnswer{Seq: toUint(v[1])}, true, nil
+		}
+	case 2:
+		var r refusalJSON
+		if len(v) == 2 && json.Unmarshal([]byte(toString(v[1])), &r) == nil && r.Code != "" {
+			return core.DedupeAnswer{Code: r.Code, Message: r.Message}, true, nil
+		}
+	}
+	return core.DedupeAnswer{}, false, fmt.Errorf("redis: dedupe in %s: unexpected reply %v", room, reply)
+}
+
+// RememberRefusal implements core.Log.
+func (s *Store) RememberRefusal(ctx context.Context, room, key string, ans core.DedupeAnswer, ttl time.Duration) error {
+	if ttl <= 0 {
+		ttl = defaultDedupeTTL
+	}
+	b, err := json.Marshal(refusalJSON{Code: ans.Code, Message: ans.Message})
+	if err != nil {
+		return fmt.Errorf("redis: remember refusal in %s: %w", room, err)
+	}
+	rk := s.k.room(room)
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	if _, err := s.run(ctx, refuseScript, []string{rk.dedupe(key), rk.refusal(key)}, b, ms(ttl)); err != nil {
+		return s.fail("remember refusal in "+room, err)
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package memory
+
+import (
+	"context"
+	"time"
+
+	"github.com/classgate/classgate/core"
+)
+
+// refusal is a remembered error answer to a dedupe key.
+type refusal struct {
+	ans     core.DedupeAnswer
+	expires time.Time
+}
+
+// existingRoom returns the room or nil, without creating it.
+func (s *Store) existingRoom(name string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[name]
+}
+
+// Dedupe implements core.Log: a commit's key first, then a refusal.
+func (s *Store) Dedupe(_ context.Context, name, key string) (core.DedupeAnswer, bool, error) {
+	r := s.existingRoom(name)
+	if r == nil {
+		return core.DedupeAnswer{}, false, nil
+	}
+	now := s.o.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.dedupe[key]; ok && now.Before(d.expires) {
+		return core.DedupeAnswer{Seq: d.seq}, true, nil
+	}
+	if f, ok := r.refused[key]; ok && now.Before(f.expires) {
+		return f.ans, true, nil
+	}
+	return core.DedupeAnswer{}, false, nil
+}
+
+// RememberRefusal implements core.Log.
+func (s *Store) RememberRefusal(_ context.Context, name, key string, ans core.DedupeAnswer, ttl time.Duration) error {
+	if ttl <= 0 {
+		ttl = 5 * time.Minute
+	}
+	r := s.room(name)
+	now := s.o.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.dedupe[key]; ok && now.Before(d.expires) {
+		return nil // a commit used the key: it is the answer
+	}
+	if f, ok := r.refused[key]; ok && now.Before(f.expires) {
+		return nil // the first refusal stays the answer
+	}
+	if r.refused == nil {
+		r.refused = map[string]refusal{}
+	}
+	if now.After(r.refusedPruneAt) {
+		// Expired refusals go at most once a minute (amortised O(1)).
+		for k, f := range r.refused {
+			if !now.Before(f.expires) {
+				delete(r.refused, k)
+			}
+		}
+		r.refusedPruneAt = now.Add(time.Minute)
+	}
+	r.refused[key] = refusal{ans: ans, expires: now.Add(ttl)}
+	return nil
+}
