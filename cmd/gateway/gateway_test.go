@@ -66,6 +66,9 @@ func TestCheckConfig(t *testing.T) {
 		{"missing file", []string{"-check", "-config", filepath.Join(dir, "nope.yaml")}, nil, "nope.yaml"},
 		{"gc percent out of range", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_RUNTIME__GC_PERCENT=5"}, "runtime.gc_percent"},
 		{"gc percent Go default", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_RUNTIME__GC_PERCENT=0"}, ""},
+		{"dev mode on every interface", []string{"-check", "-dev", "-listen", "0.0.0.0:8080"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "dev.allow_non_loopback"},
+		{"dev mode on every interface, forced", []string{"-check", "-dev", "-listen", ":8080"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_DEV__ALLOW_NON_LOOPBACK=true"}, ""},
+		{"negative per-user cap", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_SERVER__MAX_CONNECTIONS_PER_USER=-1"}, "server.max_connections_per_user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
