@@ -199,13 +199,20 @@ func idleMemory(b *testing.B, n int, join bool) {
 // TestProtocolRealBinary runs the shared protocol suite against the real
 // gateway binary with its embedded WebAssembly plugins.
 func TestProtocolRealBinary(t *testing.T) {
+	adminAddr := proc.FreeAddr(t)
 	_, addr := startGateway(t,
 		"CLASSGATE_HISTORY__LIMIT=20",
-
+		// Short, so that the hostile suite sees idle rooms freed (with
+		// their history) within the test; longer than any test needs
+		// its history.
+		"CLASSGATE_HISTORY__AGE=20s",
 		"CLASSGATE_LIMITS__RATE_PER_SECOND=2000",
 		"CLASSGATE_LIMITS__RATE_BURST=2000",
+		// The hostile suite reads the heap from pprof.
+		"CLASSGATE_ADMIN__LISTEN="+adminAddr, "CLASSGATE_ADMIN__TOKEN="+adminToken, "CLASSGATE_ADMIN__PPROF=true",
 	)
-	tg := e2e.Target{URL: "ws://" + addr + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20}
+	tg := e2e.Target{URL: "ws://" + addr + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20,
+		AdminURL: "http://" + adminAddr, AdminToken: adminToken, HistoryAge: 20 * time.Second, MaxConnsPerUser: 20}
 	e2e.Run(t, tg)
 	e2e.RunClassroom(t, tg)
 	t.Run("Hostile", func(t *testing.T) { e2e.RunHostile(t, tg) })
