@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -279,5 +281,23 @@ func TestHistoryByteBound(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDocsQuoteDefaults: docs/PROTOCOL.md states each bound with its key
+// and the default defined here.
+func TestDocsQuoteDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, def := range map[string]int{
+		"max_length":        defaultMaxLength,
+		"history":           defaultHistory,
+		"max_history_bytes": defaultMaxHistoryBytes,
+	} {
+		if want := fmt.Sprintf("`%s` (%d", key, def); !strings.Contains(string(doc), want) {
+			t.Errorf("docs/PROTOCOL.md does not say %s…)", want)
+		}
 	}
 }

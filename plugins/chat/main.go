@@ -46,6 +46,14 @@ func init() { sdk.Register(New) }
 
 func main() {}
 
+// Defaults of the settings (docs/PROTOCOL.md quotes them; a test checks it
+// does).
+const (
+	defaultMaxLength       = 2000
+	defaultHistory         = 50
+	defaultMaxHistoryBytes = sdk.DefaultJoinStateBytes
+)
+
 // minHistoryBytes is the smallest max_history_bytes accepted: room for one
 // message of a few kilobytes.
 const minHistoryBytes = 16 << 10
@@ -60,15 +68,15 @@ type chat struct {
 
 // New builds the chat handler from its config.
 func New(cfg sdk.Config) (sdk.Handler, error) {
-	maxLength, err := cfg.Int("max_length", 2000)
+	maxLength, err := cfg.Int("max_length", defaultMaxLength)
 	if err != nil {
 		return nil, err
 	}
-	history, err := cfg.Int("history", 50)
+	history, err := cfg.Int("history", defaultHistory)
 	if err != nil {
 		return nil, err
 	}
-	maxHistoryBytes, err := cfg.Int("max_history_bytes", sdk.DefaultJoinStateBytes)
+	maxHistoryBytes, err := cfg.Int("max_history_bytes", defaultMaxHistoryBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,15 @@ const maxIDLen = 128
 // bytes: {"elements":[ … ],"seq":<up to 20 digits>}.
 const snapshotOverhead = len(`{"elements":[`) + len(`],"seq":`) + 20 + len(`}`)
 
+// Defaults of the integer settings (docs/PROTOCOL.md quotes them; a test
+// checks it does).
+const (
+	defaultMaxElementBytes = 16384
+	defaultMaxPoints       = 2000
+	defaultMaxElements     = 5000
+	defaultMaxBoardBytes   = sdk.DefaultJoinStateBytes
+)
+
 // orderKeyLen is the length of an order key, "o:" + 16 hex digits.
 const orderKeyLen = 18
 
@@ -94,16 +103,16 @@ type board struct {
 func New(cfg sdk.Config) (sdk.Handler, error) {
 	b := &board{}
 	var err error
-	if b.maxElementBytes, err = cfg.Int("max_element_bytes", 16384); err != nil {
+	if b.maxElementBytes, err = cfg.Int("max_element_bytes", defaultMaxElementBytes); err != nil {
 		return nil, err
 	}
-	if b.maxPoints, err = cfg.Int("max_points", 2000); err != nil {
+	if b.maxPoints, err = cfg.Int("max_points", defaultMaxPoints); err != nil {
 		return nil, err
 	}
-	if b.maxElements, err = cfg.Int("max_elements", 5000); err != nil {
+	if b.maxElements, err = cfg.Int("max_elements", defaultMaxElements); err != nil {
 		return nil, err
 	}
-	if b.maxBoardBytes, err = cfg.Int("max_board_bytes", sdk.DefaultJoinStateBytes); err != nil {
+	if b.maxBoardBytes, err = cfg.Int("max_board_bytes", defaultMaxBoardBytes); err != nil {
 		return nil, err
 	}
 	if b.clearRoles, err = cfg.Strings("clear_roles", []string{"teacher"}); err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -375,5 +377,27 @@ func TestConfig(t *testing.T) {
 		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("config %s: err %v, want %q", tc.cfg, err, tc.wantErr)
 		}
+	}
+}
+
+// TestDocsQuoteDefaults: docs/PROTOCOL.md states each bound with its key
+// and the default defined here.
+func TestDocsQuoteDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, def := range map[string]int{
+		"max_element_bytes": defaultMaxElementBytes,
+		"max_points":        defaultMaxPoints,
+		"max_elements":      defaultMaxElements,
+		"max_board_bytes":   defaultMaxBoardBytes,
+	} {
+		if want := fmt.Sprintf("`%s` (%d", key, def); !strings.Contains(string(doc), want) {
+			t.Errorf("docs/PROTOCOL.md does not say %s…)", want)
+		}
+	}
+	if want := fmt.Sprintf("at most %d", sdk.MaxJoinStateBytes); !strings.Contains(string(doc), want) {
+		t.Errorf("docs/PROTOCOL.md does not say %q", want)
 	}
 }
