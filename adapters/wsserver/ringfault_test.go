@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,4 +151,16 @@ func chatText(m e2e.Msg) string {
 	var d struct{ Text string }
 	_ = json.Unmarshal(m.Data, &d)
 	return d.Text
+}
+
+// TestRingFaultLimitDocumented: docs/OPERATIONS.md quotes ringFaultLimit.
+func TestRingFaultLimitDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("after %d batches in a row with a ring fault", wsserver.RingFaultLimit)
+	if !strings.Contains(string(b), want) {
+		t.Fatalf("docs/OPERATIONS.md does not say %q", want)
+	}
 }
