@@ -80,5 +80,7 @@ func TestRedisTLSAuth(t *testing.T) {
 	}
 	// The nodes that connected kept serving through the refused ones.
 	ann.Say(room, "m2", "still here")
-	bob.Expect("the second message", func(m e2e.Msg) bool { return m.Type == "chat.message" && strings.Contains(string(m.Data), "still here") })
+	bob.Expect("the second message", func(m e2e.Msg) bool {
+		return m.Type == "chat.message" && strings.Contains(string(m.Data), "still here")
+	})
 }
