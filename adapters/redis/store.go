@@ -27,6 +27,9 @@ type Store struct {
 	publish string
 
 	bus *bus
+
+	ctlMu sync.Mutex
+	ctl   *control // cluster-wide operations, once HandleControl ran (control.go)
 }
 
 var _ core.Store = (*Store)(nil)
@@ -140,6 +143,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements core.Store: it stops the subscriptions and closes the
 // connections. The store must not be used afterwards.
 func (s *Store) Close() error {
+	s.closeControl()
 	s.bus.close()
 	if s.cluster != nil {
 		return s.cluster.Close()
