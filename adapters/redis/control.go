@@ -39,6 +39,8 @@ type Control struct {
 	Op   string `json:"op"`
 	User string `json:"user,omitempty"`
 	Room string `json:"room,omitempty"`
+	// Node addresses one node by id; "" or "*" addresses every node.
+	// Nodes not addressed answer Skipped without acting.
 	Node string `json:"node,omitempty"`
 
 	ID   string `json:"id"`   // set by (*Store).Control
@@ -50,6 +52,8 @@ type ControlReply struct {
 	ID     string `json:"id"`
 	Node   string `json:"node"`
 	Closed int    `json:"closed"`
+	// Skipped: the request addressed another node.
+	Skipped bool `json:"skipped,omitempty"`
 	// Err is the node's failure, "" when it carried the request out.
 	Err string `json:"err,omitempty"`
 }
@@ -152,15 +156,24 @@ func (c *control) read(msgs <-chan *goredis.Message) {
 func (c *control) serve(req Control) {
 	defer c.wg.Done()
 	defer func() { <-c.sem }()
+	if req.Node != "" && req.Node != "*" && req.Node != c.s.o.Node {
+		c.reply(req, 0, errSkipped)
+		return
+	}
 	ctx, cancel := c.s.opCtx(context.Background())
 	defer cancel()
 	n, err := c.h(ctx, req)
 	c.reply(req, n, err)
 }
 
+// errSkipped marks the answer of a node a request did not address.
+var errSkipped = errors.New("not addressed")
+
 func (c *control) reply(req Control, n int, err error) {
 	r := ControlReply{ID: req.ID, Node: c.s.o.Node, Closed: n}
-	if err != nil {
+	if err == errSkipped {
+		r.Skipped = true
+	} else if err != nil {
 		r.Err = err.Error()
 	}
 	b, _ := json.Marshal(r)

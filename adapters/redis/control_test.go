@@ -52,6 +52,17 @@ func TestControl(t *testing.T) {
 		t.Fatalf("the asker (%d) or another prefix (%d) handled the request", askerCalled.Load(), otherPrefixCalled.Load())
 	}
 
+	// A request addressed to one node: it acts, the others answer skipped.
+	res, err = asker.Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam", Room: "r1", Node: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(res.Replies, func(i, j int) bool { return res.Replies[i].Node < res.Replies[j].Node })
+	if len(res.Replies) != 2 || res.Replies[0].Closed != 2 || res.Replies[0].Skipped ||
+		!res.Replies[1].Skipped || res.Replies[1].Err != "" {
+		t.Fatalf("addressed to b: replies %+v", res.Replies)
+	}
+
 	// A node whose handler outlives the wait is counted as unanswered.
 	release := make(chan struct{})
 	defer close(release)
