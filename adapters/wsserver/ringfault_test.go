@@ -103,47 +103,61 @@ func TestRingFaultsDeliver(t *testing.T) {
 			wsserver.SetRingDo(g.srv, func(r *uring.Ring, ops []uring.Op) error {
 				return tt.do(r, ops, calls.Add(1))
 			})
-			const room = "ringfault"
-			var cs []*e2e.Client
-			for i := range members {
-				c := dial(t, g, fmt.Sprintf("m%d", i))
-				c.Join(room, -1)
-				cs = append(cs, c)
-			}
-			// The sender's own copies may pass before its acks (Say skips
-			// them), so the members checked are the others.
-			for i := range messages {
-				cs[0].Say(room, fmt.Sprintf("s%d", i), fmt.Sprintf("msg %d", i))
-			}
-			for j, c := range cs[1:] {
-				for i := range messages {
-					want := fmt.Sprintf("msg %d", i)
-					m := c.Expect(want, func(m e2e.Msg) bool { return m.Type == "chat.message" })
-					if got := chatText(m); got != want {
-						t.Fatalf("member %d: got %q, want %q (lost or out of order)", j, got, want)
-					}
-				}
-				if err := c.Ping(5 * time.Second); err != nil {
-					t.Fatalf("member %d no longer answers: %v", j, err)
-				}
-			}
+			fanOut(t, g, members, messages)
 			if calls.Load() == 0 {
 				t.Fatal("no fan-out went through the ring: the fault was never exercised")
 			}
-			if n := slow.Load(); n != 0 {
-				t.Fatalf("%d members closed as slow consumers", n)
-			}
-			if g.srv.IOUring() == tt.wantDisabled {
-				t.Fatalf("IOUring() = %v after the faults, want %v", g.srv.IOUring(), !tt.wantDisabled)
-			}
-			want := 0
-			if tt.wantDisabled {
-				want = 1
-			}
-			if n := strings.Count(logs.String(), "io_uring disabled"); n != want {
-				t.Fatalf("%d log lines about disabling io_uring, want %d:\n%s", n, want, logs)
-			}
+			checkAfterFaults(t, g, logs, &slow, tt.wantDisabled)
 		})
+	}
+}
+
+// fanOut has member 0 of a room of members send messages and checks that
+// every other member receives each, in order, and is still connected.
+func fanOut(t *testing.T, g *gw, members, messages int) {
+	t.Helper()
+	const room = "ringfault"
+	var cs []*e2e.Client
+	for i := range members {
+		c := dial(t, g, fmt.Sprintf("m%d", i))
+		c.Join(room, -1)
+		cs = append(cs, c)
+	}
+	// The sender's own copies may pass before its acks (Say skips them),
+	// so the members checked are the others.
+	for i := range messages {
+		cs[0].Say(room, fmt.Sprintf("s%d", i), fmt.Sprintf("msg %d", i))
+	}
+	for j, c := range cs[1:] {
+		for i := range messages {
+			want := fmt.Sprintf("msg %d", i)
+			m := c.Expect(want, func(m e2e.Msg) bool { return m.Type == "chat.message" })
+			if got := chatText(m); got != want {
+				t.Fatalf("member %d: got %q, want %q (lost or out of order)", j+1, got, want)
+			}
+		}
+		if err := c.Ping(5 * time.Second); err != nil {
+			t.Fatalf("member %d no longer answers: %v", j+1, err)
+		}
+	}
+}
+
+// checkAfterFaults: nobody was closed as a slow consumer, and io_uring is
+// off, with exactly one log line, iff disabled.
+func checkAfterFaults(t *testing.T, g *gw, logs *lockedBuf, slow *atomic.Int64, disabled bool) {
+	t.Helper()
+	if n := slow.Load(); n != 0 {
+		t.Fatalf("%d members closed as slow consumers", n)
+	}
+	if g.srv.IOUring() == disabled {
+		t.Fatalf("IOUring() = %v after the faults, want %v", g.srv.IOUring(), !disabled)
+	}
+	want := 0
+	if disabled {
+		want = 1
+	}
+	if n := strings.Count(logs.String(), "io_uring disabled"); n != want {
+		t.Fatalf("%d log lines about disabling io_uring, want %d:\n%s", n, want, logs)
 	}
 }
 
