@@ -128,14 +128,15 @@ func (m member) view(t *testing.T) view {
 	t.Helper()
 	v := view{got: map[int]bool{}}
 	var last uint64
+	replay := false // after joined: a replay up to last may come first
 	for _, f := range m.n.rec.of(m.id) {
 		switch f["type"] {
 		case "joined":
 			v.epoch, _ = f["epoch"].(string)
 			s, _ := f["seq"].(float64)
-			last = uint64(s)
+			last, replay = uint64(s), true
 		case "resync":
-			v.resyncs = append(v.resyncs, f)
+			v.resyncs, replay = append(v.resyncs, f), false
 			v.epoch, _ = f["epoch"].(string)
 			s, ok := f["seq"].(float64)
 			if !ok {
@@ -144,6 +145,16 @@ func (m member) view(t *testing.T) view {
 			last = uint64(s)
 		case "x.msg":
 			s, _ := f["seq"].(float64)
+			if replay && uint64(s) <= last {
+				// The replay of a join with since: in order, up to
+				// the joined seq.
+				if d, _ := f["data"].(map[string]any); d != nil {
+					n, _ := d["n"].(float64)
+					v.got[int(n)] = true
+				}
+				continue
+			}
+			replay = false
 			if uint64(s) != last+1 {
 				// Within one epoch a member sees a gapless sequence;
 				// anything else must have been preceded by a resync.

@@ -37,9 +37,13 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	if cm.CheckVersion {
 		check = "1"
 	}
-	args := make([]any, 0, 11+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
+	wait := "0"
+	if s.o.WaitReplicas > 0 {
+		wait = "1"
+	}
+	args := make([]any, 0, 12+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
 	args = append(args, dedupe, ms(ttl), check, strconv.FormatUint(cm.ExpectVersion, 10),
-		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral), core.NewEpoch())
+		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral), core.NewEpoch(), wait)
 	for _, op := range cm.Ops {
 		switch op.Op {
 		case core.OpSet:
@@ -85,15 +89,18 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	}
 	status, first, last := toUint(v[0]), toUint(v[1]), toUint(v[2])
 	res := core.CommitResult{FirstSeq: first, LastSeq: last, Epoch: toString(v[3])}
+	if acked >= 0 && acked < int64(s.o.WaitReplicas) && status != 2 {
+		// Applied (or applied before, for a duplicate) but not confirmed
+		// on enough replicas: no ack. The client's retry with the same
+		// id is deduplicated, and acknowledged once WAIT confirms it.
+		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: seq %d reached %d of %d replicas within %s: %w",
+			cm.Room, first, acked, s.o.WaitReplicas, s.o.WaitTimeout, core.ErrUnavailable)
+	}
 	switch status {
 	case 1:
 		return res, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrDuplicate)
 	case 2:
 		return core.CommitResult{LastSeq: last, Epoch: res.Epoch}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrConflict)
-	}
-	if acked >= 0 && acked < int64(s.o.WaitReplicas) {
-		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: seq %d reached %d of %d replicas within %s: %w",
-			cm.Room, last, acked, s.o.WaitReplicas, s.o.WaitTimeout, core.ErrUnavailable)
 	}
 	return res, nil
 }

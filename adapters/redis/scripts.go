@@ -23,7 +23,7 @@ end
 // ARGV: 1 dedupe? (0/1), 2 dedupe TTL ms, 3 check version? (0/1),
 // 4 expected version, 5 history limit, 6 history age ms, 7 publish command
 // (PUBLISH or SPUBLISH), 8 #ops, 9 #durable, 10 #ephemeral, 11 a fresh
-// epoch, then per op (set|del|clear, key, value), then the durable event
+// epoch, 12 WAIT follows (0/1), then per op (set|del|clear, key, value), then the durable event
 // JSONs, then the ephemeral event JSONs.
 // Returns {status, first seq, last seq, epoch}: status 0 applied, 1
 // duplicate (first is the original's), 2 version conflict.
@@ -39,13 +39,21 @@ local ver = tonumber(meta[2]) or 0
 local epoch = meta[3] or ARGV[11]
 if ARGV[1] == '1' then
   local d = redis.call('GET', KEYS[4])
-  if d then return {1, tonumber(d), seq, epoch} end
+  if d then
+    if ARGV[12] == '1' then
+      -- A write, so that the WAIT after this script covers the original
+      -- commit too (WAIT waits for this connection's last write): a retry
+      -- is acknowledged only once the replicas have what it repeats.
+      redis.call('SET', KEYS[4], d, 'KEEPTTL')
+    end
+    return {1, tonumber(d), seq, epoch}
+  end
 end
 if ARGV[3] == '1' and tonumber(ARGV[4]) ~= ver then
   return {2, 0, seq, epoch}
 end
 local nops, ndur, neph = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local i = 12
+local i = 13
 for _ = 1, nops do
   local op = ARGV[i]
   if op == 'set' then
