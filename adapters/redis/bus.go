@@ -54,6 +54,42 @@ type sub struct {
 	base  uint64 // the room's seq when first confirmed; reader goroutine only
 	// epoch is the epoch last and base count in; reader goroutine only.
 	epoch string
+
+	// posMu guards posEpoch and posSeq: the reader's epoch and highest
+	// seq seen, for commits on other goroutines to compare with.
+	posMu    sync.Mutex
+	posEpoch string
+	posSeq   uint64
+}
+
+// savePos publishes the reader's position; reader goroutine only.
+func (sb *sub) savePos() {
+	seq := max(sb.last, sb.base)
+	sb.posMu.Lock()
+	sb.posEpoch, sb.posSeq = sb.epoch, seq
+	sb.posMu.Unlock()
+}
+
+// checkWentBack is called after a commit applied res to room (channel
+// ch): a seq this node already saw in the same epoch means the room's seq
+// went back (a failover to a replica that had not caught up, seen before
+// the re-subscription showed it). A new epoch is started, and every node
+// told, so members resync rather than take the new seqs for copies.
+func (b *bus) checkWentBack(ctx context.Context, ch, room string, res core.CommitResult) {
+	b.mu.Lock()
+	sb := b.subs[ch]
+	b.mu.Unlock()
+	if sb == nil {
+		return
+	}
+	sb.posMu.Lock()
+	epoch, seen := sb.posEpoch, sb.posSeq
+	sb.posMu.Unlock()
+	if epoch == res.Epoch && seen >= res.FirstSeq {
+		// Best effort: when it fails, the re-subscription after the
+		// failover compares again.
+		_, _, _ = b.s.newEpoch(ctx, room, epoch, seen)
+	}
 }
 
 func newBus(s *Store) *bus {
@@ -228,6 +264,15 @@ func (b *bus) dispatch(sb *sub, payload string) {
 	if err != nil {
 		return
 	}
+	if body == "mark" {
+		// A node started a new epoch (see epochScript).
+		if sink := b.sink.Load(); sink != nil && epoch != sb.epoch {
+			sb.last, sb.epoch = seq, epoch
+			sb.savePos()
+			(*sink)(core.Event{Room: sb.room, Seq: seq, Epoch: epoch})
+		}
+		return
+	}
 	var e core.Event
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
 		return
@@ -243,6 +288,7 @@ func (b *bus) dispatch(sb *sub, payload string) {
 			if sb.epoch != "" {
 				sb.last = seq
 				sb.epoch = epoch
+				sb.savePos()
 				(*sink)(e)
 				return
 			}
@@ -255,6 +301,7 @@ func (b *bus) dispatch(sb *sub, payload string) {
 			b.repair(sb, seq, *sink)
 		}
 		sb.last = seq
+		sb.savePos()
 	}
 	(*sink)(e)
 }
@@ -277,6 +324,7 @@ func (b *bus) confirmed(sb *sub) {
 		// it never suppresses a message.
 		if err == nil {
 			sb.base, sb.epoch = snap.Seq, snap.Epoch
+			sb.savePos()
 		}
 		close(sb.ready)
 		return
@@ -306,17 +354,20 @@ func (b *bus) confirmed(sb *sub) {
 			}
 		}
 		sb.last, sb.base, sb.epoch = seq, seq, epoch
+		sb.savePos()
 		(*sink)(core.Event{Room: sb.room, Seq: seq, Epoch: epoch})
 		return
 	}
 	if sb.epoch == "" {
 		sb.epoch = snap.Epoch
+		sb.savePos()
 	}
 	if snap.Seq <= from {
 		return
 	}
 	b.repairFrom(from, sb, snap.Seq+1, *sink)
 	sb.last = snap.Seq
+	sb.savePos()
 }
 
 // repair delivers the durable events between sb.last and seq from the
