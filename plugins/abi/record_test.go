@@ -100,4 +100,3 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		}
 	})
 }
-

@@ -440,6 +440,12 @@ func TestFailurePolicies(t *testing.T) {
 		if res, err := call(t, h, join); err != nil || len(res.Replies) != 1 {
 			t.Fatalf("join after pass: %+v %v", res, err)
 		}
+		// What the host refused to relay is not passed through either.
+		for _, c := range []*core.Call{msg("r1", "t.badutf8", `{}`), msg("r1", "t.panic", "{\"t\":\"\xff\"}")} {
+			if res, err := call(t, h, c); err == nil {
+				t.Fatalf("%s with on_failure pass: %+v, want the failure", c.Type, res)
+			}
+		}
 	})
 	t.Run("reload", func(t *testing.T) {
 		h := guestHost(t, func(p *Plugin) { p.OnFailure = PolicyReload; p.PoolSize = 2 })

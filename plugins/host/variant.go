@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 
@@ -133,6 +135,11 @@ func (v *variant) failed(ctx context.Context, call *core.Call, err error) (*core
 	}
 	switch v.policy {
 	case PolicyPass:
+		// Never pass what the plugin was refused for relaying (invalid
+		// output), nor a frame that is not valid UTF-8 JSON itself.
+		if errors.Is(err, ErrBadOutput) || (len(call.Data) > 0 && (!utf8.Valid(call.Data) || !json.Valid(call.Data))) {
+			return nil, err
+		}
 		v.logger.Warn("plugin call failed; letting the frame through", "plugin", v.name, "room", call.Room, "type", call.Type, "err", err)
 		if call.Hook != core.HookMessage {
 			return &core.Result{}, nil

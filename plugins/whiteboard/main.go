@@ -133,24 +133,24 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 	}
 	b.badID = "element.id must be a non-empty string of at most " + strconv.Itoa(maxIDLen) + " bytes"
 	b.tooLarge = "board too large (max " + strconv.Itoa(b.maxBoardBytes) + " bytes): erase or clear first"
-	b.clearDenied = "only " + roles(b.clearRoles) + " can clear the board"
-	b.eraseDenied = "only " + roles(b.eraseAnyRoles) + " can erase or redraw other users' elements"
+	b.clearDenied = only(b.clearRoles) + " can clear the board"
+	b.eraseDenied = only(b.eraseAnyRoles) + " can erase or redraw other users' elements"
 	if !b.eraseOwn {
-		b.eraseDenied = "only " + roles(b.eraseAnyRoles) + " can erase or redraw elements"
+		b.eraseDenied = only(b.eraseAnyRoles) + " can erase or redraw elements"
 	}
 	return b.handle, nil
 }
 
-// roles names a role list for a message: "teachers", "teacher or
-// assistant", "nobody".
-func roles(rs []string) string {
+// only names who may do something, for a denial: "only teachers", "only
+// teacher or assistant", "nobody".
+func only(rs []string) string {
 	switch len(rs) {
 	case 0:
 		return "nobody"
 	case 1:
-		return rs[0] + "s"
+		return "only " + rs[0] + "s"
 	}
-	return strings.Join(rs, " or ")
+	return "only " + strings.Join(rs, " or ")
 }
 
 // mayErase reports whether the sender may erase (or redraw) an element

@@ -222,7 +222,7 @@ func TestErasePermissions(t *testing.T) {
 		{"erase_own off: teacher erases any", `{"erase_own":false}`, student, teacher, "erase", ""},
 		{"assistant may erase any", `{"erase_any_roles":["teacher","assistant"]}`, teacher, assistant, "erase", ""},
 		{"assistant not listed", "", teacher, assistant, "erase", denyOthers},
-		{"nobody erases others", `{"erase_any_roles":[]}`, student, teacher, "erase", "only nobody can erase or redraw other users' elements"},
+		{"nobody erases others", `{"erase_any_roles":[]}`, student, teacher, "erase", "nobody can erase or redraw other users' elements"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newBoard(t, tc.cfg)
