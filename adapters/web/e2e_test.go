@@ -157,10 +157,10 @@ func TestClassroomInBrowser(t *testing.T) {
 			Code string `json:"code"`
 		}
 		student.eval(t, `classroom.clear()`, &res)
-		if res.OK || res.Code != "rejected" {
-			t.Fatalf("student's clear answered %+v, want code rejected", res)
+		if res.OK || res.Code != "forbidden" {
+			t.Fatalf("student's clear answered %+v, want code forbidden", res)
 		}
-		student.waitFor(t, "refusal shown", `(() => { const t = document.querySelector('[data-testid=toast]'); return !t.hidden && t.dataset.code === "rejected"; })()`)
+		student.waitFor(t, "refusal shown", `(() => { const t = document.querySelector('[data-testid=toast]'); return !t.hidden && t.dataset.code === "forbidden"; })()`)
 		student.shot(t, "05-clear-refused-student")
 		// Both boards still have the stroke (the refusal broadcast nothing).
 		teacher.mustEval(t, `classroom.elements().length === 1`)

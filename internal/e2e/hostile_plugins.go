@@ -257,8 +257,18 @@ func testPluginInvalidUTF8(t *testing.T, tg Target) {
 	} {
 		id := fmt.Sprintf("u8-%d", i)
 		sender.Send(fmt.Sprintf(`{"type":%q,"room":%q,"id":%q,"data":%s}`, tc.typ, r, id, tc.data))
-		if m := sender.ExpectReply(id); m.Type != "error" {
-			t.Fatalf("%s with a 0xFF byte: %s, want an error", tc.typ, m.Raw)
+		m := sender.ExpectReply(id)
+		switch {
+		case tg.Lambda:
+			// The one Lambda difference here (see testInvalidUTF8): the
+			// body reaches the function inside a JSON event whose encoding
+			// already replaced the bad bytes with U+FFFD, so the function
+			// may accept valid text. What members receive is checked below.
+			if m.Type != "ack" && m.Type != "error" {
+				t.Fatalf("%s with a 0xFF byte: %s", tc.typ, m.Raw)
+			}
+		case m.Type != "error" || m.Code != "bad_request":
+			t.Fatalf("%s with a 0xFF byte: %s, want bad_request", tc.typ, m.Raw)
 		}
 	}
 	marker := sender.Say(r, "u8-marker", "marker")
@@ -270,7 +280,7 @@ func testPluginInvalidUTF8(t *testing.T, tg Target) {
 	})
 	newcomer := tg.dialPeer(t, "u8-newcomer", "student")
 	newcomer.Join(r, -1)
-	if ids, _ := boardSnapshot(t, newcomer); len(ids) != 0 {
+	if ids, _ := boardSnapshot(t, newcomer); len(ids) != 0 && !tg.Lambda { // on Lambda the draws may have been accepted as U+FFFD text (above)
 		t.Fatalf("board holds %v after refused draws", ids)
 	}
 }

@@ -447,28 +447,10 @@ func hostEmit(_ context.Context, cs *callState, mod api.Module, stack []uint64) 
 	stack[0] = result(abi.ResultOK)
 }
 
-// validEventType reports whether t is "<namespace>.<action>" made of
-// lower-case ASCII letters, digits, '_' and '-', at most abi.MaxTypeLen
-// bytes: the protocol's rule for event types (PROTOCOL.md, "Version 1.1").
-//
-// TODO(merge): core is getting the one exported definition of this rule;
-// call it here instead once it exists (core.ValidType or similar).
-func validEventType(t string) bool {
-	if len(t) == 0 || len(t) > abi.MaxTypeLen {
-		return false
-	}
-	dot := -1
-	for i := 0; i < len(t); i++ {
-		switch c := t[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
-		case c == '.' && dot < 0:
-			dot = i
-		default:
-			return false
-		}
-	}
-	return dot > 0 && dot < len(t)-1
-}
+// validEventType is the protocol's rule for event types, defined once in
+// core (core.ValidType); abi.MaxTypeLen must equal core.MaxTypeLen
+// (TestTypeRuleIsCore checks it).
+func validEventType(t string) bool { return core.ValidType(t) }
 
 // printable quotes s for a log or error message.
 func printable(s string) string { return strconv.Quote(s) }

@@ -3,6 +3,9 @@ package host
 import (
 	"strings"
 	"testing"
+
+	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/plugins/abi"
 )
 
 // TestValidEventType: the protocol's rule for event types (PROTOCOL.md,
@@ -33,5 +36,12 @@ func TestValidEventType(t *testing.T) {
 		if got := validEventType(tc.typ); got != tc.want {
 			t.Errorf("validEventType(%q) = %v, want %v", tc.typ, got, tc.want)
 		}
+	}
+}
+
+// TestTypeRuleIsCore: the ABI's type limit, which guests see, is core's.
+func TestTypeRuleIsCore(t *testing.T) {
+	if abi.MaxTypeLen != core.MaxTypeLen {
+		t.Fatalf("abi.MaxTypeLen = %d, core.MaxTypeLen = %d", abi.MaxTypeLen, core.MaxTypeLen)
 	}
 }
