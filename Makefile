@@ -3,6 +3,7 @@
 #   make run     dev gateway on 127.0.0.1:8080, in-memory store, page at /
 #   make test    every test with the race detector (installs redis/chromium when missing)
 #   make lint    gofmt, go vet, pinned staticcheck
+#   make fuzz    every Go fuzz target, 60s each (FUZZTIME=); make test runs each 3s
 #   make bench   Go benchmarks + a standard load generator run
 #   make token   print a dev token (NAME=, ROLE=, ROOMS=)
 #   make lambda  bootstrap zips for AWS Lambda (provided.al2023, arm64) in bin/lambda
@@ -20,7 +21,7 @@ TEST_TIMEOUT ?= 15m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda
+.PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda fuzz
 
 all: build
 
@@ -46,6 +47,10 @@ deps:
 test: plugins deps
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	FUZZTIME=3s scripts/fuzz.sh
+
+fuzz: plugins
+	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz.sh
 
 test-short: plugins
 	$(GO) test -short ./...

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -19,7 +18,9 @@ import (
 
 // Keys of the authorizer context that $connect reads. API Gateway passes
 // the context to every route's integration as requestContext.authorizer;
-// values must be strings, numbers or booleans, so rooms are comma-joined.
+// values must be strings, numbers or booleans, so rooms travel as a JSON
+// array in a string (["class-7a,*"]): lossless, so a room pattern holding
+// a comma means on Lambda exactly what it means on the standalone server.
 const (
 	CtxUserID = "userId"
 	CtxName   = "name"
@@ -81,12 +82,43 @@ func (a *Authorizer) Authorize(ctx context.Context, req events.APIGatewayCustomA
 			CtxUserID: c.Subject,
 			CtxName:   c.Name,
 			CtxRole:   c.Role,
-			CtxRooms:  strings.Join(c.Rooms, ","),
+			CtxRooms:  EncodeRooms(c.Rooms),
 			CtxExp:    c.Expiry,
 		},
 	}, nil
 }
 
+// EncodeRooms writes a rooms claim for the authorizer context: a JSON
+// array of strings ("[]" for none).
+func EncodeRooms(rooms []string) string {
+	if rooms == nil {
+		rooms = []string{}
+	}
+	b, _ := json.Marshal(rooms) // strings always marshal
+	return string(b)
+}
+
+// DecodeRooms reads what EncodeRooms wrote. An empty value is no rooms.
+// Anything else that is not a JSON array of strings — e.g. the
+// comma-joined form older authorizers wrote, whose meaning a comma inside
+// a pattern changed — is an error, so the connection is refused rather
+// than granted rooms its token does not name.
+func DecodeRooms(v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var rooms []string
+	if err := json.Unmarshal([]byte(v), &rooms); err != nil || rooms == nil {
+		return nil, fmt.Errorf("rooms is not a JSON array of strings")
+	}
+	if len(rooms) == 0 {
+		return nil, nil
+	}
+	return rooms, nil
+}
+
+// refuse answers a refused handshake. why goes to the log only: the
+// client gets API Gateway's plain 401 (or 403 with Deny).
 func (a *Authorizer) refuse(req events.APIGatewayCustomAuthorizerRequestTypeRequest, why string) (events.APIGatewayCustomAuthorizerResponse, error) {
 	a.o.Logger.Info("handshake refused", "reason", why, "request", req.RequestContext.RequestID, "ip", req.RequestContext.Identity.SourceIP)
 	if a.o.Deny {
@@ -131,9 +163,11 @@ func ConnInfo(authorizer any, id core.ConnID) (core.ConnInfo, error) {
 	if info.User.ID == "" {
 		return core.ConnInfo{}, errors.New("awsapigw: authorizer context without " + CtxUserID)
 	}
-	if r := str(CtxRooms); r != "" {
-		info.Rooms = strings.Split(r, ",")
+	rooms, err := DecodeRooms(str(CtxRooms))
+	if err != nil {
+		return core.ConnInfo{}, fmt.Errorf("awsapigw: authorizer context %s: %w", CtxRooms, err)
 	}
+	info.Rooms = rooms
 	exp, err := number(m[CtxExp])
 	if err != nil {
 		return core.ConnInfo{}, fmt.Errorf("awsapigw: authorizer context %s: %w", CtxExp, err)

@@ -185,3 +185,87 @@ func TestEMFLines(t *testing.T) {
 		t.Fatalf("second flush wrote %s", out.String())
 	}
 }
+
+// TestRoomsAgree: the rooms a token grants are the same on Lambda (through
+// the authorizer context, as API Gateway passes it) as on the standalone
+// server (the verified claims): a comma inside a pattern is not a
+// separator, "class-7a,*" is not a wildcard.
+func TestRoomsAgree(t *testing.T) {
+	v, err := auth.New(auth.Options{HS256Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAuthorizer(AuthorizerOptions{Verifier: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		rooms []string
+	}{
+		{"none", nil},
+		{"empty list", []string{}},
+		{"one", []string{"class-7a"}},
+		{"comma then wildcard", []string{"class-7a,*"}},
+		{"several", []string{"school-7/*", "x"}},
+		{"quotes and brackets", []string{`a"b`, "[c]", `d\`, ""}},
+		{"wildcard", []string{"*"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, _ := auth.SignHS256(secret, auth.Claims{Subject: "u1", Rooms: tt.rooms, Expiry: time.Now().Add(time.Hour).Unix()})
+			claims, err := v.Verify(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			standalone := claims.Conn("C1").Rooms
+			resp, err := a.Authorize(context.Background(), events.APIGatewayCustomAuthorizerRequestTypeRequest{Type: "REQUEST", MethodArn: "arn", QueryStringParameters: map[string]string{"token": tok}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(resp.Context) // API Gateway hands it on as JSON
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := m[CtxRooms].(string); !ok {
+				t.Fatalf("rooms in the context is %T, API Gateway only carries strings, numbers and booleans", m[CtxRooms])
+			}
+			info, err := ConnInfo(m, "C1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(standalone, info.Rooms) {
+				t.Fatalf("Lambda grants %q, the standalone server %q", info.Rooms, standalone)
+			}
+		})
+	}
+}
+
+// TestDecodeRooms: only EncodeRooms' form is accepted; the comma-joined
+// form of older authorizers is refused, never split.
+func TestDecodeRooms(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"", nil, false},
+		{"[]", nil, false},
+		{`["a","b,*"]`, []string{"a", "b,*"}, false},
+		{"a,b", nil, true},
+		{"*", nil, true},
+		{"null", nil, true},
+		{`[1]`, nil, true},
+		{`{"a":1}`, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := DecodeRooms(tt.in)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("DecodeRooms(%q) = %q, %v", tt.in, got, err)
+		}
+	}
+	if _, err := ConnInfo(map[string]any{CtxUserID: "u", CtxRooms: "class-7a,*"}, "c"); err == nil {
+		t.Error("ConnInfo accepted a comma-joined rooms value")
+	}
+}

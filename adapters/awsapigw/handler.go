@@ -109,7 +109,8 @@ func (h *Handler) dispatch(ctx context.Context, req events.APIGatewayWebsocketPr
 	case "CONNECT":
 		info, err := ConnInfo(req.RequestContext.Authorizer, id)
 		if err != nil {
-			// Only reachable when the route has no authorizer: refuse.
+			// Reachable when the route has no authorizer, or its
+			// context is not one this version writes: refuse.
 			h.log.Error("$connect without a usable authorizer context", "conn", id, "err", err)
 			return events.APIGatewayProxyResponse{StatusCode: http.StatusUnauthorized}, nil
 		}

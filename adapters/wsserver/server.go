@@ -50,8 +50,12 @@ type Options struct {
 	// 30s; negative disables).
 	PingInterval time.Duration
 	// MaxConnections caps open connections; beyond it handshakes get 503
-	// (0 means no cap).
+	// (0 means no cap; the gateway derives its default from the
+	// file-descriptor limit, see FDConnectionLimit).
 	MaxConnections int
+	// MaxConnectionsPerUser caps the open connections of one user (token
+	// sub); beyond it that user's handshakes get 503 (0 means no cap).
+	MaxConnectionsPerUser int
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// OnSlowConsumer, if set, is called each time a connection is closed
@@ -70,7 +74,9 @@ type Server struct {
 	router Router
 
 	draining  atomic.Bool
-	count     atomic.Int64
+	count     atomic.Int64 // open connections and handshakes under way
+	userMu    sync.Mutex
+	users     map[string]int // open connections per user (with a cap)
 	wg        sync.WaitGroup
 	startOnce sync.Once
 	jobs      chan job
@@ -173,21 +179,90 @@ func NewConnID() core.ConnID {
 	return core.ConnID("C" + base64.RawURLEncoding.EncodeToString(b[:]))
 }
 
+// Handshake refusals. Their bodies say what a client may know; the log
+// line says why in detail (the token's problem, the cap reached).
+const (
+	bodyUnauthorized = "unauthorized: missing, invalid or expired token"
+	bodyDraining     = "server is draining, reconnect elsewhere"
+	bodyCapacity     = "server is at capacity, try again later"
+	bodyUserCap      = "too many open connections for this user"
+)
+
+// unavailable answers 503 with a Retry-After hint.
+func unavailable(w http.ResponseWriter, body string) {
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, body, http.StatusServiceUnavailable)
+}
+
+// reserve counts a handshake against MaxConnections; false means the
+// server is full. Every true is paired with one s.count.Add(-1).
+func (s *Server) reserve() bool {
+	n := s.count.Add(1)
+	if s.o.MaxConnections > 0 && n > int64(s.o.MaxConnections) {
+		s.count.Add(-1)
+		return false
+	}
+	return true
+}
+
+// reserveUser counts a connection of user against MaxConnectionsPerUser;
+// false means the user is at the cap. Every true is paired with one
+// releaseUser.
+func (s *Server) reserveUser(user string) bool {
+	if s.o.MaxConnectionsPerUser <= 0 {
+		return true
+	}
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	if s.users[user] >= s.o.MaxConnectionsPerUser {
+		return false
+	}
+	if s.users == nil {
+		s.users = map[string]int{}
+	}
+	s.users[user]++
+	return true
+}
+
+func (s *Server) releaseUser(user string) {
+	if s.o.MaxConnectionsPerUser <= 0 {
+		return
+	}
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	if s.users[user]--; s.users[user] <= 0 {
+		delete(s.users, user)
+	}
+}
+
 // ServeHTTP handles the WebSocket handshake on /ws.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
-		http.Error(w, "server is draining, reconnect elsewhere", http.StatusServiceUnavailable)
+		unavailable(w, bodyDraining)
 		return
 	}
-	if s.o.MaxConnections > 0 && s.count.Load() >= int64(s.o.MaxConnections) {
-		http.Error(w, "server is at capacity", http.StatusServiceUnavailable)
+	if !s.reserve() {
+		s.log.Warn("handshake refused: server.max_connections reached", "remote", r.RemoteAddr, "max", s.o.MaxConnections)
+		unavailable(w, bodyCapacity)
 		return
 	}
 	claims, err := s.o.Verifier.Verify(r.URL.Query().Get("token"))
 	if err != nil {
+		s.count.Add(-1)
 		s.log.Info("handshake refused", "remote", r.RemoteAddr, "err", err)
-		http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
+		http.Error(w, bodyUnauthorized, http.StatusUnauthorized)
 		return
+	}
+	user := claims.Subject
+	if !s.reserveUser(user) {
+		s.count.Add(-1)
+		s.log.Warn("handshake refused: server.max_connections_per_user reached", "remote", r.RemoteAddr, "user", user, "max", s.o.MaxConnectionsPerUser)
+		unavailable(w, bodyUserCap)
+		return
+	}
+	release := func() {
+		s.releaseUser(user)
+		s.count.Add(-1)
 	}
 	opts := &websocket.AcceptOptions{OriginPatterns: s.o.AllowedOrigins}
 	for _, p := range s.o.AllowedOrigins {
@@ -198,6 +273,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hw := &hijacker{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, opts)
 	if err != nil {
+		release()
 		s.log.Info("upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
@@ -212,9 +288,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.info = claims.Conn(c.id)
 	s.wg.Add(1)
-	s.count.Add(1)
 	if !s.connect(c) {
-		s.count.Add(-1)
+		release()
 		s.wg.Done()
 		return
 	}
@@ -223,11 +298,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// stack (connecting ran here, so the reader never ran that code).
 	go func() {
 		defer func() {
-			s.count.Add(-1)
+			release()
 			s.wg.Done()
 		}()
 		s.serve(c)
 	}()
+}
+
+// FDConnectionLimit returns the default of server.max_connections: the
+// process's file-descriptor limit (RLIMIT_NOFILE, soft; Go raises it to
+// the hard limit at start) less headroom for everything else the process
+// opens (see ConnectionLimitFor).
+func FDConnectionLimit() (int, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, fmt.Errorf("wsserver: read RLIMIT_NOFILE: %w", err)
+	}
+	return ConnectionLimitFor(rl.Cur), nil
+}
+
+// ConnectionLimitFor is the connection cap for a file-descriptor limit of
+// nofile: nofile − (64 + nofile/10), at least 1; an unlimited or huge
+// limit counts as 1<<24. The headroom covers listeners, the store's pool,
+// plugin and cache files and the handshakes under way.
+func ConnectionLimitFor(nofile uint64) int {
+	nofile = min(nofile, 1<<24)
+	headroom := 64 + nofile/10
+	if nofile <= headroom {
+		return 1
+	}
+	return int(nofile - headroom)
 }
 
 // connect registers c with the server and the router; false means the

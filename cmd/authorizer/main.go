@@ -42,20 +42,11 @@ func build(environ []string, stdout io.Writer) (*awsapigw.Authorizer, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil))
-	o := auth.Options{HS256Secret: []byte(cfg.Auth.HS256Secret), Roles: cfg.Auth.Roles, Leeway: cfg.Auth.Leeway}
-	for _, p := range cfg.Auth.PublicKeys {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("auth.public_keys: %w", err)
-		}
-		o.PublicKeysPEM = append(o.PublicKeysPEM, b)
-	}
-	if cfg.Auth.JWKSFile != "" {
-		b, err := os.ReadFile(cfg.Auth.JWKSFile)
-		if err != nil {
-			return nil, fmt.Errorf("auth.jwks_file: %w", err)
-		}
-		o.JWKS = b
+	// The same auth.* settings, read the same way, as the standalone
+	// gateway: iss, aud and the maximum lifetime included.
+	o, err := cfg.Auth.VerifierOptions()
+	if err != nil {
+		return nil, err
 	}
 	v, err := auth.New(o)
 	if err != nil {

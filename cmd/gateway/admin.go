@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
-	"time"
 
 	"github.com/classgate/classgate/adapters/admin"
 	"github.com/classgate/classgate/core"
@@ -74,10 +73,14 @@ func (a adminNode) Reload(ctx context.Context) error { return a.rl.reload(ctx) }
 // startAdmin serves the operations API, the dashboard, /metrics (behind
 // the token) and optionally pprof on admin.listen.
 func startAdmin(cfg *config.Config, n *node, rl *reloader, log *slog.Logger) (*http.Server, error) {
-	api, err := admin.New(admin.Options{
+	o := admin.Options{
 		Token: cfg.Admin.Token, Node: adminNode{n: n, rl: rl}, Stats: n.metrics.Stats,
-		Metrics: n.metrics.Handler(), NodeID: cfg.Node.ID, Version: version, Logger: log,
-	})
+		NodeID: cfg.Node.ID, Version: version, Logger: log,
+	}
+	if cfg.Metrics.Enabled {
+		o.Metrics = n.metrics.Handler()
+	}
+	api, err := admin.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
@@ -104,7 +107,7 @@ func startAdmin(cfg *config.Config, n *node, rl *reloader, log *slog.Logger) (*h
 	if err != nil {
 		return nil, fmt.Errorf("admin.listen %s: %w", cfg.Admin.Listen, err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := newHTTPServer(cfg.Server, mux)
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("admin listening", "addr", ln.Addr().String())
 	return hs, nil

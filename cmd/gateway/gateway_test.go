@@ -66,6 +66,9 @@ func TestCheckConfig(t *testing.T) {
 		{"missing file", []string{"-check", "-config", filepath.Join(dir, "nope.yaml")}, nil, "nope.yaml"},
 		{"gc percent out of range", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_RUNTIME__GC_PERCENT=5"}, "runtime.gc_percent"},
 		{"gc percent Go default", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_RUNTIME__GC_PERCENT=0"}, ""},
+		{"dev mode on every interface", []string{"-check", "-dev", "-listen", "0.0.0.0:8080"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret}, "dev.allow_non_loopback"},
+		{"dev mode on every interface, forced", []string{"-check", "-dev", "-listen", ":8080"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_DEV__ALLOW_NON_LOOPBACK=true"}, ""},
+		{"negative per-user cap", []string{"-check"}, []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_SERVER__MAX_CONNECTIONS_PER_USER=-1"}, "server.max_connections_per_user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,13 +199,20 @@ func idleMemory(b *testing.B, n int, join bool) {
 // TestProtocolRealBinary runs the shared protocol suite against the real
 // gateway binary with its embedded WebAssembly plugins.
 func TestProtocolRealBinary(t *testing.T) {
+	adminAddr := proc.FreeAddr(t)
 	_, addr := startGateway(t,
 		"CLASSGATE_HISTORY__LIMIT=20",
-
+		// Short, so that the hostile suite sees idle rooms freed (with
+		// their history) within the test; longer than any test needs
+		// its history.
+		"CLASSGATE_HISTORY__AGE=20s",
 		"CLASSGATE_LIMITS__RATE_PER_SECOND=2000",
 		"CLASSGATE_LIMITS__RATE_BURST=2000",
+		// The hostile suite reads the heap from pprof.
+		"CLASSGATE_ADMIN__LISTEN="+adminAddr, "CLASSGATE_ADMIN__TOKEN="+adminToken, "CLASSGATE_ADMIN__PPROF=true",
 	)
-	tg := e2e.Target{URL: "ws://" + addr + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20}
+	tg := e2e.Target{URL: "ws://" + addr + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20,
+		AdminURL: "http://" + adminAddr, AdminToken: adminToken, HistoryAge: 20 * time.Second, MaxConnsPerUser: 20}
 	e2e.Run(t, tg)
 	e2e.RunClassroom(t, tg)
 	t.Run("Hostile", func(t *testing.T) { e2e.RunHostile(t, tg) })

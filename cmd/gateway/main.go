@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -103,10 +104,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
 	}
-	hs := &http.Server{Handler: node.mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := newHTTPServer(cfg.Server, node.mux)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("gateway listening", "addr", ln.Addr().String(), "node", cfg.Node.ID, "store", cfg.Store.Kind, "dev", cfg.Dev.Enabled, "io_uring", node.ws.IOUring())
+	log.Info("gateway listening", "addr", ln.Addr().String(), "node", cfg.Node.ID, "store", cfg.Store.Kind, "dev", cfg.Dev.Enabled,
+		"io_uring", node.ws.IOUring(), "max_connections", node.maxConns, "max_connections_per_user", cfg.Server.MaxConnectionsPerUser)
+	if cfg.Dev.Enabled && cfg.Dev.AllowNonLoopback {
+		log.Warn("DEV MODE ON A NON-LOOPBACK ADDRESS: anyone who reaches " + ln.Addr().String() + " can mint tokens at /dev/token (dev.allow_non_loopback is set); never do this in production")
+	}
 	if cfg.Dev.Enabled {
 		fmt.Fprintf(stdout, "classgate dev mode: open http://%s/  (token: curl 'http://%s/dev/token?name=Ann&role=teacher')\n", ln.Addr(), ln.Addr())
 	}
@@ -126,6 +131,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer returns the HTTP server of a listener with the
+// connection-hygiene timeouts of server.*: keep-alive connections idle for
+// server.idle_timeout and connections that do not send their headers
+// within server.read_header_timeout are closed. (WebSockets, once
+// upgraded, are the wsserver's: pings find dead ones.)
+func newHTTPServer(c config.Server, h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout, IdleTimeout: c.IdleTimeout}
 }
 
 func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
@@ -149,6 +163,9 @@ type node struct {
 	metrics *metrics.Metrics
 	tracer  *tracing.Tracer
 	cancel  context.CancelFunc
+	// maxConns is the connection cap in force (server.max_connections,
+	// or its default derived from the file-descriptor limit).
+	maxConns int
 }
 
 func (n *node) close() {
@@ -168,6 +185,12 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	ver, err := newVerifier(cfg.Auth)
 	if err != nil {
 		return nil, err
+	}
+	maxConns := cfg.Server.MaxConnections
+	if maxConns == 0 {
+		if maxConns, err = wsserver.FDConnectionLimit(); err != nil {
+			return nil, fmt.Errorf("server.max_connections: no value and %w", err)
+		}
 	}
 	var st core.Store
 	switch cfg.Store.Kind {
@@ -190,16 +213,17 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	rawStore := st
 	st = tr.Store(metrics.InstrumentStore(st, m))
 	ws := wsserver.New(wsserver.Options{
-		Verifier:       ver,
-		AllowedOrigins: cfg.Server.AllowedOrigins,
-		ReadLimit:      cfg.Server.ReadLimit,
-		SendQueue:      cfg.Server.SendQueue,
-		WriteTimeout:   cfg.Server.WriteTimeout,
-		PingInterval:   cfg.Server.PingInterval,
-		MaxConnections: cfg.Server.MaxConnections,
-		Logger:         log,
-		OnSlowConsumer: m.SlowConsumer,
-		NoIOUring:      !cfg.Server.IOUring,
+		Verifier:              ver,
+		AllowedOrigins:        cfg.Server.AllowedOrigins,
+		ReadLimit:             cfg.Server.ReadLimit,
+		SendQueue:             cfg.Server.SendQueue,
+		WriteTimeout:          cfg.Server.WriteTimeout,
+		PingInterval:          cfg.Server.PingInterval,
+		MaxConnections:        maxConns,
+		MaxConnectionsPerUser: cfg.Server.MaxConnectionsPerUser,
+		Logger:                log,
+		OnSlowConsumer:        m.SlowConsumer,
+		NoIOUring:             !cfg.Server.IOUring,
 	})
 	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))
 	if err != nil {
@@ -236,42 +260,40 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 		pctx, c := context.WithTimeout(r.Context(), 2*time.Second)
 		defer c()
 		if err := st.Ping(pctx); err != nil {
-			http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			// The client learns that the node is not ready; the log
+			// says why (addresses and errors are not for clients).
+			log.Warn("readyz: store unavailable", "err", err)
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	if cfg.Metrics.Enabled {
+	if cfg.Metrics.Enabled && cfg.Metrics.Public {
 		mux.Handle(cfg.Metrics.Path, m.Handler())
 	}
 	if cfg.Dev.Enabled {
 		mountDev(mux, cfg, ws)
 	}
-	n := &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, metrics: m, tracer: tr, cancel: cancel}
+	n := &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, metrics: m, tracer: tr, cancel: cancel, maxConns: maxConns}
 	return n, nil
 }
 
 func newVerifier(a config.Auth) (*auth.Verifier, error) {
-	o := auth.Options{HS256Secret: []byte(a.HS256Secret), Roles: a.Roles, Leeway: a.Leeway}
-	for _, p := range a.PublicKeys {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("auth.public_keys: %w", err)
-		}
-		o.PublicKeysPEM = append(o.PublicKeysPEM, b)
-	}
-	if a.JWKSFile != "" {
-		b, err := os.ReadFile(a.JWKSFile)
-		if err != nil {
-			return nil, fmt.Errorf("auth.jwks_file: %w", err)
-		}
-		o.JWKS = b
+	o, err := a.VerifierOptions()
+	if err != nil {
+		return nil, err
 	}
 	v, err := auth.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return v, nil
+}
+
+// writeJSON answers v encoded by encoding/json (every string escaped).
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // mountDev adds the dev-only endpoints: a token issuer for the classroom
@@ -296,17 +318,27 @@ func mountDev(mux *http.ServeMux, cfg *config.Config, ws *wsserver.Server) {
 		if q.Get("rooms") != "" {
 			rooms = strings.Split(q.Get("rooms"), ",")
 		}
-		tok, err := auth.SignHS256([]byte(cfg.Auth.HS256Secret), auth.Claims{Subject: sub, Name: name, Role: role, Rooms: rooms, Expiry: time.Now().Add(12 * time.Hour).Unix()})
+		// Dev tokens pass this gateway's own checks: its issuer and
+		// audience, within its maximum lifetime.
+		ttl := 12 * time.Hour
+		if l := cfg.Auth.MaxTokenLifetime; l > 0 && l < ttl {
+			ttl = l
+		}
+		now := time.Now()
+		c := auth.Claims{Subject: sub, Name: name, Role: role, Rooms: rooms, Expiry: now.Add(ttl).Unix(), IssuedAt: now.Unix(), Issuer: cfg.Auth.Issuer}
+		if cfg.Auth.Audience != "" {
+			c.Audience = auth.Audience{cfg.Auth.Audience}
+		}
+		tok, err := auth.SignHS256([]byte(cfg.Auth.HS256Secret), c)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			http.Error(w, "could not sign a token", http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"token":%q,"user":%q,"rooms":["%s"]}`+"\n", tok, sub, strings.Join(rooms, `","`))
+		writeJSON(w, map[string]any{"token": tok, "user": sub, "rooms": rooms})
 	})
 	mux.HandleFunc("/dev/kick", func(w http.ResponseWriter, r *http.Request) {
 		user := r.URL.Query().Get("user")
 		n := ws.CloseWhere(func(c core.ConnInfo) bool { return c.User.ID == user }, core.CloseRestarting, "kicked (dev)")
-		fmt.Fprintf(w, `{"closed":%d}`+"\n", n)
+		writeJSON(w, map[string]int{"closed": n})
 	})
 }

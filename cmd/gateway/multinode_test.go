@@ -49,9 +49,12 @@ func TestHostileOnRedis(t *testing.T) {
 	}
 	rs := redistest.StartServer(t)
 	prefix := redistest.Prefix(t)
-	_, a := redisNode(t, rs.Addr(), prefix, "n1", "CLASSGATE_HISTORY__LIMIT=20")
+	adminAddr := proc.FreeAddr(t)
+	_, a := redisNode(t, rs.Addr(), prefix, "n1", "CLASSGATE_HISTORY__LIMIT=20",
+		"CLASSGATE_ADMIN__LISTEN="+adminAddr, "CLASSGATE_ADMIN__TOKEN="+adminToken, "CLASSGATE_ADMIN__PPROF=true")
 	_, b := redisNode(t, rs.Addr(), prefix, "n2", "CLASSGATE_HISTORY__LIMIT=20")
-	tg := e2e.Target{URL: "ws://" + a + "/ws", PeerURL: "ws://" + b + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20}
+	tg := e2e.Target{URL: "ws://" + a + "/ws", PeerURL: "ws://" + b + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20,
+		AdminURL: "http://" + adminAddr, AdminToken: adminToken, MaxConnsPerUser: 20}
 	e2e.RunHostile(t, tg)
 }
 

@@ -36,10 +36,15 @@ func adminCall(t *testing.T, method, url, token, body string) (int, string) {
 }
 
 // metric returns the sum of the samples of name (any labels) whose label
-// text contains filter.
+// text contains filter, read from the admin listener's /metrics at url.
 func metric(t *testing.T, url, name, filter string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +74,7 @@ func metric(t *testing.T, url, name, filter string) float64 {
 }
 
 // TestOperations drives the real gateway with its admin listener on:
-// metrics on the main listener move with scripted traffic, logs never
+// metrics (on the admin listener) move with scripted traffic, logs never
 // contain a token, and the admin listener refuses without the admin token.
 // (Kick, drain and system messages through the real binary are tested in
 // adapters/admin's end-to-end test.)
@@ -79,7 +84,7 @@ func TestOperations(t *testing.T) {
 	}
 	adminAddr := proc.FreeAddr(t)
 	p, addr := startGateway(t, "CLASSGATE_ADMIN__LISTEN="+adminAddr, "CLASSGATE_ADMIN__TOKEN="+adminToken, "CLASSGATE_LOG__LEVEL=debug")
-	metricsURL := "http://" + addr + "/metrics"
+	metricsURL := "http://" + adminAddr + "/metrics"
 	adminURL := "http://" + adminAddr
 	url := "ws://" + addr + "/ws"
 	tok := e2e.Token(t, []byte(testSecret), "ann", "teacher", []string{"*"}, time.Hour)
@@ -97,7 +102,7 @@ func TestOperations(t *testing.T) {
 	ann.ExpectType("error")
 	bob.Send(`{"type":"whiteboard.clear","room":"ops","id":"c","data":{}}`)
 	bob.ExpectReply("c")
-	_, _ = http.Get(metricsURL) // settle
+	metric(t, metricsURL, "classgate_connections", "") // settle
 	checks := []struct {
 		name, filter string
 		min          float64

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +23,7 @@ func TestRedisOutage(t *testing.T) {
 	// AOF on, so the restarted server keeps the rooms' seq and history
 	// (as a production Redis with persistence or a replica would).
 	rs := redistest.StartServer(t, "--appendonly", "yes", "--appendfsync", "always")
-	_, addr := redisNode(t, rs.Addr(), redistest.Prefix(t), "n1")
+	p, addr := redisNode(t, rs.Addr(), redistest.Prefix(t), "n1")
 	url := "ws://" + addr + "/ws"
 	a := e2e.Dial(t, url, e2e.Token(t, []byte(testSecret), "ann", "teacher", []string{"*"}, time.Hour))
 	b := e2e.Dial(t, url, e2e.Token(t, []byte(testSecret), "bob", "student", []string{"*"}, time.Hour))
@@ -36,6 +38,13 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if code := httpStatus(t, "http://"+addr+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz during outage = %d, want 503", code)
+	}
+	// Its body says only that; the log says why.
+	if body := httpBody(t, "http://"+addr+"/readyz"); body != "store unavailable" {
+		t.Fatalf("/readyz body during outage = %q, want %q", body, "store unavailable")
+	}
+	if !strings.Contains(p.Output(), "readyz: store unavailable") {
+		t.Fatalf("the log does not say why /readyz failed:\n%s", p.Output())
 	}
 	if code := httpStatus(t, "http://"+addr+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz during outage = %d, want 200", code)
@@ -74,6 +83,19 @@ func TestRedisOutage(t *testing.T) {
 	if got != 1 {
 		t.Fatalf("retried message delivered %d times", got)
 	}
+}
+
+// httpBody returns the body of GET url, trimmed.
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
 }
 
 func httpStatus(t *testing.T, url string) int {

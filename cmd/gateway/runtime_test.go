@@ -31,7 +31,7 @@ func TestGCPercent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, addr := startGateway(t, tt.env...)
+			_, addr := startGateway(t, append([]string{"CLASSGATE_METRICS__PUBLIC=true"}, tt.env...)...)
 			resp, err := http.Get("http://" + addr + "/metrics")
 			if err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,7 +25,12 @@ var (
 	ErrMalformed = errors.New("malformed token")
 	ErrSignature = errors.New("bad token signature")
 	ErrExpired   = errors.New("token expired")
-	ErrClaims    = errors.New("invalid token claims")
+	// ErrNotYetValid: nbf is in the future (beyond the leeway).
+	ErrNotYetValid = errors.New("token not yet valid")
+	// ErrLifetime: exp lies further than the configured maximum lifetime
+	// after iat or after now.
+	ErrLifetime = errors.New("token lifetime too long")
+	ErrClaims   = errors.New("invalid token claims")
 )
 
 // Claims are the token claims classgate uses.
@@ -34,6 +40,39 @@ type Claims struct {
 	Role    string   `json:"role,omitempty"`
 	Rooms   []string `json:"rooms,omitempty"`
 	Expiry  int64    `json:"exp"`
+	// NotBefore (nbf), IssuedAt (iat), Issuer (iss) and Audience (aud)
+	// are the registered claims of RFC 7519; aud may be a string or an
+	// array of strings.
+	NotBefore int64    `json:"nbf,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	Audience  Audience `json:"aud,omitempty"`
+}
+
+// Audience is the aud claim: one string or an array of strings.
+type Audience []string
+
+// UnmarshalJSON accepts "aud" and ["aud", ...].
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = Audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("aud must be a string or an array of strings")
+	}
+	*a = many
+	return nil
+}
+
+// MarshalJSON writes one audience as a string, several as an array.
+func (a Audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
 }
 
 // Conn turns verified claims into the router's connection description.
@@ -53,6 +92,9 @@ type Verifier struct {
 	keys     map[string]crypto.PublicKey // kid → key; "" for keys without kid
 	roles    map[string]bool
 	leeway   time.Duration
+	issuer   string
+	audience string
+	maxLife  time.Duration
 	now      func() time.Time
 }
 
@@ -67,8 +109,16 @@ type Options struct {
 	JWKS []byte
 	// Roles allowed in the role claim; empty means teacher and student.
 	Roles []string
-	// Leeway tolerated on exp for clock skew.
+	// Leeway tolerated on exp and nbf for clock skew.
 	Leeway time.Duration
+	// Issuer, when set, is required in the iss claim.
+	Issuer string
+	// Audience, when set, must be in the aud claim.
+	Audience string
+	// MaxLifetime, when > 0, refuses tokens whose exp lies further than
+	// this after their iat, or after now (beyond the leeway): a leaked
+	// token cannot be valid for long whatever its issuer wrote.
+	MaxLifetime time.Duration
 	// Now overrides the clock (tests).
 	Now func() time.Time
 }
@@ -76,7 +126,8 @@ type Options struct {
 // New builds a Verifier. It fails when no key is configured or a key
 // cannot be parsed.
 func New(o Options) (*Verifier, error) {
-	v := &Verifier{hsSecret: o.HS256Secret, keys: map[string]crypto.PublicKey{}, leeway: o.Leeway, now: o.Now}
+	v := &Verifier{hsSecret: o.HS256Secret, keys: map[string]crypto.PublicKey{}, leeway: o.Leeway, now: o.Now,
+		issuer: o.Issuer, audience: o.Audience, maxLife: o.MaxLifetime}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -118,7 +169,9 @@ type header struct {
 
 var b64 = base64.RawURLEncoding
 
-// Verify checks the signature, exp and required claims of token.
+// Verify checks the signature, exp, nbf, the lifetime, iss, aud and the
+// required claims of token. Its errors wrap the Err* values above and say
+// why in detail: for logs, not for clients.
 func (v *Verifier) Verify(token string) (Claims, error) {
 	var c Claims
 	parts := strings.Split(token, ".")
@@ -154,8 +207,27 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if c.Expiry == 0 {
 		return c, fmt.Errorf("%w: exp is required", ErrClaims)
 	}
-	if v.now().After(time.Unix(c.Expiry, 0).Add(v.leeway)) {
+	now := v.now()
+	exp := time.Unix(c.Expiry, 0)
+	if now.After(exp.Add(v.leeway)) {
 		return c, ErrExpired
+	}
+	if c.NotBefore != 0 && now.Add(v.leeway).Before(time.Unix(c.NotBefore, 0)) {
+		return c, fmt.Errorf("%w: nbf is %v from now", ErrNotYetValid, time.Unix(c.NotBefore, 0).Sub(now))
+	}
+	if v.maxLife > 0 {
+		if exp.Sub(now) > v.maxLife+v.leeway {
+			return c, fmt.Errorf("%w: exp is %v from now, at most %v allowed", ErrLifetime, exp.Sub(now).Round(time.Second), v.maxLife)
+		}
+		if c.IssuedAt != 0 && exp.Sub(time.Unix(c.IssuedAt, 0)) > v.maxLife {
+			return c, fmt.Errorf("%w: exp − iat is %v, at most %v allowed", ErrLifetime, exp.Sub(time.Unix(c.IssuedAt, 0)), v.maxLife)
+		}
+	}
+	if v.issuer != "" && c.Issuer != v.issuer {
+		return c, fmt.Errorf("%w: iss %q is not the configured issuer", ErrClaims, c.Issuer)
+	}
+	if v.audience != "" && !slices.Contains(c.Audience, v.audience) {
+		return c, fmt.Errorf("%w: aud %q does not include %q", ErrClaims, []string(c.Audience), v.audience)
 	}
 	if c.Role != "" && !v.roles[c.Role] {
 		return c, fmt.Errorf("%w: role %q is not configured", ErrClaims, c.Role)

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -11,6 +12,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,4 +119,109 @@ func TestNewNeedsAKey(t *testing.T) {
 	if _, err := New(Options{JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AQ","y":"AQ"}]}`)}); err == nil {
 		t.Fatal("New with a point off the curve: want error")
 	}
+}
+
+// TestRegisteredClaims: nbf (with the same leeway as exp), the maximum
+// lifetime (exp − iat, and exp − now), a required iss and aud.
+func TestRegisteredClaims(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	at := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	base := Claims{Subject: "u1", Expiry: at(time.Hour)}
+	with := func(f func(*Claims)) Claims { c := base; f(&c); return c }
+	strict := Options{HS256Secret: secret, Leeway: 30 * time.Second, Issuer: "https://lms.example", Audience: "classgate",
+		MaxLifetime: 12 * time.Hour}
+	lax := Options{HS256Secret: secret, Leeway: 30 * time.Second}
+	ok := func(c *Claims) { c.Issuer = "https://lms.example"; c.Audience = Audience{"classgate"} }
+	tests := []struct {
+		name   string
+		opts   Options
+		claims Claims
+		want   error
+	}{
+		{"nbf in the past", lax, with(func(c *Claims) { c.NotBefore = at(-time.Minute) }), nil},
+		{"nbf within the leeway", lax, with(func(c *Claims) { c.NotBefore = at(20 * time.Second) }), nil},
+		{"nbf in the future", lax, with(func(c *Claims) { c.NotBefore = at(time.Minute) }), ErrNotYetValid},
+		{"exp within the leeway", lax, with(func(c *Claims) { c.Expiry = at(-20 * time.Second) }), nil},
+		{"no lifetime limit", lax, with(func(c *Claims) { c.Expiry = at(24 * 365 * time.Hour) }), nil},
+		{"all required claims", strict, with(ok), nil},
+		{"aud among several", strict, with(func(c *Claims) { ok(c); c.Audience = Audience{"other", "classgate"} }), nil},
+		{"wrong iss", strict, with(func(c *Claims) { ok(c); c.Issuer = "https://evil.example" }), ErrClaims},
+		{"no iss", strict, with(func(c *Claims) { ok(c); c.Issuer = "" }), ErrClaims},
+		{"wrong aud", strict, with(func(c *Claims) { ok(c); c.Audience = Audience{"other"} }), ErrClaims},
+		{"no aud", strict, with(func(c *Claims) { ok(c); c.Audience = nil }), ErrClaims},
+		{"lifetime at the limit", strict, with(func(c *Claims) { ok(c); c.IssuedAt = at(0); c.Expiry = at(12 * time.Hour) }), nil},
+		{"exp − iat too long", strict, with(func(c *Claims) { ok(c); c.IssuedAt = at(-time.Hour); c.Expiry = at(12 * time.Hour) }), ErrLifetime},
+		{"exp − now too long without iat", strict, with(func(c *Claims) { ok(c); c.Expiry = at(13 * time.Hour) }), ErrLifetime},
+		{"iat in the future does not stretch it", strict, with(func(c *Claims) { ok(c); c.IssuedAt = at(48 * time.Hour); c.Expiry = at(50 * time.Hour) }), ErrLifetime},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.opts
+			o.Now = func() time.Time { return now }
+			v, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := SignHS256(secret, tt.claims)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(tok); !errors.Is(err, tt.want) {
+				t.Fatalf("Verify: got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	// aud as a plain string, as most issuers write it.
+	v, _ := New(Options{HS256Secret: secret, Audience: "classgate", Now: func() time.Time { return now }})
+	p := b64.EncodeToString([]byte(`{"alg":"HS256"}`)) + "." + b64.EncodeToString([]byte(fmt.Sprintf(`{"sub":"u","exp":%d,"aud":"classgate"}`, at(time.Hour))))
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(p))
+	if _, err := v.Verify(p + "." + b64.EncodeToString(m.Sum(nil))); err != nil {
+		t.Fatalf("aud as a string: %v", err)
+	}
+}
+
+// FuzzVerify: no input makes Verify panic, and every token it accepts
+// carries a valid HS256 signature over its first two parts, a subject and
+// an exp in the future.
+func FuzzVerify(f *testing.F) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Unix(1_800_000_000, 0)
+	v, err := New(Options{HS256Secret: secret, Audience: "classgate", MaxLifetime: 24 * time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := Claims{Subject: "u1", Rooms: []string{"class-7a,*"}, Expiry: now.Add(time.Hour).Unix(), Audience: Audience{"classgate"}}
+	for _, c := range []Claims{good,
+		{Subject: "u1", Expiry: now.Add(-time.Hour).Unix()},
+		{Subject: "u1", Expiry: now.Add(time.Hour).Unix(), NotBefore: now.Add(time.Minute).Unix(), Audience: Audience{"a", "classgate"}},
+		{Subject: "u1", Expiry: now.Add(48 * time.Hour).Unix(), IssuedAt: now.Unix()},
+	} {
+		tok, _ := SignHS256(secret, c)
+		f.Add(tok)
+	}
+	for _, s := range []string{"", ".", "..", "a.b.c", "e30.e30.", "!!.e30.",
+		b64.EncodeToString([]byte(`{"alg":"none"}`)) + "." + b64.EncodeToString([]byte(`{"sub":"u1","exp":1900000000}`)) + ".",
+		b64.EncodeToString([]byte(`{"alg":"RS256"}`)) + ".e30.AAAA",
+		b64.EncodeToString([]byte(`{"alg":"HS256"}`)) + "." + b64.EncodeToString([]byte(`{"sub":"u","exp":1e400,"aud":7}`)) + ".AAAA",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		c, err := v.Verify(token)
+		if err != nil {
+			return
+		}
+		parts := strings.Split(token, ".")
+		sig, derr := b64.DecodeString(parts[2])
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(parts[0] + "." + parts[1]))
+		if derr != nil || !hmac.Equal(m.Sum(nil), sig) {
+			t.Fatalf("accepted a token without a valid signature: %q", token)
+		}
+		if c.Subject == "" || !time.Unix(c.Expiry, 0).After(now) || !slices.Contains(c.Audience, "classgate") {
+			t.Fatalf("accepted claims %+v", c)
+		}
+	})
 }

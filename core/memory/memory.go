@@ -31,6 +31,15 @@ type Store struct {
 	mu    sync.Mutex
 	conns map[core.ConnID]*conn
 	rooms map[string]*room
+	// idle queues rooms that had no members when they were last looked
+	// at, oldest first, for the sweep that frees them (see free). A room
+	// is queued at most once (room.queued).
+	idle     []idleRoom
+	idleHead int
+	// peakRooms is len(rooms) at its largest since rooms was last
+	// rebuilt: Go maps never shrink, so the sweep rebuilds rooms once it
+	// holds a quarter of that.
+	peakRooms int
 
 	sink atomic.Pointer[func(core.Event)]
 }
@@ -47,6 +56,11 @@ type room struct {
 	// registry, guarded by Store.mu
 	members map[core.ConnID]core.User
 	users   map[string]int
+	queued  bool // in Store.idle; guarded by Store.mu
+	// freed marks a room removed from Store.rooms; set with Store.mu and
+	// room.mu held. An operation that finds its room freed after taking
+	// room.mu looks the room up again.
+	freed bool
 
 	subscribed atomic.Bool
 
@@ -72,6 +86,13 @@ type room struct {
 	// refused holds the refusals remembered for dedupe keys (dedupe.go).
 	refused        map[string]refusal
 	refusedPruneAt time.Time
+}
+
+// idleRoom is an entry of Store.idle: the room may be freed at at.
+type idleRoom struct {
+	name string
+	r    *room
+	at   time.Time
 }
 
 // loan is the number of unreleased snapshots sharing one state map.
@@ -106,14 +127,135 @@ func (s *Store) roomLocked(name string) *room {
 		r = &room{members: map[core.ConnID]core.User{}, users: map[string]int{},
 			state: map[string]map[string][]byte{}, dedupe: map[string]dedupeEntry{}}
 		s.rooms[name] = r
+		s.peakRooms = max(s.peakRooms, len(s.rooms))
 	}
 	return r
 }
 
-func (s *Store) room(name string) *room {
+// lockRoom returns the room with room.mu held, creating it if create is
+// set; without create, a room that does not exist is nil (nothing
+// locked). A room created or written without members is queued for the
+// sweep. A room freed between the lookup and the lock is looked up again.
+func (s *Store) lockRoom(name string, create bool) *room {
+	for {
+		s.mu.Lock()
+		r := s.rooms[name]
+		if r == nil && create {
+			r = s.roomLocked(name)
+		}
+		if r != nil && len(r.members) == 0 {
+			s.queueLocked(name, r, s.o.Now())
+		}
+		s.mu.Unlock()
+		if r == nil {
+			return nil
+		}
+		r.mu.Lock()
+		if !r.freed {
+			return r
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Rooms returns the number of rooms the store holds (members, history,
+// state or dedupe entries), freed rooms excluded.
+func (s *Store) Rooms() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.roomLocked(name)
+	return len(s.rooms)
+}
+
+// Freeing rooms. A room is freed — removed with everything it holds —
+// once nothing about it can be observed any more: no members, no Bus
+// subscription, no history event inside the age limit, no plugin state
+// and no dedupe entry inside its window. Its seq and version then restart
+// at 0 when the room is used again. A client that remembers an older seq
+// and joins with since gets resync, exactly as it would from the old room
+// whose history had aged out (since beyond the room's seq, or before its
+// oldest kept event, both answer resync), so no event is lost or replayed
+// wrongly. Rooms are freed as soon as they qualify at Leave, RemoveConn
+// and Unsubscribe, and otherwise by the sweep that runs with Expired
+// (the router's Maintain calls it periodically) once their history and
+// dedupe entries age out.
+
+// queueLocked queues r for the sweep at at unless it is queued.
+// Store.mu must be held.
+func (s *Store) queueLocked(name string, r *room, at time.Time) {
+	if r.queued {
+		return
+	}
+	r.queued = true
+	s.idle = append(s.idle, idleRoom{name: name, r: r, at: at})
+}
+
+// freeLocked frees r if nothing about it can be observed any more (see
+// above). It reports whether it did and, if not, the earliest time at
+// which it might (zero: not by waiting — it has members, a subscription
+// or state). Store.mu must be held.
+func (s *Store) freeLocked(name string, r *room, now time.Time) (bool, time.Time) {
+	if r.freed || s.rooms[name] != r || len(r.members) > 0 || r.subscribed.Load() {
+		return false, time.Time{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.state {
+		if len(m) > 0 {
+			return false, time.Time{}
+		}
+	}
+	r.trim(now, s.o.HistoryLimit, s.o.HistoryAge)
+	var next time.Time
+	if n := len(r.histAt); n > 0 {
+		next = r.histAt[n-1].Add(s.o.HistoryAge)
+	}
+	for k, d := range r.dedupe {
+		if !now.Before(d.expires) {
+			delete(r.dedupe, k)
+		} else if d.expires.After(next) {
+			next = d.expires
+		}
+	}
+	if !next.IsZero() {
+		return false, next
+	}
+	r.freed = true
+	delete(s.rooms, name)
+	return true, time.Time{}
+}
+
+// sweepLocked frees the queued rooms whose time has come and re-queues
+// those that must wait longer. Store.mu must be held.
+func (s *Store) sweepLocked(now time.Time) {
+	var later []idleRoom
+	for s.idleHead < len(s.idle) && !s.idle[s.idleHead].at.After(now) {
+		e := s.idle[s.idleHead]
+		s.idle[s.idleHead] = idleRoom{}
+		s.idleHead++
+		e.r.queued = false
+		if freed, next := s.freeLocked(e.name, e.r, now); !freed && !next.IsZero() {
+			e.r.queued = true
+			later = append(later, idleRoom{name: e.name, r: e.r, at: next})
+		}
+	}
+	if s.idleHead > len(s.idle)/2 {
+		n := copy(s.idle, s.idle[s.idleHead:])
+		clear(s.idle[n:])
+		s.idle = s.idle[:n]
+		s.idleHead = 0
+	}
+	s.idle = append(s.idle, later...)
+	if s.peakRooms > 1024 && len(s.rooms) < s.peakRooms/4 {
+		rooms := make(map[string]*room, len(s.rooms))
+		for k, v := range s.rooms {
+			rooms[k] = v
+		}
+		s.rooms = rooms
+		s.peakRooms = len(rooms)
+	}
+	if cap(s.idle) > 1024 && len(s.idle) < cap(s.idle)/4 {
+		s.idle = append([]idleRoom(nil), s.idle...)
+	}
 }
 
 // AddConn implements core.Registry.
@@ -175,7 +317,14 @@ func (s *Store) leaveLocked(name string, c *conn) core.Departure {
 	if last {
 		delete(r.users, uid)
 	}
-	return core.Departure{Room: name, User: c.info.User, LastOfUser: last, RoomEmpty: len(r.members) == 0}
+	empty := len(r.members) == 0
+	if empty {
+		now := s.o.Now()
+		if freed, _ := s.freeLocked(name, r, now); !freed {
+			s.queueLocked(name, r, now)
+		}
+	}
+	return core.Departure{Room: name, User: c.info.User, LastOfUser: last, RoomEmpty: empty}
 }
 
 // Join implements core.Registry.
@@ -238,10 +387,14 @@ func (s *Store) Touch(_ context.Context, ids ...core.ConnID) error {
 }
 
 // Expired implements core.Registry.
+//
+// Expired also runs the sweep that frees idle rooms (see freeLocked).
 func (s *Store) Expired(_ context.Context, limit int) ([]core.ConnID, error) {
-	deadline := s.o.Now().Add(-s.o.LivenessTTL)
+	now := s.o.Now()
+	deadline := now.Add(-s.o.LivenessTTL)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepLocked(now)
 	var out []core.ConnID
 	for id, c := range s.conns {
 		if len(out) >= limit {
@@ -256,9 +409,8 @@ func (s *Store) Expired(_ context.Context, limit int) ([]core.ConnID, error) {
 
 // Commit implements core.Log.
 func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, error) {
-	r := s.room(cm.Room)
+	r := s.lockRoom(cm.Room, true)
 	now := s.o.Now()
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cm.DedupeKey != "" {
 		if d, ok := r.dedupe[cm.DedupeKey]; ok && now.Before(d.expires) {
@@ -390,8 +542,10 @@ func (r *room) trim(now time.Time, limit int, age time.Duration) {
 
 // History implements core.Log.
 func (s *Store) History(_ context.Context, name string, since uint64) ([]core.Event, uint64, bool, error) {
-	r := s.room(name)
-	r.mu.Lock()
+	r := s.lockRoom(name, false)
+	if r == nil { // a room never used (or freed): seq 0, nothing kept
+		return []core.Event{}, 0, since == 0, nil
+	}
 	defer r.mu.Unlock()
 	r.trim(s.o.Now(), s.o.HistoryLimit, s.o.HistoryAge)
 	if since >= r.seq {
@@ -412,8 +566,10 @@ func (s *Store) History(_ context.Context, name string, since uint64) ([]core.Ev
 
 // Snapshot implements core.Log.
 func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (core.Snapshot, error) {
-	r := s.room(name)
-	r.mu.Lock()
+	r := s.lockRoom(name, false)
+	if r == nil { // a room never used (or freed)
+		return core.Snapshot{State: map[string]map[string][]byte{}}, nil
+	}
 	defer r.mu.Unlock()
 	snap := core.Snapshot{Seq: r.seq, Version: r.version, State: make(map[string]map[string][]byte, len(namespaces))}
 	var held []*loan
@@ -456,7 +612,9 @@ func (s *Store) SetSink(f func(core.Event)) { s.sink.Store(&f) }
 
 // Subscribe implements core.Bus.
 func (s *Store) Subscribe(_ context.Context, name string) error {
-	s.room(name).subscribed.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roomLocked(name).subscribed.Store(true)
 	return nil
 }
 
@@ -466,6 +624,12 @@ func (s *Store) Unsubscribe(_ context.Context, name string) error {
 	defer s.mu.Unlock()
 	if r := s.rooms[name]; r != nil {
 		r.subscribed.Store(false)
+		if len(r.members) == 0 {
+			now := s.o.Now()
+			if freed, _ := s.freeLocked(name, r, now); !freed {
+				s.queueLocked(name, r, now)
+			}
+		}
 	}
 	return nil
 }

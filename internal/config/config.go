@@ -18,6 +18,7 @@ import (
 
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/tracing"
+	"github.com/classgate/classgate/core/auth"
 	"github.com/classgate/classgate/plugins/host"
 )
 
@@ -52,14 +53,25 @@ type Node struct {
 
 // Server configures the standalone WebSocket listener.
 type Server struct {
-	Listen          string        `koanf:"listen"`
-	AllowedOrigins  []string      `koanf:"allowed_origins"`
-	ReadLimit       int64         `koanf:"read_limit"`
-	SendQueue       int           `koanf:"send_queue"`
-	WriteTimeout    time.Duration `koanf:"write_timeout"`
-	PingInterval    time.Duration `koanf:"ping_interval"`
-	MaxConnections  int           `koanf:"max_connections"`
-	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	Listen         string        `koanf:"listen"`
+	AllowedOrigins []string      `koanf:"allowed_origins"`
+	ReadLimit      int64         `koanf:"read_limit"`
+	SendQueue      int           `koanf:"send_queue"`
+	WriteTimeout   time.Duration `koanf:"write_timeout"`
+	PingInterval   time.Duration `koanf:"ping_interval"`
+	// MaxConnections caps open WebSocket connections (HTTP 503 past it);
+	// 0 derives the cap from the process's file-descriptor limit
+	// (wsserver.FDConnectionLimit).
+	MaxConnections int `koanf:"max_connections"`
+	// MaxConnectionsPerUser caps one user's (token sub's) open
+	// connections on this node (HTTP 503 past it); 0 means no cap.
+	MaxConnectionsPerUser int `koanf:"max_connections_per_user"`
+	// IdleTimeout closes keep-alive HTTP connections idle this long.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// ReadHeaderTimeout closes connections that do not send their request
+	// headers within this time.
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
 	// IOUring lets room fan-out submit its socket writes together with
 	// io_uring where the kernel allows it (it falls back by itself).
 	IOUring bool `koanf:"io_uring"`
@@ -72,6 +84,36 @@ type Auth struct {
 	JWKSFile    string        `koanf:"jwks_file"`
 	Roles       []string      `koanf:"roles"`
 	Leeway      time.Duration `koanf:"leeway"`
+	// Issuer, when set, is required in every token's iss claim.
+	Issuer string `koanf:"issuer"`
+	// Audience, when set, must be in every token's aud claim.
+	Audience string `koanf:"audience"`
+	// MaxTokenLifetime refuses tokens whose exp lies further than this
+	// after their iat or after now; 0 means no limit.
+	MaxTokenLifetime time.Duration `koanf:"max_token_lifetime"`
+}
+
+// VerifierOptions returns the core/auth options these settings describe,
+// reading the key files. The standalone gateway and the Lambda authorizer
+// both build their Verifier from it.
+func (a Auth) VerifierOptions() (auth.Options, error) {
+	o := auth.Options{HS256Secret: []byte(a.HS256Secret), Roles: a.Roles, Leeway: a.Leeway,
+		Issuer: a.Issuer, Audience: a.Audience, MaxLifetime: a.MaxTokenLifetime}
+	for _, p := range a.PublicKeys {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return o, fmt.Errorf("auth.public_keys: %w", err)
+		}
+		o.PublicKeysPEM = append(o.PublicKeysPEM, b)
+	}
+	if a.JWKSFile != "" {
+		b, err := os.ReadFile(a.JWKSFile)
+		if err != nil {
+			return o, fmt.Errorf("auth.jwks_file: %w", err)
+		}
+		o.JWKS = b
+	}
+	return o, nil
 }
 
 // Limits bound what one connection may do.
@@ -107,14 +149,22 @@ type Store struct {
 // Dev enables development helpers (token endpoint). Never in production.
 type Dev struct {
 	Enabled bool `koanf:"enabled"`
+	// AllowNonLoopback lets dev mode listen on an address other than
+	// loopback (anyone who reaches it can mint tokens); without it the
+	// gateway refuses to start.
+	AllowNonLoopback bool `koanf:"allow_non_loopback"`
 }
 
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
-	// Enabled serves Prometheus metrics at Path on the main listener (and
-	// always on the admin listener, behind its token).
-	Enabled bool   `koanf:"enabled"`
-	Path    string `koanf:"path"`
+	// Enabled serves Prometheus metrics at /metrics on the admin listener,
+	// behind its token.
+	Enabled bool `koanf:"enabled"`
+	// Public also serves them, without authentication, at Path on the main
+	// (client-facing) listener. Off by default: they describe the
+	// deployment to anyone who can reach it.
+	Public bool   `koanf:"public"`
+	Path   string `koanf:"path"`
 }
 
 // Admin configures the operations API and dashboard.
@@ -147,44 +197,52 @@ type Log struct {
 // Defaults returns the configuration used when nothing overrides it.
 func Defaults() map[string]any {
 	return map[string]any{
-		"node.id":                   "",
-		"server.listen":             "127.0.0.1:8080",
-		"server.allowed_origins":    []string{},
-		"server.read_limit":         1 << 20,
-		"server.send_queue":         512,
-		"server.write_timeout":      "10s",
-		"server.ping_interval":      "30s",
-		"server.max_connections":    0,
-		"server.shutdown_timeout":   "10s",
-		"server.io_uring":           true,
-		"auth.hs256_secret":         "",
-		"auth.public_keys":          []string{},
-		"auth.jwks_file":            "",
-		"auth.roles":                []string{"teacher", "student"},
-		"auth.leeway":               "0s",
-		"limits.rate_per_second":    50.0,
-		"limits.rate_burst":         200,
-		"limits.abuse_limit":        100,
-		"limits.max_rooms_per_conn": 16,
-		"limits.max_message_bytes":  64 << 10,
-		"history.limit":             1000,
-		"history.age":               "1h",
-		"dedupe.window":             "5m",
-		"store.kind":                "memory",
-		"store.liveness_ttl":        "30s",
-		"dev.enabled":               false,
-		"log.level":                 "info",
-		"log.format":                "json",
-		"metrics.enabled":           true,
-		"metrics.path":              "/metrics",
-		"admin.listen":              "",
-		"admin.token":               "",
-		"admin.pprof":               false,
-		"tracing.endpoint":          "",
-		"tracing.sample_ratio":      0.0,
-		"tracing.service_name":      "classgate",
-		"tracing.timeout":           "10s",
-		"runtime.gc_percent":        50,
+		"node.id":                         "",
+		"server.listen":                   "127.0.0.1:8080",
+		"server.allowed_origins":          []string{},
+		"server.read_limit":               1 << 20,
+		"server.send_queue":               512,
+		"server.write_timeout":            "10s",
+		"server.ping_interval":            "30s",
+		"server.max_connections":          0,
+		"server.max_connections_per_user": 20,
+		"server.idle_timeout":             "60s",
+		"server.read_header_timeout":      "10s",
+		"server.shutdown_timeout":         "10s",
+		"server.io_uring":                 true,
+		"auth.hs256_secret":               "",
+		"auth.public_keys":                []string{},
+		"auth.jwks_file":                  "",
+		"auth.roles":                      []string{"teacher", "student"},
+		"auth.leeway":                     "0s",
+		"auth.issuer":                     "",
+		"auth.audience":                   "",
+		"auth.max_token_lifetime":         "24h",
+		"limits.rate_per_second":          50.0,
+		"limits.rate_burst":               200,
+		"limits.abuse_limit":              100,
+		"limits.max_rooms_per_conn":       16,
+		"limits.max_message_bytes":        64 << 10,
+		"history.limit":                   1000,
+		"history.age":                     "1h",
+		"dedupe.window":                   "5m",
+		"store.kind":                      "memory",
+		"store.liveness_ttl":              "30s",
+		"dev.enabled":                     false,
+		"dev.allow_non_loopback":          false,
+		"log.level":                       "info",
+		"log.format":                      "json",
+		"metrics.enabled":                 true,
+		"metrics.public":                  false,
+		"metrics.path":                    "/metrics",
+		"admin.listen":                    "",
+		"admin.token":                     "",
+		"admin.pprof":                     false,
+		"tracing.endpoint":                "",
+		"tracing.sample_ratio":            0.0,
+		"tracing.service_name":            "classgate",
+		"tracing.timeout":                 "10s",
+		"runtime.gc_percent":              50,
 		// The classroom plugins are always configured; a file or the
 		// environment overrides their settings, adds namespaces, or turns
 		// one off with disable: ["*"].
@@ -300,6 +358,27 @@ func (c *Config) Validate() error {
 	if c.Server.ShutdownTimeout <= 0 {
 		bad("server.shutdown_timeout", "must be positive")
 	}
+	if c.Server.MaxConnections < 0 {
+		bad("server.max_connections", "must be 0 (derived from the file-descriptor limit) or positive, got %d", c.Server.MaxConnections)
+	}
+	if c.Server.MaxConnectionsPerUser < 0 {
+		bad("server.max_connections_per_user", "must be 0 (no cap) or positive, got %d", c.Server.MaxConnectionsPerUser)
+	}
+	if c.Server.IdleTimeout <= 0 {
+		bad("server.idle_timeout", "must be positive")
+	}
+	if c.Server.ReadHeaderTimeout <= 0 {
+		bad("server.read_header_timeout", "must be positive")
+	}
+	if c.Auth.Leeway < 0 {
+		bad("auth.leeway", "must not be negative")
+	}
+	if c.Auth.MaxTokenLifetime < 0 {
+		bad("auth.max_token_lifetime", "must be 0 (no limit) or positive")
+	}
+	if c.Dev.Enabled && !c.Dev.AllowNonLoopback && !loopback(c.Server.Listen) {
+		bad("server.listen", "%q is not a loopback address and dev mode lets anyone who reaches it mint tokens; listen on 127.0.0.1 or set dev.allow_non_loopback", c.Server.Listen)
+	}
 	if c.Auth.HS256Secret == "" && len(c.Auth.PublicKeys) == 0 && c.Auth.JWKSFile == "" {
 		bad("auth.hs256_secret", "required (or auth.public_keys / auth.jwks_file): no way to verify tokens")
 	} else if c.Auth.HS256Secret != "" && len(c.Auth.HS256Secret) < 32 {
@@ -371,6 +450,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// loopback reports whether addr (host:port) only listens on loopback:
+// a loopback IP or "localhost". An empty host listens everywhere.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // RedisOptions returns store.redis with the shared settings filled in from

@@ -106,9 +106,9 @@ func testWhiteboard(t *testing.T, tg Target) {
 	if m := teacher.ExpectReply("big"); m.Code != "rejected" && m.Code != "too_large" {
 		t.Fatalf("oversized element: %s", m.Raw)
 	}
-	// Clear is for teachers only.
+	// Clear is for teachers only: a role denial is forbidden (PROTOCOL.md 1.1).
 	student.Send(map[string]any{"type": "whiteboard.clear", "room": r, "id": "sc", "data": map[string]any{}})
-	if m := student.ExpectReply("sc"); m.Code != "rejected" {
+	if m := student.ExpectReply("sc"); m.Code != "forbidden" {
 		t.Fatalf("student clear: %s", m.Raw)
 	}
 	// Cursors are ephemeral and go to the others only.

@@ -45,6 +45,17 @@ type Target struct {
 	// Redis). Tests with several clients dial it for every second client
 	// (see dialPeer), so that what they check crosses nodes.
 	PeerURL string
+	// AdminURL, when set, is the admin listener (http://HOST:PORT, with
+	// admin.pprof on) of the node at URL, and AdminToken its bearer token:
+	// the hostile suite reads the node's heap there after a forced GC.
+	// Empty where the deployment has no readable heap (Lambda).
+	AdminURL, AdminToken string
+	// HistoryAge is the deployment's history.age: the memory store frees
+	// an idle room once its history aged out (0: not the memory store).
+	HistoryAge time.Duration
+	// MaxConnsPerUser is the node's server.max_connections_per_user (0:
+	// no per-user cap the suite can check, as on Lambda).
+	MaxConnsPerUser int
 }
 
 var roomSeq atomic.Int64

@@ -46,6 +46,10 @@ const (
 	ImportEmit = "emit"
 	// ImportReject: reject(ptr i32, len i32) → i32.
 	ImportReject = "reject"
+	// ImportForbid: forbid(ptr i32, len i32) → i32. Like reject, but the
+	// refusal is a role or token rule: the sender gets "forbidden". Added
+	// in ABI 1 without breaking older guests (they do not import it).
+	ImportForbid = "forbid"
 	// ImportJSONFind: json_find(doc_ptr, doc_len, path_ptr, path_len,
 	// out_ptr i32) → i32. Finds the value at a dot-separated key path in a
 	// JSON document natively in the host (guest-side scanning is slow in
@@ -121,9 +125,15 @@ const (
 	MaxKeyLen      = 256       // bytes per state key
 	MaxValueLen    = 256 << 10 // bytes per state value
 	MaxOutputBytes = 1 << 20   // sum of emitted type+data and set key+value bytes per call
-	MaxTypeLen     = 128       // bytes per event type
+	MaxTypeLen     = 64        // bytes per event type (the protocol's limit)
 	MaxTargetLen   = 256       // bytes per target value
 	MaxLogLen      = 1024      // bytes per log line (longer lines are truncated)
 	MaxLogLines    = 32        // log lines per call (more are dropped)
-	MaxRejectLen   = 512       // bytes of a reject reason (longer are truncated)
+	MaxRejectLen   = 512       // bytes of a reject or forbid reason (longer are truncated)
 )
+
+// MaxJoinStateBytes is the most data one reply can carry: the per-call
+// output cap less the longest event type. A plugin must bound its room
+// state so that its join state (the reply to a join hook) never exceeds it;
+// the SDK exports the same number (sdk.MaxJoinStateBytes) for guests.
+const MaxJoinStateBytes = MaxOutputBytes - MaxTypeLen

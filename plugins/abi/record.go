@@ -69,7 +69,9 @@ func AppendRecord(dst []byte, hook, flags uint32, seq uint64, fields *[NumFields
 // ErrBadRecord reports a malformed call record.
 var ErrBadRecord = errors.New("abi: malformed call record")
 
-// DecodeRecord parses a call record. The returned fields alias b.
+// DecodeRecord parses a call record. The returned fields alias b; each lies
+// within the record's body (after the header), as the SDK's decoder also
+// requires.
 func DecodeRecord(b []byte) (*Record, error) {
 	if len(b) < RecordHeaderSize {
 		return nil, fmt.Errorf("%w: %d bytes, header needs %d", ErrBadRecord, len(b), RecordHeaderSize)
@@ -85,7 +87,7 @@ func DecodeRecord(b []byte) (*Record, error) {
 	for i := range r.Fields {
 		off := uint64(binary.LittleEndian.Uint32(b[24+8*i:]))
 		n := uint64(binary.LittleEndian.Uint32(b[28+8*i:]))
-		if off+n > uint64(len(b)) {
+		if off < RecordHeaderSize || off+n > uint64(len(b)) {
 			return nil, fmt.Errorf("%w: field %d out of range", ErrBadRecord, i)
 		}
 		r.Fields[i] = b[off : off+n]

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,6 +43,10 @@ func TestConfig(t *testing.T) {
 		{`{"history":-1}`, "history"},
 		{`{"history":"x"}`, "history"},
 		{`[]`, "object"},
+		{`{"max_history_bytes":16384}`, ""},
+		{`{"max_history_bytes":` + strconv.Itoa(sdk.MaxJoinStateBytes) + `}`, ""},
+		{`{"max_history_bytes":16383}`, "max_history_bytes"},
+		{`{"max_history_bytes":` + strconv.Itoa(sdk.MaxJoinStateBytes+1) + `}`, "max_history_bytes"},
 	} {
 		_, err := sdk.NewHarness("chat", New, tc.cfg)
 		if (err != nil) != (tc.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
@@ -232,3 +238,66 @@ func assertJSON(t *testing.T, got, want string) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestHistoryByteBound: the history reply carries the newest messages that
+// fit in max_history_bytes, never more bytes than that.
+func TestHistoryByteBound(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		text      string // each message
+		sends     int
+		wantTexts int // newest messages in the reply
+	}{
+		// Each entry is the text plus ~70 bytes of seq and sender: 3 of
+		// 5,000 characters fit in 16 KiB, 4 do not.
+		{"large messages", strings.Repeat("a", 5000), 10, 3},
+		{"small messages", "hi", 10, 10},
+		// 3,000 control characters escape to 18,000 bytes: none fits.
+		{"one message above the bound", strings.Repeat("\\u0001", 3000), 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newChat(t, `{"history":10,"max_length":5000,"max_history_bytes":16384}`)
+			for i := 0; i < tc.sends; i++ {
+				res, err := h.Message(ann, "c1", "chat.send", `{"text":"`+tc.text+`"}`)
+				if err != nil || res.Reject != "" {
+					t.Fatalf("send %d: %+v %v", i, res, err)
+				}
+			}
+			res, err := h.Join(bob, "c9", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := res.Replies[0].Data
+			if len(raw) > 16384 {
+				t.Fatalf("history of %d bytes > 16384", len(raw))
+			}
+			got := history(t, h)
+			if len(got) != tc.wantTexts {
+				t.Fatalf("history has %d messages, want %d", len(got), tc.wantTexts)
+			}
+			for i, m := range got {
+				if want := uint64(tc.sends - tc.wantTexts + i + 1); m.Seq != want {
+					t.Fatalf("message %d has seq %d, want %d (the newest)", i, m.Seq, want)
+				}
+			}
+		})
+	}
+}
+
+// TestDocsQuoteDefaults: docs/PROTOCOL.md states each bound with its key
+// and the default defined here.
+func TestDocsQuoteDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, def := range map[string]int{
+		"max_length":        defaultMaxLength,
+		"history":           defaultHistory,
+		"max_history_bytes": defaultMaxHistoryBytes,
+	} {
+		if want := fmt.Sprintf("`%s` (%d", key, def); !strings.Contains(string(doc), want) {
+			t.Errorf("docs/PROTOCOL.md does not say %s…)", want)
+		}
+	}
+}

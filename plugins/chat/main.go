@@ -9,12 +9,20 @@
 //	                    trimmed, empty or too long texts are rejected
 //	chat.typing {}    → ephemeral chat.typing {} to the others
 //	(join)            → reply chat.history {messages:[{seq,from,text}…]}, the
-//	                    last N messages, oldest first
+//	                    last N messages, oldest first, as many of them as
+//	                    fit in max_history_bytes (the oldest are left out)
+//
+// The history is bounded twice: at most N messages of at most max_length
+// characters each are kept, and the reply carries the newest of them that
+// fit in max_history_bytes, so a newcomer always gets its history.
 //
 // Config (all optional):
 //
-//	max_length  int  longest text in characters (Unicode code points), default 2000
-//	history     int  messages kept for newcomers (N), default 50; 0 disables
+//	max_length         int  longest text in characters (Unicode code points), default 2000
+//	history            int  messages kept for newcomers (N), default 50, at most 1000; 0 disables
+//	max_history_bytes  int  largest chat.history data in bytes, default
+//	                        sdk.DefaultJoinStateBytes (960 KiB), at most
+//	                        sdk.MaxJoinStateBytes
 //
 // State: "n" holds the count of messages ever sent (decimal); "m:<slot>"
 // holds message number k in slot k mod N, as its seq (8 bytes, big endian)
@@ -38,22 +46,42 @@ func init() { sdk.Register(New) }
 
 func main() {}
 
+// Defaults of the settings (docs/PROTOCOL.md quotes them; a test checks it
+// does).
+const (
+	defaultMaxLength       = 2000
+	defaultHistory         = 50
+	defaultMaxHistoryBytes = sdk.DefaultJoinStateBytes
+)
+
+// minHistoryBytes is the smallest max_history_bytes accepted: room for one
+// message of a few kilobytes.
+const minHistoryBytes = 16 << 10
+
 type chat struct {
-	maxLength int
-	history   int
-	slotKeys  []string // "m:0" … "m:<history-1>"
-	buf       []byte   // reused for every output (the host copies it)
+	maxLength       int
+	history         int
+	maxHistoryBytes int
+	slotKeys        []string // "m:0" … "m:<history-1>"
+	buf             []byte   // reused for every output (the host copies it)
 }
 
 // New builds the chat handler from its config.
 func New(cfg sdk.Config) (sdk.Handler, error) {
-	maxLength, err := cfg.Int("max_length", 2000)
+	maxLength, err := cfg.Int("max_length", defaultMaxLength)
 	if err != nil {
 		return nil, err
 	}
-	history, err := cfg.Int("history", 50)
+	history, err := cfg.Int("history", defaultHistory)
 	if err != nil {
 		return nil, err
+	}
+	maxHistoryBytes, err := cfg.Int("max_history_bytes", defaultMaxHistoryBytes)
+	if err != nil {
+		return nil, err
+	}
+	if maxHistoryBytes < minHistoryBytes || maxHistoryBytes > sdk.MaxJoinStateBytes {
+		return nil, errors.New("chat: max_history_bytes must be between " + strconv.Itoa(minHistoryBytes) + " and " + strconv.Itoa(sdk.MaxJoinStateBytes))
 	}
 	if maxLength < 1 {
 		return nil, errors.New("chat: max_length must be at least 1")
@@ -61,7 +89,7 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 	if history < 0 || history > 1000 {
 		return nil, errors.New("chat: history must be between 0 and 1000")
 	}
-	p := &chat{maxLength: maxLength, history: history, slotKeys: make([]string, history)}
+	p := &chat{maxLength: maxLength, history: history, maxHistoryBytes: maxHistoryBytes, slotKeys: make([]string, history)}
 	for i := range p.slotKeys {
 		p.slotKeys[i] = "m:" + strconv.Itoa(i)
 	}
@@ -136,7 +164,8 @@ func (p *chat) send(c *sdk.Call) error {
 	return c.Set("n", strconv.AppendUint(buf[entryEnd:entryEnd], n+1, 10))
 }
 
-// historyJSON builds {"messages":[…]} from the slots, oldest first.
+// historyJSON builds {"messages":[…]} from the slots, oldest first: the
+// newest messages whose reply fits in maxHistoryBytes (size is exact).
 func (p *chat) historyJSON(c *sdk.Call) []byte {
 	es := c.List("m:")
 	valid := es[:0]
@@ -149,10 +178,21 @@ func (p *chat) historyJSON(c *sdk.Call) []byte {
 	if len(valid) > p.history {
 		valid = valid[len(valid)-p.history:]
 	}
-	size := 16
-	for _, e := range valid {
-		size += len(e.Value) - 7
+	// Newest first, keep what fits: {"messages":[ m , m ]}.
+	size := len(`{"messages":[]}`)
+	first := len(valid)
+	for first > 0 {
+		n := len(valid[first-1].Value) - 8
+		if first < len(valid) {
+			n++ // the comma
+		}
+		if size+n > p.maxHistoryBytes {
+			break
+		}
+		size += n
+		first--
 	}
+	valid = valid[first:]
 	out := make([]byte, 0, size)
 	out = append(out, `{"messages":[`...)
 	for i, e := range valid {

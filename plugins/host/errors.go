@@ -15,8 +15,15 @@ var (
 	ErrProtocol = errors.New("broke the plugin ABI")
 	// ErrFailed: the plugin reported an error or a recovered panic.
 	ErrFailed = errors.New("failed")
-	// ErrLimit: the call exceeded a per-call output limit of the ABI.
+	// ErrLimit: the call exceeded a per-call output limit of the ABI (for
+	// example a join reply larger than the output cap); the instance is
+	// kept.
 	ErrLimit = errors.New("exceeded a per-call limit")
+	// ErrBadOutput: the plugin emitted an event whose type is not a valid
+	// event type of its namespace or whose data is not valid UTF-8 JSON.
+	// Nothing of the call is relayed; the instance is kept (the output
+	// usually echoes bad input, the instance is not corrupted).
+	ErrBadOutput = errors.New("emitted invalid output")
 	// ErrDisabled: the namespace is not enabled in the room (it was
 	// disabled by a reload after the router picked the handler).
 	ErrDisabled = errors.New("not enabled in this room")

@@ -320,7 +320,7 @@ func outcome(res *core.Result, err error) string {
 		return "timeout"
 	case errors.Is(err, ErrCrashed):
 		return "crash"
-	case errors.Is(err, ErrProtocol), errors.Is(err, ErrABI):
+	case errors.Is(err, ErrProtocol), errors.Is(err, ErrABI), errors.Is(err, ErrBadOutput):
 		return "abi"
 	case errors.Is(err, ErrLimit):
 		return "limit"

@@ -81,23 +81,30 @@ func TestStateReadsAndOverlay(t *testing.T) {
 	}
 }
 
-// TestFailures covers a failing call of each kind: the error, and that the
-// host keeps serving (the next call succeeds on a healthy instance).
+// TestFailures covers a failing call of each kind: the error, whether the
+// instance was kept (clean errors) or discarded (traps, corruption, ABI
+// violations), and that the host keeps serving (the next call succeeds on
+// a healthy instance).
 func TestFailures(t *testing.T) {
 	for _, tc := range []struct {
 		action  string
 		want    error
 		text    string
 		timeout time.Duration
+		kept    bool
 	}{
-		{"panic", ErrFailed, "panic: boom", 0},
-		{"error", ErrFailed, "plugin says no", 0},
-		{"loop", ErrTimeout, "timed out after 300ms", 0},
-		{"bomb", ErrCrashed, "out of memory", 20 * time.Second},
-		{"exit", ErrCrashed, "exited with code 3", 0},
-		{"badjson", ErrProtocol, "not valid JSON", 0},
-		{"badtarget", ErrProtocol, "needs a value", 0},
-		{"many", ErrLimit, "more than 64 emits", 0},
+		{"panic", ErrFailed, "panic: boom", 0, false},
+		{"error", ErrFailed, "plugin says no", 0, true},
+		{"loop", ErrTimeout, "timed out after 300ms", 0, false},
+		{"bomb", ErrCrashed, "out of memory", 20 * time.Second, false},
+		{"exit", ErrCrashed, "exited with code 3", 0, false},
+		{"badjson", ErrBadOutput, "data is not valid UTF-8 JSON", 0, true},
+		{"badutf8", ErrBadOutput, "data is not valid UTF-8 JSON", 0, true},
+		{"badtype", ErrBadOutput, `type "t.Bad Type" is not a valid event type`, 0, true},
+		{"longtype", ErrBadOutput, "type of 72 bytes, max 64", 0, true},
+		{"bigreply", ErrLimit, `emit "t.big": 1048585 bytes of data`, 0, true},
+		{"badtarget", ErrProtocol, "needs a value", 0, false},
+		{"many", ErrLimit, "more than 64 emits", 0, true},
 	} {
 		t.Run(tc.action, func(t *testing.T) {
 			h := guestHost(t, func(p *Plugin) {
@@ -108,9 +115,13 @@ func TestFailures(t *testing.T) {
 				p.MemoryPages = 256
 				p.PoolSize = 1
 			})
+			before := idleInstance(t, h, "t")
 			_, err := call(t, h, msg("r1", "t."+tc.action, `{}`))
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) || !strings.Contains(err.Error(), "plugin t") {
 				t.Fatalf("err = %v, want %v containing %q", err, tc.want, tc.text)
+			}
+			if kept := idleInstance(t, h, "t") == before; kept != tc.kept {
+				t.Fatalf("instance kept = %v, want %v", kept, tc.kept)
 			}
 			for i := 0; i < 2; i++ {
 				res, err := call(t, h, msg("r1", "t.echo", `{}`))
@@ -122,11 +133,33 @@ func TestFailures(t *testing.T) {
 	}
 }
 
+// idleInstance returns the idle instance of a pool of size 1 (nil when it
+// has none), putting it back.
+func idleInstance(t *testing.T, h *Host, ns string) *instance {
+	t.Helper()
+	p := h.cur.Load().entries[ns].stable.pool
+	select {
+	case in := <-p.idle:
+		p.idle <- in
+		return in
+	default:
+		return nil
+	}
+}
+
 func TestRejectAndLog(t *testing.T) {
 	h := guestHost(t, nil)
-	res, err := call(t, h, msg("r1", "t.reject", `{}`))
-	if err != nil || res.Reject != "nope" || len(res.Emits)+len(res.Ops) != 0 {
-		t.Fatalf("%+v %v", res, err)
+	for _, tc := range []struct {
+		action, reason string
+		forbidden      bool
+	}{
+		{"reject", "nope", false},
+		{"forbid", "teachers only", true},
+	} {
+		res, err := call(t, h, msg("r1", "t."+tc.action, `{}`))
+		if err != nil || res.Reject != tc.reason || res.Forbidden != tc.forbidden || len(res.Emits)+len(res.Ops) != 0 {
+			t.Fatalf("%s: %+v %v", tc.action, res, err)
+		}
 	}
 	if _, err := call(t, h, msg("r1", "t.log", `{}`)); err != nil {
 		t.Fatal(err)

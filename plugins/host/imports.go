@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -35,11 +37,13 @@ type callState struct {
 	replies   []core.Emit
 	reject    string
 	rejected  bool
+	forbidden bool
 	outBytes  int
 	logLines  int
 	lastError string
 	violation error // protocol violation: discard the instance
-	limit     error // per-call limit exceeded
+	limit     error // per-call limit exceeded: fail the call, keep the instance
+	badOutput error // invalid event type or data: fail the call, keep the instance
 }
 
 type callStateKey struct{}
@@ -52,6 +56,13 @@ func stateOf(ctx context.Context) *callState {
 func (cs *callState) violate(format string, args ...any) uint64 {
 	if cs.violation == nil {
 		cs.violation = fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
+	}
+	return result(abi.ResultInvalid)
+}
+
+func (cs *callState) refuse(format string, args ...any) uint64 {
+	if cs.badOutput == nil {
+		cs.badOutput = fmt.Errorf("%w: %s", ErrBadOutput, fmt.Sprintf(format, args...))
 	}
 	return result(abi.ResultInvalid)
 }
@@ -105,6 +116,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 		abi.ImportStateClear: hostStateClear,
 		abi.ImportEmit:       hostEmit,
 		abi.ImportReject:     hostReject,
+		abi.ImportForbid:     hostForbid,
 		abi.ImportJSONFind:   hostJSONFind,
 	}
 	for name, f := range fns {
@@ -342,14 +354,30 @@ func hostEmit(_ context.Context, cs *callState, mod api.Module, stack []uint64) 
 		stack[0] = cs.exceed("more than %d emits", abi.MaxEmits)
 		return
 	}
-	if stack[3] > abi.MaxTargetLen || stack[5] > abi.MaxTypeLen {
-		stack[0] = cs.violate("emit: target or type too long")
+	if stack[3] > abi.MaxTargetLen {
+		stack[0] = cs.violate("emit: target of %d bytes, max %d", stack[3], abi.MaxTargetLen)
 		return
 	}
 	tb, ok1 := read(mod, stack[2], stack[3])
+	if !ok1 {
+		stack[0] = cs.violate("emit: target out of range")
+		return
+	}
+	if stack[5] > abi.MaxTypeLen {
+		stack[0] = cs.refuse("emit: type of %d bytes, max %d", stack[5], abi.MaxTypeLen)
+		return
+	}
 	yb, ok2 := read(mod, stack[4], stack[5])
-	if !ok1 || !ok2 || stack[7] > abi.MaxOutputBytes {
-		stack[0] = cs.violate("emit: argument out of range")
+	if !ok2 {
+		stack[0] = cs.violate("emit: type out of range")
+		return
+	}
+	typ := string(yb)
+	// An emit larger than the per-call output cap is a clean failure of
+	// the call (a join state grown too large), not a broken instance.
+	if out := uint64(cs.outBytes) + uint64(len(typ)) + stack[7]; out > abi.MaxOutputBytes {
+		stack[0] = cs.exceed("emit %s: %d bytes of data would make the call's output %d bytes, more than the cap of %d",
+			printable(typ), stack[7], out, abi.MaxOutputBytes)
 		return
 	}
 	db, ok := read(mod, stack[6], stack[7])
@@ -357,25 +385,24 @@ func hostEmit(_ context.Context, cs *callState, mod api.Module, stack []uint64) 
 		stack[0] = cs.violate("emit: data out of range")
 		return
 	}
-	typ := string(yb)
 	ns := cs.v.namespace
 	if len(typ) <= len(ns)+1 || typ[:len(ns)] != ns || typ[len(ns)] != '.' {
 		stack[0] = cs.violate("emit: type %q is not <%s>.<action>", typ, ns)
+		return
+	}
+	if !validEventType(typ) {
+		stack[0] = cs.refuse("emit: type %q is not a valid event type (lower-case letters, digits, '_' and '-', at most %d bytes)", typ, abi.MaxTypeLen)
 		return
 	}
 	if flags&^(abi.EmitDurable|abi.EmitReply) != 0 || flags == abi.EmitDurable|abi.EmitReply {
 		stack[0] = cs.violate("emit %s: bad flags %#x", typ, flags)
 		return
 	}
-	if len(db) > 0 && !json.Valid(db) {
-		stack[0] = cs.violate("emit %s: data is not valid JSON", typ)
+	if len(db) > 0 && (!utf8.Valid(db) || !json.Valid(db)) {
+		stack[0] = cs.refuse("emit %s: data is not valid UTF-8 JSON", typ)
 		return
 	}
 	cs.outBytes += len(typ) + len(db)
-	if cs.outBytes > abi.MaxOutputBytes {
-		stack[0] = cs.exceed("more than %d bytes of output", abi.MaxOutputBytes)
-		return
-	}
 	e := core.Emit{Type: typ, Data: json.RawMessage(append([]byte{}, db...))}
 	if len(db) == 0 {
 		e.Data = nil
@@ -420,7 +447,43 @@ func hostEmit(_ context.Context, cs *callState, mod api.Module, stack []uint64) 
 	stack[0] = result(abi.ResultOK)
 }
 
+// validEventType reports whether t is "<namespace>.<action>" made of
+// lower-case ASCII letters, digits, '_' and '-', at most abi.MaxTypeLen
+// bytes: the protocol's rule for event types (PROTOCOL.md, "Version 1.1").
+//
+// TODO(merge): core is getting the one exported definition of this rule;
+// call it here instead once it exists (core.ValidType or similar).
+func validEventType(t string) bool {
+	if len(t) == 0 || len(t) > abi.MaxTypeLen {
+		return false
+	}
+	dot := -1
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+		case c == '.' && dot < 0:
+			dot = i
+		default:
+			return false
+		}
+	}
+	return dot > 0 && dot < len(t)-1
+}
+
+// printable quotes s for a log or error message.
+func printable(s string) string { return strconv.Quote(s) }
+
 func hostReject(_ context.Context, cs *callState, mod api.Module, stack []uint64) {
+	refuseFrame(cs, mod, stack, false)
+}
+
+func hostForbid(_ context.Context, cs *callState, mod api.Module, stack []uint64) {
+	refuseFrame(cs, mod, stack, true)
+}
+
+// refuseFrame implements reject and forbid: the frame is refused with a
+// reason; forbidden marks a role or token rule.
+func refuseFrame(cs *callState, mod api.Module, stack []uint64, forbidden bool) {
 	if denied(cs, stack) {
 		return
 	}
@@ -434,9 +497,13 @@ func hostReject(_ context.Context, cs *callState, mod api.Module, stack []uint64
 		return
 	}
 	cs.rejected = true
+	cs.forbidden = forbidden
 	cs.reject = strings.ToValidUTF8(string(b), "\uFFFD")
 	if cs.reject == "" {
 		cs.reject = "rejected"
+		if forbidden {
+			cs.reject = "forbidden"
+		}
 	}
 	stack[0] = result(abi.ResultOK)
 }
@@ -444,7 +511,7 @@ func hostReject(_ context.Context, cs *callState, mod api.Module, stack []uint64
 // result builds the core.Result of a successful call.
 func (cs *callState) result() *core.Result {
 	if cs.rejected {
-		return &core.Result{Reject: cs.reject}
+		return &core.Result{Reject: cs.reject, Forbidden: cs.forbidden}
 	}
 	return &core.Result{Emits: cs.emits, Replies: cs.replies, Ops: cs.ops}
 }

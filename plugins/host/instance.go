@@ -140,6 +140,9 @@ func (in *instance) call(ctx context.Context, v *variant, call *core.Call) (res 
 	if cs.limit != nil {
 		return nil, true, cs.limit
 	}
+	if cs.badOutput != nil {
+		return nil, true, cs.badOutput
+	}
 	switch st := int32(in.stack[0]); st {
 	case abi.StatusOK:
 	case abi.StatusError:

@@ -69,6 +69,7 @@ var hostImports = map[string]struct{ params, results int }{
 	abi.ImportStateClear: {0, 1},
 	abi.ImportEmit:       {8, 1},
 	abi.ImportReject:     {2, 1},
+	abi.ImportForbid:     {2, 1},
 	abi.ImportJSONFind:   {5, 1},
 }
 

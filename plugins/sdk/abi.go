@@ -36,10 +36,25 @@ const (
 
 // Per-call limits, enforced by the host and mirrored by the Harness.
 const (
-	maxEmits     = 64
-	maxOps       = 256
-	maxKeyLen    = 256
-	maxValueLen  = 256 << 10
-	maxTypeLen   = 128
-	maxRejectLen = 512
+	maxEmits       = 64
+	maxOps         = 256
+	maxKeyLen      = 256
+	maxValueLen    = 256 << 10
+	maxTypeLen     = 64
+	maxRejectLen   = 512
+	maxOutputBytes = 1 << 20
 )
+
+// MaxJoinStateBytes is the most data a plugin's join reply can carry: the
+// host's per-call output cap (1 MiB, ABI §7) less the longest event type.
+// A plugin bounds its room state so that its join state never grows past
+// it (or past the smaller bound its configuration sets); a larger reply
+// fails the join call with plugin_error.
+const MaxJoinStateBytes = maxOutputBytes - maxTypeLen
+
+// DefaultJoinStateBytes is the default bound of the classroom plugins'
+// join states (whiteboard max_board_bytes, chat max_history_bytes): 960
+// KiB, below MaxJoinStateBytes with room to spare for the rest of a join
+// call's output. Deployments with a smaller frame limit (API Gateway: 128
+// KB messages) configure less.
+const DefaultJoinStateBytes = 960 << 10

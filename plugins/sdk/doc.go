@@ -23,6 +23,15 @@
 // same Call API is backed by an in-memory Harness, so the plugin's logic is
 // unit-tested with plain `go test` (see NewHarness).
 //
+// Refusals: Call.Reject answers the sender "rejected" with a reason;
+// Call.Forbid answers "forbidden", for role or token rules (a student
+// clearing the board). Both drop everything else the call did.
+//
+// Bounds: a call's output is capped (ABI §7), so a plugin keeps its room
+// state small enough that its join reply fits: at most MaxJoinStateBytes,
+// by default DefaultJoinStateBytes. Refuse the write that would cross the
+// bound rather than fail the joins that follow.
+//
 // A Handler runs once per frame or hook; within one instance calls never
 // overlap, but the host runs several instances, so a plugin must keep room
 // data in the room state (Call.Get/Set), never in globals.

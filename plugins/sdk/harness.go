@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file is the native stub of the SDK: outside wasip1 the Call API is
@@ -92,10 +93,13 @@ type Op struct {
 
 // Result is what one call produced. When Reject is set, nothing was applied.
 type Result struct {
-	Reject  string
-	Emits   []Event
-	Replies []Event
-	Ops     []Op
+	Reject string
+	// Forbidden, with Reject, says the plugin refused with Call.Forbid (the
+	// sender would get "forbidden" instead of "rejected").
+	Forbidden bool
+	Emits     []Event
+	Replies   []Event
+	Ops       []Op
 }
 
 // ErrPluginFailed is returned (wrapped) by Call when the plugin failed: it
@@ -123,6 +127,9 @@ func (h *Harness) Call(in Input) (*Result, error) {
 	if e.failed != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPluginFailed, e.failed)
 	}
+	if e.limited != nil {
+		return nil, fmt.Errorf("%w: per-call limit: %v", ErrPluginFailed, e.limited)
+	}
 	switch status {
 	case statusOK:
 	case statusError, statusPanic, statusBadInput:
@@ -132,7 +139,7 @@ func (h *Harness) Call(in Input) (*Result, error) {
 	}
 	res := e.res
 	if e.rejected {
-		return &Result{Reject: res.Reject}, nil
+		return &Result{Reject: res.Reject, Forbidden: res.Forbidden}, nil
 	}
 	for i := range res.Emits {
 		if res.Emits[i].Durable {
@@ -204,6 +211,31 @@ type harnessEnv struct {
 	res      *Result
 	rejected bool
 	failed   error // a protocol violation the real host would punish
+	limited  error // a per-call limit the host would fail the call for
+	outBytes int   // emitted types and data, keys and values set
+}
+
+func (e *harnessEnv) exceed(format string, args ...any) int32 {
+	if e.limited == nil {
+		e.limited = fmt.Errorf(format, args...)
+	}
+	return resultLimit
+}
+
+// validType is the protocol's rule for event types: lower-case ASCII
+// letters, digits, '_' and '-' around one '.' (the host's check).
+func validType(t string) bool {
+	dot := -1
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+		case c == '.' && dot < 0:
+			dot = i
+		default:
+			return false
+		}
+	}
+	return dot > 0 && dot < len(t)-1
 }
 
 // forLogs returns an env that only logs (used during init, where state and
@@ -277,6 +309,9 @@ func (e *harnessEnv) op(op Op) int32 {
 	if len(op.Value) > maxValueLen {
 		return resultLimit
 	}
+	if e.outBytes += len(op.Key) + len(op.Value); e.outBytes > maxOutputBytes {
+		return e.exceed("state: the call's output would be %d bytes, more than the cap of %d", e.outBytes, maxOutputBytes)
+	}
 	e.res.Ops = append(e.res.Ops, op)
 	switch op.Kind {
 	case OpSet:
@@ -309,11 +344,14 @@ func (e *harnessEnv) emit(flags uint32, kind TargetKind, target, namespace, acti
 	if len(e.res.Emits)+len(e.res.Replies) >= maxEmits {
 		return resultLimit
 	}
-	if len(typ) > maxTypeLen || !strings.HasPrefix(typ, e.h.Namespace+".") || len(typ) == len(e.h.Namespace)+1 {
-		return e.fail("emit: type %q is not in namespace %q", typ, e.h.Namespace)
+	if len(typ) > maxTypeLen || !strings.HasPrefix(typ, e.h.Namespace+".") || len(typ) == len(e.h.Namespace)+1 || !validType(typ) {
+		return e.fail("emit: type %q is not a valid event type of namespace %q", typ, e.h.Namespace)
 	}
-	if len(data) > 0 && !json.Valid(data) {
-		return e.fail("emit %s: data is not valid JSON: %q", typ, data)
+	if e.outBytes += len(typ) + len(data); e.outBytes > maxOutputBytes {
+		return e.exceed("emit %s: the call's output would be %d bytes, more than the cap of %d", typ, e.outBytes, maxOutputBytes)
+	}
+	if len(data) > 0 && (!utf8.Valid(data) || !json.Valid(data)) {
+		return e.fail("emit %s: data is not valid UTF-8 JSON: %q", typ, data)
 	}
 	durable, reply := flags&emitDurable != 0, flags&emitReply != 0
 	if flags&^(emitDurable|emitReply) != 0 || (durable && reply) {
@@ -342,7 +380,11 @@ func (e *harnessEnv) emit(flags uint32, kind TargetKind, target, namespace, acti
 	return 0
 }
 
-func (e *harnessEnv) reject(reason string) int32 {
+func (e *harnessEnv) reject(reason string) int32 { return e.refuse(reason, false) }
+
+func (e *harnessEnv) forbid(reason string) int32 { return e.refuse(reason, true) }
+
+func (e *harnessEnv) refuse(reason string, forbidden bool) int32 {
 	if e.res == nil {
 		return resultDenied
 	}
@@ -351,9 +393,13 @@ func (e *harnessEnv) reject(reason string) int32 {
 	}
 	if reason == "" {
 		reason = "rejected"
+		if forbidden {
+			reason = "forbidden"
+		}
 	}
 	e.rejected = true
 	e.res.Reject = reason
+	e.res.Forbidden = forbidden
 	return 0
 }
 

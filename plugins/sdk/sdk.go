@@ -87,7 +87,8 @@ func ToConn(id string) Target { return Target{Kind: KindConn, Value: id} }
 
 // Handler handles one call. Returning an error makes the host answer the
 // sender with plugin_error (and log the error); use Call.Reject for refusals
-// the client should see as "rejected".
+// the client should see as "rejected", Call.Forbid for role or token rules
+// ("forbidden").
 type Handler func(c *Call) error
 
 // Factory builds the plugin's Handler from its configuration. The host calls
@@ -152,6 +153,8 @@ type env interface {
 	// emit sends "<namespace>.<action>".
 	emit(flags uint32, kind TargetKind, target, namespace, action string, data []byte) int32
 	reject(reason string) int32
+	// forbid is reject for a role or token rule ("forbidden").
+	forbid(reason string) int32
 	log(level int32, msg string)
 }
 
@@ -251,6 +254,15 @@ func (c *Call) Reply(action string, data []byte) error {
 // nothing else of this call is applied. It returns nil unless the host
 // refused, so a handler can `return c.Reject("…")`.
 func (c *Call) Reject(reason string) error { return c.check("reject", c.env.reject(reason)) }
+
+// Forbid refuses the frame because the sender's role or token does not
+// allow it (a student clearing the board): the sender gets error
+// "forbidden" with reason and nothing else of this call is applied. Use
+// Reject for every other refusal. It returns nil unless the host refused.
+//
+// Forbid needs a host with the ABI's forbid import (classgate ≥ the
+// release that added it); older hosts refuse to load the module.
+func (c *Call) Forbid(reason string) error { return c.check("forbid", c.env.forbid(reason)) }
 
 // Log writes a line to the host's log, tagged with the plugin and room.
 func (c *Call) Log(level Level, msg string) { c.env.log(int32(level), msg) }

@@ -54,6 +54,8 @@ func TestABIConstantsAgree(t *testing.T) {
 		{"maxValueLen", maxValueLen, abi.MaxValueLen},
 		{"maxTypeLen", maxTypeLen, abi.MaxTypeLen},
 		{"maxRejectLen", maxRejectLen, abi.MaxRejectLen},
+		{"maxOutputBytes", maxOutputBytes, abi.MaxOutputBytes},
+		{"MaxJoinStateBytes", MaxJoinStateBytes, abi.MaxJoinStateBytes},
 	} {
 		if c.sdk != c.want {
 			t.Errorf("%s = %d, plugins/abi has %d", c.name, c.sdk, c.want)
@@ -105,7 +107,19 @@ func TestHarnessEnforcesHostRules(t *testing.T) {
 		handler Handler
 		want    string
 	}{
-		{"invalid JSON", func(c *Call) error { return c.Broadcast("x", []byte("{")) }, "not valid JSON"},
+		{"invalid JSON", func(c *Call) error { return c.Broadcast("x", []byte("{")) }, "not valid UTF-8 JSON"},
+		{"invalid UTF-8", func(c *Call) error { return c.Broadcast("x", []byte("\"\xff\"")) }, "not valid UTF-8 JSON"},
+		{"bad type", func(c *Call) error { return c.Send(ToRoom(), "Shout", nil) }, "not a valid event type"},
+		{"type too long", func(c *Call) error { return c.Send(ToRoom(), strings.Repeat("x", 62), nil) }, "not a valid event type"},
+		{"reply above the output cap", func(c *Call) error {
+			return c.Reply("big", []byte(`"`+strings.Repeat("x", maxOutputBytes)+`"`))
+		}, "more than the cap"},
+		{"state and reply above the output cap", func(c *Call) error {
+			if err := c.Set("k", make([]byte, maxValueLen)); err != nil {
+				return err
+			}
+			return c.Reply("big", []byte(`"`+strings.Repeat("x", MaxJoinStateBytes-2)+`"`))
+		}, "more than the cap"},
 		{"role without value", func(c *Call) error { return c.Send(ToRole(""), "x", nil) }, "needs a value"},
 		{"too many emits", func(c *Call) error {
 			for i := 0; i < 65; i++ {
@@ -129,6 +143,41 @@ func TestHarnessEnforcesHostRules(t *testing.T) {
 				t.Fatalf("err = %v, want plugin failure containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRejectAndForbid: Reject and Forbid both refuse the frame and drop
+// the call's output; Forbid marks the refusal as a role or token rule.
+func TestRejectAndForbid(t *testing.T) {
+	for _, tc := range []struct {
+		action, reason string
+		wantReason     string
+		wantForbidden  bool
+	}{
+		{"reject", "no", "no", false},
+		{"reject", "", "rejected", false},
+		{"forbid", "teachers only", "teachers only", true},
+		{"forbid", "", "forbidden", true},
+		{"forbid", strings.Repeat("r", 600), strings.Repeat("r", maxRejectLen), true},
+	} {
+		h, err := NewHarness("ns", func(Config) (Handler, error) {
+			return func(c *Call) error {
+				if err := c.Broadcast("x", nil); err != nil {
+					return err
+				}
+				if c.Action == "forbid" {
+					return c.Forbid(string(c.Data[1 : len(c.Data)-1]))
+				}
+				return c.Reject(string(c.Data[1 : len(c.Data)-1]))
+			}, nil
+		}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.Message(User{ID: "u"}, "c", "ns."+tc.action, `"`+tc.reason+`"`)
+		if err != nil || res.Reject != tc.wantReason || res.Forbidden != tc.wantForbidden || len(res.Emits) != 0 || h.Seq != 0 {
+			t.Errorf("%s %q: %+v %v", tc.action, tc.reason, res, err)
+		}
 	}
 }
 

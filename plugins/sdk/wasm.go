@@ -48,6 +48,9 @@ func hostEmit(flags, kind uint32, targetPtr unsafe.Pointer, targetLen uint32, ty
 //go:wasmimport classgate_v1 reject
 func hostReject(ptr unsafe.Pointer, n uint32) int32
 
+//go:wasmimport classgate_v1 forbid
+func hostForbid(ptr unsafe.Pointer, n uint32) int32
+
 //go:wasmimport classgate_v1 json_find
 func hostJSONFind(docPtr unsafe.Pointer, docLen uint32, pathPtr unsafe.Pointer, pathLen uint32, out unsafe.Pointer) int32
 
@@ -212,6 +215,11 @@ func (wasmEnv) emit(flags uint32, kind TargetKind, target, namespace, action str
 func (wasmEnv) reject(reason string) int32 {
 	p, n := sp(reason)
 	return hostReject(p, n)
+}
+
+func (wasmEnv) forbid(reason string) int32 {
+	p, n := sp(reason)
+	return hostForbid(p, n)
 }
 
 func (wasmEnv) log(level int32, msg string) {

@@ -7,7 +7,8 @@
 //
 //	whiteboard.draw {element}  → durable whiteboard.draw {element}; element is
 //	                             an object with a string "id"; drawing an
-//	                             existing id replaces it in place
+//	                             existing id replaces it in place (which
+//	                             needs the right to erase it)
 //	whiteboard.erase {id}      → durable whiteboard.erase {id}; unknown ids
 //	                             are rejected
 //	whiteboard.clear {}        → durable whiteboard.clear {}; clear_roles only
@@ -15,16 +16,36 @@
 //	(join)                     → reply whiteboard.snapshot {elements:[…], seq},
 //	                             the board as of seq, in draw order
 //
+// Who may erase: the roles in erase_any_roles erase (and redraw) any
+// element; everyone else erases and redraws only the elements they drew
+// (the owner is the drawing user's id), or none when erase_own is false.
+// Role denials (erase, redraw, clear) are refused with sdk.Forbid: the
+// sender gets "forbidden".
+//
+// The board is bounded so that its snapshot always fits the join reply: a
+// draw that would make the snapshot's data larger than max_board_bytes is
+// rejected ("board too large …"), like a draw past max_elements.
+//
 // Config (all optional):
 //
 //	max_element_bytes int       largest element JSON, default 16384
 //	max_points        int       most entries in element.points, default 2000
 //	max_elements      int       most elements on a board, default 5000
+//	max_board_bytes   int       largest snapshot data in bytes, default
+//	                            sdk.DefaultJoinStateBytes (960 KiB), at most
+//	                            sdk.MaxJoinStateBytes
 //	clear_roles       []string  roles allowed to clear, default ["teacher"]
+//	erase_any_roles   []string  roles allowed to erase anyone's elements,
+//	                            default ["teacher"]
+//	erase_own         bool      others may erase their own elements, default true
 //
 // State: "o:<16 hex order>" → element JSON (so listing "o:" yields draw
-// order), "i:<id>" → its order key, "k" → "<last order number> <element
-// count>".
+// order), "i:<id>" → its order key followed by the owner's user id, "k" →
+// "<last order number> <element count> <board bytes>", where board bytes
+// is the sum over elements of their length plus one (the snapshot's data
+// is at most board bytes + snapshotOverhead). State written before the
+// owner and the byte count were kept reads as "owner unknown" (erasable by
+// erase_any_roles only) and the byte count is recomputed once.
 package main
 
 import (
@@ -43,45 +64,102 @@ func main() {}
 
 const maxIDLen = 128
 
+// snapshotOverhead is the most the snapshot's data adds to the board
+// bytes: {"elements":[ … ],"seq":<up to 20 digits>}.
+const snapshotOverhead = len(`{"elements":[`) + len(`],"seq":`) + 20 + len(`}`)
+
+// Defaults of the integer settings (docs/PROTOCOL.md quotes them; a test
+// checks it does).
+const (
+	defaultMaxElementBytes = 16384
+	defaultMaxPoints       = 2000
+	defaultMaxElements     = 5000
+	defaultMaxBoardBytes   = sdk.DefaultJoinStateBytes
+)
+
+// orderKeyLen is the length of an order key, "o:" + 16 hex digits.
+const orderKeyLen = 18
+
 type board struct {
 	maxElementBytes int
 	maxPoints       int
 	maxElements     int
+	maxBoardBytes   int
 	clearRoles      []string
+	eraseAnyRoles   []string
+	eraseOwn        bool
 	clearDenied     string
+	eraseDenied     string
 	badID           string
+	tooLarge        string
 
 	// Buffers reused across calls (calls never overlap in an instance, and
 	// the host copies keys, values and event data): every guest allocation
 	// costs about a microsecond.
-	key, ord, cnt, out []byte
+	key, ord, ref, cnt, out []byte
 }
 
 // New builds the whiteboard handler from its config.
 func New(cfg sdk.Config) (sdk.Handler, error) {
 	b := &board{}
 	var err error
-	if b.maxElementBytes, err = cfg.Int("max_element_bytes", 16384); err != nil {
+	if b.maxElementBytes, err = cfg.Int("max_element_bytes", defaultMaxElementBytes); err != nil {
 		return nil, err
 	}
-	if b.maxPoints, err = cfg.Int("max_points", 2000); err != nil {
+	if b.maxPoints, err = cfg.Int("max_points", defaultMaxPoints); err != nil {
 		return nil, err
 	}
-	if b.maxElements, err = cfg.Int("max_elements", 5000); err != nil {
+	if b.maxElements, err = cfg.Int("max_elements", defaultMaxElements); err != nil {
+		return nil, err
+	}
+	if b.maxBoardBytes, err = cfg.Int("max_board_bytes", defaultMaxBoardBytes); err != nil {
 		return nil, err
 	}
 	if b.clearRoles, err = cfg.Strings("clear_roles", []string{"teacher"}); err != nil {
 		return nil, err
 	}
+	if b.eraseAnyRoles, err = cfg.Strings("erase_any_roles", []string{"teacher"}); err != nil {
+		return nil, err
+	}
+	if b.eraseOwn, err = cfg.Bool("erase_own", true); err != nil {
+		return nil, err
+	}
 	if b.maxElementBytes < 16 || b.maxPoints < 0 || b.maxElements < 1 {
 		return nil, errors.New("whiteboard: max_element_bytes must be ≥ 16, max_points ≥ 0, max_elements ≥ 1")
 	}
+	if minBoard := snapshotOverhead + b.maxElementBytes + 1; b.maxBoardBytes < minBoard || b.maxBoardBytes > sdk.MaxJoinStateBytes {
+		return nil, errors.New("whiteboard: max_board_bytes must be between " + strconv.Itoa(minBoard) +
+			" (one element of max_element_bytes) and " + strconv.Itoa(sdk.MaxJoinStateBytes) + " (what a join reply can carry)")
+	}
 	b.badID = "element.id must be a non-empty string of at most " + strconv.Itoa(maxIDLen) + " bytes"
-	b.clearDenied = "only " + strings.Join(b.clearRoles, " or ") + " can clear the board"
-	if len(b.clearRoles) == 1 {
-		b.clearDenied = "only " + b.clearRoles[0] + "s can clear the board"
+	b.tooLarge = "board too large (max " + strconv.Itoa(b.maxBoardBytes) + " bytes): erase or clear first"
+	b.clearDenied = "only " + roles(b.clearRoles) + " can clear the board"
+	b.eraseDenied = "only " + roles(b.eraseAnyRoles) + " can erase or redraw other users' elements"
+	if !b.eraseOwn {
+		b.eraseDenied = "only " + roles(b.eraseAnyRoles) + " can erase or redraw elements"
 	}
 	return b.handle, nil
+}
+
+// roles names a role list for a message: "teachers", "teacher or
+// assistant", "nobody".
+func roles(rs []string) string {
+	switch len(rs) {
+	case 0:
+		return "nobody"
+	case 1:
+		return rs[0] + "s"
+	}
+	return strings.Join(rs, " or ")
+}
+
+// mayErase reports whether the sender may erase (or redraw) an element
+// whose "i:" value is ref: its order key followed by its owner's id.
+func (b *board) mayErase(c *sdk.Call, ref []byte) bool {
+	if slices.Contains(b.eraseAnyRoles, c.Sender.Role) {
+		return true
+	}
+	return b.eraseOwn && len(ref) > orderKeyLen && string(ref[orderKeyLen:]) == c.Sender.ID
 }
 
 func (b *board) handle(c *sdk.Call) error {
@@ -103,7 +181,7 @@ func (b *board) handle(c *sdk.Call) error {
 		return b.erase(c, obj)
 	case "clear":
 		if !slices.Contains(b.clearRoles, c.Sender.Role) {
-			return c.Reject(b.clearDenied)
+			return c.Forbid(b.clearDenied)
 		}
 		if err := c.Clear(); err != nil {
 			return err
@@ -147,21 +225,40 @@ func (b *board) draw(c *sdk.Call) error {
 	}
 	b.key = append(append(b.key[:0], "i:"...), idBytes...)
 	ikey := string(b.key)
-	orderKey, exists := c.Get(ikey)
-	if !exists {
-		last, count := b.counters(c)
+	last, count, size := b.counters(c)
+	ref, exists := c.Get(ikey)
+	var orderKey []byte
+	if exists {
+		if len(ref) < orderKeyLen {
+			return errors.New("whiteboard: corrupt state: " + ikey)
+		}
+		if !b.mayErase(c, ref) {
+			return c.Forbid(b.eraseDenied)
+		}
+		orderKey = ref[:orderKeyLen]
+		if old, ok := c.Get(string(orderKey)); ok {
+			size -= min(size, uint64(len(old))+1)
+		}
+		size += uint64(len(el)) + 1
+	} else {
 		if count >= uint64(b.maxElements) {
 			return c.Reject("board full (max " + strconv.Itoa(b.maxElements) + " elements)")
 		}
-		n := last + 1
-		b.ord = appendHex16(append(b.ord[:0], "o:"...), n)
+		last++
+		count++
+		size += uint64(len(el)) + 1
+		b.ord = appendHex16(append(b.ord[:0], "o:"...), last)
 		orderKey = b.ord
-		if err := b.setCounters(c, n, count+1); err != nil {
+		b.ref = append(append(b.ref[:0], b.ord...), c.Sender.ID...)
+		if err := c.Set(ikey, b.ref); err != nil {
 			return err
 		}
-		if err := c.Set(ikey, orderKey); err != nil {
-			return err
-		}
+	}
+	if size+uint64(snapshotOverhead) > uint64(b.maxBoardBytes) {
+		return c.Reject(b.tooLarge)
+	}
+	if err := b.setCounters(c, last, count, size); err != nil {
+		return err
 	}
 	if err := c.Set(string(orderKey), el); err != nil {
 		return err
@@ -175,20 +272,32 @@ func (b *board) erase(c *sdk.Call, obj jsonlite.Obj) error {
 	if err != nil || !ok || id == "" {
 		return c.Reject("id must be a non-empty string")
 	}
-	orderKey, exists := c.Get("i:" + id)
+	ref, exists := c.Get("i:" + id)
 	if !exists {
 		return c.Reject("unknown element " + strconv.Quote(id))
 	}
-	if err := c.Del(string(orderKey)); err != nil {
+	if len(ref) < orderKeyLen {
+		return errors.New("whiteboard: corrupt state: i:" + id)
+	}
+	if !b.mayErase(c, ref) {
+		return c.Forbid(b.eraseDenied)
+	}
+	orderKey := string(ref[:orderKeyLen])
+	last, count, size := b.counters(c)
+	if old, ok := c.Get(orderKey); ok {
+		size -= min(size, uint64(len(old))+1)
+	}
+	if err := c.Del(orderKey); err != nil {
 		return err
 	}
 	if err := c.Del("i:" + id); err != nil {
 		return err
 	}
-	if last, count := b.counters(c); count > 0 {
-		if err := b.setCounters(c, last, count-1); err != nil {
-			return err
-		}
+	if count > 0 {
+		count--
+	}
+	if err := b.setCounters(c, last, count, size); err != nil {
+		return err
 	}
 	out := append([]byte(`{"id":`), jsonlite.AppendString(nil, id)...)
 	return c.Broadcast("erase", append(out, '}'))
@@ -228,25 +337,34 @@ func snapshot(c *sdk.Call) []byte {
 	return append(out, '}')
 }
 
-// counters reads "k": the last order number and the element count, as
-// "<last> <count>" (one key, so a draw costs one read and one write).
-func (b *board) counters(c *sdk.Call) (last, count uint64) {
+// counters reads "k": the last order number, the element count and the
+// board bytes, as "<last> <count> <bytes>" (one key, so a draw costs one
+// read and one write). State from before the byte count was kept has two
+// fields; its byte count is computed from the elements.
+func (b *board) counters(c *sdk.Call) (last, count, size uint64) {
 	raw, ok := c.Get("k")
 	if !ok {
-		return 0, 0
+		return 0, 0, 0
 	}
-	i := 0
-	for ; i < len(raw) && raw[i] != ' '; i++ {
-		last = last*10 + uint64(raw[i]-'0')
+	var f [3]uint64
+	n := 0
+	for i := 0; i < len(raw) && n < len(f); i++ {
+		if raw[i] == ' ' {
+			n++
+			continue
+		}
+		f[n] = f[n]*10 + uint64(raw[i]-'0')
 	}
-	for i++; i < len(raw); i++ {
-		count = count*10 + uint64(raw[i]-'0')
+	if n < 2 {
+		for _, e := range c.List("o:") {
+			f[2] += uint64(len(e.Value)) + 1
+		}
 	}
-	return last, count
+	return f[0], f[1], f[2]
 }
 
-func (b *board) setCounters(c *sdk.Call, last, count uint64) error {
-	b.cnt = strconv.AppendUint(append(strconv.AppendUint(b.cnt[:0], last, 10), ' '), count, 10)
+func (b *board) setCounters(c *sdk.Call, last, count, size uint64) error {
+	b.cnt = strconv.AppendUint(append(strconv.AppendUint(append(strconv.AppendUint(b.cnt[:0], last, 10), ' '), count, 10), ' '), size, 10)
 	return c.Set("k", b.cnt)
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,5 +191,213 @@ func TestEmptySnapshot(t *testing.T) {
 	_, raw := snapshotOf(t, h)
 	if raw != `{"elements":[],"seq":0}` {
 		t.Fatalf("snapshot = %s", raw)
+	}
+}
+
+// TestErasePermissions: who may erase or redraw whose elements, by
+// configuration. Denials are Forbid (the sender gets "forbidden") and leave
+// the element on the board.
+func TestErasePermissions(t *testing.T) {
+	other := sdk.User{ID: "s2", Name: "Sue", Role: "student"}
+	assistant := sdk.User{ID: "a1", Name: "Al", Role: "assistant"}
+	const (
+		denyOthers = "only teachers can erase or redraw other users' elements"
+		denyAll    = "only teachers can erase or redraw elements"
+	)
+	for _, tc := range []struct {
+		name       string
+		cfg        string
+		owner, by  sdk.User
+		action     string // erase or redraw
+		wantReject string
+	}{
+		{"student erases own", "", student, student, "erase", ""},
+		{"student redraws own", "", student, student, "redraw", ""},
+		{"student erases other student's", "", other, student, "erase", denyOthers},
+		{"student erases teacher's", "", teacher, student, "erase", denyOthers},
+		{"student redraws teacher's", "", teacher, student, "redraw", denyOthers},
+		{"teacher erases student's", "", student, teacher, "erase", ""},
+		{"teacher redraws student's", "", student, teacher, "redraw", ""},
+		{"erase_own off: student erases own", `{"erase_own":false}`, student, student, "erase", denyAll},
+		{"erase_own off: teacher erases any", `{"erase_own":false}`, student, teacher, "erase", ""},
+		{"assistant may erase any", `{"erase_any_roles":["teacher","assistant"]}`, teacher, assistant, "erase", ""},
+		{"assistant not listed", "", teacher, assistant, "erase", denyOthers},
+		{"nobody erases others", `{"erase_any_roles":[]}`, student, teacher, "erase", "only nobody can erase or redraw other users' elements"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newBoard(t, tc.cfg)
+			if res, err := h.Message(tc.owner, "c1", "whiteboard.draw", el("e", "")); err != nil || res.Reject != "" {
+				t.Fatalf("draw: %+v %v", res, err)
+			}
+			typ, data := "whiteboard.erase", `{"id":"e"}`
+			if tc.action == "redraw" {
+				typ, data = "whiteboard.draw", el("e", `,"x":2`)
+			}
+			res, err := h.Message(tc.by, "c2", typ, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Reject != tc.wantReject || res.Forbidden != (tc.wantReject != "") {
+				t.Fatalf("reject %q forbidden %v, want %q", res.Reject, res.Forbidden, tc.wantReject)
+			}
+			s, raw := snapshotOf(t, h)
+			wantLeft := tc.wantReject != "" || tc.action == "redraw"
+			if (len(s.Elements) == 1) != wantLeft {
+				t.Fatalf("board after %s: %s", tc.action, raw)
+			}
+			if tc.wantReject != "" && strings.Contains(raw, `"x":2`) {
+				t.Fatalf("a forbidden redraw changed the element: %s", raw)
+			}
+		})
+	}
+}
+
+// TestStudentClearIsForbidden: a role denial of clear is Forbid.
+func TestStudentClearIsForbidden(t *testing.T) {
+	h := newBoard(t, "")
+	if _, err := h.Message(teacher, "c1", "whiteboard.draw", el("a", "")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Message(student, "c2", "whiteboard.clear", `{}`)
+	if err != nil || !res.Forbidden || res.Reject != "only teachers can clear the board" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if s, _ := snapshotOf(t, h); len(s.Elements) != 1 {
+		t.Fatal("a forbidden clear cleared the board")
+	}
+}
+
+// TestBoardBytesBound: a draw that would make the snapshot's data larger
+// than max_board_bytes is rejected; erases and smaller redraws make room;
+// the snapshot never exceeds the bound.
+func TestBoardBytesBound(t *testing.T) {
+	pad := func(n int) string { return `,"t":"` + strings.Repeat("x", n) + `"` }
+	// Each el("eN", pad(100)) is 132 bytes, 133 in board bytes; with the
+	// snapshot's overhead of 42 bytes, 3 fit in 500 (441) and 4 do not (574).
+	const cfg = `{"max_element_bytes":250,"max_board_bytes":500}`
+	type step struct {
+		typ, data  string
+		wantReject string
+	}
+	tooLarge := "board too large (max 500 bytes): erase or clear first"
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		board []string
+	}{
+		{"fills then refuses", []step{
+			{"whiteboard.draw", el("e1", pad(100)), ""},
+			{"whiteboard.draw", el("e2", pad(100)), ""},
+			{"whiteboard.draw", el("e3", pad(100)), ""},
+			{"whiteboard.draw", el("e4", pad(100)), tooLarge},
+		}, []string{"e1", "e2", "e3"}},
+		{"redraw larger refused", []step{
+			{"whiteboard.draw", el("e1", pad(100)), ""},
+			{"whiteboard.draw", el("e2", pad(100)), ""},
+			{"whiteboard.draw", el("e3", pad(100)), ""},
+			{"whiteboard.draw", el("e3", pad(170)), tooLarge},
+			{"whiteboard.draw", el("e3", pad(10)), ""},
+			{"whiteboard.draw", el("e4", pad(50)), ""},
+		}, []string{"e1", "e2", "e3", "e4"}},
+		{"erase makes room", []step{
+			{"whiteboard.draw", el("e1", pad(100)), ""},
+			{"whiteboard.draw", el("e2", pad(100)), ""},
+			{"whiteboard.draw", el("e3", pad(100)), ""},
+			{"whiteboard.erase", `{"id":"e1"}`, ""},
+			{"whiteboard.draw", el("e4", pad(100)), ""},
+		}, []string{"e2", "e3", "e4"}},
+		{"clear makes room", []step{
+			{"whiteboard.draw", el("e1", pad(100)), ""},
+			{"whiteboard.draw", el("e2", pad(100)), ""},
+			{"whiteboard.draw", el("e3", pad(100)), ""},
+			{"whiteboard.clear", `{}`, ""},
+			{"whiteboard.draw", el("e4", pad(100)), ""},
+			{"whiteboard.draw", el("e5", pad(100)), ""},
+		}, []string{"e4", "e5"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newBoard(t, cfg)
+			for i, s := range tc.steps {
+				res, err := h.Message(teacher, "c1", s.typ, s.data)
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				if res.Reject != s.wantReject || res.Forbidden {
+					t.Fatalf("step %d: reject %q (forbidden %v), want %q", i, res.Reject, res.Forbidden, s.wantReject)
+				}
+				h.Seq = 1<<64 - 1 - 10 // the longest seq, to test the overhead
+				if _, raw := snapshotOf(t, h); len(raw) > 500 {
+					t.Fatalf("step %d: snapshot of %d bytes > 500", i, len(raw))
+				}
+			}
+			s, _ := snapshotOf(t, h)
+			if got := ids(t, s); strings.Join(got, ",") != strings.Join(tc.board, ",") {
+				t.Fatalf("board = %v, want %v", got, tc.board)
+			}
+		})
+	}
+}
+
+// TestLegacyStateSize: counters written before the byte count was kept
+// ("<last> <count>") are recomputed from the elements.
+func TestLegacyStateSize(t *testing.T) {
+	h := newBoard(t, `{"max_element_bytes":200,"max_board_bytes":500}`)
+	big := `{"id":"old","t":"` + strings.Repeat("x", 400) + `"}`
+	h.State["k"] = []byte("1 1")
+	h.State["o:0000000000000001"] = []byte(big)
+	h.State["i:old"] = []byte("o:0000000000000001") // no owner recorded
+	res, err := h.Message(teacher, "c1", "whiteboard.draw", el("e1", `,"t":"`+strings.Repeat("x", 100)+`"`))
+	if err != nil || res.Reject != "board too large (max 500 bytes): erase or clear first" {
+		t.Fatalf("draw on a legacy board: %+v %v", res, err)
+	}
+	if res, err := h.Message(student, "c1", "whiteboard.erase", `{"id":"old"}`); err != nil || !res.Forbidden {
+		t.Fatalf("a student erased an element with no recorded owner: %+v %v", res, err)
+	}
+	if res, err := h.Message(teacher, "c1", "whiteboard.erase", `{"id":"old"}`); err != nil || res.Reject != "" {
+		t.Fatalf("teacher erase: %+v %v", res, err)
+	}
+	if got := string(h.State["k"]); got != "1 0 0" {
+		t.Fatalf("counters after erase = %q", got)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg     string
+		wantErr string
+	}{
+		{"", ""},
+		{`{"max_board_bytes":` + strconv.Itoa(sdk.MaxJoinStateBytes) + `}`, ""},
+		{`{"max_board_bytes":` + strconv.Itoa(sdk.MaxJoinStateBytes+1) + `}`, "max_board_bytes must be between"},
+		{`{"max_board_bytes":100}`, "max_board_bytes must be between"},
+		{`{"erase_own":"yes"}`, "erase_own"},
+		{`{"erase_any_roles":"teacher"}`, "erase_any_roles"},
+	} {
+		_, err := sdk.NewHarness("whiteboard", New, tc.cfg)
+		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("config %s: err %v, want %q", tc.cfg, err, tc.wantErr)
+		}
+	}
+}
+
+// TestDocsQuoteDefaults: docs/PROTOCOL.md states each bound with its key
+// and the default defined here.
+func TestDocsQuoteDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, def := range map[string]int{
+		"max_element_bytes": defaultMaxElementBytes,
+		"max_points":        defaultMaxPoints,
+		"max_elements":      defaultMaxElements,
+		"max_board_bytes":   defaultMaxBoardBytes,
+	} {
+		if want := fmt.Sprintf("`%s` (%d", key, def); !strings.Contains(string(doc), want) {
+			t.Errorf("docs/PROTOCOL.md does not say %s…)", want)
+		}
+	}
+	if want := fmt.Sprintf("at most %d", sdk.MaxJoinStateBytes); !strings.Contains(string(doc), want) {
+		t.Errorf("docs/PROTOCOL.md does not say %q", want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/classgate/classgate/plugins/sdk"
 	"github.com/classgate/classgate/plugins/sdk/jsonlite"
@@ -98,6 +99,21 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 			os.Exit(3)
 		case "badjson":
 			return c.Broadcast("x", []byte("{nope"))
+		case "badutf8":
+			return c.Broadcast("x", []byte("{\"t\":\"\xff\"}"))
+		case "badtype":
+			return c.Send(sdk.ToRoom(), "Bad Type", nil)
+		case "longtype":
+			return c.Send(sdk.ToRoom(), strings.Repeat("x", 70), nil)
+		case "bigreply":
+			big := make([]byte, 0, 1<<20+16)
+			big = append(big, '"')
+			for len(big) < 1<<20+8 {
+				big = append(big, 'x')
+			}
+			return c.Reply("big", append(big, '"'))
+		case "forbid":
+			return c.Forbid("teachers only")
 		case "badtarget":
 			return c.Send(sdk.ToRole(""), "x", nil)
 		case "many":

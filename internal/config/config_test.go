@@ -1,0 +1,115 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const secret = "config-test-secret-0123456789abcdef"
+
+// TestDefaults: the hardening keys have safe defaults without any file.
+func TestDefaults(t *testing.T) {
+	c, err := Load("", []string{EnvPrefix + "AUTH__HS256_SECRET=" + secret}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key       string
+		got, want any
+	}{
+		{"server.max_connections", c.Server.MaxConnections, 0},
+		{"server.max_connections_per_user", c.Server.MaxConnectionsPerUser, 20},
+		{"server.idle_timeout", c.Server.IdleTimeout, 60 * time.Second},
+		{"server.read_header_timeout", c.Server.ReadHeaderTimeout, 10 * time.Second},
+		{"auth.issuer", c.Auth.Issuer, ""},
+		{"auth.audience", c.Auth.Audience, ""},
+		{"auth.max_token_lifetime", c.Auth.MaxTokenLifetime, 24 * time.Hour},
+		{"dev.enabled", c.Dev.Enabled, false},
+		{"dev.allow_non_loopback", c.Dev.AllowNonLoopback, false},
+		{"metrics.enabled", c.Metrics.Enabled, true},
+		{"metrics.public", c.Metrics.Public, false},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.key, tt.got, tt.want)
+		}
+	}
+	o, err := c.Auth.VerifierOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.MaxLifetime != 24*time.Hour || string(o.HS256Secret) != secret {
+		t.Errorf("VerifierOptions = %+v", o)
+	}
+}
+
+// TestValidate: values that decode but make no sense are errors naming
+// their key; good values load.
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		wantErr string // "" : loads
+	}{
+		{"max connections set", []string{"SERVER__MAX_CONNECTIONS=5000"}, ""},
+		{"negative max connections", []string{"SERVER__MAX_CONNECTIONS=-1"}, "server.max_connections: must be 0"},
+		{"per-user cap off", []string{"SERVER__MAX_CONNECTIONS_PER_USER=0"}, ""},
+		{"negative per-user cap", []string{"SERVER__MAX_CONNECTIONS_PER_USER=-2"}, "server.max_connections_per_user:"},
+		{"zero idle timeout", []string{"SERVER__IDLE_TIMEOUT=0s"}, "server.idle_timeout: must be positive"},
+		{"bad idle timeout", []string{"SERVER__IDLE_TIMEOUT=soon"}, "idle_timeout"},
+		{"zero read header timeout", []string{"SERVER__READ_HEADER_TIMEOUT=0s"}, "server.read_header_timeout: must be positive"},
+		{"issuer and audience", []string{"AUTH__ISSUER=https://lms.example", "AUTH__AUDIENCE=classgate"}, ""},
+		{"no lifetime limit", []string{"AUTH__MAX_TOKEN_LIFETIME=0s"}, ""},
+		{"negative lifetime", []string{"AUTH__MAX_TOKEN_LIFETIME=-1h"}, "auth.max_token_lifetime:"},
+		{"negative leeway", []string{"AUTH__LEEWAY=-1s"}, "auth.leeway:"},
+		{"dev on loopback", []string{"DEV__ENABLED=true", "SERVER__LISTEN=127.0.0.1:8080"}, ""},
+		{"dev on localhost", []string{"DEV__ENABLED=true", "SERVER__LISTEN=localhost:8080"}, ""},
+		{"dev on ::1", []string{"DEV__ENABLED=true", "SERVER__LISTEN=[::1]:8080"}, ""},
+		{"dev on every interface", []string{"DEV__ENABLED=true", "SERVER__LISTEN=:8080"}, "server.listen:"},
+		{"dev on 0.0.0.0", []string{"DEV__ENABLED=true", "SERVER__LISTEN=0.0.0.0:8080"}, "dev.allow_non_loopback"},
+		{"dev on a public address, forced", []string{"DEV__ENABLED=true", "SERVER__LISTEN=0.0.0.0:8080", "DEV__ALLOW_NON_LOOPBACK=true"}, ""},
+		{"production on every interface", []string{"SERVER__LISTEN=0.0.0.0:8080"}, ""},
+		{"public metrics", []string{"METRICS__PUBLIC=true"}, ""},
+		{"public metrics bad path", []string{"METRICS__PUBLIC=true", "METRICS__PATH=metrics"}, "metrics.path:"},
+		{"unknown metrics key", []string{"METRICS__PUBLICK=true"}, "publick"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := []string{EnvPrefix + "AUTH__HS256_SECRET=" + secret}
+			for _, e := range tt.env {
+				env = append(env, EnvPrefix+e)
+			}
+			_, err := Load("", env, nil)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Load = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestVerifierOptionsKeyFiles: a missing key file is an error naming its
+// key.
+func TestVerifierOptionsKeyFiles(t *testing.T) {
+	tests := []struct {
+		name    string
+		a       Auth
+		wantErr string
+	}{
+		{"missing PEM", Auth{PublicKeys: []string{"/nonexistent/key.pem"}}, "auth.public_keys"},
+		{"missing JWKS", Auth{JWKSFile: "/nonexistent/jwks.json"}, "auth.jwks_file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.a.VerifierOptions(); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("VerifierOptions = %v, want an error naming %s", err, tt.wantErr)
+			}
+		})
+	}
+}
