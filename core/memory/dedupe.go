@@ -13,22 +13,14 @@ type refusal struct {
 	expires time.Time
 }
 
-// existingRoom returns the room or nil, without creating it.
-func (s *Store) existingRoom(name string) *room {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rooms[name]
-}
-
 // Dedupe implements core.Log: a commit's key first, then a refusal.
 func (s *Store) Dedupe(_ context.Context, name, key string) (core.DedupeAnswer, bool, error) {
-	r := s.existingRoom(name)
-	if r == nil {
+	r := s.lockRoom(name, false)
+	if r == nil { // never used, or freed: no entry left in any window
 		return core.DedupeAnswer{}, false, nil
 	}
-	now := s.o.Now()
-	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := s.o.Now()
 	if d, ok := r.dedupe[key]; ok && now.Before(d.expires) {
 		return core.DedupeAnswer{Seq: d.seq}, true, nil
 	}
@@ -43,10 +35,9 @@ func (s *Store) RememberRefusal(_ context.Context, name, key string, ans core.De
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
 	}
-	r := s.room(name)
-	now := s.o.Now()
-	r.mu.Lock()
+	r := s.lockRoom(name, true)
 	defer r.mu.Unlock()
+	now := s.o.Now()
 	if d, ok := r.dedupe[key]; ok && now.Before(d.expires) {
 		return nil // a commit used the key: it is the answer
 	}

@@ -216,6 +216,13 @@ func (s *Store) freeLocked(name string, r *room, now time.Time) (bool, time.Time
 			next = d.expires
 		}
 	}
+	for k, f := range r.refused { // remembered refusals (dedupe.go) likewise
+		if !now.Before(f.expires) {
+			delete(r.refused, k)
+		} else if f.expires.After(next) {
+			next = f.expires
+		}
+	}
 	if !next.IsZero() {
 		return false, next
 	}
