@@ -58,6 +58,35 @@ type Node interface {
 	Reload(ctx context.Context) error
 }
 
+// Cluster is implemented by a Node that shares its store with other
+// gateway nodes and reaches them through it (cmd/gateway on Redis, via
+// the store's control channel). With it, kick acts on every node and
+// drain can name another node; without it, both act on this node only.
+type Cluster interface {
+	// KickOthers closes user's connections (those that joined room when
+	// room is not empty) on every other node with 4003.
+	KickOthers(ctx context.Context, user, room string) (Remote, error)
+	// DrainOthers drains the node with id node, or every other node when
+	// node is "*", as Drain does locally; it returns once they answered
+	// (they close their connections in the background).
+	DrainOthers(ctx context.Context, node string) (Remote, error)
+}
+
+// Remote sums what the other nodes answered to a cluster-wide action.
+type Remote struct {
+	// Nodes is how many nodes carried it out (answered, not skipped).
+	Nodes int
+	// Closed is how many connections those nodes closed (or, for a
+	// drain, were closing).
+	Closed int
+	// Unanswered is how many nodes got the request but did not answer in
+	// time (-1: unknown, e.g. Redis Cluster); their connections may still
+	// have been closed.
+	Unanswered int
+	// Errors are the failures nodes reported, "node: error".
+	Errors []string
+}
+
 // NodeFuncs implements Node with plain functions; a nil function answers
 // errors.ErrUnsupported (HTTP 501).
 type NodeFuncs struct {
@@ -149,6 +178,10 @@ type Options struct {
 	Now func() time.Time
 }
 
+// DefaultDrainTimeout is Options.DrainTimeout's default; cmd/gateway
+// bounds a drain asked by another node with it too.
+const DefaultDrainTimeout = 30 * time.Second
+
 // maxBody bounds request bodies.
 const maxBody = 64 << 10
 
@@ -179,7 +212,7 @@ func New(o Options) (*API, error) {
 		o.Timeout = 10 * time.Second
 	}
 	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = 30 * time.Second
+		o.DrainTimeout = DefaultDrainTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -374,9 +407,16 @@ type KickRequest struct {
 	Room string `json:"room,omitempty"`
 }
 
-// KickResponse reports how many connections were closed with 4003.
+// KickResponse reports how many connections were closed with 4003, on
+// every node of the cluster that answered.
 type KickResponse struct {
 	Closed int `json:"closed"`
+	// Nodes is how many nodes carried the kick out, this one included.
+	Nodes int `json:"nodes"`
+	// Unanswered is how many other nodes did not answer in time (-1:
+	// unknown); Detail says why some could not be reached.
+	Unanswered int    `json:"unanswered"`
+	Detail     string `json:"detail,omitempty"`
 }
 
 func (a *API) kick(w http.ResponseWriter, r *http.Request) {
@@ -396,8 +436,29 @@ func (a *API) kick(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "kick", err)
 		return
 	}
-	a.log.Info("admin: kicked", "user", req.User, "room", req.Room, "closed", n, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, KickResponse{Closed: n})
+	resp := KickResponse{Closed: n, Nodes: 1}
+	if cl, ok := a.o.Node.(Cluster); ok {
+		rem, err := cl.KickOthers(ctx, req.User, req.Room)
+		resp.add(rem, err)
+	}
+	a.log.Info("admin: kicked", "user", req.User, "room", req.Room, "closed", resp.Closed, "nodes", resp.Nodes,
+		"unanswered", resp.Unanswered, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// add counts the other nodes' answers in; this node's part stands even
+// when they could not be reached.
+func (k *KickResponse) add(rem Remote, err error) {
+	if err != nil {
+		k.Unanswered, k.Detail = -1, "other nodes not reached: "+err.Error()
+		return
+	}
+	k.Closed += rem.Closed
+	k.Nodes += rem.Nodes
+	k.Unanswered = rem.Unanswered
+	if len(rem.Errors) > 0 {
+		k.Detail = strings.Join(rem.Errors, "; ")
+	}
 }
 
 // MessageRequest is the body of POST /admin/rooms/{room}/message.
@@ -445,25 +506,77 @@ func (a *API) message(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, MessageResponse{Seq: seq})
 }
 
+// DrainRequest is the optional body of POST /admin/drain.
+type DrainRequest struct {
+	// Node is the id of the node to drain: "" (or this node's id) drains
+	// this one, another id drains that node through the store, "*" drains
+	// every node of the cluster.
+	Node string `json:"node,omitempty"`
+}
+
 // DrainResponse reports a drain: Complete is false when connections were
-// still closing when DrainTimeout ran out (they keep closing).
+// still closing when DrainTimeout ran out (they keep closing); other
+// nodes always close theirs in the background, so a drain of only other
+// nodes is never Complete.
 type DrainResponse struct {
 	Draining bool   `json:"draining"`
 	Complete bool   `json:"complete"`
 	Detail   string `json:"detail,omitempty"`
+	// Nodes is how many other nodes started draining and Closed how many
+	// connections they were closing; Unanswered as in KickResponse.
+	Nodes      int `json:"nodes,omitempty"`
+	Closed     int `json:"closed,omitempty"`
+	Unanswered int `json:"unanswered,omitempty"`
 }
 
 func (a *API) drain(w http.ResponseWriter, r *http.Request) {
+	var req DrainRequest
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &req); err != nil {
+			writeErr(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	var resp DrainResponse
+	if req.Node != "" && req.Node != a.o.NodeID {
+		cl, ok := a.o.Node.(Cluster)
+		if !ok {
+			writeErr(w, http.StatusNotImplemented, "this node reaches no other node (draining another node needs a shared store)")
+			return
+		}
+		ctx, cancel := a.ctx(r)
+		rem, err := cl.DrainOthers(ctx, req.Node)
+		cancel()
+		if err != nil {
+			a.fail(w, "drain "+req.Node, err)
+			return
+		}
+		a.log.Warn("admin: draining other nodes", "node", req.Node, "nodes", rem.Nodes, "closing", rem.Closed,
+			"unanswered", rem.Unanswered, "remote", r.RemoteAddr)
+		resp = DrainResponse{Draining: rem.Nodes > 0, Nodes: rem.Nodes, Closed: rem.Closed, Unanswered: rem.Unanswered,
+			Detail: strings.Join(rem.Errors, "; ")}
+		if req.Node != "*" {
+			if rem.Nodes == 0 {
+				writeErr(w, http.StatusNotFound, fmt.Sprintf("node %q did not answer (unknown, down, or on another store)", req.Node))
+				return
+			}
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
+	}
 	a.log.Warn("admin: draining the node", "remote", r.RemoteAddr)
 	a.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.o.DrainTimeout)
 	defer cancel()
 	err := a.o.Node.Drain(ctx)
+	resp.Draining = true
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, DrainResponse{Draining: true, Complete: true})
+		resp.Complete = true
+		writeJSON(w, http.StatusOK, resp)
 	case errors.Is(err, context.DeadlineExceeded):
-		writeJSON(w, http.StatusAccepted, DrainResponse{Draining: true, Detail: err.Error()})
+		resp.Detail = strings.TrimPrefix(resp.Detail+"; "+err.Error(), "; ")
+		writeJSON(w, http.StatusAccepted, resp)
 	default:
 		if errors.Is(err, errors.ErrUnsupported) {
 			a.draining.Store(false)

@@ -36,9 +36,14 @@ type Options struct {
 	// requirepass password with an empty Username).
 	Username string `koanf:"username"`
 	Password string `koanf:"password"`
-	// SentinelPassword authenticates to the Sentinels themselves, when they
-	// require it (sentinel mode).
+	// SentinelUsername and SentinelPassword authenticate to the Sentinels
+	// themselves, when they require it (sentinel mode): an ACL user, or
+	// the Sentinels' requirepass with an empty SentinelUsername.
+	SentinelUsername string `koanf:"sentinel_username"`
 	SentinelPassword string `koanf:"sentinel_password"`
+	// TLS encrypts every connection: to the server (single), to the
+	// Sentinels and the primary (sentinel), to every node (cluster).
+	TLS TLSOptions `koanf:"tls"`
 	// DB is the database number (0); must be 0 in cluster mode.
 	DB int `koanf:"db"`
 	// Prefix starts every key and channel ("classgate:"). Gateways that
@@ -64,6 +69,24 @@ type Options struct {
 	// OpTimeout bounds every store operation, including the wait for a
 	// subscription to be confirmed (2s).
 	OpTimeout time.Duration `koanf:"op_timeout"`
+}
+
+// TLSOptions configure TLS to Redis (store.redis.tls.*), e.g. AWS
+// ElastiCache with in-transit encryption.
+type TLSOptions struct {
+	// Enabled turns TLS on (off by default: Redis speaks plain TCP).
+	Enabled bool `koanf:"enabled"`
+	// CAFile is a PEM file of the certificate authorities trusted to sign
+	// the servers' certificates; empty trusts the system pool (right for
+	// ElastiCache, whose certificates chain to a public root).
+	CAFile string `koanf:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and its key, for
+	// servers that require one (tls-auth-clients yes); both or neither.
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	// ServerName is the name the servers' certificates must carry; empty
+	// checks each address's own host (name or IP).
+	ServerName string `koanf:"server_name"`
 }
 
 // Defaults of Options.
@@ -177,6 +200,17 @@ func (o Options) Validate() error {
 	}
 	if o.WaitReplicas > 0 && o.WaitTimeout >= o.OpTimeout {
 		bad("wait_timeout", "%s must be shorter than op_timeout %s", o.WaitTimeout, o.OpTimeout)
+	}
+	if o.Mode != ModeSentinel {
+		if o.SentinelUsername != "" {
+			bad("sentinel_username", "only used in sentinel mode (set username)")
+		}
+		if o.SentinelPassword != "" {
+			bad("sentinel_password", "only used in sentinel mode (set password)")
+		}
+	}
+	if _, err := o.TLS.config(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

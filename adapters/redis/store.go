@@ -27,6 +27,9 @@ type Store struct {
 	publish string
 
 	bus *bus
+
+	ctlMu sync.Mutex
+	ctl   *control // cluster-wide operations, once HandleControl ran (control.go)
 }
 
 var _ core.Store = (*Store)(nil)
@@ -39,6 +42,10 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	o = o.WithDefaults()
+	tlsConf, err := o.TLS.config()
+	if err != nil {
+		return nil, err
+	}
 	quietOnce.Do(func() { goredis.SetLogger(quiet{}) })
 	s := &Store{o: o, k: keys{prefix: o.Prefix}, publish: "PUBLISH"}
 	// Retries are off everywhere: a command whose reply was lost may have
@@ -47,20 +54,21 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	switch o.Mode {
 	case ModeSingle:
 		s.client = goredis.NewClient(&goredis.Options{
-			Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB,
+			Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: tlsConf,
 			DialTimeout: o.DialTimeout, ReadTimeout: o.OpTimeout, WriteTimeout: o.OpTimeout,
 			ContextTimeoutEnabled: true, MaxRetries: -1, DisableIdentity: true,
 		})
 	case ModeSentinel:
 		s.client = goredis.NewFailoverClient(&goredis.FailoverOptions{
-			MasterName: o.MasterName, SentinelAddrs: o.Addrs, SentinelPassword: o.SentinelPassword,
-			Username: o.Username, Password: o.Password, DB: o.DB,
+			MasterName: o.MasterName, SentinelAddrs: o.Addrs,
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
+			Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: tlsConf,
 			DialTimeout: o.DialTimeout, ReadTimeout: o.OpTimeout, WriteTimeout: o.OpTimeout,
 			ContextTimeoutEnabled: true, MaxRetries: -1, DisableIdentity: true,
 		})
 	case ModeCluster:
 		s.cluster = goredis.NewClusterClient(&goredis.ClusterOptions{
-			Addrs: o.Addrs, Username: o.Username, Password: o.Password,
+			Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: tlsConf,
 			DialTimeout: o.DialTimeout, ReadTimeout: o.OpTimeout, WriteTimeout: o.OpTimeout,
 			ContextTimeoutEnabled: true, MaxRetries: -1, DisableIdentity: true,
 		})
@@ -69,7 +77,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	s.bus = newBus(s)
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("redis: connect (%s mode): %w", o.Mode, err)
+		return nil, fmt.Errorf("redis: connect (%s mode): %w", o.Mode, explain(err, o))
 	}
 	return s, nil
 }
@@ -135,6 +143,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements core.Store: it stops the subscriptions and closes the
 // connections. The store must not be used afterwards.
 func (s *Store) Close() error {
+	s.closeControl()
 	s.bus.close()
 	if s.cluster != nil {
 		return s.cluster.Close()

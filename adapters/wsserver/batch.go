@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/internal/uring"
@@ -22,6 +25,17 @@ import (
 // member's write runs inside its own RawConn.Write callback, nested: the
 // innermost callback submits the batch while every descriptor in it is
 // held. Members whose connection closed meanwhile are left out.
+//
+// The ring never costs a healthy client its connection. A send's result
+// that is the socket's own (bytes taken, EAGAIN, the peer gone: see
+// socketResult) is handled exactly as write(2)'s. Anything else — the
+// submission failed (a seccomp profile, a kernel short of resources) or a
+// send completed with an error that is not the socket's (EINVAL, ENOMEM,
+// ECANCELED…) — is a ring fault: that member's bytes are written with a
+// plain write(2) instead, still in the same order, and the ring is
+// dropped if it failed. After ringFaultLimit batches in a row with a
+// fault, io_uring is switched off for the server with one log line, and
+// fan-out writes one socket at a time from then on.
 
 // batchMax bounds one submission (and the nesting depth); larger rooms
 // are sent in several.
@@ -47,7 +61,7 @@ func (s *Server) sendBatch(ctx context.Context, ids []core.ConnID, frame []byte)
 		return
 	}
 	b := batches.Get().(*batch)
-	b.ring = ring
+	b.ring, b.do = ring, s.ringDo
 	for _, id := range ids {
 		c := s.get(id)
 		if c == nil || c.out.rc == nil || c.isDone() {
@@ -71,17 +85,47 @@ func (s *Server) sendBatch(ctx context.Context, ids []core.ConnID, frame []byte)
 		b.from(0)
 	}
 	s.rings.put(b.ring)
+	var fault error
 	for i, c := range b.conns {
 		err := b.errs[i]
 		if err == nil {
 			op := b.ops[i]
-			_, err = c.out.settle(op.N, op.Err)
+			if socketResult(op.Err) {
+				_, err = c.out.settle(op.N, op.Err)
+			} else {
+				// Not the socket's doing: nothing was written (a send
+				// completes whole or fails whole), so buf is intact and
+				// goes out with write(2) as Send's fast path would.
+				if fault == nil {
+					fault = fmt.Errorf("conn %s: %w", c.id, op.Err)
+				}
+				_, err = c.out.tryFlush()
+			}
 		}
 		c.out.mu.Unlock()
 		s.wrote(c, err)
 	}
+	if len(b.conns) > 0 {
+		s.rings.result(fault)
+	}
 	b.reset()
 	batches.Put(b)
+}
+
+// socketResult reports whether err, a send's result, is the socket's own
+// — what a non-blocking write(2) on it could have returned: none, a full
+// buffer, or the connection gone — rather than a fault of the ring.
+func socketResult(err error) bool {
+	if err == nil {
+		return true
+	}
+	for _, e := range []error{syscall.EAGAIN, syscall.EINTR, syscall.EPIPE, syscall.ECONNRESET, syscall.ENOTCONN,
+		syscall.ECONNABORTED, syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENETDOWN, syscall.ESHUTDOWN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // sendLogged is Send for a fan-out, where errors are only worth a debug
@@ -95,6 +139,7 @@ func (s *Server) sendLogged(ctx context.Context, id core.ConnID, frame []byte) {
 // batch is one submission being assembled; batches are pooled.
 type batch struct {
 	ring  *uring.Ring
+	do    func(*uring.Ring, []uring.Op) error // (*uring.Ring).Do; tests make it fail
 	conns []*conn
 	ops   []uring.Op
 	errs  []error // a member's RawConn refused (closed): not written
@@ -131,23 +176,19 @@ func (b *batch) hold(fd uintptr) bool {
 	return true
 }
 
+// submit runs the batch. When the ring fails (not a socket), every op
+// without a result carries the ring's error, which socketResult does not
+// take for the socket's: those members are written with write(2), and put
+// drops the broken ring.
 func (b *batch) submit() {
-	if err := b.ring.Do(b.ops); err != nil {
-		// The ring failed (not a socket): every op without a result
-		// carries that error, and put drops the ring.
-		for i := range b.ops {
-			if b.errs[i] == nil && b.ops[i].Err == err {
-				b.errs[i] = err
-			}
-		}
-	}
+	_ = b.do(b.ring, b.ops)
 }
 
 func (b *batch) reset() {
 	clear(b.conns)
 	clear(b.ops)
 	clear(b.errs)
-	b.conns, b.ops, b.errs, b.ring = b.conns[:0], b.ops[:0], b.errs[:0], nil
+	b.conns, b.ops, b.errs, b.ring, b.do = b.conns[:0], b.ops[:0], b.errs[:0], nil, nil
 }
 
 // ringPool lends io_uring rings to concurrent fan-outs. It starts with a
@@ -156,10 +197,18 @@ func (b *batch) reset() {
 // the bound reached writes its members one by one instead of waiting.
 type ringPool struct {
 	free    chan *uring.Ring
+	log     *slog.Logger
 	mu      sync.Mutex
 	closed  bool
 	created int
+	faults  int // batches in a row with a ring fault
+
+	disabled atomic.Bool // switched off after ringFaultLimit faults
 }
+
+// ringFaultLimit is how many batches in a row may hit a ring fault (each
+// one still delivered with write(2)) before io_uring is switched off.
+const ringFaultLimit = 3
 
 // ringsMax bounds the rings of one server (each is a descriptor and
 // about 12 KiB of kernel-shared memory).
@@ -167,8 +216,8 @@ const ringsMax = 64
 
 // newRingPool makes n rings; it returns nil, and the reason, when
 // io_uring cannot be used here.
-func newRingPool(n int) (*ringPool, error) {
-	p := &ringPool{free: make(chan *uring.Ring, ringsMax)}
+func newRingPool(n int, log *slog.Logger) (*ringPool, error) {
+	p := &ringPool{free: make(chan *uring.Ring, ringsMax), log: log}
 	for range n {
 		r, err := uring.New(batchMax)
 		if err != nil {
@@ -182,7 +231,7 @@ func newRingPool(n int) (*ringPool, error) {
 }
 
 func (p *ringPool) get() *uring.Ring {
-	if p == nil {
+	if !p.enabled() {
 		return nil
 	}
 	select {
@@ -192,7 +241,7 @@ func (p *ringPool) get() *uring.Ring {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.created >= ringsMax {
+	if p.closed || p.disabled.Load() || p.created >= ringsMax {
 		return nil
 	}
 	r, err := uring.New(batchMax)
@@ -206,12 +255,35 @@ func (p *ringPool) get() *uring.Ring {
 func (p *ringPool) put(r *uring.Ring) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || r.Broken() {
+	if p.closed || p.disabled.Load() || r.Broken() {
 		r.Close()
 		p.created--
 		return
 	}
 	p.free <- r
+}
+
+// enabled reports whether fan-out may use the pool's rings.
+func (p *ringPool) enabled() bool { return p != nil && !p.disabled.Load() }
+
+// result records whether a batch hit a ring fault (nil: it did not). The
+// ringFaultLimit-th fault in a row switches io_uring off, with one log
+// line, and releases the idle rings.
+func (p *ringPool) result(fault error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if fault == nil {
+		p.faults = 0
+		return
+	}
+	p.faults++
+	if p.faults < ringFaultLimit || p.disabled.Load() {
+		return
+	}
+	p.disabled.Store(true)
+	p.log.Warn("io_uring disabled after repeated failures: room fan-out writes one socket at a time",
+		"failures", p.faults, "err", fault)
+	p.releaseIdle()
 }
 
 // close releases the idle rings; rings in use are released when put back.
@@ -222,10 +294,16 @@ func (p *ringPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	p.releaseIdle()
+}
+
+// releaseIdle closes the rings not lent. mu must be held.
+func (p *ringPool) releaseIdle() {
 	for {
 		select {
 		case r := <-p.free:
 			r.Close()
+			p.created--
 		default:
 			return
 		}

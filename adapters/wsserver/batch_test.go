@@ -1,6 +1,7 @@
 package wsserver
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/classgate/classgate/internal/uring"
@@ -10,7 +11,7 @@ import (
 // lent up to its bound, then reports none (the caller writes one socket
 // at a time), and takes rings back.
 func TestRingPool(t *testing.T) {
-	p, err := newRingPool(2)
+	p, err := newRingPool(2, slog.Default())
 	if err != nil {
 		t.Skipf("io_uring unavailable here: %v", err)
 	}

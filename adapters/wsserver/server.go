@@ -19,6 +19,7 @@ import (
 
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/core/auth"
+	"github.com/classgate/classgate/internal/uring"
 )
 
 // Router is what the server drives; *core.Router implements it.
@@ -83,8 +84,9 @@ type Server struct {
 	stop      chan struct{}
 	stopOnce  sync.Once
 
-	conns registry  // every open connection, by id
-	rings *ringPool // nil: no io_uring (see batch.go)
+	conns  registry                            // every open connection, by id
+	rings  *ringPool                           // nil: no io_uring (see batch.go)
+	ringDo func(*uring.Ring, []uring.Op) error // (*uring.Ring).Do; tests replace it
 }
 
 var _ core.Sender = (*Server)(nil)
@@ -106,9 +108,9 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{o: o, log: o.Logger, stop: make(chan struct{}), jobs: make(chan job)}
+	s := &Server{o: o, log: o.Logger, stop: make(chan struct{}), jobs: make(chan job), ringDo: (*uring.Ring).Do}
 	if !o.NoIOUring {
-		rings, err := newRingPool(2 * runtime.GOMAXPROCS(0))
+		rings, err := newRingPool(2*runtime.GOMAXPROCS(0), s.log)
 		if err != nil {
 			s.log.Info("io_uring unavailable: room fan-out writes one socket at a time", "err", err)
 		}
@@ -117,8 +119,10 @@ func New(o Options) *Server {
 	return s
 }
 
-// IOUring reports whether room fan-out submits its writes with io_uring.
-func (s *Server) IOUring() bool { return s.rings != nil }
+// IOUring reports whether room fan-out submits its writes with io_uring:
+// false where it is unavailable or turned off, and once repeated ring
+// failures switched it off (see batch.go).
+func (s *Server) IOUring() bool { return s.rings.enabled() }
 
 // Attach sets the router that receives connections and frames.
 func (s *Server) Attach(r Router) { s.router = r }

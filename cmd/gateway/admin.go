@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
+	"time"
 
 	"github.com/classgate/classgate/adapters/admin"
+	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/internal/config"
 )
@@ -24,7 +26,10 @@ type adminNode struct {
 	rl *reloader
 }
 
-var _ admin.Node = adminNode{}
+var (
+	_ admin.Node    = adminNode{}
+	_ admin.Cluster = adminNode{}
+)
 
 func (a adminNode) Rooms(ctx context.Context) ([]admin.RoomInfo, error) {
 	local := a.n.router.LocalRooms()
@@ -67,6 +72,72 @@ func (a adminNode) Broadcast(ctx context.Context, room, typ string, data json.Ra
 }
 
 func (a adminNode) Drain(ctx context.Context) error { return a.n.ws.Shutdown(ctx) }
+
+// KickOthers implements admin.Cluster: on Redis, the kick goes to every
+// other node through the store's control channel; the memory store has
+// no other node.
+func (a adminNode) KickOthers(ctx context.Context, user, room string) (admin.Remote, error) {
+	if a.n.cluster == nil {
+		return admin.Remote{}, nil
+	}
+	return a.others(ctx, redis.Control{Op: redis.ControlKick, User: user, Room: room})
+}
+
+// DrainOthers implements admin.Cluster.
+func (a adminNode) DrainOthers(ctx context.Context, node string) (admin.Remote, error) {
+	if a.n.cluster == nil {
+		return admin.Remote{}, fmt.Errorf("node %q: this node shares no store with others: %w", node, core.ErrNotFound)
+	}
+	return a.others(ctx, redis.Control{Op: redis.ControlDrain, Node: node})
+}
+
+func (a adminNode) others(ctx context.Context, c redis.Control) (admin.Remote, error) {
+	res, err := a.n.cluster.Control(ctx, c)
+	if err != nil {
+		return admin.Remote{}, err
+	}
+	rem := admin.Remote{Unanswered: res.Unanswered}
+	for _, r := range res.Replies {
+		switch {
+		case r.Skipped:
+		case r.Err != "":
+			rem.Errors = append(rem.Errors, r.Node+": "+r.Err)
+		default:
+			rem.Nodes++
+			rem.Closed += r.Closed
+		}
+	}
+	return rem, nil
+}
+
+// handleControl carries out, on this node, a cluster-wide operation that
+// another node's operations API published (see redis.Control): a kick
+// closes the user's connections here; a drain starts draining this node
+// (bounded by drainTimeout, in the background) and answers at once with
+// the connections it is closing.
+func handleControl(n *node, drainTimeout time.Duration, log *slog.Logger) redis.ControlHandler {
+	a := adminNode{n: n}
+	return func(ctx context.Context, c redis.Control) (int, error) {
+		switch c.Op {
+		case redis.ControlKick:
+			k, err := a.Kick(ctx, c.User, c.Room)
+			log.Info("admin: kicked (cluster-wide)", "user", c.User, "room", c.Room, "closed", k, "asked_by", c.From)
+			return k, err
+		case redis.ControlDrain:
+			closing := n.ws.Count()
+			log.Warn("admin: draining the node (cluster-wide)", "closing", closing, "asked_by", c.From)
+			go func() {
+				dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+				defer cancel()
+				if err := n.ws.Shutdown(dctx); err != nil {
+					log.Warn("drain incomplete", "err", err)
+				}
+			}()
+			return closing, nil
+		}
+		return 0, fmt.Errorf("unknown control operation %q", c.Op)
+	}
+}
 
 func (a adminNode) Reload(ctx context.Context) error { return a.rl.reload(ctx) }
 

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/classgate/classgate/adapters/admin"
 	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/tracing"
@@ -166,6 +167,7 @@ type node struct {
 	// maxConns is the connection cap in force (server.max_connections,
 	// or its default derived from the file-descriptor limit).
 	maxConns int
+	cluster  *redis.Store // the Redis store, for cluster-wide admin actions; nil with memory
 }
 
 func (n *node) close() {
@@ -193,12 +195,13 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 		}
 	}
 	var st core.Store
+	var rs *redis.Store
 	switch cfg.Store.Kind {
 	case "memory":
 		st = memory.New(memory.Options{HistoryLimit: cfg.History.Limit, HistoryAge: cfg.History.Age, LivenessTTL: cfg.Store.LivenessTTL})
 	case "redis":
-		rs, err := redis.New(ctx, cfg.RedisOptions())
-		if err != nil {
+		var err error
+		if rs, err = redis.New(ctx, cfg.RedisOptions()); err != nil {
 			return nil, fmt.Errorf("store.redis: %w", err)
 		}
 		st = rs
@@ -274,7 +277,14 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	if cfg.Dev.Enabled {
 		mountDev(mux, cfg, ws)
 	}
-	n := &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, metrics: m, tracer: tr, cancel: cancel, maxConns: maxConns}
+	n := &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, metrics: m, tracer: tr, cancel: cancel, maxConns: maxConns, cluster: rs}
+	if rs != nil {
+		// Kicks and drains asked on any node's admin API reach this one.
+		if err := rs.HandleControl(ctx, handleControl(n, admin.DefaultDrainTimeout, log)); err != nil {
+			n.close()
+			return nil, fmt.Errorf("store.redis: %w", err)
+		}
+	}
 	return n, nil
 }
 

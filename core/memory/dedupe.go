@@ -16,7 +16,7 @@ type refusal struct {
 // Dedupe implements core.Log: a commit's key first, then a refusal.
 func (s *Store) Dedupe(_ context.Context, name, key string) (core.DedupeAnswer, bool, error) {
 	r := s.lockRoom(name, false)
-	if r == nil { // never used, or freed: no entry left in any window
+	if r == nil {
 		return core.DedupeAnswer{}, false, nil
 	}
 	defer r.mu.Unlock()

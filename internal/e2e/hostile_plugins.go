@@ -15,7 +15,7 @@ import (
 func init() {
 	registerHostile("PluginBoardSizeAttack", testBoardSizeAttack)
 	registerHostile("PluginEraseRoles", testEraseRoles)
-	registerHostile("PluginRetriedIDs", testRetriedIDs)
+	registerHostile("PluginRetriedIDs", testPluginRetriedIDs)
 	registerHostile("PluginInvalidUTF8", testPluginInvalidUTF8)
 }
 
@@ -191,11 +191,11 @@ func durableSince(t *testing.T, c *Client, from, to uint64) map[string][]Msg {
 	return byType
 }
 
-// testRetriedIDs: a frame repeated with the same id — to each plugin,
+// testPluginRetriedIDs: a frame repeated with the same id — to each plugin,
 // including one whose retry the plugin would refuse (erasing an element the
 // first try erased) — is answered with the original ack and its seq, and
 // delivered once.
-func testRetriedIDs(t *testing.T, tg Target) {
+func testPluginRetriedIDs(t *testing.T, tg Target) {
 	for _, tc := range []struct {
 		plugin, typ, event string
 		setup              func(t *testing.T, c *Client, r string)

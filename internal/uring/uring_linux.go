@@ -10,8 +10,9 @@ import (
 
 // System call numbers (x86-64, arm64 and the other generic tables agree).
 const (
-	sysSetup = 425
-	sysEnter = 426
+	sysSetup    = 425
+	sysEnter    = 426
+	sysRegister = 427
 )
 
 // ABI constants from <linux/io_uring.h>.
@@ -22,6 +23,9 @@ const (
 	opSend        = 26
 	opRecv        = 27
 	enterGetEvent = 1 << 0
+	registerProbe = 8      // IORING_REGISTER_PROBE (Linux 5.6)
+	probeOps      = 256    // struct io_uring_probe_op entries asked for
+	opSupported   = 1 << 0 // IO_URING_OP_SUPPORTED
 	sqeSize       = 64
 	cqeSize       = 16
 )
@@ -86,7 +90,10 @@ type Ring struct {
 }
 
 // New sets up a ring for batches of up to entries sends (a power of two
-// is used; larger batches are split).
+// is used; larger batches are split). It asks the kernel which operations
+// it supports (IORING_REGISTER_PROBE) and fails unless both IORING_OP_SEND
+// and IORING_OP_RECV are there: a kernel that can set up a ring but not
+// send on it (before 5.6) is refused here, not at the first batch.
 func New(entries uint32) (*Ring, error) {
 	var p params
 	fd, _, errno := syscall.Syscall(sysSetup, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
@@ -119,11 +126,45 @@ func New(entries uint32) (*Ring, error) {
 			}
 		}
 	}
+	if err == nil {
+		err = r.probe()
+	}
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// probe checks that the kernel supports the operations Do submits.
+func (r *Ring) probe() error {
+	// struct io_uring_probe: last_op, ops_len, resv, resv2[3], then
+	// probeOps struct io_uring_probe_op of 8 bytes (op, resv, flags, resv2).
+	var buf [16 + probeOps*8]byte
+	_, _, errno := syscall.Syscall6(sysRegister, uintptr(r.fd), registerProbe, uintptr(unsafe.Pointer(&buf[0])), probeOps, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("uring: probe supported operations: %w", errno)
+	}
+	return probed(buf[:])
+}
+
+// probed reads a filled struct io_uring_probe and reports the first
+// operation Do needs that the kernel lacks.
+func probed(buf []byte) error {
+	lastOp, opsLen := int(buf[0]), int(buf[1])
+	for _, op := range []struct {
+		code int
+		name string
+	}{{opSend, "IORING_OP_SEND"}, {opRecv, "IORING_OP_RECV"}} {
+		off := 16 + op.code*8
+		if op.code > lastOp || op.code >= opsLen || off+4 > len(buf) {
+			return fmt.Errorf("uring: kernel does not support %s (last operation %d)", op.name, lastOp)
+		}
+		if flags := uint16(buf[off+2]) | uint16(buf[off+3])<<8; flags&opSupported == 0 {
+			return fmt.Errorf("uring: kernel does not support %s", op.name)
+		}
+	}
+	return nil
 }
 
 // Close releases the ring.
@@ -150,7 +191,9 @@ func (r *Ring) Close() error {
 // buffers are not used after Do returns.
 //
 // An error means the ring failed (not a socket): ops without a result
-// have Err set to it, and the ring must not be used again.
+// were not sent and have Err set to it (errors.Is(op.Err, err)), ops with
+// one keep it, and the ring must not be used again. Callers send the ops
+// without a result another way.
 func (r *Ring) Do(ops []Op) error {
 	if r.broken {
 		return errBroken
@@ -159,6 +202,11 @@ func (r *Ring) Do(ops []Op) error {
 		n := min(len(ops), int(r.entries))
 		if err := r.send(ops[:n]); err != nil {
 			r.broken = true
+			// A send the kernel took completes during the submission
+			// (MSG_DONTWAIT), so its result is in the completion queue
+			// even if a later io_uring_enter failed: record it, and only
+			// the ops the kernel never took are left without one.
+			r.reap(ops[:n])
 			for i := range ops {
 				if !ops[i].done {
 					ops[i].Err = err

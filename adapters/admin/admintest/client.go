@@ -108,6 +108,13 @@ func (c *Client) Kick(ctx context.Context, user, room string) (int, error) {
 	return r.Closed, err
 }
 
+// KickAll calls POST /admin/kick and returns the whole answer (nodes that
+// carried it out, unanswered nodes).
+func (c *Client) KickAll(ctx context.Context, user, room string) (admin.KickResponse, error) {
+	var r admin.KickResponse
+	return r, c.Do(ctx, "POST", "/admin/kick", admin.KickRequest{User: user, Room: room}, &r)
+}
+
 // Message calls POST /admin/rooms/{room}/message and returns the seq.
 func (c *Client) Message(ctx context.Context, room, typ string, data any) (uint64, error) {
 	raw, err := json.Marshal(data)
@@ -123,6 +130,13 @@ func (c *Client) Message(ctx context.Context, room, typ string, data any) (uint6
 func (c *Client) Drain(ctx context.Context) (admin.DrainResponse, error) {
 	var r admin.DrainResponse
 	return r, c.Do(ctx, "POST", "/admin/drain", nil, &r)
+}
+
+// DrainNode calls POST /admin/drain for node: another node's id, or "*"
+// for every node.
+func (c *Client) DrainNode(ctx context.Context, node string) (admin.DrainResponse, error) {
+	var r admin.DrainResponse
+	return r, c.Do(ctx, "POST", "/admin/drain", admin.DrainRequest{Node: node}, &r)
 }
 
 // Reload calls POST /admin/reload.

@@ -128,6 +128,9 @@ type Server struct {
 	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// dialSecure, when set, opens the harness's own connections (TLS,
+	// AUTH) to a server started by StartSecure.
+	dialSecure func() (net.Conn, error)
 }
 
 // StartServer starts a redis-server on a free port with no persistence and
@@ -236,7 +239,11 @@ func (s *Server) Restart() {
 // string (simple or bulk), int64, nil, []any, or an error for an error
 // reply or a network failure. It needs no client library.
 func (s *Server) Do(args ...string) (any, error) {
-	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	dial := func() (net.Conn, error) { return net.DialTimeout("tcp", s.Addr(), time.Second) }
+	if s.dialSecure != nil {
+		dial = s.dialSecure
+	}
+	c, err := dial()
 	if err != nil {
 		return nil, err
 	}

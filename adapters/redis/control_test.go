@@ -1,0 +1,89 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/classgate/classgate/adapters/redis"
+	"github.com/classgate/classgate/adapters/redis/redistest"
+)
+
+// TestControl: a control request reaches every other node on the same
+// Redis and prefix (not the asker, not another prefix), each answers with
+// what it closed or its failure, and a node that does not answer is
+// counted, within OpTimeout.
+func TestControl(t *testing.T) {
+	srv := redistest.StartServer(t)
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	var askerCalled, otherPrefixCalled atomic.Int64
+	node := func(name, prefix string, h redis.ControlHandler) *redis.Store {
+		s := newStore(t, redis.Options{Addr: srv.Addr(), Prefix: prefix, Node: name, OpTimeout: 500 * time.Millisecond})
+		if err := s.HandleControl(ctx, h); err != nil {
+			t.Fatalf("HandleControl %s: %v", name, err)
+		}
+		return s
+	}
+	asker := node("a", prefix, func(context.Context, redis.Control) (int, error) { askerCalled.Add(1); return 0, nil })
+	node("b", prefix, func(_ context.Context, c redis.Control) (int, error) {
+		if c.Op != redis.ControlKick || c.User != "sam" || c.Room != "r1" || c.From != "a" {
+			return 0, errors.New("unexpected request")
+		}
+		return 2, nil
+	})
+	node("c", prefix, func(context.Context, redis.Control) (int, error) { return 0, errors.New("cannot") })
+	node("x", redistest.Prefix(t), func(context.Context, redis.Control) (int, error) { otherPrefixCalled.Add(1); return 9, nil })
+
+	res, err := asker.Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam", Room: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(res.Replies, func(i, j int) bool { return res.Replies[i].Node < res.Replies[j].Node })
+	if len(res.Replies) != 2 || res.Unanswered != 0 ||
+		res.Replies[0].Node != "b" || res.Replies[0].Closed != 2 || res.Replies[0].Err != "" ||
+		res.Replies[1].Node != "c" || res.Replies[1].Err != "cannot" {
+		t.Fatalf("replies %+v, unanswered %d", res.Replies, res.Unanswered)
+	}
+	if askerCalled.Load() != 0 || otherPrefixCalled.Load() != 0 {
+		t.Fatalf("the asker (%d) or another prefix (%d) handled the request", askerCalled.Load(), otherPrefixCalled.Load())
+	}
+
+	// A request addressed to one node: it acts, the others answer skipped.
+	res, err = asker.Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam", Room: "r1", Node: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(res.Replies, func(i, j int) bool { return res.Replies[i].Node < res.Replies[j].Node })
+	if len(res.Replies) != 2 || res.Replies[0].Closed != 2 || res.Replies[0].Skipped ||
+		!res.Replies[1].Skipped || res.Replies[1].Err != "" {
+		t.Fatalf("addressed to b: replies %+v", res.Replies)
+	}
+
+	// A node whose handler outlives the wait is counted as unanswered.
+	release := make(chan struct{})
+	defer close(release)
+	node("slow", prefix, func(ctx context.Context, _ redis.Control) (int, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return 1, nil
+	})
+	res, err = asker.Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != 2 || res.Unanswered != 1 {
+		t.Fatalf("with a slow node: replies %+v, unanswered %d; want 2 and 1", res.Replies, res.Unanswered)
+	}
+
+	// Without HandleControl there is no way to get answers: a clear error.
+	lone := newStore(t, redis.Options{Addr: srv.Addr(), Prefix: prefix, Node: "lone"})
+	if _, err := lone.Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam"}); err == nil {
+		t.Fatal("Control without HandleControl succeeded")
+	}
+}

@@ -1,0 +1,174 @@
+package redistest
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// PKI is a certificate authority made for one test, with a server
+// certificate for 127.0.0.1 and localhost and a client certificate it
+// signed, as PEM files in Dir.
+type PKI struct {
+	Dir                   string
+	CAFile                string // the CA's certificate
+	ServerCert, ServerKey string
+	ClientCert, ClientKey string
+	Pool                  *x509.CertPool // holds the CA
+	clientPair            tls.Certificate
+	caCert                *x509.Certificate
+	caKey                 *ecdsa.PrivateKey
+}
+
+// NewPKI generates a CA and the certificates it signs (ECDSA P-256, valid
+// for a day), named name in their subjects.
+func NewPKI(t testing.TB, name string) *PKI {
+	t.Helper()
+	dir := t.TempDir()
+	p := &PKI{Dir: dir, CAFile: filepath.Join(dir, "ca.crt"),
+		ServerCert: filepath.Join(dir, "server.crt"), ServerKey: filepath.Join(dir, "server.key"),
+		ClientCert: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key")}
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatalf("redistest: key: %v", err)
+		}
+		return k
+	}
+	write := func(path, typ string, der []byte) {
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatalf("redistest: write %s: %v", path, err)
+		}
+	}
+	serial := func() *big.Int {
+		n, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+		return n
+	}
+	now := time.Now()
+	p.caKey = key()
+	ca := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: name + " test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, ca, ca, &p.caKey.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatalf("redistest: CA certificate: %v", err)
+	}
+	if p.caCert, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	write(p.CAFile, "CERTIFICATE", der)
+	p.Pool = x509.NewCertPool()
+	p.Pool.AddCert(p.caCert)
+	leaf := func(certFile, keyFile, cn string, usage x509.ExtKeyUsage, server bool) {
+		k := key()
+		tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+		if server {
+			tmpl.DNSNames = []string{"localhost"}
+			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &k.PublicKey, p.caKey)
+		if err != nil {
+			t.Fatalf("redistest: certificate %s: %v", cn, err)
+		}
+		kd, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(certFile, "CERTIFICATE", der)
+		write(keyFile, "EC PRIVATE KEY", kd)
+	}
+	leaf(p.ServerCert, p.ServerKey, "redis-server", x509.ExtKeyUsageServerAuth, true)
+	leaf(p.ClientCert, p.ClientKey, "classgate", x509.ExtKeyUsageClientAuth, false)
+	if p.clientPair, err = tls.LoadX509KeyPair(p.ClientCert, p.ClientKey); err != nil {
+		t.Fatalf("redistest: client pair: %v", err)
+	}
+	return p
+}
+
+// SecureOptions configure StartSecure.
+type SecureOptions struct {
+	// PKI, when set, makes the server speak only TLS (no plain port),
+	// with PKI's server certificate.
+	PKI *PKI
+	// ClientCerts makes the server require a client certificate signed by
+	// PKI's CA (tls-auth-clients yes); otherwise none is asked for.
+	ClientCerts bool
+	// Password is the default user's password (requirepass).
+	Password string
+	// Users are ACL users, name → password, allowed every command, key
+	// and channel.
+	Users map[string]string
+}
+
+// StartSecure starts a redis-server with TLS and/or authentication and
+// waits until it answers PING. The harness's own connections (Do, Info)
+// use TLS with PKI's client certificate and authenticate with Password.
+func StartSecure(t testing.TB, o SecureOptions, extra ...string) *Server {
+	t.Helper()
+	bin, _ := Binaries(t)
+	port := FreePort(t, false)
+	dir := t.TempDir()
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+		"--logfile", filepath.Join(dir, "redis.log")}
+	if o.PKI != nil {
+		auth := "no"
+		if o.ClientCerts {
+			auth = "yes"
+		}
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", o.PKI.ServerCert, "--tls-key-file", o.PKI.ServerKey,
+			"--tls-ca-cert-file", o.PKI.CAFile, "--tls-auth-clients", auth)
+	}
+	if o.Password != "" {
+		args = append(args, "--requirepass", o.Password)
+	}
+	for name, pw := range o.Users {
+		args = append(args, "--user", name, "on", ">"+pw, "~*", "&*", "+@all")
+	}
+	s := &Server{t: t, port: port, dir: dir, args: append(args, extra...)}
+	s.dialSecure = func() (net.Conn, error) {
+		var c net.Conn
+		var err error
+		d := &net.Dialer{Timeout: time.Second}
+		if o.PKI != nil {
+			c, err = tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: o.PKI.Pool,
+				Certificates: []tls.Certificate{o.PKI.clientPair}, MinVersion: tls.VersionTLS12})
+		} else {
+			c, err = d.Dial("tcp", s.Addr())
+		}
+		if err != nil || o.Password == "" {
+			return c, err
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fmt.Fprintf(c, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(o.Password), o.Password); err != nil {
+			c.Close()
+			return nil, err
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "+OK") {
+			c.Close()
+			return nil, fmt.Errorf("redistest: AUTH: %q %v", line, err)
+		}
+		return c, nil
+	}
+	s.start(bin)
+	t.Cleanup(s.Kill)
+	return s
+}
