@@ -21,7 +21,7 @@ func init() {
 	registerHostile("Frames/BinaryFlood", testBinaryFlood)
 	registerHostile("Frames/RejoinFloodIsCheap", testRejoinFlood)
 	registerHostile("Frames/ContractSeqFields", testContractSeqFields)
-	registerHostile("Frames/RetriedIDs", testRetriedIDsFrames)
+	registerHostile("Frames/RetriedIDs", testRetriedIDs)
 }
 
 // assertClean fails if any frame c received so far, up to and including
@@ -295,7 +295,7 @@ func testContractSeqFields(t *testing.T, tg Target) {
 	}
 }
 
-func testRetriedIDsFrames(t *testing.T, tg Target) {
+func testRetriedIDs(t *testing.T, tg Target) {
 	r := room("retry")
 	a, b := tg.dial(t, "rt-a", "student"), tg.dialPeer(t, "rt-b", "student")
 	a.Join(r, -1)
