@@ -15,7 +15,8 @@ import (
 func main() {
 	a, err := build(os.Environ(), os.Stdout)
 	if err != nil {
-		fmt.Fprintf(os.Stdout, `{"level":"ERROR","msg":"init failed","err":%q}`+"\n", err.Error())
+		// A JSON log line (Go's %q is not JSON for every string).
+		slog.New(slog.NewJSONHandler(os.Stdout, nil)).Error("init failed", "err", err.Error())
 		os.Exit(1)
 	}
 	a.Start()

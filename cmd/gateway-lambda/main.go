@@ -27,7 +27,8 @@ func main() {
 	if err != nil {
 		// A failed init: Lambda reports Runtime.ExitError and retries the
 		// init on the next invocation.
-		fmt.Fprintf(os.Stdout, `{"level":"ERROR","msg":"init failed","err":%q}`+"\n", err.Error())
+		// A JSON log line (Go's %q is not JSON for every string).
+		slog.New(slog.NewJSONHandler(os.Stdout, nil)).Error("init failed", "err", err.Error())
 		os.Exit(1)
 	}
 	if h != nil {
