@@ -185,10 +185,12 @@ func (s *Store) Rooms() int {
 // subscription, no history event inside the age limit, no plugin state
 // and no dedupe entry inside its window. Its seq and version then restart
 // at 0 when the room is used again. A client that remembers an older seq
-// and joins with since gets resync, exactly as it would from the old room
-// whose history had aged out (since beyond the room's seq, or before its
-// oldest kept event, both answer resync), so no event is lost or replayed
-// wrongly. Rooms are freed as soon as they qualify at Leave, RemoveConn
+// and joins with since gets resync (since beyond the room's seq), as it
+// would from the kept room with its history aged out (since before the
+// oldest kept event) — only a client exactly at the kept room's last seq
+// would have been told "nothing missed" there instead: no event is lost
+// or replayed wrongly either way, and no client sees a seq go backwards
+// without a resync first. Rooms are freed as soon as they qualify at Leave, RemoveConn
 // and Unsubscribe, and otherwise by the sweep that runs with Expired
 // (the router's Maintain calls it periodically) once their history and
 // dedupe entries age out.
