@@ -1036,7 +1036,9 @@ func (r *Router) deliver(e Event) {
 	clear(ids)
 	*idsp = ids[:0]
 	idsPool.Put(idsp)
-	r.o.Observer.Delivered(e.Type, n, e.TS)
+	if !e.IsEpochMark() {
+		r.o.Observer.Delivered(e.Type, n, e.TS)
+	}
 }
 
 // idsPool recycles deliver's recipient lists (one per event).
