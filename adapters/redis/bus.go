@@ -52,14 +52,27 @@ type sub struct {
 	once  sync.Once
 	last  uint64 // last durable seq delivered; reader goroutine only
 	base  uint64 // the room's seq when first confirmed; reader goroutine only
-	// epoch is the epoch last and base count in; reader goroutine only.
-	epoch string
+	// epoch is the epoch last and base count in; retired the one before
+	// it, whose late messages (published before the switch, so covered by
+	// the resync it caused) are dropped. Reader goroutine only.
+	epoch   string
+	retired string
 
 	// posMu guards posEpoch and posSeq: the reader's epoch and highest
 	// seq seen, for commits on other goroutines to compare with.
 	posMu    sync.Mutex
 	posEpoch string
 	posSeq   uint64
+}
+
+// switchEpoch makes epoch, at seq, the sequence the reader counts in;
+// reader goroutine only.
+func (sb *sub) switchEpoch(epoch string, seq uint64) {
+	if sb.epoch != "" && sb.epoch != epoch {
+		sb.retired = sb.epoch
+	}
+	sb.last, sb.base, sb.epoch = seq, seq, epoch
+	sb.savePos()
 }
 
 // savePos publishes the reader's position; reader goroutine only.
@@ -266,9 +279,8 @@ func (b *bus) dispatch(sb *sub, payload string) {
 	}
 	if body == "mark" {
 		// A node started a new epoch (see epochScript).
-		if sink := b.sink.Load(); sink != nil && epoch != sb.epoch {
-			sb.last, sb.epoch = seq, epoch
-			sb.savePos()
+		if sink := b.sink.Load(); sink != nil && epoch != sb.epoch && epoch != sb.retired {
+			sb.switchEpoch(epoch, seq)
 			(*sink)(core.Event{Room: sb.room, Seq: seq, Epoch: epoch})
 		}
 		return
@@ -285,10 +297,11 @@ func (b *bus) dispatch(sb *sub, payload string) {
 	if seq > 0 {
 		e.Epoch = epoch
 		if epoch != sb.epoch {
+			if epoch == sb.retired {
+				return // published before the switch: the resync covers it
+			}
 			if sb.epoch != "" {
-				sb.last = seq
-				sb.epoch = epoch
-				sb.savePos()
+				sb.switchEpoch(epoch, seq)
 				(*sink)(e)
 				return
 			}
@@ -348,13 +361,16 @@ func (b *bus) confirmed(sb *sub) {
 			if seq, epoch, err = b.s.newEpoch(ctx, sb.room, sb.epoch, from); err != nil {
 				// Redis is gone again: resync this node's members
 				// anyway, under an epoch of this node's own; the
-				// room's next events (of another epoch) resync them
-				// once more rather than leave a gap.
-				seq, epoch = snap.Seq, core.NewEpoch()
+				// room's next events (still of the old epoch, which
+				// is therefore not retired) resync them once more
+				// rather than leave a gap.
+				sb.last, sb.base, sb.epoch = snap.Seq, snap.Seq, core.NewEpoch()
+				sb.savePos()
+				(*sink)(core.Event{Room: sb.room, Seq: sb.last, Epoch: sb.epoch})
+				return
 			}
 		}
-		sb.last, sb.base, sb.epoch = seq, seq, epoch
-		sb.savePos()
+		sb.switchEpoch(epoch, seq)
 		(*sink)(core.Event{Room: sb.room, Seq: seq, Epoch: epoch})
 		return
 	}

@@ -216,17 +216,18 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	rawStore := st
 	st = tr.Store(metrics.InstrumentStore(st, m))
 	ws := wsserver.New(wsserver.Options{
-		Verifier:              ver,
-		AllowedOrigins:        cfg.Server.AllowedOrigins,
-		ReadLimit:             cfg.Server.ReadLimit,
-		SendQueue:             cfg.Server.SendQueue,
-		WriteTimeout:          cfg.Server.WriteTimeout,
-		PingInterval:          cfg.Server.PingInterval,
-		MaxConnections:        maxConns,
+		Verifier:       ver,
+		AllowedOrigins: cfg.Server.AllowedOrigins,
+		ReadLimit:      cfg.Server.ReadLimit,
+		SendQueue:      cfg.Server.SendQueue,
+		WriteTimeout:   cfg.Server.WriteTimeout,
+		PingInterval:   cfg.Server.PingInterval,
+		MaxConnections: maxConns,
+		Logger:         log,
+		OnSlowConsumer: m.SlowConsumer,
+		NoIOUring:      !cfg.Server.IOUring,
+
 		MaxConnectionsPerUser: cfg.Server.MaxConnectionsPerUser,
-		Logger:                log,
-		OnSlowConsumer:        m.SlowConsumer,
-		NoIOUring:             !cfg.Server.IOUring,
 	})
 	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))
 	if err != nil {

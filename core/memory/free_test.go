@@ -263,3 +263,29 @@ func TestMemoryFlatAfterManyRooms(t *testing.T) {
 		t.Fatalf("heap grew by %d bytes over 5,000 short-lived rooms, want < 1 MiB", after-before)
 	}
 }
+
+// TestSweepOrder: a room that must wait long (a long dedupe window) does
+// not hold up a room due earlier, whatever order they went idle in.
+func TestSweepOrder(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	s := newStore(clk)
+	visit(t, s, "waits", "c1", func() {
+		commit(t, s, core.Commit{Room: "waits", DedupeKey: "k", DedupeTTL: 3 * age, Ephemeral: []core.Event{event("waits")}})
+	})
+	visit(t, s, "due", "c2", func() { commit(t, s, core.Commit{Room: "due", Durable: []core.Event{event("due")}}) })
+	sweep(t, s) // both looked at once, both must wait
+	clk.Add(age + time.Second)
+	sweep(t, s)
+	if snap, err := s.Snapshot(ctx, "due"); err != nil || snap.Seq != 0 {
+		t.Fatalf("room due after history.age still held (seq %d, %v)", snap.Seq, err)
+	}
+	if n := s.Rooms(); n != 1 {
+		t.Fatalf("%d rooms held, want only the one in its dedupe window", n)
+	}
+	clk.Add(3 * age)
+	sweep(t, s)
+	if n := s.Rooms(); n != 0 {
+		t.Fatalf("%d rooms held after every window passed", n)
+	}
+}

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"maps"
@@ -31,11 +32,10 @@ type Store struct {
 	mu    sync.Mutex
 	conns map[core.ConnID]*conn
 	rooms map[string]*room
-	// idle queues rooms that had no members when they were last looked
-	// at, oldest first, for the sweep that frees them (see free). A room
-	// is queued at most once (room.queued).
-	idle     []idleRoom
-	idleHead int
+	// idle holds the rooms that had no members when they were last
+	// looked at, a min-heap by the time they may be freed, for the sweep
+	// (see freeLocked). A room is queued at most once (room.queued).
+	idle idleHeap
 	// peakRooms is len(rooms) at its largest since rooms was last
 	// rebuilt: Go maps never shrink, so the sweep rebuilds rooms once it
 	// holds a quarter of that.
@@ -97,6 +97,23 @@ type idleRoom struct {
 	name string
 	r    *room
 	at   time.Time
+}
+
+// idleHeap is a container/heap of idle rooms, earliest at first, so one
+// room waiting long (a dedupe window, a recent event) never holds up the
+// rooms due before it.
+type idleHeap []idleRoom
+
+func (h idleHeap) Len() int           { return len(h) }
+func (h idleHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h idleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idleHeap) Push(x any)        { *h = append(*h, x.(idleRoom)) }
+func (h *idleHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = idleRoom{}
+	*h = old[:len(old)-1]
+	return e
 }
 
 // loan is the number of unreleased snapshots sharing one state map.
@@ -175,10 +192,12 @@ func (s *Store) Rooms() int {
 // subscription, no history event inside the age limit, no plugin state
 // and no dedupe entry inside its window. Its seq and version then restart
 // at 0 when the room is used again. A client that remembers an older seq
-// and joins with since gets resync, exactly as it would from the old room
-// whose history had aged out (since beyond the room's seq, or before its
-// oldest kept event, both answer resync), so no event is lost or replayed
-// wrongly. Rooms are freed as soon as they qualify at Leave, RemoveConn
+// and joins with since gets resync (since beyond the room's seq), as it
+// would from the kept room with its history aged out (since before the
+// oldest kept event) — only a client exactly at the kept room's last seq
+// would have been told "nothing missed" there instead: no event is lost
+// or replayed wrongly either way, and no client sees a seq go backwards
+// without a resync first. Rooms are freed as soon as they qualify at Leave, RemoveConn
 // and Unsubscribe, and otherwise by the sweep that runs with Expired
 // (the router's Maintain calls it periodically) once their history and
 // dedupe entries age out.
@@ -190,7 +209,7 @@ func (s *Store) queueLocked(name string, r *room, at time.Time) {
 		return
 	}
 	r.queued = true
-	s.idle = append(s.idle, idleRoom{name: name, r: r, at: at})
+	heap.Push(&s.idle, idleRoom{name: name, r: r, at: at})
 }
 
 // freeLocked frees r if nothing about it can be observed any more (see
@@ -239,23 +258,17 @@ func (s *Store) freeLocked(name string, r *room, now time.Time) (bool, time.Time
 // those that must wait longer. Store.mu must be held.
 func (s *Store) sweepLocked(now time.Time) {
 	var later []idleRoom
-	for s.idleHead < len(s.idle) && !s.idle[s.idleHead].at.After(now) {
-		e := s.idle[s.idleHead]
-		s.idle[s.idleHead] = idleRoom{}
-		s.idleHead++
+	for len(s.idle) > 0 && !s.idle[0].at.After(now) {
+		e := heap.Pop(&s.idle).(idleRoom)
 		e.r.queued = false
 		if freed, next := s.freeLocked(e.name, e.r, now); !freed && !next.IsZero() {
 			e.r.queued = true
 			later = append(later, idleRoom{name: e.name, r: e.r, at: next})
 		}
 	}
-	if s.idleHead > len(s.idle)/2 {
-		n := copy(s.idle, s.idle[s.idleHead:])
-		clear(s.idle[n:])
-		s.idle = s.idle[:n]
-		s.idleHead = 0
+	for _, e := range later {
+		heap.Push(&s.idle, e)
 	}
-	s.idle = append(s.idle, later...)
 	if s.peakRooms > 1024 && len(s.rooms) < s.peakRooms/4 {
 		rooms := make(map[string]*room, len(s.rooms))
 		for k, v := range s.rooms {
@@ -265,7 +278,7 @@ func (s *Store) sweepLocked(now time.Time) {
 		s.peakRooms = len(rooms)
 	}
 	if cap(s.idle) > 1024 && len(s.idle) < cap(s.idle)/4 {
-		s.idle = append([]idleRoom(nil), s.idle...)
+		s.idle = append(idleHeap(nil), s.idle...)
 	}
 }
 

@@ -53,28 +53,28 @@ type Node struct {
 
 // Server configures the standalone WebSocket listener.
 type Server struct {
-	Listen         string        `koanf:"listen"`
-	AllowedOrigins []string      `koanf:"allowed_origins"`
-	ReadLimit      int64         `koanf:"read_limit"`
-	SendQueue      int           `koanf:"send_queue"`
-	WriteTimeout   time.Duration `koanf:"write_timeout"`
-	PingInterval   time.Duration `koanf:"ping_interval"`
-	// MaxConnections caps open WebSocket connections (HTTP 503 past it);
-	// 0 derives the cap from the process's file-descriptor limit
-	// (wsserver.FDConnectionLimit).
-	MaxConnections int `koanf:"max_connections"`
+	Listen          string        `koanf:"listen"`
+	AllowedOrigins  []string      `koanf:"allowed_origins"`
+	ReadLimit       int64         `koanf:"read_limit"`
+	SendQueue       int           `koanf:"send_queue"`
+	WriteTimeout    time.Duration `koanf:"write_timeout"`
+	PingInterval    time.Duration `koanf:"ping_interval"`
+	MaxConnections  int           `koanf:"max_connections"`
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// IOUring lets room fan-out submit its socket writes together with
+	// io_uring where the kernel allows it (it falls back by itself).
+	IOUring bool `koanf:"io_uring"`
+
 	// MaxConnectionsPerUser caps one user's (token sub's) open
 	// connections on this node (HTTP 503 past it); 0 means no cap.
+	// (server.max_connections: 0 derives the node's cap from the
+	// file-descriptor limit, see wsserver.FDConnectionLimit.)
 	MaxConnectionsPerUser int `koanf:"max_connections_per_user"`
 	// IdleTimeout closes keep-alive HTTP connections idle this long.
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 	// ReadHeaderTimeout closes connections that do not send their request
 	// headers within this time.
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
-	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
-	// IOUring lets room fan-out submit its socket writes together with
-	// io_uring where the kernel allows it (it falls back by itself).
-	IOUring bool `koanf:"io_uring"`
 }
 
 // Auth configures token validation.
@@ -197,52 +197,56 @@ type Log struct {
 // Defaults returns the configuration used when nothing overrides it.
 func Defaults() map[string]any {
 	return map[string]any{
-		"node.id":                         "",
-		"server.listen":                   "127.0.0.1:8080",
-		"server.allowed_origins":          []string{},
-		"server.read_limit":               1 << 20,
-		"server.send_queue":               512,
-		"server.write_timeout":            "10s",
-		"server.ping_interval":            "30s",
-		"server.max_connections":          0,
+		"node.id":                   "",
+		"server.listen":             "127.0.0.1:8080",
+		"server.allowed_origins":    []string{},
+		"server.read_limit":         1 << 20,
+		"server.send_queue":         512,
+		"server.write_timeout":      "10s",
+		"server.ping_interval":      "30s",
+		"server.max_connections":    0,
+		"server.shutdown_timeout":   "10s",
+		"server.io_uring":           true,
+		"auth.hs256_secret":         "",
+		"auth.public_keys":          []string{},
+		"auth.jwks_file":            "",
+		"auth.roles":                []string{"teacher", "student"},
+		"auth.leeway":               "0s",
+		"limits.rate_per_second":    50.0,
+		"limits.rate_burst":         200,
+		"limits.abuse_limit":        100,
+		"limits.max_rooms_per_conn": 16,
+		"limits.max_message_bytes":  64 << 10,
+		"history.limit":             1000,
+		"history.age":               "1h",
+		"dedupe.window":             "5m",
+		"store.kind":                "memory",
+		"store.liveness_ttl":        "30s",
+		"dev.enabled":               false,
+		"log.level":                 "info",
+		"log.format":                "json",
+		"metrics.enabled":           true,
+		"metrics.path":              "/metrics",
+		"admin.listen":              "",
+		"admin.token":               "",
+		"admin.pprof":               false,
+		"tracing.endpoint":          "",
+		"tracing.sample_ratio":      0.0,
+		"tracing.service_name":      "classgate",
+		"tracing.timeout":           "10s",
+		"runtime.gc_percent":        50,
+
+		// Connection hygiene, token checks, dev and metrics exposure
+		// (docs/OPERATIONS.md "Connections, tokens and memory").
 		"server.max_connections_per_user": 20,
 		"server.idle_timeout":             "60s",
 		"server.read_header_timeout":      "10s",
-		"server.shutdown_timeout":         "10s",
-		"server.io_uring":                 true,
-		"auth.hs256_secret":               "",
-		"auth.public_keys":                []string{},
-		"auth.jwks_file":                  "",
-		"auth.roles":                      []string{"teacher", "student"},
-		"auth.leeway":                     "0s",
 		"auth.issuer":                     "",
 		"auth.audience":                   "",
 		"auth.max_token_lifetime":         "24h",
-		"limits.rate_per_second":          50.0,
-		"limits.rate_burst":               200,
-		"limits.abuse_limit":              100,
-		"limits.max_rooms_per_conn":       16,
-		"limits.max_message_bytes":        64 << 10,
-		"history.limit":                   1000,
-		"history.age":                     "1h",
-		"dedupe.window":                   "5m",
-		"store.kind":                      "memory",
-		"store.liveness_ttl":              "30s",
-		"dev.enabled":                     false,
 		"dev.allow_non_loopback":          false,
-		"log.level":                       "info",
-		"log.format":                      "json",
-		"metrics.enabled":                 true,
 		"metrics.public":                  false,
-		"metrics.path":                    "/metrics",
-		"admin.listen":                    "",
-		"admin.token":                     "",
-		"admin.pprof":                     false,
-		"tracing.endpoint":                "",
-		"tracing.sample_ratio":            0.0,
-		"tracing.service_name":            "classgate",
-		"tracing.timeout":                 "10s",
-		"runtime.gc_percent":              50,
+
 		// The classroom plugins are always configured; a file or the
 		// environment overrides their settings, adds namespaces, or turns
 		// one off with disable: ["*"].

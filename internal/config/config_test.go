@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +114,59 @@ func TestVerifierOptionsKeyFiles(t *testing.T) {
 				t.Fatalf("VerifierOptions = %v, want an error naming %s", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestReferenceConfigMatchesDefaults: configs/gateway.yaml states the
+// built-in defaults of the sections it documents key by key (one source:
+// the defaults in code; the file quotes them).
+func TestReferenceConfigMatchesDefaults(t *testing.T) {
+	env := []string{EnvPrefix + "AUTH__HS256_SECRET=" + secret}
+	def, err := Load("", env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := Load("../../configs/gateway.yaml", env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		section  string
+		def, ref any
+	}{
+		{"server", def.Server, ref.Server},
+		{"auth", def.Auth, ref.Auth},
+		{"dev", def.Dev, ref.Dev},
+		{"metrics", def.Metrics, ref.Metrics},
+		{"admin", def.Admin, ref.Admin},
+		{"limits", def.Limits, ref.Limits},
+		{"history", def.History, ref.History},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.def, tt.ref) {
+			t.Errorf("%s: configs/gateway.yaml says %+v, the defaults are %+v", tt.section, tt.ref, tt.def)
+		}
+	}
+}
+
+// TestOperationsDocQuotesDefaults: docs/OPERATIONS.md lists the
+// connection, token, dev and metrics keys with their defaults from code.
+func TestOperationsDocQuotesDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	d := Defaults()
+	for _, key := range []string{"server.max_connections", "server.max_connections_per_user", "server.idle_timeout",
+		"server.read_header_timeout", "auth.leeway", "auth.issuer", "auth.audience", "auth.max_token_lifetime",
+		"dev.allow_non_loopback", "metrics.enabled", "metrics.public", "metrics.path", "history.age"} {
+		row := fmt.Sprintf("| `%s` | `%v` |", key, d[key])
+		if d[key] == "" {
+			row = fmt.Sprintf("| `%s` | `\"\"`", key)
+		}
+		if !strings.Contains(doc, row) {
+			t.Errorf("docs/OPERATIONS.md has no row %q", row)
+		}
 	}
 }
