@@ -160,3 +160,24 @@ func TestParseFrameEpoch(t *testing.T) {
 		})
 	}
 }
+
+// TestRejoinAfterLiveResync: a member resynced live (the room's sequence
+// changed epoch) starts over by joining the room again, although it is
+// still a member: that join gets the join states; a further repeat join
+// does not (join repeats stay cheap).
+func TestRejoinAfterLiveResync(t *testing.T) {
+	r, st, snd, _ := epochFixture(t)
+	ctx := context.Background()
+	st.sink(core.Event{Room: "r", Seq: 1, Epoch: "new", Type: "presence.x"})
+	if got := withEpoch(snd.take("a")); got != "resync#0@new presence.x#1" {
+		t.Fatalf("live: %q", got)
+	}
+	for i, want := range []string{"joined presence.state", "joined"} {
+		if err := r.Receive(ctx, "a", []byte(`{"type":"join","room":"r"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if got := types(snd.take("a")); got != want {
+			t.Fatalf("join %d after the resync: %q, want %q", i+1, got, want)
+		}
+	}
+}

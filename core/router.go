@@ -136,6 +136,11 @@ type membership struct {
 	// Redis pub/sub lags the commit, and a catch-up after a reconnect
 	// overlaps live messages — so anything at or below last is dropped.
 	last uint64
+	// needState: the member was sent a live resync (its room's sequence
+	// changed epoch), so its next join of the room — the client's way to
+	// start over — gets the join states again even though the connection
+	// is already a member. Guarded like last.
+	needState bool
 	// epoch is the epoch of the room's sequence that last counts in (from
 	// the join's snapshot, then each event). An event or epoch mark of
 	// another epoch means the store lost the room's history or its seq
@@ -154,6 +159,7 @@ func (m *membership) advance(e *Event) (send, resync bool, resyncSeq uint64) {
 		// A member that knew no epoch (a store without epochs) adopts it.
 		resync = m.epoch != ""
 		m.epoch = e.Epoch
+		m.needState = m.needState || resync
 		if e.IsEpochMark() {
 			m.last = e.Seq
 			return false, resync, e.Seq
@@ -576,6 +582,7 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 	defer r.unlockRoom(f.Room, lr)
 
 	var m *membership
+	restart := false // a member resynced live: this join starts it over
 	if lr != nil {
 		// Become a (pending) local member before reading the room's seq,
 		// so no live event between the snapshot and the end of the join is
@@ -595,6 +602,8 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 		}
 		m.pending = true
 		m.buf = m.buf[:0]
+		restart = m.needState
+		m.needState = false
 		r.mu.Unlock()
 		if newRoom {
 			r.subMu.Lock()
@@ -635,8 +644,9 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 	// state when it joined and every event since, so the answer is the
 	// joined frame and the replay only, and a flood of re-joins costs the
 	// gateway no more than it receives. The exception is a re-join whose
-	// replay became a resync: the client starts over and needs the state.
-	if !already || resynced {
+	// replay became a resync, or that follows a live resync (the room's
+	// sequence changed epoch): the client starts over and needs the state.
+	if !already || resynced || restart {
 		for _, ns := range features {
 			h := r.o.Plugins.Handler(f.Room, ns)
 			if h == nil {
