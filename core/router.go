@@ -616,8 +616,17 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 		}
 	}
 	first := false
-	if !already {
+	if !already || restart {
 		var err error
+		if restart {
+			// A store that lost the room's sequence most likely lost its
+			// registry too: record the connection again, and let its
+			// membership count as new (presence announces the user again).
+			if err = r.o.Store.AddConn(ctx, c.info); err != nil {
+				r.abortJoin(ctx, f.Room, c.info.ID)
+				return r.storeErr("join", err)
+			}
+		}
 		first, err = r.o.Store.Join(ctx, f.Room, c.info)
 		if err != nil {
 			r.abortJoin(ctx, f.Room, c.info.ID)

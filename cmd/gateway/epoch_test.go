@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +101,26 @@ func TestRedisRestartedEmptyOnTwoNodes(t *testing.T) {
 	if m := late.Next(10 * time.Second); m.Type != "resync" || epochOf(m) != fresh {
 		t.Fatalf("resume from the old epoch: %s after joined, want resync", m.Raw)
 	}
+	// The members re-joined after their resync: the registry and presence
+	// that Redis lost hold them again, so the newcomer sees all of them.
+	st := late.ExpectType("presence.state")
+	var ps struct{ Users []struct{ ID string } }
+	if err := json.Unmarshal(st.Data, &ps); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, u := range ps.Users {
+		seen[u.ID] = true
+	}
+	for _, u := range []string{"teacher", "bea", "carl", "dora", "late"} {
+		if !seen[u] {
+			t.Fatalf("presence.state after the restart lacks %s: %s", u, st.Raw)
+		}
+	}
+	// And they leave properly: the registry knows their connections again,
+	// so a member who closes is announced gone (no ghost in presence).
+	members[3].Close()
+	teacher.Expect("dora's presence.leave", func(m e2e.Msg) bool {
+		return m.Type == "presence.leave" && strings.Contains(string(m.Data), `"dora"`)
+	})
 }
