@@ -58,6 +58,13 @@ func (s *Store) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer
 		return core.DedupeAnswer{}, false, nil
 	case 1:
 		if len(v) == 2 {
+			if s.o.WaitReplicas > 0 {
+				// The original commit may have failed its WAIT: its ack is
+				// only due once the replicas have it (as in Commit).
+				if err := s.confirmDedupe(ctx, room, rk.dedupe(key)); err != nil {
+					return core.DedupeAnswer{}, false, err
+				}
+			}
 			return core.DedupeAnswer{Seq: toUint(v[1])}, true, nil
 		}
 	case 2:
@@ -83,6 +90,42 @@ func (s *Store) RememberRefusal(ctx context.Context, room, key string, ans core.
 	defer cancel()
 	if _, err := s.run(ctx, refuseScript, []string{rk.dedupe(key), rk.refusal(key)}, b, ms(ttl)); err != nil {
 		return s.fail("remember refusal in "+room, err)
+	}
+	return nil
+}
+
+// rewriteScript rewrites a key with its own value and TTL, so that the WAIT
+// that follows on the same connection covers it.
+var rewriteScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('SET', KEYS[1], v, 'KEEPTTL') end
+return 1
+`)
+
+// confirmDedupe waits (store.redis.wait_replicas) until the replicas hold
+// a dedupe key that a retry is about to be acknowledged from. WAIT counts
+// the writes of its own connection, so the key is rewritten in the same
+// pipeline first; fewer replicas than asked is ErrUnavailable, and the
+// client's next retry tries again.
+func (s *Store) confirmDedupe(ctx context.Context, room, dk string) error {
+	c, err := s.node(ctx, dk)
+	if err != nil {
+		return s.fail("dedupe in "+room, err)
+	}
+	var wait *goredis.Cmd
+	if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		rewriteScript.Eval(ctx, p, []string{dk})
+		wait = p.Do(ctx, "WAIT", s.o.WaitReplicas, ms(s.o.WaitTimeout))
+		return nil
+	}); err != nil {
+		return s.fail("dedupe in "+room, err)
+	}
+	n, err := wait.Int64()
+	if err != nil {
+		return s.fail("dedupe in "+room, err)
+	}
+	if n < int64(s.o.WaitReplicas) {
+		return fmt.Errorf("redis: dedupe in %s: reached %d of %d replicas within %v: %w", room, n, s.o.WaitReplicas, s.o.WaitTimeout, core.ErrUnavailable)
 	}
 	return nil
 }

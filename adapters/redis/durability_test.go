@@ -80,7 +80,13 @@ func TestAOFRestartKeepsSequence(t *testing.T) {
 func TestWaitReplicasAck(t *testing.T) {
 	primary := redistest.StartServer(t)
 	replica := redistest.StartReplica(t, primary)
-	_, members := epochCluster(t, redis.Options{Addr: primary.Addr(), WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	// The primary must see the replica before WAIT can count it; the
+	// timeout leaves room for a loaded machine (the replica-down tries
+	// below each wait it out).
+	redistest.WaitFor(t, 20*time.Second, "the primary sees its replica", func() bool {
+		return primary.Info("replication", "connected_slaves") == "1" && replica.Info("replication", "master_link_status") == "up"
+	})
+	_, members := epochCluster(t, redis.Options{Addr: primary.Addr(), WaitReplicas: 1, WaitTimeout: time.Second})
 	a := members[0]
 	if f := a.answer(t, "m1", `{"type":"x.send","room":"r","id":"m1","data":{"n":1}}`); f["type"] != "ack" || f["seq"] != 1.0 {
 		t.Fatalf("with the replica up: %v, want ack seq 1", f)
