@@ -137,3 +137,16 @@ func TestTLSOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceClusterTLSAuth runs the conformance suite on a Redis
+// Cluster whose nodes speak only TLS (client and cluster bus) and
+// require a password: the Cluster client follows the slots over TLS.
+func TestConformanceClusterTLSAuth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster start-up in -short mode")
+	}
+	pki := redistest.NewPKI(t, "cluster")
+	c := redistest.StartSecureCluster(t, 3, redistest.SecureOptions{PKI: pki, Password: "cluster-secret"})
+	coretest.RunStore(t, factory(redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs(), Password: "cluster-secret",
+		TLS: redis.TLSOptions{Enabled: true, CAFile: pki.CAFile}}))
+}

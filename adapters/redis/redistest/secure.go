@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,11 +75,11 @@ func NewPKI(t testing.TB, name string) *PKI {
 	write(p.CAFile, "CERTIFICATE", der)
 	p.Pool = x509.NewCertPool()
 	p.Pool.AddCert(p.caCert)
-	leaf := func(certFile, keyFile, cn string, usage x509.ExtKeyUsage, server bool) {
+	leaf := func(certFile, keyFile, cn string, usage []x509.ExtKeyUsage, server bool) {
 		k := key()
 		tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: cn},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usage}
 		if server {
 			tmpl.DNSNames = []string{"localhost"}
 			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
@@ -93,8 +95,9 @@ func NewPKI(t testing.TB, name string) *PKI {
 		write(certFile, "CERTIFICATE", der)
 		write(keyFile, "EC PRIVATE KEY", kd)
 	}
-	leaf(p.ServerCert, p.ServerKey, "redis-server", x509.ExtKeyUsageServerAuth, true)
-	leaf(p.ClientCert, p.ClientKey, "classgate", x509.ExtKeyUsageClientAuth, false)
+	// Servers are clients too, of each other (cluster bus, replication).
+	leaf(p.ServerCert, p.ServerKey, "redis-server", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, true)
+	leaf(p.ClientCert, p.ClientKey, "classgate", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, false)
 	if p.clientPair, err = tls.LoadX509KeyPair(p.ClientCert, p.ClientKey); err != nil {
 		t.Fatalf("redistest: client pair: %v", err)
 	}
@@ -121,8 +124,12 @@ type SecureOptions struct {
 // use TLS with PKI's client certificate and authenticate with Password.
 func StartSecure(t testing.TB, o SecureOptions, extra ...string) *Server {
 	t.Helper()
+	return startSecure(t, FreePort(t, false), o, extra...)
+}
+
+func startSecure(t testing.TB, port int, o SecureOptions, extra ...string) *Server {
+	t.Helper()
 	bin, _ := Binaries(t)
-	port := FreePort(t, false)
 	dir := t.TempDir()
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
@@ -171,4 +178,48 @@ func StartSecure(t testing.TB, o SecureOptions, extra ...string) *Server {
 	s.start(bin)
 	t.Cleanup(s.Kill)
 	return s
+}
+
+// StartSecureCluster is StartCluster with every node started as
+// StartSecure does (the cluster bus uses TLS too when o.PKI is set).
+func StartSecureCluster(t testing.TB, masters int, o SecureOptions) *Cluster {
+	t.Helper()
+	_, cli := Binaries(t)
+	c := &Cluster{}
+	var addrs []string
+	extra := []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}
+	if o.PKI != nil {
+		extra = append(extra, "--tls-cluster", "yes")
+	}
+	if o.Password != "" {
+		extra = append(extra, "--masterauth", o.Password)
+	}
+	for range masters {
+		s := startSecure(t, FreePort(t, true), o, extra...)
+		c.Nodes = append(c.Nodes, s)
+		addrs = append(addrs, s.Addr())
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if o.PKI != nil {
+		args = append(args, "--tls", "--cacert", o.PKI.CAFile, "--cert", o.PKI.ClientCert, "--key", o.PKI.ClientKey)
+	}
+	if o.Password != "" {
+		args = append(args, "-a", o.Password, "--no-auth-warning")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*startTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s\n%s", err, out, c.Nodes[0].Log())
+	}
+	WaitFor(t, 3*startTimeout, "cluster_state:ok on every node", func() bool {
+		for _, s := range c.Nodes {
+			if s.Info("cluster-info", "cluster_state") != "ok" ||
+				s.Info("cluster-info", "cluster_known_nodes") != strconv.Itoa(masters) {
+				return false
+			}
+		}
+		return true
+	})
+	return c
 }
