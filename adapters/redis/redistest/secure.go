@@ -150,31 +150,7 @@ func startSecure(t testing.TB, port int, o SecureOptions, extra ...string) *Serv
 		args = append(args, "--user", name, "on", ">"+pw, "~*", "&*", "+@all")
 	}
 	s := &Server{t: t, port: port, dir: dir, args: append(args, extra...)}
-	s.dialSecure = func() (net.Conn, error) {
-		var c net.Conn
-		var err error
-		d := &net.Dialer{Timeout: time.Second}
-		if o.PKI != nil {
-			c, err = tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: o.PKI.Pool,
-				Certificates: []tls.Certificate{o.PKI.clientPair}, MinVersion: tls.VersionTLS12})
-		} else {
-			c, err = d.Dial("tcp", s.Addr())
-		}
-		if err != nil || o.Password == "" {
-			return c, err
-		}
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := fmt.Fprintf(c, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(o.Password), o.Password); err != nil {
-			c.Close()
-			return nil, err
-		}
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "+OK") {
-			c.Close()
-			return nil, fmt.Errorf("redistest: AUTH: %q %v", line, err)
-		}
-		return c, nil
-	}
+	s.dialSecure = secureDial(s, o.PKI, "", o.Password)
 	s.start(bin)
 	t.Cleanup(s.Kill)
 	return s
@@ -222,4 +198,114 @@ func StartSecureCluster(t testing.TB, masters int, o SecureOptions) *Cluster {
 		return true
 	})
 	return c
+}
+
+// secureDial returns the harness's dialer for s: TLS with pki's client
+// certificate when pki is set, then AUTH [user] password when password is.
+func secureDial(s *Server, pki *PKI, user, password string) func() (net.Conn, error) {
+	return func() (net.Conn, error) {
+		var c net.Conn
+		var err error
+		d := &net.Dialer{Timeout: time.Second}
+		if pki != nil {
+			c, err = tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: pki.Pool,
+				Certificates: []tls.Certificate{pki.clientPair}, MinVersion: tls.VersionTLS12})
+		} else {
+			c, err = d.Dial("tcp", s.Addr())
+		}
+		if err != nil || password == "" {
+			return c, err
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		args := []string{"AUTH", password}
+		if user != "" {
+			args = []string{"AUTH", user, password}
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := c.Write([]byte(b.String())); err != nil {
+			c.Close()
+			return nil, err
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "+OK") {
+			c.Close()
+			return nil, fmt.Errorf("redistest: AUTH: %q %v", line, err)
+		}
+		return c, nil
+	}
+}
+
+// StartSecureSentinel is StartSentinel with the primary and replicas
+// started as StartSecure does (replication over TLS, authenticated) and
+// Sentinels that speak only TLS when o.PKI is set and require the ACL
+// user sentinelUser with sentinelPassword (they use it among themselves
+// too).
+func StartSecureSentinel(t testing.TB, replicas int, o SecureOptions, sentinelUser, sentinelPassword string) *Sentinel {
+	t.Helper()
+	bin, _ := Binaries(t)
+	var repl []string
+	if o.PKI != nil {
+		repl = append(repl, "--tls-replication", "yes")
+	}
+	if o.Password != "" {
+		repl = append(repl, "--masterauth", o.Password)
+	}
+	sn := &Sentinel{t: t, Primary: StartSecure(t, o, repl...)}
+	for range replicas {
+		r := StartSecure(t, o, append(repl, "--replicaof", "127.0.0.1", strconv.Itoa(sn.Primary.Port()))...)
+		WaitFor(t, startTimeout, "replica link up", func() bool {
+			return r.Info("replication", "master_link_status") == "up"
+		})
+		sn.Replicas = append(sn.Replicas, r)
+	}
+	for range 3 {
+		port := FreePort(t, false)
+		dir := t.TempDir()
+		var b strings.Builder
+		fmt.Fprintf(&b, "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n", port, dir, filepath.Join(dir, "sentinel.log"))
+		if o.PKI != nil {
+			auth := "no"
+			if o.ClientCerts {
+				auth = "yes"
+			}
+			fmt.Fprintf(&b, "port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients %s\ntls-replication yes\n",
+				port, o.PKI.ServerCert, o.PKI.ServerKey, o.PKI.CAFile, auth)
+		}
+		fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %d 2\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
+			MasterName, sn.Primary.Port(), MasterName, MasterName, MasterName)
+		if o.Password != "" {
+			fmt.Fprintf(&b, "sentinel auth-pass %s %s\n", MasterName, o.Password)
+		}
+		if sentinelPassword != "" {
+			fmt.Fprintf(&b, "user %s on >%s ~* &* +@all\nsentinel sentinel-user %s\nsentinel sentinel-pass %s\n",
+				sentinelUser, sentinelPassword, sentinelUser, sentinelPassword)
+		}
+		conf := filepath.Join(dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(b.String()), 0o600); err != nil {
+			t.Fatalf("redistest: sentinel config: %v", err)
+		}
+		s := &Server{t: t, port: port, dir: dir, args: []string{conf, "--sentinel"}}
+		s.dialSecure = secureDial(s, o.PKI, sentinelUser, sentinelPassword)
+		s.start(bin)
+		t.Cleanup(s.Kill)
+		sn.Sentinels = append(sn.Sentinels, s)
+	}
+	WaitFor(t, 3*startTimeout, "sentinels to discover replicas and each other", func() bool {
+		for _, s := range sn.Sentinels {
+			v, err := s.Do("SENTINEL", "MASTER", MasterName)
+			if err != nil {
+				return false
+			}
+			m := pairs(v)
+			if m["num-slaves"] != strconv.Itoa(replicas) || m["num-other-sentinels"] != "2" {
+				return false
+			}
+		}
+		return true
+	})
+	return sn
 }
