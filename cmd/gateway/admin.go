@@ -147,6 +147,7 @@ func startAdmin(cfg *config.Config, n *node, rl *reloader, log *slog.Logger) (*h
 	api, err := admin.New(admin.Options{
 		Token: cfg.Admin.Token, Node: adminNode{n: n, rl: rl}, Stats: n.metrics.Stats,
 		Metrics: n.metrics.Handler(), NodeID: cfg.Node.ID, Version: version, Logger: log,
+		Draining: func() bool { return !n.ws.Ready() },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
