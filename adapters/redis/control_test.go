@@ -135,3 +135,32 @@ func TestControlBound(t *testing.T) {
 		}
 	}
 }
+
+// TestControlCluster: on a Redis Cluster (plain pub/sub, which the
+// cluster bus broadcasts to every shard) requests reach every other node
+// and their answers come back; PUBLISH counts only one shard's
+// subscribers, so the asker waits the whole bound and reports the
+// unanswered count as unknown (-1).
+func TestControlCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster start-up in -short mode")
+	}
+	c := redistest.StartCluster(t, 3)
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	var stores []*redis.Store
+	for _, name := range []string{"a", "b", "c"} {
+		s := newStore(t, redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs(), Prefix: prefix, Node: name, OpTimeout: time.Second})
+		if err := s.HandleControl(ctx, func(context.Context, redis.Control) (int, error) { return 1, nil }); err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, s)
+	}
+	res, err := stores[0].Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != 2 || res.Unanswered != -1 {
+		t.Fatalf("replies %+v, unanswered %d; want b and c, unknown", res.Replies, res.Unanswered)
+	}
+}
