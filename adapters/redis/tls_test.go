@@ -147,6 +147,19 @@ func TestConformanceClusterTLSAuth(t *testing.T) {
 	}
 	pki := redistest.NewPKI(t, "cluster")
 	c := redistest.StartSecureCluster(t, 3, redistest.SecureOptions{PKI: pki, Password: "cluster-secret"})
+	t.Run("wrong password", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := redis.New(ctx, redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs(), Password: "nope", Prefix: redistest.Prefix(t),
+			TLS: redis.TLSOptions{Enabled: true, CAFile: pki.CAFile}})
+		if err == nil {
+			s.Close()
+			t.Fatal("connected with a wrong password")
+		}
+		if !strings.Contains(err.Error(), "authentication failed") {
+			t.Fatalf("error %q does not say authentication failed", err)
+		}
+	})
 	coretest.RunStore(t, factory(redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs(), Password: "cluster-secret",
 		TLS: redis.TLSOptions{Enabled: true, CAFile: pki.CAFile}}))
 }
