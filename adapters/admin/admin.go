@@ -174,6 +174,10 @@ type Options struct {
 	// Logger receives one audit line per action (who, what; never the
 	// token or a message's data). Default slog.Default().
 	Logger *slog.Logger
+	// Draining, when set, reports whether the node is draining for a
+	// reason other than this API's drain (another node's drain through
+	// the store, SIGTERM), for the dashboard.
+	Draining func() bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -341,7 +345,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, StatsResponse{Stats: s, Node: a.o.NodeID, Version: a.o.Version,
-		UptimeSeconds: a.o.Now().Sub(a.started).Seconds(), Draining: a.draining.Load()})
+		UptimeSeconds: a.o.Now().Sub(a.started).Seconds(), Draining: a.draining.Load() || a.o.Draining != nil && a.o.Draining()})
 }
 
 // RoomsResponse is the body of GET /admin/rooms, sorted by room.

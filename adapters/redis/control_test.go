@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,5 +86,81 @@ func TestControl(t *testing.T) {
 	lone := newStore(t, redis.Options{Addr: srv.Addr(), Prefix: prefix, Node: "lone"})
 	if _, err := lone.Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam"}); err == nil {
 		t.Fatal("Control without HandleControl succeeded")
+	}
+}
+
+// TestControlBound: a node carries out at most ControlMax requests at
+// once; one more is answered at once with an error instead of queueing.
+func TestControlBound(t *testing.T) {
+	srv := redistest.StartServer(t)
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	asker := newStore(t, redis.Options{Addr: srv.Addr(), Prefix: prefix, Node: "a", OpTimeout: 10 * time.Second})
+	if err := asker.HandleControl(ctx, func(context.Context, redis.Control) (int, error) { return 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	busy := newStore(t, redis.Options{Addr: srv.Addr(), Prefix: prefix, Node: "busy", OpTimeout: 10 * time.Second})
+	started, release := make(chan struct{}, redis.ControlMax), make(chan struct{})
+	if err := busy.HandleControl(ctx, func(ctx context.Context, _ redis.Control) (int, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return 1, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan redis.ControlResult, redis.ControlMax)
+	for range redis.ControlMax {
+		go func() {
+			res, _ := asker.Control(ctx, redis.Control{Op: redis.ControlKick, User: "u"})
+			results <- res
+		}()
+	}
+	for range redis.ControlMax {
+		<-started // every slot taken
+	}
+	res, err := asker.Control(ctx, redis.Control{Op: redis.ControlKick, User: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != 1 || !strings.Contains(res.Replies[0].Err, "too many") {
+		t.Fatalf("request beyond the bound: %+v, want one answer saying too many", res.Replies)
+	}
+	close(release)
+	for range redis.ControlMax {
+		if r := <-results; len(r.Replies) != 1 || r.Replies[0].Closed != 1 {
+			t.Fatalf("request within the bound: %+v", r.Replies)
+		}
+	}
+}
+
+// TestControlCluster: on a Redis Cluster (plain pub/sub, which the
+// cluster bus broadcasts to every shard) requests reach every other node
+// and their answers come back; PUBLISH counts only one shard's
+// subscribers, so the asker waits the whole bound and reports the
+// unanswered count as unknown (-1).
+func TestControlCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster start-up in -short mode")
+	}
+	c := redistest.StartCluster(t, 3)
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	var stores []*redis.Store
+	for _, name := range []string{"a", "b", "c"} {
+		s := newStore(t, redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs(), Prefix: prefix, Node: name, OpTimeout: time.Second})
+		if err := s.HandleControl(ctx, func(context.Context, redis.Control) (int, error) { return 1, nil }); err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, s)
+	}
+	res, err := stores[0].Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != 2 || res.Unanswered != -1 {
+		t.Fatalf("replies %+v, unanswered %d; want b and c, unknown", res.Replies, res.Unanswered)
 	}
 }

@@ -41,6 +41,9 @@
 //	P c{conn}            hash  info (ConnInfo JSON), user (User JSON), uid, node
 //	P c{conn}:rooms      set   rooms the connection joined
 //	P live               zset  conn id → last heartbeat (server time, ms)
+//	P ctl                pub/sub channel (plain in every mode) of cluster-wide
+//	                     admin requests, JSON Control (control.go)
+//	P ctl:r:<node>       pub/sub channel of the answers to node's requests
 //
 // # Consistency notes
 //

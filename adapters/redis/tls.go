@@ -65,7 +65,12 @@ func explain(err error, o Options) error {
 		opErr     *net.OpError
 	)
 	msg := err.Error()
+	atSentinel := strings.Contains(msg, "all sentinels")
 	switch {
+	case atSentinel && strings.Contains(msg, "WRONGPASS"):
+		return fmt.Errorf("authentication to the Sentinels failed: wrong username or password (store.redis.sentinel_username, store.redis.sentinel_password): %w", err)
+	case atSentinel && strings.Contains(msg, "NOAUTH"):
+		return fmt.Errorf("the Sentinels require authentication (store.redis.sentinel_password): %w", err)
 	case goredis.HasErrorPrefix(err, "WRONGPASS"):
 		return fmt.Errorf("authentication failed: wrong username or password (store.redis.username, store.redis.password): %w", err)
 	case goredis.HasErrorPrefix(err, "NOAUTH"), strings.Contains(msg, "NOAUTH"):

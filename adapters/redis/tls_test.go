@@ -137,3 +137,61 @@ func TestTLSOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceClusterTLSAuth runs the conformance suite on a Redis
+// Cluster whose nodes speak only TLS (client and cluster bus) and
+// require a password: the Cluster client follows the slots over TLS.
+func TestConformanceClusterTLSAuth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster start-up in -short mode")
+	}
+	pki := redistest.NewPKI(t, "cluster")
+	c := redistest.StartSecureCluster(t, 3, redistest.SecureOptions{PKI: pki, Password: "cluster-secret"})
+	t.Run("wrong password", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := redis.New(ctx, redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs(), Password: "nope", Prefix: redistest.Prefix(t),
+			TLS: redis.TLSOptions{Enabled: true, CAFile: pki.CAFile}})
+		if err == nil {
+			s.Close()
+			t.Fatal("connected with a wrong password")
+		}
+		if !strings.Contains(err.Error(), "authentication failed") {
+			t.Fatalf("error %q does not say authentication failed", err)
+		}
+	})
+	coretest.RunStore(t, factory(redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs(), Password: "cluster-secret",
+		TLS: redis.TLSOptions{Enabled: true, CAFile: pki.CAFile}}))
+}
+
+// TestSentinelTLSAuth: with Sentinels and servers that speak only TLS,
+// Sentinels that require their own ACL user and servers that require a
+// password, the store finds the primary and passes the conformance
+// suite; wrong Sentinel credentials fail at once with a clear error.
+func TestSentinelTLSAuth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sentinel start-up in -short mode")
+	}
+	pki := redistest.NewPKI(t, "sentinel")
+	sn := redistest.StartSecureSentinel(t, 1, redistest.SecureOptions{PKI: pki, Password: "data-secret"}, "watcher", "watcher-secret")
+	base := redis.Options{Mode: redis.ModeSentinel, Addrs: sn.Addrs(), MasterName: redistest.MasterName,
+		Password: "data-secret", SentinelUsername: "watcher", SentinelPassword: "watcher-secret",
+		TLS: redis.TLSOptions{Enabled: true, CAFile: pki.CAFile}}
+	t.Run("wrong sentinel password", func(t *testing.T) {
+		o := base
+		o.SentinelPassword, o.Prefix = "nope", redistest.Prefix(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := redis.New(ctx, o)
+		if err == nil {
+			s.Close()
+			t.Fatal("connected with a wrong sentinel password")
+		}
+		for _, w := range []string{"Sentinels failed", "store.redis.sentinel_password"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q does not name %q", err, w)
+			}
+		}
+	})
+	coretest.RunStore(t, factory(base))
+}

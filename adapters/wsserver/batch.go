@@ -105,6 +105,9 @@ func (s *Server) sendBatch(ctx context.Context, ids []core.ConnID, frame []byte)
 		c.out.mu.Unlock()
 		s.wrote(c, err)
 	}
+	if fault != nil {
+		s.log.Debug("io_uring fault: members written with write(2)", "err", fault)
+	}
 	if len(b.conns) > 0 {
 		s.rings.result(fault)
 	}

@@ -147,6 +147,7 @@ func startAdmin(cfg *config.Config, n *node, rl *reloader, log *slog.Logger) (*h
 	o := admin.Options{
 		Token: cfg.Admin.Token, Node: adminNode{n: n, rl: rl}, Stats: n.metrics.Stats,
 		NodeID: cfg.Node.ID, Version: version, Logger: log,
+		Draining: func() bool { return !n.ws.Ready() },
 	}
 	if cfg.Metrics.Enabled {
 		o.Metrics = n.metrics.Handler()

@@ -30,7 +30,8 @@ func TestClusterAdmin(t *testing.T) {
 	adminAddr := proc.FreeAddr(t)
 	adminEnv := []string{"CLASSGATE_ADMIN__LISTEN=" + adminAddr, "CLASSGATE_ADMIN__TOKEN=" + token}
 	_, a := redisNode(t, rs.Addr(), prefix, "node-a", adminEnv...)
-	_, b := redisNode(t, rs.Addr(), prefix, "node-b", "CLASSGATE_ADMIN__LISTEN="+proc.FreeAddr(t), "CLASSGATE_ADMIN__TOKEN="+token)
+	bAdmin := proc.FreeAddr(t)
+	_, b := redisNode(t, rs.Addr(), prefix, "node-b", "CLASSGATE_ADMIN__LISTEN="+bAdmin, "CLASSGATE_ADMIN__TOKEN="+token)
 	adm := &admintest.Client{Base: "http://" + adminAddr, Token: token}
 	ctx := context.Background()
 	dial := func(addr, user string) *e2e.Client {
@@ -105,6 +106,10 @@ func TestClusterAdmin(t *testing.T) {
 			resp.Body.Close()
 			return resp.StatusCode == http.StatusServiceUnavailable
 		})
+		bAdm := &admintest.Client{Base: "http://" + bAdmin, Token: token}
+		if st, err := bAdm.Stats(ctx); err != nil || !st.Draining {
+			t.Fatalf("node B's /admin/stats after the drain: %+v, %v; want draining", st, err)
+		}
 		if _, _, err := e2e.TryDial("ws://"+b+"/ws", e2e.Token(t, []byte(testSecret), "late", "student", []string{"*"}, time.Hour)); err == nil {
 			t.Fatal("node B accepted a handshake after its drain")
 		}

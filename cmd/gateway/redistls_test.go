@@ -84,3 +84,37 @@ func TestRedisTLSAuth(t *testing.T) {
 		return m.Type == "chat.message" && strings.Contains(string(m.Data), "still here")
 	})
 }
+
+// TestCheckRedisTLSConfig: -check reports bad store.redis TLS and AUTH
+// settings by their full key, before anything connects.
+func TestCheckRedisTLSConfig(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, cacheEnv, "CLASSGATE_STORE__KIND=redis"}
+	tests := []struct {
+		name    string
+		env     []string
+		wantErr string
+	}{
+		{"TLS with the system pool", []string{"CLASSGATE_STORE__REDIS__TLS__ENABLED=true"}, ""},
+		{"missing CA file", []string{"CLASSGATE_STORE__REDIS__TLS__ENABLED=true", "CLASSGATE_STORE__REDIS__TLS__CA_FILE=" + dir + "/none.pem"}, "store.redis.tls.ca_file"},
+		{"tls key while off", []string{"CLASSGATE_STORE__REDIS__TLS__SERVER_NAME=redis.internal"}, "store.redis.tls.enabled"},
+		{"cert without key", []string{"CLASSGATE_STORE__REDIS__TLS__ENABLED=true", "CLASSGATE_STORE__REDIS__TLS__CERT_FILE=" + dir + "/c.pem"}, "store.redis.tls.key_file"},
+		{"sentinel user in single mode", []string{"CLASSGATE_STORE__REDIS__SENTINEL_USERNAME=watcher"}, "store.redis.sentinel_username"},
+		{"unknown tls key", []string{"CLASSGATE_STORE__REDIS__TLS__INSECURE=true"}, "insecure"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			err := run(context.Background(), []string{"-check"}, append(append([]string{}, base...), tt.env...), &out, &errb)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("run -check = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("run -check = %v, want an error naming %s", err, tt.wantErr)
+			}
+		})
+	}
+}

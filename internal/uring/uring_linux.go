@@ -195,7 +195,13 @@ func (r *Ring) Close() error {
 // one keep it, and the ring must not be used again. Callers send the ops
 // without a result another way.
 func (r *Ring) Do(ops []Op) error {
+	for i := range ops { // ops may be reused: no result is left from before
+		ops[i].done, ops[i].N, ops[i].Err = false, 0, nil
+	}
 	if r.broken {
+		for i := range ops {
+			ops[i].Err = errBroken
+		}
 		return errBroken
 	}
 	for len(ops) > 0 {

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,11 +75,11 @@ func NewPKI(t testing.TB, name string) *PKI {
 	write(p.CAFile, "CERTIFICATE", der)
 	p.Pool = x509.NewCertPool()
 	p.Pool.AddCert(p.caCert)
-	leaf := func(certFile, keyFile, cn string, usage x509.ExtKeyUsage, server bool) {
+	leaf := func(certFile, keyFile, cn string, usage []x509.ExtKeyUsage, server bool) {
 		k := key()
 		tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: cn},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usage}
 		if server {
 			tmpl.DNSNames = []string{"localhost"}
 			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
@@ -93,8 +95,9 @@ func NewPKI(t testing.TB, name string) *PKI {
 		write(certFile, "CERTIFICATE", der)
 		write(keyFile, "EC PRIVATE KEY", kd)
 	}
-	leaf(p.ServerCert, p.ServerKey, "redis-server", x509.ExtKeyUsageServerAuth, true)
-	leaf(p.ClientCert, p.ClientKey, "classgate", x509.ExtKeyUsageClientAuth, false)
+	// Servers are clients too, of each other (cluster bus, replication).
+	leaf(p.ServerCert, p.ServerKey, "redis-server", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, true)
+	leaf(p.ClientCert, p.ClientKey, "classgate", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, false)
 	if p.clientPair, err = tls.LoadX509KeyPair(p.ClientCert, p.ClientKey); err != nil {
 		t.Fatalf("redistest: client pair: %v", err)
 	}
@@ -121,8 +124,12 @@ type SecureOptions struct {
 // use TLS with PKI's client certificate and authenticate with Password.
 func StartSecure(t testing.TB, o SecureOptions, extra ...string) *Server {
 	t.Helper()
+	return startSecure(t, FreePort(t, false), o, extra...)
+}
+
+func startSecure(t testing.TB, port int, o SecureOptions, extra ...string) *Server {
+	t.Helper()
 	bin, _ := Binaries(t)
-	port := FreePort(t, false)
 	dir := t.TempDir()
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
@@ -143,21 +150,83 @@ func StartSecure(t testing.TB, o SecureOptions, extra ...string) *Server {
 		args = append(args, "--user", name, "on", ">"+pw, "~*", "&*", "+@all")
 	}
 	s := &Server{t: t, port: port, dir: dir, args: append(args, extra...)}
-	s.dialSecure = func() (net.Conn, error) {
+	s.dialSecure = secureDial(s, o.PKI, "", o.Password)
+	s.start(bin)
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// StartSecureCluster is StartCluster with every node started as
+// StartSecure does (the cluster bus uses TLS too when o.PKI is set).
+func StartSecureCluster(t testing.TB, masters int, o SecureOptions) *Cluster {
+	t.Helper()
+	_, cli := Binaries(t)
+	c := &Cluster{}
+	var addrs []string
+	extra := []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}
+	if o.PKI != nil {
+		extra = append(extra, "--tls-cluster", "yes")
+	}
+	if o.Password != "" {
+		extra = append(extra, "--masterauth", o.Password)
+	}
+	for range masters {
+		s := startSecure(t, FreePort(t, true), o, extra...)
+		c.Nodes = append(c.Nodes, s)
+		addrs = append(addrs, s.Addr())
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if o.PKI != nil {
+		args = append(args, "--tls", "--cacert", o.PKI.CAFile, "--cert", o.PKI.ClientCert, "--key", o.PKI.ClientKey)
+	}
+	if o.Password != "" {
+		args = append(args, "-a", o.Password, "--no-auth-warning")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*startTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s\n%s", err, out, c.Nodes[0].Log())
+	}
+	WaitFor(t, 3*startTimeout, "cluster_state:ok on every node", func() bool {
+		for _, s := range c.Nodes {
+			if s.Info("cluster-info", "cluster_state") != "ok" ||
+				s.Info("cluster-info", "cluster_known_nodes") != strconv.Itoa(masters) {
+				return false
+			}
+		}
+		return true
+	})
+	return c
+}
+
+// secureDial returns the harness's dialer for s: TLS with pki's client
+// certificate when pki is set, then AUTH [user] password when password is.
+func secureDial(s *Server, pki *PKI, user, password string) func() (net.Conn, error) {
+	return func() (net.Conn, error) {
 		var c net.Conn
 		var err error
 		d := &net.Dialer{Timeout: time.Second}
-		if o.PKI != nil {
-			c, err = tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: o.PKI.Pool,
-				Certificates: []tls.Certificate{o.PKI.clientPair}, MinVersion: tls.VersionTLS12})
+		if pki != nil {
+			c, err = tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: pki.Pool,
+				Certificates: []tls.Certificate{pki.clientPair}, MinVersion: tls.VersionTLS12})
 		} else {
 			c, err = d.Dial("tcp", s.Addr())
 		}
-		if err != nil || o.Password == "" {
+		if err != nil || password == "" {
 			return c, err
 		}
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := fmt.Fprintf(c, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(o.Password), o.Password); err != nil {
+		args := []string{"AUTH", password}
+		if user != "" {
+			args = []string{"AUTH", user, password}
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := c.Write([]byte(b.String())); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -168,7 +237,75 @@ func StartSecure(t testing.TB, o SecureOptions, extra ...string) *Server {
 		}
 		return c, nil
 	}
-	s.start(bin)
-	t.Cleanup(s.Kill)
-	return s
+}
+
+// StartSecureSentinel is StartSentinel with the primary and replicas
+// started as StartSecure does (replication over TLS, authenticated) and
+// Sentinels that speak only TLS when o.PKI is set and require the ACL
+// user sentinelUser with sentinelPassword (they use it among themselves
+// too).
+func StartSecureSentinel(t testing.TB, replicas int, o SecureOptions, sentinelUser, sentinelPassword string) *Sentinel {
+	t.Helper()
+	bin, _ := Binaries(t)
+	var repl []string
+	if o.PKI != nil {
+		repl = append(repl, "--tls-replication", "yes")
+	}
+	if o.Password != "" {
+		repl = append(repl, "--masterauth", o.Password)
+	}
+	sn := &Sentinel{t: t, Primary: StartSecure(t, o, repl...)}
+	for range replicas {
+		r := StartSecure(t, o, append(repl, "--replicaof", "127.0.0.1", strconv.Itoa(sn.Primary.Port()))...)
+		WaitFor(t, startTimeout, "replica link up", func() bool {
+			return r.Info("replication", "master_link_status") == "up"
+		})
+		sn.Replicas = append(sn.Replicas, r)
+	}
+	for range 3 {
+		port := FreePort(t, false)
+		dir := t.TempDir()
+		var b strings.Builder
+		fmt.Fprintf(&b, "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n", port, dir, filepath.Join(dir, "sentinel.log"))
+		if o.PKI != nil {
+			auth := "no"
+			if o.ClientCerts {
+				auth = "yes"
+			}
+			fmt.Fprintf(&b, "port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients %s\ntls-replication yes\n",
+				port, o.PKI.ServerCert, o.PKI.ServerKey, o.PKI.CAFile, auth)
+		}
+		fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %d 2\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
+			MasterName, sn.Primary.Port(), MasterName, MasterName, MasterName)
+		if o.Password != "" {
+			fmt.Fprintf(&b, "sentinel auth-pass %s %s\n", MasterName, o.Password)
+		}
+		if sentinelPassword != "" {
+			fmt.Fprintf(&b, "user %s on >%s ~* &* +@all\nsentinel sentinel-user %s\nsentinel sentinel-pass %s\n",
+				sentinelUser, sentinelPassword, sentinelUser, sentinelPassword)
+		}
+		conf := filepath.Join(dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(b.String()), 0o600); err != nil {
+			t.Fatalf("redistest: sentinel config: %v", err)
+		}
+		s := &Server{t: t, port: port, dir: dir, args: []string{conf, "--sentinel"}}
+		s.dialSecure = secureDial(s, o.PKI, sentinelUser, sentinelPassword)
+		s.start(bin)
+		t.Cleanup(s.Kill)
+		sn.Sentinels = append(sn.Sentinels, s)
+	}
+	WaitFor(t, 3*startTimeout, "sentinels to discover replicas and each other", func() bool {
+		for _, s := range sn.Sentinels {
+			v, err := s.Do("SENTINEL", "MASTER", MasterName)
+			if err != nil {
+				return false
+			}
+			m := pairs(v)
+			if m["num-slaves"] != strconv.Itoa(replicas) || m["num-other-sentinels"] != "2" {
+				return false
+			}
+		}
+		return true
+	})
+	return sn
 }

@@ -1,0 +1,4 @@
+package redis
+
+// ControlMax is controlMax, for tests.
+const ControlMax = controlMax
