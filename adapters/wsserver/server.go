@@ -75,6 +75,10 @@ type Server struct {
 	router Router
 
 	draining  atomic.Bool
+	// wgMu orders wg.Add against Shutdown: no connection is added to wg
+	// once Shutdown has set draining and may be in wg.Wait (Add with a
+	// zero counter concurrent with Wait is a WaitGroup misuse).
+	wgMu sync.Mutex
 	count     atomic.Int64 // open connections and handshakes under way
 	userMu    sync.Mutex
 	users     map[string]int // open connections per user (with a cap)
@@ -291,7 +295,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.kick(c)
 	}
 	c.info = claims.Conn(c.id)
-	s.wg.Add(1)
+	s.wgMu.Lock()
+	late := s.draining.Load()
+	if !late {
+		s.wg.Add(1)
+	}
+	s.wgMu.Unlock()
+	if late {
+		// Shutdown began during the handshake: drop it (the client
+		// reconnects, preferably elsewhere).
+		release()
+		_ = ws.CloseNow()
+		return
+	}
 	if !s.connect(c) {
 		release()
 		s.wg.Done()
@@ -683,7 +699,9 @@ func (s *Server) Ready() bool { return !s.draining.Load() }
 // connection is closed with 1012, and Shutdown waits for them to finish
 // until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.wgMu.Lock()
 	s.draining.Store(true)
+	s.wgMu.Unlock()
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.CloseWhere(func(core.ConnInfo) bool { return true }, core.CloseRestarting, "server restarting")
 	done := make(chan struct{})

@@ -113,7 +113,7 @@ func TestOperations(t *testing.T) {
 		{"classgate_frames_received_total", `type="chat.send"`, 5},
 		{"classgate_frames_received_total", `type="invalid"`, 1},
 		{"classgate_errors_total", `code="bad_request"`, 1},
-		{"classgate_errors_total", `code="rejected"`, 1},
+		{"classgate_errors_total", `code="forbidden"`, 1}, // the student's clear
 		{"classgate_plugin_calls_total", `plugin="chat"`, 5},
 		{"classgate_store_operation_duration_seconds_count", `op="commit"`, 5},
 		{"classgate_fanout_latency_seconds_count", "", 5},
