@@ -52,10 +52,21 @@ func (s *Store) RememberRefusal(_ context.Context, name, key string, ans core.De
 		for k, f := range r.refused {
 			if !now.Before(f.expires) {
 				delete(r.refused, k)
+				s.grow(r, -refusalBytes(k, f))
 			}
 		}
 		r.refusedPruneAt = now.Add(time.Minute)
 	}
-	r.refused[key] = refusal{ans: ans, expires: now.Add(ttl)}
+	f := refusal{ans: ans, expires: now.Add(ttl)}
+	if old, ok := r.refused[key]; ok {
+		s.grow(r, -refusalBytes(key, old))
+	}
+	r.refused[key] = f
+	s.grow(r, refusalBytes(key, f))
 	return nil
+}
+
+// refusalBytes is what the byte accounting charges for one refusal.
+func refusalBytes(key string, f refusal) int64 {
+	return int64(dedupeOverhead + len(key) + len(f.ans.Message) + len(f.ans.Code))
 }
