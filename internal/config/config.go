@@ -19,6 +19,7 @@ import (
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/tracing"
 	"github.com/classgate/classgate/core/auth"
+	"github.com/classgate/classgate/core/memory"
 	"github.com/classgate/classgate/plugins/host"
 )
 
@@ -140,10 +141,20 @@ type Dedupe struct {
 type Store struct {
 	Kind        string        `koanf:"kind"`
 	LivenessTTL time.Duration `koanf:"liveness_ttl"`
+	// Memory bounds the in-memory store (store.kind: memory).
+	Memory MemoryStore `koanf:"memory"`
 	// Redis configures the Redis store (store.kind: redis). Its history,
 	// liveness and node settings default to history.*, store.liveness_ttl
 	// and node.id.
 	Redis redis.Options `koanf:"redis"`
+}
+
+// MemoryStore bounds what the in-memory store keeps of idle rooms (no
+// members on the node): past either cap the least recently used idle room
+// is evicted with its history and state (docs/OPERATIONS.md "Memory").
+type MemoryStore struct {
+	MaxIdleRooms int   `koanf:"max_idle_rooms"`
+	MaxIdleBytes int64 `koanf:"max_idle_bytes"`
 }
 
 // Dev enables development helpers (token endpoint). Never in production.
@@ -197,44 +208,46 @@ type Log struct {
 // Defaults returns the configuration used when nothing overrides it.
 func Defaults() map[string]any {
 	return map[string]any{
-		"node.id":                   "",
-		"server.listen":             "127.0.0.1:8080",
-		"server.allowed_origins":    []string{},
-		"server.read_limit":         1 << 20,
-		"server.send_queue":         512,
-		"server.write_timeout":      "10s",
-		"server.ping_interval":      "30s",
-		"server.max_connections":    0,
-		"server.shutdown_timeout":   "10s",
-		"server.io_uring":           true,
-		"auth.hs256_secret":         "",
-		"auth.public_keys":          []string{},
-		"auth.jwks_file":            "",
-		"auth.roles":                []string{"teacher", "student"},
-		"auth.leeway":               "0s",
-		"limits.rate_per_second":    50.0,
-		"limits.rate_burst":         200,
-		"limits.abuse_limit":        100,
-		"limits.max_rooms_per_conn": 16,
-		"limits.max_message_bytes":  64 << 10,
-		"history.limit":             1000,
-		"history.age":               "1h",
-		"dedupe.window":             "5m",
-		"store.kind":                "memory",
-		"store.liveness_ttl":        "30s",
-		"dev.enabled":               false,
-		"log.level":                 "info",
-		"log.format":                "json",
-		"metrics.enabled":           true,
-		"metrics.path":              "/metrics",
-		"admin.listen":              "",
-		"admin.token":               "",
-		"admin.pprof":               false,
-		"tracing.endpoint":          "",
-		"tracing.sample_ratio":      0.0,
-		"tracing.service_name":      "classgate",
-		"tracing.timeout":           "10s",
-		"runtime.gc_percent":        50,
+		"node.id":                     "",
+		"server.listen":               "127.0.0.1:8080",
+		"server.allowed_origins":      []string{},
+		"server.read_limit":           1 << 20,
+		"server.send_queue":           512,
+		"server.write_timeout":        "10s",
+		"server.ping_interval":        "30s",
+		"server.max_connections":      0,
+		"server.shutdown_timeout":     "10s",
+		"server.io_uring":             true,
+		"auth.hs256_secret":           "",
+		"auth.public_keys":            []string{},
+		"auth.jwks_file":              "",
+		"auth.roles":                  []string{"teacher", "student"},
+		"auth.leeway":                 "0s",
+		"limits.rate_per_second":      50.0,
+		"limits.rate_burst":           200,
+		"limits.abuse_limit":          100,
+		"limits.max_rooms_per_conn":   16,
+		"limits.max_message_bytes":    64 << 10,
+		"history.limit":               1000,
+		"history.age":                 "1h",
+		"dedupe.window":               "5m",
+		"store.kind":                  "memory",
+		"store.liveness_ttl":          "30s",
+		"store.memory.max_idle_rooms": memory.DefaultMaxIdleRooms,
+		"store.memory.max_idle_bytes": memory.DefaultMaxIdleBytes,
+		"dev.enabled":                 false,
+		"log.level":                   "info",
+		"log.format":                  "json",
+		"metrics.enabled":             true,
+		"metrics.path":                "/metrics",
+		"admin.listen":                "",
+		"admin.token":                 "",
+		"admin.pprof":                 false,
+		"tracing.endpoint":            "",
+		"tracing.sample_ratio":        0.0,
+		"tracing.service_name":        "classgate",
+		"tracing.timeout":             "10s",
+		"runtime.gc_percent":          50,
 
 		// Connection hygiene, token checks, dev and metrics exposure
 		// (docs/OPERATIONS.md "Connections, tokens and memory").
@@ -417,6 +430,12 @@ func (c *Config) Validate() error {
 	if c.Store.LivenessTTL < time.Second {
 		bad("store.liveness_ttl", "must be at least 1s")
 	}
+	if c.Store.Memory.MaxIdleRooms < 1 {
+		bad("store.memory.max_idle_rooms", "must be positive")
+	}
+	if c.Store.Memory.MaxIdleBytes < 1 {
+		bad("store.memory.max_idle_bytes", "must be positive")
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -468,6 +487,13 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// MemoryOptions returns the in-memory store's options: history.*,
+// store.liveness_ttl and store.memory.
+func (c *Config) MemoryOptions() memory.Options {
+	return memory.Options{HistoryLimit: c.History.Limit, HistoryAge: c.History.Age, LivenessTTL: c.Store.LivenessTTL,
+		MaxIdleRooms: c.Store.Memory.MaxIdleRooms, MaxIdleBytes: c.Store.Memory.MaxIdleBytes}
 }
 
 // RedisOptions returns store.redis with the shared settings filled in from
