@@ -12,19 +12,6 @@ import (
 	"github.com/classgate/classgate/core"
 )
 
-// dedupeScript reads a dedupe key's answer: the commit's first seq, else a
-// remembered refusal.
-//
-// KEYS: 1 dedupe key (dd), 2 refusal key (dr).
-// Returns {0} unused, {1, first seq} committed, {2, refusal JSON} refused.
-var dedupeScript = goredis.NewScript(`
-local d = redis.call('GET', KEYS[1])
-if d then return {1, d} end
-local r = redis.call('GET', KEYS[2])
-if r then return {2, r} end
-return {0}
-`)
-
 // refuseScript remembers a refusal unless a commit used the key or an
 // earlier refusal is remembered.
 //
@@ -40,33 +27,21 @@ type refusalJSON struct {
 	Message string    `json:"message"`
 }
 
-// Dedupe implements core.Log.
-func (s *Store) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
-	rk := s.k.room(room)
-	ctx, cancel := s.opCtx(ctx)
-	defer cancel()
-	reply, err := s.run(ctx, dedupeScript, []string{rk.dedupe(key), rk.refusal(key)})
-	if err != nil {
-		return core.DedupeAnswer{}, false, s.fail("dedupe in "+room, err)
-	}
-	v, ok := reply.([]any)
-	if !ok || len(v) == 0 {
-		return core.DedupeAnswer{}, false, fmt.Errorf("redis: dedupe in %s: unexpected reply %v", room, reply)
-	}
-	switch toUint(v[0]) {
+// dedupeAnswer decodes the dedupe status and value snapshotScript
+// returns: 0 unused, 1 committed (the first seq), 2 refused (its JSON).
+func dedupeAnswer(status, value any) (core.DedupeAnswer, bool, error) {
+	switch toUint(status) {
 	case 0:
 		return core.DedupeAnswer{}, false, nil
 	case 1:
-		if len(v) == 2 {
-			return core.DedupeAnswer{Seq: toUint(v[1])}, true, nil
-		}
+		return core.DedupeAnswer{Seq: toUint(value)}, true, nil
 	case 2:
 		var r refusalJSON
-		if len(v) == 2 && json.Unmarshal([]byte(toString(v[1])), &r) == nil && r.Code != "" {
+		if json.Unmarshal([]byte(toString(value)), &r) == nil && r.Code != "" {
 			return core.DedupeAnswer{Code: r.Code, Message: r.Message}, true, nil
 		}
 	}
-	return core.DedupeAnswer{}, false, fmt.Errorf("redis: dedupe in %s: unexpected reply %v", room, reply)
+	return core.DedupeAnswer{}, false, fmt.Errorf("unexpected %v %v", status, value)
 }
 
 // RememberRefusal implements core.Log.

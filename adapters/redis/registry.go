@@ -281,22 +281,35 @@ func (s *Store) Touch(ctx context.Context, ids ...core.ConnID) error {
 	if err != nil {
 		return s.fail("touch", err)
 	}
-	// Make sure the script is cached: a pipeline cannot fall back to EVAL.
-	if err := touchScript.Load(ctx, cl).Err(); err != nil {
-		return s.fail("touch", err)
-	}
-	_, err = cl.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for start := 0; start < len(ids); start += touchBatch {
-			end := min(start+touchBatch, len(ids))
-			args := make([]any, 0, 1+end-start)
-			args = append(args, "XX")
-			for _, id := range ids[start:end] {
-				args = append(args, string(id))
+	touch := func() error {
+		cmds, err := cl.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for start := 0; start < len(ids); start += touchBatch {
+				end := min(start+touchBatch, len(ids))
+				args := make([]any, 0, 1+end-start)
+				args = append(args, "XX")
+				for _, id := range ids[start:end] {
+					args = append(args, string(id))
+				}
+				touchScript.EvalSha(ctx, p, []string{s.k.live()}, args...)
 			}
-			touchScript.EvalSha(ctx, p, []string{s.k.live()}, args...)
+			return nil
+		})
+		for _, c := range cmds {
+			if goredis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+				return c.Err()
+			}
 		}
-		return nil
-	})
+		return err
+	}
+	// A pipeline cannot fall back to EVAL: the script is loaded only
+	// when Redis does not have it (first use, a restart, a failover), not
+	// before every heartbeat — a Lambda deployment touches on every frame.
+	err = touch()
+	if goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = touchScript.Load(ctx, cl).Err(); err == nil {
+			err = touch()
+		}
+	}
 	if err != nil {
 		return s.fail("touch", err)
 	}

@@ -127,11 +127,17 @@ return out
 `)
 
 // snapshotScript reads seq, version, epoch and namespace states at one
-// instant. A room without an epoch (new, or its data was lost) gets the
-// fresh one in ARGV[1] now, so joined always names the sequence.
+// instant and, when asked, a dedupe key's answer with them (the router
+// reads both before calling a plugin: one round trip instead of two). A
+// room without an epoch (new, or its data was lost) gets the fresh one in
+// ARGV[1] now, so joined always names the sequence.
 //
-// KEYS: 1 meta, 2.. state hashes. ARGV: 1 a fresh epoch.
-// Returns {seq, ver, epoch, {k, v, ...}, ...}.
+// KEYS: 1 meta, 2 dedupe key (dd), 3 refusal key (dr), 4.. state hashes.
+// ARGV: 1 a fresh epoch, 2 look the dedupe key up? (0/1; KEYS 2 and 3 are
+// meta, unread, when 0).
+// Returns {seq, ver, epoch, dedupe status, dedupe value, {k, v, ...}, ...}:
+// status 0 unused, 1 committed (value: its first seq), 2 refused (value:
+// the refusal JSON).
 var snapshotScript = goredis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'epoch')
 local epoch = m[3]
@@ -139,11 +145,32 @@ if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
-local out = {tonumber(m[1]) or 0, tonumber(m[2]) or 0, epoch}
-for j = 2, #KEYS do
+local out = {tonumber(m[1]) or 0, tonumber(m[2]) or 0, epoch, 0, ''}
+if ARGV[2] == '1' then
+  local d = redis.call('GET', KEYS[2])
+  if d then
+    out[4], out[5] = 1, d
+  else
+    local r = redis.call('GET', KEYS[3])
+    if r then out[4], out[5] = 2, r end
+  end
+end
+for j = 4, #KEYS do
   out[#out + 1] = redis.call('HGETALL', KEYS[j])
 end
 return out
+`)
+
+// rewriteScript rewrites a key with its value and TTL, so that a WAIT
+// after it covers whatever wrote the key (WAIT waits for the connection's
+// last write).
+//
+// KEYS: 1 the key. Returns 1, or 0 if the key is gone.
+var rewriteScript = goredis.NewScript(`
+local d = redis.call('GET', KEYS[1])
+if not d then return 0 end
+redis.call('SET', KEYS[1], d, 'KEEPTTL')
+return 1
 `)
 
 // epochScript starts a new epoch for a room whose seq went back: a node

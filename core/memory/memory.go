@@ -673,12 +673,24 @@ func (s *Store) History(_ context.Context, name string, since uint64) ([]core.Ev
 }
 
 // Snapshot implements core.Log.
-func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (core.Snapshot, error) {
+func (s *Store) Snapshot(ctx context.Context, name string, namespaces ...string) (core.Snapshot, error) {
+	snap, _, _, err := s.SnapshotDedupe(ctx, name, "", namespaces...)
+	return snap, err
+}
+
+// SnapshotDedupe implements core.Log: the snapshot and the dedupe lookup
+// under one hold of the room's lock.
+func (s *Store) SnapshotDedupe(_ context.Context, name, key string, namespaces ...string) (core.Snapshot, core.DedupeAnswer, bool, error) {
 	r := s.lockRoom(name, false)
 	if r == nil { // a room never used (or freed)
-		return core.Snapshot{State: map[string]map[string][]byte{}}, nil
+		return core.Snapshot{State: map[string]map[string][]byte{}}, core.DedupeAnswer{}, false, nil
 	}
 	defer r.mu.Unlock()
+	var ans core.DedupeAnswer
+	found := false
+	if key != "" {
+		ans, found = r.dedupeAnswer(key, s.o.Now())
+	}
 	snap := core.Snapshot{Seq: r.seq, Version: r.version, Epoch: r.epoch, State: make(map[string]map[string][]byte, len(namespaces))}
 	var held []*loan
 	for _, ns := range namespaces {
@@ -712,7 +724,7 @@ func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (
 			}
 		}
 	}
-	return snap, nil
+	return snap, ans, found, nil
 }
 
 // SetSink implements core.Bus.
