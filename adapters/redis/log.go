@@ -21,7 +21,7 @@ const defaultDedupeTTL = 5 * time.Minute
 // as core.ErrUnavailable.
 func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, error) {
 	rk := s.k.room(cm.Room)
-	keys := []string{rk.meta(), rk.hist(), rk.channel(), rk.meta(), rk.meta()}
+	keys := []string{rk.meta(), rk.hist(), rk.channel(), rk.meta(), rk.meta(), rk.members()}
 	dedupe := "0"
 	if cm.DedupeKey != "" {
 		keys[3], dedupe = rk.dedupe(cm.DedupeKey), "1"
@@ -41,9 +41,10 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	if s.o.WaitReplicas > 0 {
 		wait = "1"
 	}
-	args := make([]any, 0, 12+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
+	args := make([]any, 0, 13+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
 	args = append(args, dedupe, ms(ttl), check, strconv.FormatUint(cm.ExpectVersion, 10),
-		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral), core.NewEpoch(), wait)
+		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral), core.NewEpoch(), wait,
+		ms(s.o.IdleRoomTTL))
 	for _, op := range cm.Ops {
 		switch op.Op {
 		case core.OpSet:
@@ -207,19 +208,19 @@ func (s *Store) Snapshot(ctx context.Context, room string, namespaces ...string)
 // are one script, one round trip.
 func (s *Store) SnapshotDedupe(ctx context.Context, room, key string, namespaces ...string) (core.Snapshot, core.DedupeAnswer, bool, error) {
 	rk := s.k.room(room)
-	keys := make([]string, 0, 3+len(namespaces))
+	keys := make([]string, 0, 4+len(namespaces))
 	lookup := "0"
 	if key != "" {
-		keys, lookup = append(keys, rk.meta(), rk.dedupe(key), rk.refusal(key)), "1"
+		keys, lookup = append(keys, rk.meta(), rk.members(), rk.dedupe(key), rk.refusal(key)), "1"
 	} else {
-		keys = append(keys, rk.meta(), rk.meta(), rk.meta())
+		keys = append(keys, rk.meta(), rk.members(), rk.meta(), rk.meta())
 	}
 	for _, ns := range namespaces {
 		keys = append(keys, rk.state(ns))
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	reply, err := s.run(ctx, snapshotScript, keys, core.NewEpoch(), lookup)
+	reply, err := s.run(ctx, snapshotScript, keys, core.NewEpoch(), lookup, ms(s.o.IdleRoomTTL))
 	if err != nil {
 		return core.Snapshot{}, core.DedupeAnswer{}, false, s.fail("snapshot of "+room, err)
 	}

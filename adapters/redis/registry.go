@@ -108,7 +108,7 @@ func (s *Store) Join(ctx context.Context, room string, c core.ConnInfo) (bool, e
 		return false, fmt.Errorf("redis: %s: unexpected reply %v", op, reply)
 	}
 	uid, user := toString(v[0]), toString(v[1])
-	n, err := s.run(ctx, joinRoomScript, []string{rk.members(), rk.users()}, string(c.ID), uid, user)
+	n, err := s.run(ctx, joinRoomScript, []string{rk.members(), rk.users(), rk.meta()}, string(c.ID), uid, user)
 	if err != nil {
 		return false, s.fail(op, err)
 	}
@@ -121,7 +121,7 @@ func (s *Store) Join(ctx context.Context, room string, c core.ConnInfo) (bool, e
 		return false, s.fail(op, err)
 	}
 	if exists == 0 {
-		if _, err := s.run(ctx, leaveRoomScript, []string{rk.members(), rk.users()}, string(c.ID)); err != nil {
+		if _, err := s.run(ctx, leaveRoomScript, []string{rk.members(), rk.users(), rk.meta()}, string(c.ID), ms(s.o.IdleRoomTTL)); err != nil {
 			return false, s.fail(op, err)
 		}
 		return false, fmt.Errorf("redis: %s: conn removed meanwhile: %w", op, core.ErrNotFound)
@@ -132,7 +132,7 @@ func (s *Store) Join(ctx context.Context, room string, c core.ConnInfo) (bool, e
 // leaveRoom removes id from room's members and reports the departure.
 func (s *Store) leaveRoom(ctx context.Context, room string, id core.ConnID) (joined, last, empty bool, err error) {
 	rk := s.k.room(room)
-	reply, err := s.run(ctx, leaveRoomScript, []string{rk.members(), rk.users()}, string(id))
+	reply, err := s.run(ctx, leaveRoomScript, []string{rk.members(), rk.users(), rk.meta()}, string(id), ms(s.o.IdleRoomTTL))
 	if err != nil {
 		return false, false, false, err
 	}
