@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/classgate/classgate/adapters/redis"
@@ -244,5 +245,67 @@ func TestTouchLoadsScriptWhenMissing(t *testing.T) {
 		if err != nil || fmt.Sprint(score) == "1" {
 			t.Fatalf("touch %d (flushed %v) left the score at %v, %v", i, flush, score, err)
 		}
+	}
+}
+
+// BenchmarkChatMessage measures one chat message with an id through the
+// router on a local redis-server (standalone mode: snapshot with the
+// dedupe lookup, plugin, commit; the bus delivers), serially and from 16
+// connections per GOMAXPROCS over 8 rooms. docs/PERFORMANCE.md quotes it.
+//
+//	go test -run '^$' -bench ChatMessage -benchtime 3s ./adapters/redis/
+func BenchmarkChatMessage(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		name := "serial"
+		if parallel {
+			name = "parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newChatFixture(b, false)
+			ctx := context.Background()
+			if !parallel {
+				b.ResetTimer()
+				for i := range b.N {
+					frame := fmt.Sprintf(`{"type":"chat.send","room":"r","id":"b%d","data":{"text":"hello everybody, this is a chat message of typical size"}}`, i)
+					if err := f.r.Receive(ctx, "a", []byte(frame)); err != nil {
+						b.Fatal(err)
+					}
+					if i%256 == 0 {
+						f.snd.take("a")
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+				return
+			}
+			var next atomic.Int64
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				n := next.Add(1)
+				id := core.ConnID(fmt.Sprint("p", n))
+				room := fmt.Sprint("room-", n%8)
+				if err := f.r.Connect(ctx, core.ConnInfo{ID: id, User: core.User{ID: string(id)}, Rooms: []string{"*"}}); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := f.r.Receive(ctx, id, []byte(`{"type":"join","room":"`+room+`"}`)); err != nil {
+					b.Error(err)
+					return
+				}
+				for i := 0; pb.Next(); i++ {
+					frame := fmt.Sprintf(`{"type":"chat.send","room":%q,"id":"b%d","data":{"text":"hello everybody, this is a chat message of typical size"}}`, room, i)
+					if err := f.r.Receive(ctx, id, []byte(frame)); err != nil {
+						b.Error(err)
+						return
+					}
+					if i%256 == 0 {
+						f.snd.take(id)
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
 	}
 }
