@@ -241,10 +241,13 @@ type Log interface {
 	History(ctx context.Context, room string, since uint64) (events []Event, lastSeq uint64, complete bool, err error)
 	// Snapshot returns the room's seq, version and the state of namespaces.
 	Snapshot(ctx context.Context, room string, namespaces ...string) (Snapshot, error)
-	// Dedupe returns the answer remembered for a dedupe key of room within
-	// its TTL: the FirstSeq of the commit that used it, or the refusal
-	// recorded by RememberRefusal. found is false when the key is unused.
-	Dedupe(ctx context.Context, room, key string) (ans DedupeAnswer, found bool, err error)
+	// SnapshotDedupe is Snapshot and a dedupe lookup read at one instant,
+	// in one step (one round trip on a networked store): the router reads
+	// both before it calls a plugin for a frame with an id. ans is the
+	// answer remembered for key within its TTL: the FirstSeq of the commit
+	// that used it, or the refusal recorded by RememberRefusal; found is
+	// false when the key is unused or "" (then it is exactly Snapshot).
+	SnapshotDedupe(ctx context.Context, room, key string, namespaces ...string) (snap Snapshot, ans DedupeAnswer, found bool, err error)
 	// RememberRefusal records that the frame behind a dedupe key was
 	// refused with ans.Code and ans.Message, for ttl, so a retry gets the
 	// same answer. It does nothing when a commit already used the key (a

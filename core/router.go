@@ -662,7 +662,7 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 				continue
 			}
 			call := &Call{Hook: HookJoin, Type: ns + ".join", Room: f.Room, Sender: user, Conn: c.info.ID, FirstOfUser: first}
-			if _, e := r.runHandler(ctx, h, ns, call, &snap, "", c.info.ID, &sent); e != nil {
+			if _, e := r.runHandler(ctx, h, ns, call, &snap, false, "", c.info.ID, &sent); e != nil {
 				// Never silence: the newcomer learns which join state it
 				// is missing and why.
 				r.log.Warn("join hook failed", "room", f.Room, "plugin", ns, "code", e.Code, "err", e.Message)
@@ -837,7 +837,7 @@ func (r *Router) runLeaveHooks(ctx context.Context, info ConnInfo, d Departure) 
 		}
 		call := &Call{Hook: HookLeave, Type: ns + ".leave", Room: d.Room, Sender: d.User, Conn: info.ID,
 			LastOfUser: d.LastOfUser, RoomEmpty: d.RoomEmpty}
-		if _, e := r.runHandler(ctx, h, ns, call, nil, "", "", nil); e != nil {
+		if _, e := r.runHandler(ctx, h, ns, call, nil, false, "", "", nil); e != nil {
 			r.log.Warn("leave hook failed", "room", d.Room, "plugin", ns, "err", e.Message)
 		}
 	}
@@ -863,28 +863,33 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	dedupe := ""
 	if f.ID != "" {
 		dedupe = c.info.User.ID + "\x00" + f.ID
-		// Idempotency first: a retry gets the original answer before any
-		// plugin runs (a stateful plugin would refuse the repeat). The
-		// commit checks the key again, atomically, for racing retries.
-		ans, found, err := r.o.Store.Dedupe(ctx, f.Room, dedupe)
-		if err != nil {
-			return r.storeErr("dedupe", err)
+	}
+	// One read before the plugin runs: the state it decides on and, for
+	// a frame with an id, the answer remembered for it (one round trip
+	// on Redis). Idempotency first: a retry gets the original answer
+	// before any plugin runs (a stateful plugin would refuse the repeat).
+	// The commit checks the key again, atomically, for racing retries.
+	snap, ans, found, err := r.o.Store.SnapshotDedupe(ctx, f.Room, dedupe, ns)
+	if err != nil {
+		return r.storeErr("snapshot", err)
+	}
+	if found {
+		if snap.Release != nil {
+			snap.Release()
 		}
-		if found {
-			r.o.Observer.Duplicate()
-			if ans.Code != "" {
-				return &Error{Code: ans.Code, Message: ans.Message}
-			}
-			r.ack(ctx, c.info.ID, f.ID, ans.Seq)
-			return nil
+		r.o.Observer.Duplicate()
+		if ans.Code != "" {
+			return &Error{Code: ans.Code, Message: ans.Message}
 		}
+		r.ack(ctx, c.info.ID, f.ID, ans.Seq)
+		return nil
 	}
 	data := f.Data
 	if len(data) == 0 {
 		data = json.RawMessage("{}")
 	}
 	call := &Call{Hook: HookMessage, Type: f.Type, Room: f.Room, Data: data, Sender: c.info.User, Conn: c.info.ID}
-	seq, e := r.runHandler(ctx, h, ns, call, nil, dedupe, c.info.ID, nil)
+	seq, e := r.runHandler(ctx, h, ns, call, &snap, true, dedupe, c.info.ID, nil)
 	if e != nil {
 		if dedupe != "" && (e.Code == CodeRejected || e.Code == CodeForbidden) {
 			// A plugin's refusal is an answer: a retry gets it again.
@@ -914,16 +919,18 @@ func (r *Router) ack(ctx context.Context, to ConnID, id string, seq uint64) {
 	r.reply(ctx, to, o)
 }
 
-// runHandler calls a plugin with a fresh snapshot and commits its result,
-// retrying on a concurrent change of the room. It returns the first seq
+// runHandler calls a plugin with a snapshot and commits its result,
+// retrying on a concurrent change of the room with a fresh snapshot. snap,
+// when not nil, is the first attempt's; release hands it to runHandler,
+// which releases it once the plugin has read it. It returns the first seq
 // assigned (or the original one for a duplicate). replyTo receives the
 // result's replies; when sent is not nil, their size in bytes is added to it.
-func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Call, snap *Snapshot, dedupe string, replyTo ConnID, sent *int) (uint64, *Error) {
+func (r *Router) runHandler(ctx context.Context, h Handler, ns string, call *Call, snap *Snapshot, release bool, dedupe string, replyTo ConnID, sent *int) (uint64, *Error) {
 	for attempt := 0; ; attempt++ {
-		// A snapshot taken here is released as soon as the plugin has
-		// read it; one the caller passed in is the caller's to release.
-		owned := snap == nil
-		if owned {
+		// A snapshot taken here, or handed over, is released as soon as
+		// the plugin has read it; otherwise it is the caller's to release.
+		owned := snap == nil || (release && attempt == 0)
+		if snap == nil {
 			s, err := r.o.Store.Snapshot(ctx, call.Room, ns)
 			if err != nil {
 				return 0, r.storeErr("snapshot", err)

@@ -133,11 +133,17 @@ func (s *store) Snapshot(ctx context.Context, room string, namespaces ...string)
 	return snap, err
 }
 
-func (s *store) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
+// SnapshotDedupe is recorded as OpDedupe when it looks a key up (the
+// read before a plugin runs for a frame with an id), else as OpSnapshot.
+func (s *store) SnapshotDedupe(ctx context.Context, room, key string, namespaces ...string) (core.Snapshot, core.DedupeAnswer, bool, error) {
 	start := time.Now()
-	ans, found, err := s.s.Dedupe(ctx, room, key)
-	s.done(OpDedupe, start, err)
-	return ans, found, err
+	snap, ans, found, err := s.s.SnapshotDedupe(ctx, room, key, namespaces...)
+	op := OpSnapshot
+	if key != "" {
+		op = OpDedupe
+	}
+	s.done(op, start, err)
+	return snap, ans, found, err
 }
 
 func (s *store) RememberRefusal(ctx context.Context, room, key string, ans core.DedupeAnswer, ttl time.Duration) error {

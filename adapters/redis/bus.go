@@ -98,7 +98,12 @@ func (b *bus) checkWentBack(ctx context.Context, ch, room string, res core.Commi
 	sb.posMu.Lock()
 	epoch, seen := sb.posEpoch, sb.posSeq
 	sb.posMu.Unlock()
-	if epoch == res.Epoch && seen >= res.FirstSeq {
+	// Only a seq seen beyond the room's seq after this commit can show
+	// it went back: the epoch script starts a new epoch only when the
+	// room's seq (>= res.LastSeq) is below the seq seen, so any other
+	// case (this commit's own events, delivered before Commit returned)
+	// would cost a round trip per message for nothing.
+	if epoch == res.Epoch && seen > res.LastSeq {
 		// Best effort: when it fails, the re-subscription after the
 		// failover compares again.
 		_, _, _ = b.s.newEpoch(ctx, room, epoch, seen)

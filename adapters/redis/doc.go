@@ -26,7 +26,8 @@
 //	P r{room}:meta       hash  seq, ver, epoch (room seq, state version, and the
 //	                     epoch the seq counts in: set by the commit or snapshot
 //	                     script when missing, i.e. when the seq starts from
-//	                     nothing, and replaced when a node sees the seq went back)
+//	                     nothing, and replaced when a node sees the seq went back),
+//	                     ns:<ns> = 1 for each namespace that ever had state
 //	P r{room}:hist       stream, one entry per durable event: s=seq, e=event JSON;
 //	                     auto IDs (server ms), trimmed to history_limit (MAXLEN)
 //	                     and history_age (MINID)
@@ -44,6 +45,13 @@
 //	P ctl                pub/sub channel (plain in every mode) of cluster-wide
 //	                     admin requests, JSON Control (control.go)
 //	P ctl:r:<node>       pub/sub channel of the answers to node's requests
+//
+// Idle rooms: meta, hist and the st:<ns> hashes of a room with no
+// members expire after Options.IdleRoomTTL. The last member's leave sets
+// the expiry, a commit to the empty room renews it, the first member's
+// join removes it (PERSIST); mem and users disappear with their last
+// field, dd and dr keys have their own. An expired room starts over with
+// a new epoch.
 //
 // # Consistency notes
 //

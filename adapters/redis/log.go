@@ -21,7 +21,7 @@ const defaultDedupeTTL = 5 * time.Minute
 // as core.ErrUnavailable.
 func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, error) {
 	rk := s.k.room(cm.Room)
-	keys := []string{rk.meta(), rk.hist(), rk.channel(), rk.meta(), rk.meta()}
+	keys := []string{rk.meta(), rk.hist(), rk.channel(), rk.meta(), rk.meta(), rk.members()}
 	dedupe := "0"
 	if cm.DedupeKey != "" {
 		keys[3], dedupe = rk.dedupe(cm.DedupeKey), "1"
@@ -41,9 +41,10 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	if s.o.WaitReplicas > 0 {
 		wait = "1"
 	}
-	args := make([]any, 0, 12+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
+	args := make([]any, 0, 13+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
 	args = append(args, dedupe, ms(ttl), check, strconv.FormatUint(cm.ExpectVersion, 10),
-		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral), core.NewEpoch(), wait)
+		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral), core.NewEpoch(), wait,
+		ms(s.o.IdleRoomTTL))
 	for _, op := range cm.Ops {
 		switch op.Op {
 		case core.OpSet:
@@ -76,7 +77,7 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	var reply any
 	var acked int64 = -1
 	if s.o.WaitReplicas > 0 {
-		reply, acked, err = s.commitWait(ctx, c, keys, args)
+		reply, acked, err = s.evalWait(ctx, c, commitScript, keys, args)
 	} else {
 		reply, err = commitScript.Run(ctx, c, keys, args...).Result()
 	}
@@ -108,21 +109,21 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	return res, nil
 }
 
-// commitWait runs the commit script and WAIT in one pipeline, so WAIT
+// evalWait runs a script that writes and WAIT in one pipeline, so WAIT
 // covers the script's writes (WAIT is per connection).
-func (s *Store) commitWait(ctx context.Context, c *goredis.Client, keys []string, args []any) (any, int64, error) {
+func (s *Store) evalWait(ctx context.Context, c *goredis.Client, sc *goredis.Script, keys []string, args []any) (any, int64, error) {
 	for attempt := 0; ; attempt++ {
 		var ev *goredis.Cmd
 		var wait *goredis.Cmd
 		_, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			ev = commitScript.EvalSha(ctx, p, keys, args...)
+			ev = sc.EvalSha(ctx, p, keys, args...)
 			wait = p.Do(ctx, "WAIT", s.o.WaitReplicas, ms(s.o.WaitTimeout))
 			return nil
 		})
 		if goredis.HasErrorPrefix(ev.Err(), "NOSCRIPT") && attempt == 0 {
 			// Not run (a new primary after failover, or a flushed script
 			// cache): load it and go again.
-			if err := commitScript.Load(ctx, c).Err(); err != nil {
+			if err := sc.Load(ctx, c).Err(); err != nil {
 				return nil, 0, err
 			}
 			continue
@@ -199,33 +200,76 @@ func (s *Store) History(ctx context.Context, room string, since uint64) ([]core.
 // Snapshot implements core.Log: seq, version and the namespaces' state are
 // read by one script, so they belong to the same instant.
 func (s *Store) Snapshot(ctx context.Context, room string, namespaces ...string) (core.Snapshot, error) {
+	snap, _, _, err := s.SnapshotDedupe(ctx, room, "", namespaces...)
+	return snap, err
+}
+
+// SnapshotDedupe implements core.Log: the snapshot and the dedupe lookup
+// are one script, one round trip.
+func (s *Store) SnapshotDedupe(ctx context.Context, room, key string, namespaces ...string) (core.Snapshot, core.DedupeAnswer, bool, error) {
 	rk := s.k.room(room)
-	keys := make([]string, 0, 1+len(namespaces))
-	keys = append(keys, rk.meta())
+	keys := make([]string, 0, 4+len(namespaces))
+	lookup := "0"
+	if key != "" {
+		keys, lookup = append(keys, rk.meta(), rk.members(), rk.dedupe(key), rk.refusal(key)), "1"
+	} else {
+		keys = append(keys, rk.meta(), rk.members(), rk.meta(), rk.meta())
+	}
 	for _, ns := range namespaces {
 		keys = append(keys, rk.state(ns))
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	reply, err := s.run(ctx, snapshotScript, keys, core.NewEpoch())
+	reply, err := s.run(ctx, snapshotScript, keys, core.NewEpoch(), lookup, ms(s.o.IdleRoomTTL))
 	if err != nil {
-		return core.Snapshot{}, s.fail("snapshot of "+room, err)
+		return core.Snapshot{}, core.DedupeAnswer{}, false, s.fail("snapshot of "+room, err)
 	}
 	v, ok := reply.([]any)
-	if !ok || len(v) != 3+len(namespaces) {
-		return core.Snapshot{}, fmt.Errorf("redis: snapshot of %s: unexpected reply", room)
+	if !ok || len(v) != 5+len(namespaces) {
+		return core.Snapshot{}, core.DedupeAnswer{}, false, fmt.Errorf("redis: snapshot of %s: unexpected reply", room)
+	}
+	ans, found, err := dedupeAnswer(v[3], v[4])
+	if err != nil {
+		return core.Snapshot{}, core.DedupeAnswer{}, false, fmt.Errorf("redis: snapshot of %s: dedupe answer: %w", room, err)
+	}
+	if found && ans.Code == "" && s.o.WaitReplicas > 0 {
+		// A retry is acknowledged only once the replicas have what it
+		// repeats, as Commit does for a duplicate.
+		if err := s.confirmDedupe(ctx, room, rk.dedupe(key)); err != nil {
+			return core.Snapshot{}, core.DedupeAnswer{}, false, err
+		}
 	}
 	snap := core.Snapshot{Seq: toUint(v[0]), Version: toUint(v[1]), Epoch: toString(v[2]),
 		State: make(map[string]map[string][]byte, len(namespaces))}
 	for i, ns := range namespaces {
-		kv, _ := v[3+i].([]any)
+		kv, _ := v[5+i].([]any)
 		m := make(map[string][]byte, len(kv)/2)
 		for j := 0; j+1 < len(kv); j += 2 {
 			m[toString(kv[j])] = []byte(toString(kv[j+1]))
 		}
 		snap.State[ns] = m
 	}
-	return snap, nil
+	return snap, ans, found, nil
+}
+
+// confirmDedupe rewrites a dedupe key (KEEPTTL) and WAITs for it on the
+// replicas: the key was written by the commit it names, so once the
+// replicas have the rewrite they have that commit too. Fewer acknowledging
+// replicas than Options.WaitReplicas is core.ErrUnavailable.
+func (s *Store) confirmDedupe(ctx context.Context, room, key string) error {
+	c, err := s.node(ctx, key)
+	if err != nil {
+		return s.fail("confirm retry in "+room, err)
+	}
+	_, acked, err := s.evalWait(ctx, c, rewriteScript, []string{key}, nil)
+	if err != nil {
+		return s.fail("confirm retry in "+room, err)
+	}
+	if acked < int64(s.o.WaitReplicas) {
+		return fmt.Errorf("redis: retry in %s: reached %d of %d replicas within %s: %w",
+			room, acked, s.o.WaitReplicas, s.o.WaitTimeout, core.ErrUnavailable)
+	}
+	return nil
 }
 
 // toUint converts a script's integer or string reply.

@@ -56,6 +56,12 @@ type Options struct {
 	HistoryLimit int `koanf:"history_limit"`
 	// HistoryAge is how long a durable event is kept (1h).
 	HistoryAge time.Duration `koanf:"history_age"`
+	// IdleRoomTTL is how long a room's keys (seq and epoch, history,
+	// plugin state) outlive its last member or, while it has none, its
+	// last write: they get this expiry when the room empties and lose it
+	// when someone joins (default HistoryAge). An expired room starts over
+	// with a new epoch, so a client resuming it gets resync.
+	IdleRoomTTL time.Duration `koanf:"idle_room_ttl"`
 	// LivenessTTL is how long a connection stays in the registry without a
 	// heartbeat (Touch) before Expired reports it (30s).
 	LivenessTTL time.Duration `koanf:"liveness_ttl"`
@@ -117,6 +123,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.HistoryAge == 0 {
 		o.HistoryAge = DefaultHistoryAge
+	}
+	if o.IdleRoomTTL == 0 {
+		o.IdleRoomTTL = o.HistoryAge
 	}
 	if o.LivenessTTL == 0 {
 		o.LivenessTTL = DefaultLivenessTTL
@@ -183,7 +192,7 @@ func (o Options) Validate() error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"history_age", o.HistoryAge}, {"liveness_ttl", o.LivenessTTL}, {"wait_timeout", o.WaitTimeout},
+	}{{"history_age", o.HistoryAge}, {"idle_room_ttl", o.IdleRoomTTL}, {"liveness_ttl", o.LivenessTTL}, {"wait_timeout", o.WaitTimeout},
 		{"dial_timeout", o.DialTimeout}, {"op_timeout", o.OpTimeout}} {
 		if d.v < 0 {
 			bad(d.key, "must not be negative")
@@ -191,6 +200,9 @@ func (o Options) Validate() error {
 	}
 	if o.HistoryAge > 0 && o.HistoryAge < time.Millisecond {
 		bad("history_age", "must be at least 1ms")
+	}
+	if o.IdleRoomTTL > 0 && o.IdleRoomTTL < time.Millisecond {
+		bad("idle_room_ttl", "must be at least 1ms")
 	}
 	if o.LivenessTTL > 0 && o.LivenessTTL < time.Millisecond {
 		bad("liveness_ttl", "must be at least 1ms")

@@ -27,6 +27,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"prefix without braces", redis.Options{Prefix: "x{y}:"}, []string{"prefix"}},
 		{"negatives", redis.Options{DB: -1, HistoryLimit: -1, HistoryAge: -time.Second, LivenessTTL: -1, WaitReplicas: -1,
 			DialTimeout: -1, OpTimeout: -1}, []string{"db", "history_limit", "history_age", "liveness_ttl", "wait_replicas", "dial_timeout", "op_timeout"}},
+		{"idle room TTL", redis.Options{IdleRoomTTL: -time.Second}, []string{"idle_room_ttl"}},
+		{"idle room TTL below 1ms", redis.Options{IdleRoomTTL: time.Microsecond}, []string{"idle_room_ttl"}},
 		{"wait shorter than op", redis.Options{WaitReplicas: 1, WaitTimeout: 3 * time.Second, OpTimeout: time.Second}, []string{"wait_timeout"}},
 	}
 	for _, tt := range tests {
@@ -55,6 +57,12 @@ func TestOptionsDefaults(t *testing.T) {
 	want := redis.Options{Mode: "single", Addr: "127.0.0.1:6379", Prefix: "classgate:", HistoryLimit: 1000,
 		HistoryAge: time.Hour, LivenessTTL: 30 * time.Second, WaitTimeout: 100 * time.Millisecond,
 		DialTimeout: 2 * time.Second, OpTimeout: 2 * time.Second}
+	if o.IdleRoomTTL != o.HistoryAge {
+		t.Fatalf("idle room TTL %s, want the history age %s", o.IdleRoomTTL, o.HistoryAge)
+	}
+	if o := (redis.Options{HistoryAge: 3 * time.Hour}).WithDefaults(); o.IdleRoomTTL != 3*time.Hour {
+		t.Fatalf("idle room TTL %s, want the configured history age 3h", o.IdleRoomTTL)
+	}
 	if o.Mode != want.Mode || o.Addr != want.Addr || o.Prefix != want.Prefix || o.HistoryLimit != want.HistoryLimit ||
 		o.HistoryAge != want.HistoryAge || o.LivenessTTL != want.LivenessTTL || o.WaitTimeout != want.WaitTimeout ||
 		o.DialTimeout != want.DialTimeout || o.OpTimeout != want.OpTimeout {

@@ -108,7 +108,7 @@ func (s *Store) Join(ctx context.Context, room string, c core.ConnInfo) (bool, e
 		return false, fmt.Errorf("redis: %s: unexpected reply %v", op, reply)
 	}
 	uid, user := toString(v[0]), toString(v[1])
-	n, err := s.run(ctx, joinRoomScript, []string{rk.members(), rk.users()}, string(c.ID), uid, user)
+	n, err := s.run(ctx, joinRoomScript, []string{rk.members(), rk.users(), rk.meta()}, string(c.ID), uid, user)
 	if err != nil {
 		return false, s.fail(op, err)
 	}
@@ -121,7 +121,7 @@ func (s *Store) Join(ctx context.Context, room string, c core.ConnInfo) (bool, e
 		return false, s.fail(op, err)
 	}
 	if exists == 0 {
-		if _, err := s.run(ctx, leaveRoomScript, []string{rk.members(), rk.users()}, string(c.ID)); err != nil {
+		if _, err := s.run(ctx, leaveRoomScript, []string{rk.members(), rk.users(), rk.meta()}, string(c.ID), ms(s.o.IdleRoomTTL)); err != nil {
 			return false, s.fail(op, err)
 		}
 		return false, fmt.Errorf("redis: %s: conn removed meanwhile: %w", op, core.ErrNotFound)
@@ -132,7 +132,7 @@ func (s *Store) Join(ctx context.Context, room string, c core.ConnInfo) (bool, e
 // leaveRoom removes id from room's members and reports the departure.
 func (s *Store) leaveRoom(ctx context.Context, room string, id core.ConnID) (joined, last, empty bool, err error) {
 	rk := s.k.room(room)
-	reply, err := s.run(ctx, leaveRoomScript, []string{rk.members(), rk.users()}, string(id))
+	reply, err := s.run(ctx, leaveRoomScript, []string{rk.members(), rk.users(), rk.meta()}, string(id), ms(s.o.IdleRoomTTL))
 	if err != nil {
 		return false, false, false, err
 	}
@@ -281,22 +281,35 @@ func (s *Store) Touch(ctx context.Context, ids ...core.ConnID) error {
 	if err != nil {
 		return s.fail("touch", err)
 	}
-	// Make sure the script is cached: a pipeline cannot fall back to EVAL.
-	if err := touchScript.Load(ctx, cl).Err(); err != nil {
-		return s.fail("touch", err)
-	}
-	_, err = cl.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for start := 0; start < len(ids); start += touchBatch {
-			end := min(start+touchBatch, len(ids))
-			args := make([]any, 0, 1+end-start)
-			args = append(args, "XX")
-			for _, id := range ids[start:end] {
-				args = append(args, string(id))
+	touch := func() error {
+		cmds, err := cl.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for start := 0; start < len(ids); start += touchBatch {
+				end := min(start+touchBatch, len(ids))
+				args := make([]any, 0, 1+end-start)
+				args = append(args, "XX")
+				for _, id := range ids[start:end] {
+					args = append(args, string(id))
+				}
+				touchScript.EvalSha(ctx, p, []string{s.k.live()}, args...)
 			}
-			touchScript.EvalSha(ctx, p, []string{s.k.live()}, args...)
+			return nil
+		})
+		for _, c := range cmds {
+			if goredis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+				return c.Err()
+			}
 		}
-		return nil
-	})
+		return err
+	}
+	// A pipeline cannot fall back to EVAL: the script is loaded only
+	// when Redis does not have it (first use, a restart, a failover), not
+	// before every heartbeat — a Lambda deployment touches on every frame.
+	err = touch()
+	if goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = touchScript.Load(ctx, cl).Err(); err == nil {
+			err = touch()
+		}
+	}
 	if err != nil {
 		return s.fail("touch", err)
 	}

@@ -16,15 +16,41 @@ local function now_ms()
 end
 `
 
+// roomTTL expires or persists every key of a room that outlives its
+// members: meta, hist and the state hash of each namespace meta lists
+// (fields "ns:<ns>", set by the commit script). The names are derived from
+// meta's, so they share its hash slot.
+const roomTTL = `
+local function room_keys(meta)
+  local base = string.sub(meta, 1, -6)
+  local keys = {meta, base .. ':hist'}
+  for _, f in ipairs(redis.call('HKEYS', meta)) do
+    if string.sub(f, 1, 3) == 'ns:' then keys[#keys + 1] = base .. ':st:' .. string.sub(f, 4) end
+  end
+  return keys
+end
+local function expire_room(meta, ttl)
+  for _, k in ipairs(room_keys(meta)) do redis.call('PEXPIRE', k, ttl) end
+end
+local function persist_room(meta)
+  for _, k in ipairs(room_keys(meta)) do redis.call('PERSIST', k) end
+end
+`
+
 // commitScript applies one core.Commit.
 //
 // KEYS: 1 meta, 2 hist, 3 channel, 4 dedupe key (or meta when unused),
-// 5 state hash of the namespace (or meta when unused).
+// 5 state hash of the namespace (or meta when unused), 6 members.
 // ARGV: 1 dedupe? (0/1), 2 dedupe TTL ms, 3 check version? (0/1),
 // 4 expected version, 5 history limit, 6 history age ms, 7 publish command
 // (PUBLISH or SPUBLISH), 8 #ops, 9 #durable, 10 #ephemeral, 11 a fresh
-// epoch, 12 WAIT follows (0/1), then per op (set|del|clear, key, value), then the durable event
-// JSONs, then the ephemeral event JSONs.
+// epoch, 12 WAIT follows (0/1), 13 idle room TTL ms, then per op
+// (set|del|clear, key, value), then the durable event JSONs, then the
+// ephemeral event JSONs.
+//
+// A commit that writes to a room with no members (a leave hook after the
+// last leave, a system message) sets the room's keys to expire after the
+// idle TTL from now (see roomTTL); a room with members keeps them.
 // Returns {status, first seq, last seq, epoch}: status 0 applied, 1
 // duplicate (first is the original's), 2 version conflict.
 //
@@ -32,7 +58,7 @@ end
 // room, or data lost since) takes the fresh epoch ARGV[11] when the
 // commit writes. Messages are "<seq> <epoch> <event JSON>" ("0 - <JSON>"
 // for ephemeral events), so every node sees which sequence a seq is of.
-var commitScript = goredis.NewScript(nowMS + `
+var commitScript = goredis.NewScript(nowMS + roomTTL + `
 local meta = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'epoch')
 local seq = tonumber(meta[1]) or 0
 local ver = tonumber(meta[2]) or 0
@@ -53,7 +79,7 @@ if ARGV[3] == '1' and tonumber(ARGV[4]) ~= ver then
   return {2, 0, seq, epoch}
 end
 local nops, ndur, neph = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local i = 13
+local i = 14
 for _ = 1, nops do
   local op = ARGV[i]
   if op == 'set' then
@@ -84,8 +110,14 @@ for _ = 1, neph do
   redis.call(ARGV[7], KEYS[3], '0 - ' .. ARGV[i])
   i = i + 1
 end
-if nops > 0 or ndur > 0 then
+if nops > 0 then
+  local ns = string.sub(KEYS[5], #KEYS[1])
+  redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq), 'ver', string.format('%d', ver + 1), 'epoch', epoch, 'ns:' .. ns, '1')
+elseif ndur > 0 then
   redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq), 'ver', string.format('%d', ver + 1), 'epoch', epoch)
+end
+if (nops > 0 or ndur > 0) and redis.call('EXISTS', KEYS[6]) == 0 then
+  expire_room(KEYS[1], ARGV[13])
 end
 if ARGV[1] == '1' then
   redis.call('SET', KEYS[4], string.format('%d', first), 'PX', ARGV[2])
@@ -127,23 +159,54 @@ return out
 `)
 
 // snapshotScript reads seq, version, epoch and namespace states at one
-// instant. A room without an epoch (new, or its data was lost) gets the
-// fresh one in ARGV[1] now, so joined always names the sequence.
+// instant and, when asked, a dedupe key's answer with them (the router
+// reads both before calling a plugin: one round trip instead of two). A
+// room without an epoch (new, or its data was lost) gets the fresh one in
+// ARGV[1] now, so joined always names the sequence.
 //
-// KEYS: 1 meta, 2.. state hashes. ARGV: 1 a fresh epoch.
-// Returns {seq, ver, epoch, {k, v, ...}, ...}.
+// KEYS: 1 meta, 2 members, 3 dedupe key (dd), 4 refusal key (dr), 5..
+// state hashes. ARGV: 1 a fresh epoch, 2 look the dedupe key up? (0/1;
+// KEYS 3 and 4 are meta, unread, when 0), 3 idle room TTL ms (a meta
+// created here for a room with no members expires like an idle room's).
+// Returns {seq, ver, epoch, dedupe status, dedupe value, {k, v, ...}, ...}:
+// status 0 unused, 1 committed (value: its first seq), 2 refused (value:
+// the refusal JSON).
 var snapshotScript = goredis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'epoch')
 local epoch = m[3]
 if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
 end
-local out = {tonumber(m[1]) or 0, tonumber(m[2]) or 0, epoch}
-for j = 2, #KEYS do
+local out = {tonumber(m[1]) or 0, tonumber(m[2]) or 0, epoch, 0, ''}
+if ARGV[2] == '1' then
+  local d = redis.call('GET', KEYS[3])
+  if d then
+    out[4], out[5] = 1, d
+  else
+    local r = redis.call('GET', KEYS[4])
+    if r then out[4], out[5] = 2, r end
+  end
+end
+for j = 5, #KEYS do
   out[#out + 1] = redis.call('HGETALL', KEYS[j])
 end
 return out
+`)
+
+// rewriteScript rewrites a key with its value and TTL, so that a WAIT
+// after it covers whatever wrote the key (WAIT waits for the connection's
+// last write).
+//
+// KEYS: 1 the key. Returns 1, or 0 if the key is gone.
+var rewriteScript = goredis.NewScript(`
+local d = redis.call('GET', KEYS[1])
+if not d then return 0 end
+redis.call('SET', KEYS[1], d, 'KEEPTTL')
+return 1
 `)
 
 // epochScript starts a new epoch for a room whose seq went back: a node
@@ -179,19 +242,22 @@ return redis.call('HMGET', KEYS[1], 'uid', 'user')
 
 // joinRoomScript adds a member to a room; idempotent.
 //
-// KEYS: 1 members, 2 user counts. ARGV: 1 conn, 2 uid, 3 user JSON.
-// Returns 1 when this is the user's first connection in the room.
-var joinRoomScript = goredis.NewScript(`
+// KEYS: 1 members, 2 user counts, 3 meta. ARGV: 1 conn, 2 uid, 3 user
+// JSON. Returns 1 when this is the user's first connection in the room.
+// The first member of an idle room takes the expiry off its keys.
+var joinRoomScript = goredis.NewScript(roomTTL + `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then return 0 end
+if redis.call('HLEN', KEYS[1]) == 1 then persist_room(KEYS[3]) end
 if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then return 1 end
 return 0
 `)
 
 // leaveRoomScript removes a member from a room; idempotent.
 //
-// KEYS: 1 members, 2 user counts. ARGV: 1 conn.
-// Returns {joined, last of user, room empty} (0/1 each).
-var leaveRoomScript = goredis.NewScript(`
+// KEYS: 1 members, 2 user counts, 3 meta. ARGV: 1 conn, 2 idle room TTL
+// ms. Returns {joined, last of user, room empty} (0/1 each). The last
+// member's leave sets the room's keys to expire after the idle TTL.
+var leaveRoomScript = goredis.NewScript(roomTTL + `
 local u = redis.call('HGET', KEYS[1], ARGV[1])
 if not u then return {0, 0, 0} end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -202,7 +268,10 @@ if redis.call('HINCRBY', KEYS[2], uid, -1) <= 0 then
   last = 1
 end
 local empty = 0
-if redis.call('HLEN', KEYS[1]) == 0 then empty = 1 end
+if redis.call('HLEN', KEYS[1]) == 0 then
+  empty = 1
+  expire_room(KEYS[3], ARGV[2])
+end
 return {1, last, empty}
 `)
 

@@ -35,6 +35,11 @@ func factory(base redis.Options) coretest.Factory {
 		New: func(t *testing.T, cfg coretest.Config) core.Store {
 			o := base
 			o.HistoryLimit, o.HistoryAge, o.LivenessTTL = cfg.HistoryLimit, cfg.HistoryAge, cfg.LivenessTTL
+			// The suite's rooms have no members: with the default idle
+			// TTL (the history age) they would expire whole, seq and all,
+			// as the suite checks their history trimmed by age. Room
+			// expiry has its own tests (idle_test.go).
+			o.IdleRoomTTL = time.Hour
 			o.Node = "node-a"
 			return newStore(t, o)
 		},

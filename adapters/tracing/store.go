@@ -155,11 +155,14 @@ func (s *tracedStore) Snapshot(ctx context.Context, room string, namespaces ...s
 	return snap, err
 }
 
-func (s *tracedStore) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
-	ctx, span, ok := s.span(ctx, "dedupe", AttrRoom.String(room))
-	ans, found, err := s.s.Dedupe(ctx, room, key)
+func (s *tracedStore) SnapshotDedupe(ctx context.Context, room, key string, namespaces ...string) (core.Snapshot, core.DedupeAnswer, bool, error) {
+	ctx, span, ok := s.span(ctx, "snapshot", AttrRoom.String(room), attribute.Bool("classgate.dedupe", key != ""))
+	snap, ans, found, err := s.s.SnapshotDedupe(ctx, room, key, namespaces...)
+	if ok && key != "" {
+		span.SetAttributes(attribute.Bool("classgate.duplicate", found))
+	}
 	s.end(span, ok, err)
-	return ans, found, err
+	return snap, ans, found, err
 }
 
 func (s *tracedStore) RememberRefusal(ctx context.Context, room, key string, ans core.DedupeAnswer, ttl time.Duration) error {

@@ -74,11 +74,11 @@ type Server struct {
 	log    *slog.Logger
 	router Router
 
-	draining  atomic.Bool
+	draining atomic.Bool
 	// wgMu orders wg.Add against Shutdown: no connection is added to wg
 	// once Shutdown has set draining and may be in wg.Wait (Add with a
 	// zero counter concurrent with Wait is a WaitGroup misuse).
-	wgMu sync.Mutex
+	wgMu      sync.Mutex
 	count     atomic.Int64 // open connections and handshakes under way
 	userMu    sync.Mutex
 	users     map[string]int // open connections per user (with a cap)

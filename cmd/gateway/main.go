@@ -198,7 +198,7 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	var rs *redis.Store
 	switch cfg.Store.Kind {
 	case "memory":
-		st = memory.New(memory.Options{HistoryLimit: cfg.History.Limit, HistoryAge: cfg.History.Age, LivenessTTL: cfg.Store.LivenessTTL})
+		st = memory.New(cfg.MemoryOptions())
 	case "redis":
 		var err error
 		if rs, err = redis.New(ctx, cfg.RedisOptions()); err != nil {

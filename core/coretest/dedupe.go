@@ -8,23 +8,39 @@ import (
 	"github.com/classgate/classgate/core"
 )
 
-// testDedupeAnswers: Dedupe reports what a dedupe key was answered (a
-// commit's first seq, or a remembered refusal) within its TTL, so the
-// router can answer a retry before calling any plugin; a commit's answer
-// wins over a refusal, and the first refusal stays.
+// testDedupeAnswers: SnapshotDedupe reports what a dedupe key was
+// answered (a commit's first seq, or a remembered refusal) within its
+// TTL, so the router can answer a retry before calling any plugin; a
+// commit's answer wins over a refusal, and the first refusal stays. The
+// snapshot it returns with the answer is the room's, as Snapshot reads it.
 func testDedupeAnswers(t *testing.T, s core.Store, _ Factory) {
 	ctx := ctxT(t)
 	lookup := func(room, key string) (core.DedupeAnswer, bool) {
 		t.Helper()
-		ans, found, err := s.Dedupe(ctx, room, key)
+		snap, ans, found, err := s.SnapshotDedupe(ctx, room, key, "ns")
 		must(t, err)
+		want, err := s.Snapshot(ctx, room, "ns")
+		must(t, err)
+		if snap.Seq != want.Seq || snap.Version != want.Version || snap.Epoch != want.Epoch || len(snap.State["ns"]) != len(want.State["ns"]) {
+			t.Fatalf("SnapshotDedupe(%s) read seq %d version %d epoch %q state %v; Snapshot reads %d %d %q %v",
+				room, snap.Seq, snap.Version, snap.Epoch, snap.State, want.Seq, want.Version, want.Epoch, want.State)
+		}
+		for _, sn := range []core.Snapshot{snap, want} {
+			if sn.Release != nil {
+				sn.Release()
+			}
+		}
 		return ans, found
+	}
+	if _, found := lookup("da", ""); found {
+		t.Fatal("the empty key found")
 	}
 	if _, found := lookup("da", "ann\x00m1"); found {
 		t.Fatal("unused key found")
 	}
 	commit1(t, s, "da", 1)
-	c := core.Commit{Room: "da", DedupeKey: "ann\x00m1", DedupeTTL: time.Minute, Durable: []core.Event{ev("da", "t.e", 2)}}
+	c := core.Commit{Room: "da", DedupeKey: "ann\x00m1", DedupeTTL: time.Minute, Durable: []core.Event{ev("da", "t.e", 2)},
+		Namespace: "ns", Ops: []core.StateOp{{Op: core.OpSet, Key: "k", Value: []byte("v")}}}
 	r, err := s.Commit(ctx, c)
 	must(t, err)
 	tests := []struct {

@@ -13,21 +13,16 @@ type refusal struct {
 	expires time.Time
 }
 
-// Dedupe implements core.Log: a commit's key first, then a refusal.
-func (s *Store) Dedupe(_ context.Context, name, key string) (core.DedupeAnswer, bool, error) {
-	r := s.lockRoom(name, false)
-	if r == nil {
-		return core.DedupeAnswer{}, false, nil
-	}
-	defer r.mu.Unlock()
-	now := s.o.Now()
+// dedupeAnswer returns the answer remembered for key: a commit's first
+// seq, else a refusal. r.mu must be held.
+func (r *room) dedupeAnswer(key string, now time.Time) (core.DedupeAnswer, bool) {
 	if d, ok := r.dedupe[key]; ok && now.Before(d.expires) {
-		return core.DedupeAnswer{Seq: d.seq}, true, nil
+		return core.DedupeAnswer{Seq: d.seq}, true
 	}
 	if f, ok := r.refused[key]; ok && now.Before(f.expires) {
-		return f.ans, true, nil
+		return f.ans, true
 	}
-	return core.DedupeAnswer{}, false, nil
+	return core.DedupeAnswer{}, false
 }
 
 // RememberRefusal implements core.Log.
@@ -52,10 +47,21 @@ func (s *Store) RememberRefusal(_ context.Context, name, key string, ans core.De
 		for k, f := range r.refused {
 			if !now.Before(f.expires) {
 				delete(r.refused, k)
+				s.grow(r, -refusalBytes(k, f))
 			}
 		}
 		r.refusedPruneAt = now.Add(time.Minute)
 	}
-	r.refused[key] = refusal{ans: ans, expires: now.Add(ttl)}
+	f := refusal{ans: ans, expires: now.Add(ttl)}
+	if old, ok := r.refused[key]; ok {
+		s.grow(r, -refusalBytes(key, old))
+	}
+	r.refused[key] = f
+	s.grow(r, refusalBytes(key, f))
 	return nil
+}
+
+// refusalBytes is what the byte accounting charges for one refusal.
+func refusalBytes(key string, f refusal) int64 {
+	return int64(dedupeOverhead + len(key) + len(f.ans.Message) + len(f.ans.Code))
 }

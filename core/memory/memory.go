@@ -2,6 +2,7 @@ package memory
 
 import (
 	"container/heap"
+	"container/list"
 	"context"
 	"fmt"
 	"maps"
@@ -23,6 +24,13 @@ type Options struct {
 	LivenessTTL time.Duration
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// MaxIdleRooms caps the rooms held with no members and no
+	// subscription (DefaultMaxIdleRooms); past it the least recently used
+	// idle room is evicted (see idle.go).
+	MaxIdleRooms int
+	// MaxIdleBytes caps the approximate bytes (history, state, dedupe
+	// entries) idle rooms hold (DefaultMaxIdleBytes), evicting likewise.
+	MaxIdleBytes int64
 }
 
 // Store is an in-memory core.Store. It is safe for concurrent use.
@@ -40,6 +48,12 @@ type Store struct {
 	// rebuilt: Go maps never shrink, so the sweep rebuilds rooms once it
 	// holds a quarter of that.
 	peakRooms int
+	// lru lists the idle rooms (no members, no subscription), most
+	// recently used first, for the caps on idle rooms (idle.go);
+	// idleBytes is the sum of their sizes, evicted the number evicted.
+	lru       *list.List
+	idleBytes atomic.Int64
+	evicted   uint64
 
 	sink atomic.Pointer[func(core.Event)]
 }
@@ -57,6 +71,10 @@ type room struct {
 	members map[core.ConnID]core.User
 	users   map[string]int
 	queued  bool // in Store.idle; guarded by Store.mu
+	hidx    int  // index in Store.idle while queued; guarded by Store.mu
+	// lru is the room's element in Store.lru while it is idle; set with
+	// Store.mu and room.mu held, so either lock reads it.
+	lru *list.Element
 	// freed marks a room removed from Store.rooms; set with Store.mu and
 	// room.mu held. An operation that finds its room freed after taking
 	// room.mu looks the room up again.
@@ -64,7 +82,9 @@ type room struct {
 
 	subscribed atomic.Bool
 
-	mu      sync.Mutex // log, state, dedupe
+	mu sync.Mutex // log, state, dedupe
+	// size approximates the bytes the room holds (idle.go), guarded by mu.
+	size    int64
 	seq     uint64
 	version uint64
 	hist    []core.Event
@@ -106,8 +126,15 @@ type idleHeap []idleRoom
 
 func (h idleHeap) Len() int           { return len(h) }
 func (h idleHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h idleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *idleHeap) Push(x any)        { *h = append(*h, x.(idleRoom)) }
+func (h idleHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].r.hidx, h[j].r.hidx = i, j
+}
+func (h *idleHeap) Push(x any) {
+	e := x.(idleRoom)
+	e.r.hidx = len(*h)
+	*h = append(*h, e)
+}
 func (h *idleHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
@@ -138,7 +165,13 @@ func New(o Options) *Store {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Store{o: o, conns: map[core.ConnID]*conn{}, rooms: map[string]*room{}}
+	if o.MaxIdleRooms <= 0 {
+		o.MaxIdleRooms = DefaultMaxIdleRooms
+	}
+	if o.MaxIdleBytes <= 0 {
+		o.MaxIdleBytes = DefaultMaxIdleBytes
+	}
+	return &Store{o: o, conns: map[core.ConnID]*conn{}, rooms: map[string]*room{}, lru: list.New()}
 }
 
 // roomLocked returns the room, creating it. Store.mu must be held.
@@ -146,7 +179,7 @@ func (s *Store) roomLocked(name string) *room {
 	r := s.rooms[name]
 	if r == nil {
 		r = &room{members: map[core.ConnID]core.User{}, users: map[string]int{}, epoch: core.NewEpoch(),
-			state: map[string]map[string][]byte{}, dedupe: map[string]dedupeEntry{}}
+			state: map[string]map[string][]byte{}, dedupe: map[string]dedupeEntry{}, size: int64(roomOverhead + len(name))}
 		s.rooms[name] = r
 		s.peakRooms = max(s.peakRooms, len(s.rooms))
 	}
@@ -166,6 +199,7 @@ func (s *Store) lockRoom(name string, create bool) *room {
 		}
 		if r != nil && len(r.members) == 0 {
 			s.queueLocked(name, r, s.o.Now())
+			s.touchLocked(name, r) // may evict r itself: then looked up again below
 		}
 		s.mu.Unlock()
 		if r == nil {
@@ -227,7 +261,7 @@ func (s *Store) freeLocked(name string, r *room, now time.Time) (bool, time.Time
 			return false, time.Time{}
 		}
 	}
-	r.trim(now, s.o.HistoryLimit, s.o.HistoryAge)
+	s.trim(r, now)
 	var next time.Time
 	if n := len(r.histAt); n > 0 {
 		next = r.histAt[n-1].Add(s.o.HistoryAge)
@@ -235,6 +269,7 @@ func (s *Store) freeLocked(name string, r *room, now time.Time) (bool, time.Time
 	for k, d := range r.dedupe {
 		if !now.Before(d.expires) {
 			delete(r.dedupe, k)
+			s.grow(r, -int64(dedupeOverhead+len(k)))
 		} else if d.expires.After(next) {
 			next = d.expires
 		}
@@ -242,6 +277,7 @@ func (s *Store) freeLocked(name string, r *room, now time.Time) (bool, time.Time
 	for k, f := range r.refused { // remembered refusals count like dedupe entries
 		if !now.Before(f.expires) {
 			delete(r.refused, k)
+			s.grow(r, -refusalBytes(k, f))
 		} else if f.expires.After(next) {
 			next = f.expires
 		}
@@ -249,9 +285,20 @@ func (s *Store) freeLocked(name string, r *room, now time.Time) (bool, time.Time
 	if !next.IsZero() {
 		return false, next
 	}
+	s.dropLocked(name, r)
+	return true, time.Time{}
+}
+
+// dropLocked removes r from the store: from its rooms, its idle list and
+// its sweep queue. Store.mu and r.mu must be held.
+func (s *Store) dropLocked(name string, r *room) {
+	s.unlistLocked(r)
+	if r.queued {
+		heap.Remove(&s.idle, r.hidx)
+		r.queued = false
+	}
 	r.freed = true
 	delete(s.rooms, name)
-	return true, time.Time{}
 }
 
 // sweepLocked frees the queued rooms whose time has come and re-queues
@@ -346,6 +393,7 @@ func (s *Store) leaveLocked(name string, c *conn) core.Departure {
 		now := s.o.Now()
 		if freed, _ := s.freeLocked(name, r, now); !freed {
 			s.queueLocked(name, r, now)
+			s.touchLocked(name, r)
 		}
 	}
 	return core.Departure{Room: name, User: c.info.User, LastOfUser: last, RoomEmpty: empty}
@@ -365,6 +413,7 @@ func (s *Store) Join(_ context.Context, name string, ci core.ConnInfo) (bool, er
 	r := s.roomLocked(name)
 	c.rooms[name] = true
 	r.members[ci.ID] = c.info.User
+	s.touchLocked(name, r) // no longer idle
 	uid := c.info.User.ID
 	r.users[uid]++
 	return r.users[uid] == 1, nil
@@ -448,7 +497,7 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 	if len(cm.Ops) > 0 || len(cm.Durable) > 0 {
 		r.version++
 	}
-	r.applyOps(cm.Namespace, cm.Ops)
+	s.grow(r, r.applyOps(cm.Namespace, cm.Ops))
 	sink := s.sink.Load()
 	deliver := sink != nil && r.subscribed.Load()
 	for i := range cm.Durable {
@@ -459,11 +508,12 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 			res.FirstSeq = e.Seq
 		}
 		r.appendHist(e, now)
+		s.grow(r, eventBytes(&e))
 		if deliver {
 			(*sink)(e)
 		}
 	}
-	r.trim(now, s.o.HistoryLimit, s.o.HistoryAge)
+	s.trim(r, now)
 	if deliver {
 		for _, e := range cm.Ephemeral {
 			e.Seq = 0
@@ -475,11 +525,15 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 		if ttl <= 0 {
 			ttl = 5 * time.Minute
 		}
+		if _, ok := r.dedupe[cm.DedupeKey]; !ok {
+			s.grow(r, int64(dedupeOverhead+len(cm.DedupeKey)))
+		}
 		r.dedupe[cm.DedupeKey] = dedupeEntry{seq: res.FirstSeq, expires: now.Add(ttl)}
 		if now.After(r.pruneAt) {
 			for k, d := range r.dedupe {
 				if !now.Before(d.expires) {
 					delete(r.dedupe, k)
+					s.grow(r, -int64(dedupeOverhead+len(k)))
 				}
 			}
 			r.pruneAt = now.Add(time.Minute)
@@ -489,10 +543,13 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 	return res, nil
 }
 
-func (r *room) applyOps(ns string, ops []core.StateOp) {
+// applyOps applies ops to namespace ns and returns by how many bytes the
+// room's state grew (negative: shrank).
+func (r *room) applyOps(ns string, ops []core.StateOp) int64 {
 	if len(ops) == 0 {
-		return
+		return 0
 	}
+	var d int64
 	if l := r.loans[ns]; l != nil {
 		if m := r.state[ns]; m != nil && l.n > 0 {
 			r.state[ns] = maps.Clone(m)
@@ -512,12 +569,33 @@ func (r *room) applyOps(ns string, ops []core.StateOp) {
 				}
 				r.state[ns] = m
 			}
+			if old, ok := m[op.Key]; ok {
+				d -= stateBytes(op.Key, old)
+			}
 			m[op.Key] = append([]byte(nil), op.Value...)
+			d += stateBytes(op.Key, op.Value)
 		case core.OpDel:
-			delete(m, op.Key)
+			if old, ok := m[op.Key]; ok {
+				d -= stateBytes(op.Key, old)
+				delete(m, op.Key)
+			}
 		case core.OpClear:
+			for k, v := range m {
+				d -= stateBytes(k, v)
+			}
 			delete(r.state, ns)
 		}
+	}
+	return d
+}
+
+// stateBytes is what the byte accounting charges for one state entry.
+func stateBytes(k string, v []byte) int64 { return int64(entryOverhead + len(k) + len(v)) }
+
+// trim trims r's history (r.mu held), keeping the byte accounting.
+func (s *Store) trim(r *room, now time.Time) {
+	if d := r.trim(now, s.o.HistoryLimit, s.o.HistoryAge); d != 0 {
+		s.grow(r, -d)
 	}
 }
 
@@ -545,8 +623,9 @@ func appendReusing[T any](s, arr []T, v T) ([]T, []T) {
 	return append(s, v), arr
 }
 
-// trim drops events beyond the size limit or older than the age limit.
-func (r *room) trim(now time.Time, limit int, age time.Duration) {
+// trim drops events beyond the size limit or older than the age limit and
+// returns the bytes they were charged (eventBytes).
+func (r *room) trim(now time.Time, limit int, age time.Duration) int64 {
 	drop := 0
 	if len(r.hist) > limit {
 		drop = len(r.hist) - limit
@@ -555,13 +634,18 @@ func (r *room) trim(now time.Time, limit int, age time.Duration) {
 	for drop < len(r.hist) && r.histAt[drop].Before(cutoff) {
 		drop++
 	}
+	var n int64
 	if drop > 0 {
+		for i := range r.hist[:drop] {
+			n += eventBytes(&r.hist[i])
+		}
 		// Re-slice instead of copying: the dropped prefix is released the
 		// next time append reallocates, so trimming is amortised O(1).
 		clear(r.hist[:drop])
 		r.hist = r.hist[drop:]
 		r.histAt = r.histAt[drop:]
 	}
+	return n
 }
 
 // History implements core.Log.
@@ -571,7 +655,7 @@ func (s *Store) History(_ context.Context, name string, since uint64) ([]core.Ev
 		return []core.Event{}, 0, since == 0, nil
 	}
 	defer r.mu.Unlock()
-	r.trim(s.o.Now(), s.o.HistoryLimit, s.o.HistoryAge)
+	s.trim(r, s.o.Now())
 	if since >= r.seq {
 		return []core.Event{}, r.seq, since == r.seq, nil
 	}
@@ -589,12 +673,24 @@ func (s *Store) History(_ context.Context, name string, since uint64) ([]core.Ev
 }
 
 // Snapshot implements core.Log.
-func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (core.Snapshot, error) {
+func (s *Store) Snapshot(ctx context.Context, name string, namespaces ...string) (core.Snapshot, error) {
+	snap, _, _, err := s.SnapshotDedupe(ctx, name, "", namespaces...)
+	return snap, err
+}
+
+// SnapshotDedupe implements core.Log: the snapshot and the dedupe lookup
+// under one hold of the room's lock.
+func (s *Store) SnapshotDedupe(_ context.Context, name, key string, namespaces ...string) (core.Snapshot, core.DedupeAnswer, bool, error) {
 	r := s.lockRoom(name, false)
 	if r == nil { // a room never used (or freed)
-		return core.Snapshot{State: map[string]map[string][]byte{}}, nil
+		return core.Snapshot{State: map[string]map[string][]byte{}}, core.DedupeAnswer{}, false, nil
 	}
 	defer r.mu.Unlock()
+	var ans core.DedupeAnswer
+	found := false
+	if key != "" {
+		ans, found = r.dedupeAnswer(key, s.o.Now())
+	}
 	snap := core.Snapshot{Seq: r.seq, Version: r.version, Epoch: r.epoch, State: make(map[string]map[string][]byte, len(namespaces))}
 	var held []*loan
 	for _, ns := range namespaces {
@@ -628,7 +724,7 @@ func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (
 			}
 		}
 	}
-	return snap, nil
+	return snap, ans, found, nil
 }
 
 // SetSink implements core.Bus.
@@ -638,7 +734,9 @@ func (s *Store) SetSink(f func(core.Event)) { s.sink.Store(&f) }
 func (s *Store) Subscribe(_ context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.roomLocked(name).subscribed.Store(true)
+	r := s.roomLocked(name)
+	r.subscribed.Store(true)
+	s.touchLocked(name, r) // no longer idle
 	return nil
 }
 
@@ -652,6 +750,7 @@ func (s *Store) Unsubscribe(_ context.Context, name string) error {
 			now := s.o.Now()
 			if freed, _ := s.freeLocked(name, r, now); !freed {
 				s.queueLocked(name, r, now)
+				s.touchLocked(name, r)
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/tracing"
 	"github.com/classgate/classgate/core/auth"
+	"github.com/classgate/classgate/core/memory"
 	"github.com/classgate/classgate/plugins/host"
 )
 
@@ -140,10 +141,20 @@ type Dedupe struct {
 type Store struct {
 	Kind        string        `koanf:"kind"`
 	LivenessTTL time.Duration `koanf:"liveness_ttl"`
+	// Memory bounds the in-memory store (store.kind: memory).
+	Memory MemoryStore `koanf:"memory"`
 	// Redis configures the Redis store (store.kind: redis). Its history,
 	// liveness and node settings default to history.*, store.liveness_ttl
 	// and node.id.
 	Redis redis.Options `koanf:"redis"`
+}
+
+// MemoryStore bounds what the in-memory store keeps of idle rooms (no
+// members on the node): past either cap the least recently used idle room
+// is evicted with its history and state (docs/OPERATIONS.md "Memory").
+type MemoryStore struct {
+	MaxIdleRooms int   `koanf:"max_idle_rooms"`
+	MaxIdleBytes int64 `koanf:"max_idle_bytes"`
 }
 
 // Dev enables development helpers (token endpoint). Never in production.
@@ -235,6 +246,10 @@ func Defaults() map[string]any {
 		"tracing.service_name":      "classgate",
 		"tracing.timeout":           "10s",
 		"runtime.gc_percent":        50,
+
+		// Idle rooms of the memory store (docs/OPERATIONS.md "Memory").
+		"store.memory.max_idle_rooms": memory.DefaultMaxIdleRooms,
+		"store.memory.max_idle_bytes": memory.DefaultMaxIdleBytes,
 
 		// Connection hygiene, token checks, dev and metrics exposure
 		// (docs/OPERATIONS.md "Connections, tokens and memory").
@@ -417,6 +432,12 @@ func (c *Config) Validate() error {
 	if c.Store.LivenessTTL < time.Second {
 		bad("store.liveness_ttl", "must be at least 1s")
 	}
+	if c.Store.Memory.MaxIdleRooms < 1 {
+		bad("store.memory.max_idle_rooms", "must be positive")
+	}
+	if c.Store.Memory.MaxIdleBytes < 1 {
+		bad("store.memory.max_idle_bytes", "must be positive")
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -468,6 +489,13 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// MemoryOptions returns the in-memory store's options: history.*,
+// store.liveness_ttl and store.memory.
+func (c *Config) MemoryOptions() memory.Options {
+	return memory.Options{HistoryLimit: c.History.Limit, HistoryAge: c.History.Age, LivenessTTL: c.Store.LivenessTTL,
+		MaxIdleRooms: c.Store.Memory.MaxIdleRooms, MaxIdleBytes: c.Store.Memory.MaxIdleBytes}
 }
 
 // RedisOptions returns store.redis with the shared settings filled in from

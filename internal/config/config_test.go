@@ -76,6 +76,9 @@ func TestValidate(t *testing.T) {
 		{"public metrics", []string{"METRICS__PUBLIC=true"}, ""},
 		{"public metrics bad path", []string{"METRICS__PUBLIC=true", "METRICS__PATH=metrics"}, "metrics.path:"},
 		{"unknown metrics key", []string{"METRICS__PUBLICK=true"}, "publick"},
+		{"idle room caps", []string{"STORE__MEMORY__MAX_IDLE_ROOMS=500", "STORE__MEMORY__MAX_IDLE_BYTES=1048576"}, ""},
+		{"no idle rooms", []string{"STORE__MEMORY__MAX_IDLE_ROOMS=0"}, "store.memory.max_idle_rooms: must be positive"},
+		{"negative idle bytes", []string{"STORE__MEMORY__MAX_IDLE_BYTES=-1"}, "store.memory.max_idle_bytes: must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +144,7 @@ func TestReferenceConfigMatchesDefaults(t *testing.T) {
 		{"admin", def.Admin, ref.Admin},
 		{"limits", def.Limits, ref.Limits},
 		{"history", def.History, ref.History},
+		{"store.memory", def.Store.Memory, ref.Store.Memory},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.def, tt.ref) {
@@ -160,7 +164,8 @@ func TestOperationsDocQuotesDefaults(t *testing.T) {
 	d := Defaults()
 	for _, key := range []string{"server.max_connections", "server.max_connections_per_user", "server.idle_timeout",
 		"server.read_header_timeout", "auth.leeway", "auth.issuer", "auth.audience", "auth.max_token_lifetime",
-		"dev.allow_non_loopback", "metrics.enabled", "metrics.public", "metrics.path", "history.age"} {
+		"dev.allow_non_loopback", "metrics.enabled", "metrics.public", "metrics.path", "history.age",
+		"store.memory.max_idle_rooms", "store.memory.max_idle_bytes"} {
 		row := fmt.Sprintf("| `%s` | `%v` |", key, d[key])
 		if d[key] == "" {
 			row = fmt.Sprintf("| `%s` | `\"\"`", key)
