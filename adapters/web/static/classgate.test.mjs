@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, ClassgateError, backoffDelay, FATAL_CLOSE_CODES } from './classgate.js';
+import { Client, ClassgateError, backoffDelay, FATAL_CLOSE_CODES, AUTH_ERROR_CODES, DEFAULTS } from './classgate.js';
 
 /** A manual clock implementing the Timers option. */
 class FakeClock {
@@ -100,6 +100,11 @@ function setup(extra = {}) {
     timers: clock,
     random: () => 0.5,
     idPrefix: 'x',
+    authCheck: false,
+    // Tests that let time pass before opening a socket or answering a ping
+    // ask for these explicitly.
+    connectTimeout: 3600000,
+    pingInterval: 3600000,
     ...extra,
   });
   client.on('state', (s) => states.push(s));
@@ -295,18 +300,113 @@ test('backoff is capped and jitter stays within bounds', () => {
   assert.equal(backoffDelay(20, o, () => 0), 15000);
 });
 
-test('fatal close codes stop the client', async () => {
+test('fatal close codes stop the client with an auth error; pending sends wait', async () => {
   for (const code of FATAL_CLOSE_CODES) {
     const env = setup();
+    const errors = [];
+    env.client.on('error', (e) => errors.push(e));
     const ws = await joined(env, 'r1', 1);
-    const p = env.client.send('chat.send', 'r1', { text: 'x' });
+    let settled = false;
+    env.client.send('chat.send', 'r1', { text: 'x' }).finally(() => (settled = true));
     ws.serverClose(code, 'bye');
-    await assert.rejects(p, (e) => e instanceof ClassgateError && e.code === 'closed');
     assert.equal(env.client.state, 'closed');
-    assert.deepEqual(env.states.at(-1), { state: 'closed', code, reason: 'bye' });
+    const want = AUTH_ERROR_CODES[code];
+    assert.ok(want, `a reason for ${code}`);
+    assert.deepEqual(env.states.at(-1), { state: 'closed', code, reason: want, auth: true });
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof ClassgateError && errors[0].code === want);
     await env.clock.advance(120000);
     assert.equal(env.sockets.length, 1, `no reconnect after ${code}`);
+    assert.equal(settled, false, 'the send is neither failed nor lost');
+    assert.equal(env.client.pendingCount(), 1);
   }
+});
+
+test('a send pending at a 4001 is sent again with its id after connect()', async () => {
+  let token = 'old';
+  const env = setup({ token: () => token });
+  const ws = await joined(env, 'r1', 4);
+  const p = env.client.send('chat.send', 'r1', { text: 'kept' });
+  const [f] = ws.frames('chat.send');
+  ws.serverClose(4001, 'token expired');
+  token = 'new';
+  env.client.connect();
+  await flush();
+  const ws2 = env.sockets[1];
+  ws2.open();
+  ws2.recv({ type: 'joined', room: 'r1', id: ws2.lastJoin('r1').id, seq: 5 });
+  assert.deepEqual(ws2.frames('chat.send').map((x) => x.id), [f.id]);
+  ws2.recv({ type: 'ack', id: f.id, seq: 5 });
+  assert.deepEqual(await p, { id: f.id, seq: 5 });
+});
+
+test('a handshake refused with 401 stops retrying and reports unauthorized', async () => {
+  const probes = [];
+  let verdict = 'unknown';
+  const env = setup({
+    authCheck: async (u) => {
+      probes.push(u);
+      return verdict;
+    },
+  });
+  const errors = [];
+  env.client.on('error', (e) => errors.push(e));
+  env.client.connect();
+  await flush();
+  // A network failure before open: probed, unknown, so the client retries.
+  env.sockets[0].serverClose(1006);
+  await flush();
+  assert.deepEqual(probes, ['http://gw.test/ws?token=T0K']);
+  assert.equal(env.client.state, 'reconnecting');
+  await env.clock.advance(1000);
+  assert.equal(env.sockets.length, 2);
+  verdict = 'refused';
+  env.sockets[1].serverClose(1006);
+  await flush();
+  assert.equal(env.client.state, 'closed');
+  assert.deepEqual(env.states.at(-1), { state: 'closed', code: 1006, reason: 'unauthorized', auth: true });
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 'unauthorized');
+  await env.clock.advance(120000);
+  assert.equal(env.sockets.length, 2, 'no retry after a refused token');
+});
+
+test('a connection that opened once is not probed when it closes', async () => {
+  const probes = [];
+  const env = setup({ authCheck: async (u) => (probes.push(u), 'refused') });
+  const ws = await joined(env, 'r1', 0);
+  ws.serverClose(1012);
+  await flush();
+  assert.deepEqual(probes, []);
+  assert.equal(env.client.state, 'reconnecting');
+});
+
+test('a handshake that hangs is abandoned after connectTimeout and retried', async () => {
+  const env = setup({ connectTimeout: 5000 });
+  env.client.connect();
+  await flush();
+  await env.clock.advance(5000);
+  assert.equal(env.sockets[0].closed?.code, 4000);
+  assert.equal(env.client.state, 'reconnecting');
+  await env.clock.advance(1000);
+  assert.equal(env.sockets.length, 2);
+});
+
+test('a token function is called again before the token expires', async () => {
+  const exp = (s) => 'h.' + Buffer.from(JSON.stringify({ exp: s })).toString('base64url') + '.sig';
+  let token = exp(1000); // expires at t = 1000 s
+  const env = setup({ token: () => token, refreshBefore: 60000, now: () => env.clock.now });
+  const ws = await joined(env, 'r1', 2);
+  token = exp(5000);
+  await env.clock.advance(939000);
+  assert.equal(env.sockets.length, 1, 'not yet');
+  await env.clock.advance(1000); // 60 s before exp
+  assert.deepEqual(ws.closed, { code: 1000, reason: 'token refresh' });
+  await env.clock.advance(1);
+  const ws2 = env.sockets[1];
+  assert.ok(ws2.url.endsWith(encodeURIComponent(token)));
+  ws2.open();
+  assert.equal(ws2.lastJoin('r1').since, 2);
 });
 
 test('after 4001 connect() resumes with a new token and since', async () => {
@@ -323,8 +423,8 @@ test('after 4001 connect() resumes with a new token and since', async () => {
   assert.equal(ws2.lastJoin('r1').since, 4);
 });
 
-test('send resolves on ack with seq, rejects on error and on timeout', async () => {
-  const env = setup({ ackTimeout: 5000 });
+test('send resolves on ack with seq, rejects on error and, when asked, on timeout', async () => {
+  const env = setup({ sendTimeout: 5000 });
   const ws = await joined(env, 'r1', 0);
   const a = env.client.send('chat.send', 'r1', { text: 'hi' });
   const b = env.client.send('whiteboard.clear', 'r1', {});
@@ -512,19 +612,45 @@ test('a room whose history restarted (joined.seq < since) is resynced', async ()
   assert.deepEqual(env.events.map((e) => e.seq), [3]);
 });
 
-test('pings periodically and replaces a connection that stops answering', async () => {
+test('pings when idle and replaces a connection that stops answering', async () => {
   const env = setup({ pingInterval: 60000, pongTimeout: 20000 });
   const ws = await joined(env, 'r1', 0);
   await env.clock.advance(60000);
   const [ping] = ws.frames('ping');
   assert.ok(ping.id);
   ws.recv({ type: 'pong', id: ping.id });
-  await env.clock.advance(60000);
+  // Traffic counts as life: no ping while frames arrive.
+  await env.clock.advance(50000);
+  ws.recv({ type: 'chat.typing', room: 'r1', data: {} });
+  await env.clock.advance(50000);
+  assert.equal(ws.frames('ping').length, 1);
+  await env.clock.advance(10000);
   assert.equal(ws.frames('ping').length, 2);
   await env.clock.advance(20000); // no pong this time
   assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
   assert.equal(env.client.state, 'reconnecting');
   await env.clock.advance(1000);
+  assert.equal(env.sockets.length, 2);
+});
+
+test('the default liveness settings notice a dead link within 30 s', async () => {
+  assert.ok(DEFAULTS.pingInterval + DEFAULTS.pongTimeout <= 30000);
+  const env = setup({ pingInterval: undefined, pongTimeout: undefined });
+  const ws = await joined(env, 'r1', 0);
+  await env.clock.advance(DEFAULTS.pingInterval + DEFAULTS.pongTimeout);
+  assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
+});
+
+test('checkConnection pings now and drops a silent link', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  env.client.checkConnection(3000);
+  assert.equal(ws.frames('ping').length, 1);
+  await env.clock.advance(3000);
+  assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
+  // While waiting to reconnect, it reconnects at once.
+  env.client.checkConnection();
+  await flush();
   assert.equal(env.sockets.length, 2);
 });
 
