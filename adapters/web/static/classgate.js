@@ -223,6 +223,8 @@ export class ClassgateError extends Error {
  * @property {string} [epoch] the room's epoch lastSeq counts in (from the
  *   last `joined` or `resync`), sent back with `since`
  * @property {boolean} [fresh] the next join asks for a fresh start (no since)
+ * @property {boolean} [resetAnnounced] this join's answer already reported a
+ *   reset (the epoch changed): the `resync` that follows is not reported again
  * @property {Array<{resolve: (f: Frame) => void, reject: (e: Error) => void, timer: any}>} waiters
  */
 
@@ -632,7 +634,10 @@ export class Client {
     const exp = tokenExpiry(token);
     const now = (this.opts.now || Date.now)();
     if (!exp) return;
-    const wait = Math.max(1000, exp * 1000 - this.refreshBefore - now);
+    const wait = exp * 1000 - this.refreshBefore - now;
+    // Already within the window: this token is all there is (the function
+    // returned no fresher one); it runs out and the server says 4001.
+    if (wait <= 0) return;
     this.refreshTimer = this.timers.setTimeout(() => {
       this.refreshTimer = null;
       if (this.stopped || this.state !== 'open') return;
@@ -843,6 +848,7 @@ export class Client {
       if (r.epoch) frame.epoch = r.epoch;
     }
     r.fresh = false;
+    r.resetAnnounced = false;
     r.joinSince = frame.since;
     this.write(JSON.stringify(frame));
   }
@@ -856,14 +862,19 @@ export class Client {
     // Ignore a join we no longer wait for: left meanwhile, or superseded.
     if (!r || r.status !== 'joining' || (f.id !== undefined && f.id !== r.joinId)) return;
     const seq = typeof f.seq === 'number' ? f.seq : 0;
+    const prevEpoch = r.epoch;
     if (typeof f.epoch === 'string') r.epoch = f.epoch;
+    const epochChanged = prevEpoch !== undefined && typeof f.epoch === 'string' && f.epoch !== prevEpoch;
     if (r.joinSince === undefined) {
       // Fresh join: the join state that follows is as of (at least) seq.
       r.lastSeq = seq;
-    } else if (seq < r.joinSince) {
-      // The room's history restarted (e.g. the store was reset): what we
-      // have is no longer comparable. Start over from the join state.
+    } else if (seq < r.joinSince || epochChanged) {
+      // The room's history restarted (e.g. a memory store restarted, the
+      // store failed over): what we have is no longer comparable. Start
+      // over from the join state; the server's `resync` that follows in
+      // answer to this join is the same news, not announced twice.
       r.lastSeq = seq;
+      r.resetAnnounced = true;
       this.dropHeld(r);
       this.emit('resync', { room: r.name, seq, reason: 'reset' });
     }
@@ -1117,6 +1128,10 @@ export class Client {
     if (typeof f.seq === 'number') r.lastSeq = f.seq;
     if (typeof f.epoch === 'string') r.epoch = f.epoch;
     this.dropHeld(r);
+    if (r.resetAnnounced && !live) {
+      r.resetAnnounced = false;
+      return;
+    }
     this.emit('resync', { room: r.name, seq: r.lastSeq, reason: live ? 'reset' : 'history' });
     if (live && this.rooms.get(r.name) === r) {
       r.fresh = true;

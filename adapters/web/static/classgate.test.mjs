@@ -584,6 +584,26 @@ test('a resync outside a join re-joins without since, then resumes in the new ep
   assert.equal(j.epoch, 'e2');
 });
 
+test('a resume into a new epoch (a restarted store) reports one reset, not a history resync too', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  env.client.rooms.get('r1').epoch = 'e1';
+  for (let i = 1; i <= 7; i++) ws.recv(ev('r1', i));
+  ws.serverClose(1006);
+  await env.clock.advance(1000);
+  const ws2 = env.sockets[1];
+  ws2.open();
+  const resyncs = [];
+  env.client.on('resync', (r) => resyncs.push(r));
+  assert.equal(ws2.lastJoin('r1').epoch, 'e1');
+  ws2.recv({ type: 'joined', room: 'r1', id: ws2.lastJoin('r1').id, seq: 9, epoch: 'e2' });
+  ws2.recv({ type: 'resync', room: 'r1', seq: 9, epoch: 'e2' });
+  ws2.recv(ev('r1', 10));
+  assert.deepEqual(resyncs, [{ room: 'r1', seq: 9, reason: 'reset' }]);
+  assert.deepEqual(env.events.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 10]);
+  assert.equal(ws2.frames('join').length, 1, 'no second join');
+});
+
 test('a resync answering a join (same epoch as joined) does not re-join', async () => {
   const env = setup();
   env.client.connect();
