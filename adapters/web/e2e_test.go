@@ -204,7 +204,11 @@ func TestClassroomInBrowser(t *testing.T) {
 
 type gatewayProc struct {
 	url  string // http://127.0.0.1:port
+	addr string
+	bin  string
 	logs *lockedBuffer
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // startGateway builds ./cmd/gateway and runs it in dev mode on a free
@@ -215,9 +219,17 @@ func startGateway(t *testing.T) *gatewayProc {
 	if bin == "" {
 		bin = proc.Build(t, "gateway")
 	}
+	return startGatewayAt(t, bin, proc.FreeAddr(t), &lockedBuffer{})
+}
 
-	addr := proc.FreeAddr(t)
-	logs := &lockedBuffer{}
+// e2eSecret is the HS256 secret of the test gateway (tests sign tokens with
+// it, e.g. one that expires in seconds).
+const e2eSecret = "e2e-secret-0123456789-abcdefghijklmnop"
+
+// startGatewayAt runs bin in dev mode (memory store) on addr and waits
+// until it is healthy; it is stopped at cleanup.
+func startGatewayAt(t *testing.T, bin, addr string, logs *lockedBuffer) *gatewayProc {
+	t.Helper()
 	cmd := exec.Command(bin)
 	// The gateway reads every CLASSGATE_* variable as configuration and
 	// rejects unknown keys: pass only ours.
@@ -230,7 +242,7 @@ func startGateway(t *testing.T) *gatewayProc {
 	cmd.Env = append(env,
 		"CLASSGATE_SERVER__LISTEN="+addr,
 		"CLASSGATE_DEV__ENABLED=true",
-		"CLASSGATE_AUTH__HS256_SECRET=e2e-secret-0123456789-abcdefghijklmnop",
+		"CLASSGATE_AUTH__HS256_SECRET="+e2eSecret,
 	)
 	cmd.Stdout = logs
 	cmd.Stderr = logs
@@ -239,20 +251,14 @@ func startGateway(t *testing.T) *gatewayProc {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	gw := &gatewayProc{url: "http://" + addr, addr: addr, bin: bin, logs: logs, cmd: cmd, done: done}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		gw.stop()
 		if t.Failed() {
 			t.Logf("gateway output:\n%s", logs.String())
 		}
 	})
 
-	gw := &gatewayProc{url: "http://" + addr, logs: logs}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get(gw.url + "/healthz")
@@ -271,6 +277,19 @@ func startGateway(t *testing.T) *gatewayProc {
 			t.Fatalf("gateway not healthy after 90s (last error %v):\n%s", err, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the gateway (SIGCONT first, in case a test left it stopped),
+// SIGTERM, then SIGKILL after 5 s.
+func (gw *gatewayProc) stop() {
+	_ = gw.cmd.Process.Signal(syscall.SIGCONT)
+	_ = gw.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-gw.done:
+	case <-time.After(5 * time.Second):
+		_ = gw.cmd.Process.Kill()
+		<-gw.done
 	}
 }
 
@@ -456,7 +475,13 @@ func (u *browserUser) mustEval(t *testing.T, expr string) {
 // waitFor polls expr until it is true, for at most waitBudget.
 func (u *browserUser) waitFor(t *testing.T, what, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(waitBudget)
+	u.waitWithin(t, waitBudget, what, expr)
+}
+
+// waitWithin polls expr until it is true, for at most d.
+func (u *browserUser) waitWithin(t *testing.T, d time.Duration, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		raw, err := u.evalRaw(`(() => { try { return !!(` + expr + `); } catch (e) { return false; } })()`)

@@ -149,6 +149,8 @@ const S = {
   /** @type {import('./classgate.js').StateEvent | null} */ lastState: null,
   /** History notices shown (for tests). @type {{reason: string, at: number}[]} */
   notices: [],
+  /** Auth error codes reported by the client (for tests). @type {string[]} */
+  authErrors: [],
 };
 
 // ----------------------------------------------------------------- session
@@ -341,6 +343,7 @@ function showHistoryNotice(reason) {
  */
 function showSignedOut(code) {
   S.signedOut = code;
+  S.authErrors.push(code);
   const text =
     code === 'unauthorized'
       ? 'The server did not accept your sign-in.'
@@ -1368,6 +1371,17 @@ const classroom = {
   cursors: () => [...S.cursors.entries()].map(([id, c]) => ({ id, name: c.name, x: c.x, y: c.y, visible: !c.el.hidden })),
   /** Errors shown to the user. */
   errors: () => copy(S.errors),
+  /** Why the session ended (`unauthorized`, `token_expired`, `removed`, `policy`), '' while signed in. */
+  get signedOut() {
+    return S.signedOut;
+  },
+  /** Auth error codes the client reported, oldest first. */
+  authErrors: () => [...S.authErrors],
+  /** History notices shown: `{reason: 'reset' | 'history', at}`. */
+  notices: () => copy(S.notices),
+  /** Retry / discard a chat message the server refused (by its data-cid). */
+  retryChat,
+  discardChat,
   draw: (/** @type {Element} */ el) => commitElement({ ...newElement(el.kind, [0, 0]), ...el }),
   erase: eraseElement,
   /** Clear the board — sent whatever the role, so tests can see a refusal. */
