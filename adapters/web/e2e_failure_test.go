@@ -59,6 +59,38 @@ const atMostOnceJS = `((texts) => {
   return texts.every(x => lis.filter(l => l.querySelector('.text').textContent === x).length <= 1);
 })(%s)`
 
+// watchJS installs, in a page, an observer that checks after every change
+// of the chat list that no text and no seq is shown twice, and records each
+// violation in window.__dups: a duplicate shown for a moment (between a
+// broadcast and its ack, say) is caught, not only one still there when the
+// test looks.
+const watchJS = `(() => {
+  window.__dups = [];
+  const ol = document.querySelector('[data-testid=messages]');
+  new MutationObserver(() => {
+    const lis = [...ol.querySelectorAll('[data-testid=message]')];
+    const seen = new Set(), seqs = new Set();
+    for (const l of lis) {
+      const x = l.querySelector('.text').textContent, s = l.dataset.seq;
+      if (seen.has(x) || (s !== '0' && seqs.has(s))) window.__dups.push([x, s, lis.length]);
+      seen.add(x);
+      if (s !== '0') seqs.add(s);
+    }
+  }).observe(ol, {childList: true, subtree: true});
+  return true;
+})()`
+
+// noDuplicatesSeen fails when the page's watcher (watchJS) saw a text or a
+// seq twice on screen.
+func (u *browserUser) noDuplicatesSeen(t *testing.T) {
+	t.Helper()
+	var dups [][]any
+	u.eval(t, `window.__dups || []`, &dups)
+	if len(dups) > 0 {
+		t.Fatalf("%s: shown twice at some moment: %v", u.name, dups)
+	}
+}
+
 func jsList(xs ...string) string {
 	b, _ := json.Marshal(xs)
 	return string(b)
@@ -106,6 +138,9 @@ func TestClassroomFailurePaths(t *testing.T) {
 		t.Run(name, f)
 	}
 	both := []*browserUser{teacher, student}
+	for _, u := range both {
+		u.mustEval(t, watchJS)
+	}
 
 	step("a send during a 25 s server stall is shown once on every screen", func(t *testing.T) {
 		texts := []string{"sent during the stall", "teacher during the stall"}
@@ -143,6 +178,9 @@ func TestClassroomFailurePaths(t *testing.T) {
 		}
 		student.shot(t, "12-stall-recovered")
 		teacher.shot(t, "12-stall-recovered")
+		for _, u := range both {
+			u.noDuplicatesSeen(t)
+		}
 	})
 
 	step("offline emulation: a send while offline is shown once on every screen", func(t *testing.T) {
@@ -171,6 +209,9 @@ func TestClassroomFailurePaths(t *testing.T) {
 		}
 		student.waitFor(t, "indicator connected", `document.querySelector('[data-testid=conn]').dataset.state === "open"`)
 		student.shot(t, "14-back-online")
+		for _, u := range both {
+			u.noDuplicatesSeen(t)
+		}
 	})
 
 	step("a refused token stops, says so, disables input and offers to sign in again", func(t *testing.T) {
@@ -229,6 +270,9 @@ func TestClassroomFailurePaths(t *testing.T) {
 		}
 		for _, u := range both {
 			u.waitFor(t, "new message once", fmt.Sprintf(onceJS, jsList("after the restart")))
+		}
+		for _, u := range both {
+			u.noDuplicatesSeen(t)
 		}
 	})
 
