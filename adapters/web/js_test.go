@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -27,6 +28,59 @@ func TestClientJS(t *testing.T) {
 	}
 	if testing.Verbose() {
 		t.Logf("%s", out)
+	}
+}
+
+// TestClientJSUnderCommonJSParent runs the client's tests from a copy of
+// static/ placed under a package.json with "type": "commonjs": the
+// client's own package.json ("type": "module") must make them pass anyway,
+// as when the client is vendored into an application.
+func TestClientJSUnderCommonJSParent(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not found in PATH: the JavaScript client tests need Node.js >= 20")
+	}
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "package.json"), []byte(`{"name":"app","type":"commonjs"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "vendor", "classgate")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"package.json", "classgate.js", "classgate.d.ts", "classgate.test.mjs"} {
+		b, err := os.ReadFile(filepath.Join("static", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An import by the package's name, through its exports map, from a
+	// CommonJS-typed .js file's sibling ES module.
+	probe := `import { Client, DEFAULTS } from '@classgate/client';
+if (typeof Client !== 'function' || !DEFAULTS.pingInterval) throw new Error('bad exports');
+console.log('ok');
+`
+	nm := filepath.Join(root, "node_modules", "@classgate")
+	if err := os.MkdirAll(nm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir, filepath.Join(nm, "client")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "probe.mjs"), []byte(probe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, args := range [][]string{{"--test", "vendor/classgate/classgate.test.mjs"}, {"probe.mjs"}} {
+		cmd := exec.CommandContext(ctx, node, args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("node %v under a commonjs package.json: %v\n%s", args, err, out)
+		}
 	}
 }
 
