@@ -103,7 +103,7 @@ func jsStr(s string) string {
 }
 
 // statusOf is a page expression: the data-status of the chat line showing
-// text ('' when absent).
+// text (empty when absent).
 func statusOf(text string) string {
 	return fmt.Sprintf(`(([...document.querySelectorAll('[data-testid=message]')].find(l => l.querySelector('.text').textContent === %s) || {dataset: {status: ''}}).dataset.status)`, jsStr(text))
 }

@@ -2,9 +2,12 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,5 +108,32 @@ func TestTypeCheckJS(t *testing.T) {
 	cmd.Dir = "static"
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tsc: %v\n%s", err, out)
+	}
+}
+
+// TestReadmeQuotesClientDefaults checks that the option table in README.md
+// quotes classgate.js's DEFAULTS (the one source of the client's timings).
+func TestReadmeQuotesClientDefaults(t *testing.T) {
+	js, err := os.ReadFile("static/classgate.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile(`(?s)export const DEFAULTS = Object\.freeze\(\{(.*?)\}\);`).FindSubmatch(js)
+	if block == nil {
+		t.Fatal("DEFAULTS not found in classgate.js")
+	}
+	pairs := regexp.MustCompile(`(\w+):\s*(\d+)`).FindAllSubmatch(block[1], -1)
+	if len(pairs) < 5 {
+		t.Fatalf("DEFAULTS has %d entries, want the timing options", len(pairs))
+	}
+	for _, p := range pairs {
+		row := fmt.Sprintf("| `%s` | %s |", p[1], p[2])
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md lacks the row %q (DEFAULTS in classgate.js)", row)
+		}
 	}
 }

@@ -316,7 +316,7 @@ function start() {
 }
 
 /** Codes with which the client stops because of the token (see classgate.js). */
-const AUTH_CODES = new Set(Object.values(AUTH_ERROR_CODES));
+const AUTH_CODES = /** @type {Set<string>} */ (new Set(Object.values(AUTH_ERROR_CODES)));
 
 /**
  * The room's history was reset or could not be replayed: say so, rather
