@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -183,6 +184,28 @@ func TestClassroomFailurePaths(t *testing.T) {
 		}
 	})
 
+	step("a message the server refuses is marked not sent, with retry and discard", func(t *testing.T) {
+		// Over the chat plugin's max_length (2000 characters): rejected.
+		long := strings.Repeat("x", 2100)
+		var res struct {
+			OK   bool   `json:"ok"`
+			Code string `json:"code"`
+		}
+		student.eval(t, fmt.Sprintf(`classroom.say(%s)`, jsStr(long)), &res)
+		if res.OK || res.Code != "rejected" {
+			t.Fatalf("an over-long message answered %+v, want code rejected", res)
+		}
+		failed := `[...document.querySelectorAll('[data-testid=message][data-status=failed]')]`
+		student.waitFor(t, "shown as not sent", failed+`.length === 1 && `+failed+`[0].querySelector('[data-testid=message-retry]') && `+failed+`[0].querySelector('[data-testid=message-discard]')`)
+		student.shot(t, "13-refused-message")
+		// Retry sends it again with a new id: refused again, still one line.
+		student.click(t, `[data-testid=message-retry]`)
+		student.waitFor(t, "retried and refused again", `classroom.errors().filter(e => e.code === "rejected").length >= 2 && `+failed+`.length === 1`)
+		student.click(t, `[data-testid=message-discard]`)
+		student.waitFor(t, "discarded", failed+`.length === 0 && !classroom.chat().some(m => m.text === `+jsStr(long)+`)`)
+		teacher.mustEval(t, `!classroom.chat().some(m => m.text === `+jsStr(long)+`)`)
+	})
+
 	step("offline emulation: a send while offline is shown once on every screen", func(t *testing.T) {
 		texts := []string{"sent while offline", "teacher while you were offline"}
 		student.setOffline(t, true)
@@ -202,13 +225,13 @@ func TestClassroomFailurePaths(t *testing.T) {
 		student.mustEval(t, fmt.Sprintf(atMostOnceJS, jsList(texts...)))
 		student.mustEval(t, statusOf(texts[0])+` === "sending"`)
 		teacher.mustEval(t, statusOf(texts[0])+` === ""`)
-		student.shot(t, "13-offline")
+		student.shot(t, "14-offline")
 		student.setOffline(t, false)
 		for _, u := range both {
 			u.waitWithin(t, recoverBudget, "both messages once, acknowledged", fmt.Sprintf(onceJS, jsList(texts...)))
 		}
 		student.waitFor(t, "indicator connected", `document.querySelector('[data-testid=conn]').dataset.state === "open"`)
-		student.shot(t, "14-back-online")
+		student.shot(t, "15-back-online")
 		for _, u := range both {
 			u.noDuplicatesSeen(t)
 		}
