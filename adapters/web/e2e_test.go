@@ -90,6 +90,8 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.waitFor(t, "teacher listed", `classroom.presence().some(p => p.name === "Tina" && p.role === "teacher")`)
 		teacher.waitFor(t, "teacher sees the clear button", `!document.querySelector('[data-testid=clear]').hidden`)
 		student.waitFor(t, "student has no clear button", `document.querySelector('[data-testid=clear]').hidden`)
+		teacher.waitFor(t, "teacher has no raise-hand button", `document.querySelector('[data-testid=hand-button]').hidden`)
+		student.mustEval(t, `!document.querySelector('[data-testid=hand-button]').hidden`)
 	})
 
 	step("a stroke drawn by the teacher appears on the student's board", func(t *testing.T) {

@@ -283,6 +283,8 @@ function start() {
     $('me').textContent = `${S.me.name || S.me.id} (${S.me.role || 'member'})`;
     const teacher = S.me.role === 'teacher';
     $('clear').hidden = !teacher;
+    // Teachers do not raise hands: the button is for students.
+    $('hand').hidden = teacher;
     document.body.dataset.role = S.me.role || '';
   });
   c.on('resync', ({ room, reason }) => {

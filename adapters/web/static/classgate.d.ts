@@ -221,6 +221,9 @@ export declare class Client {
   on<K extends keyof EventMap>(name: K, fn: (payload: EventMap[K]) => void): () => void;
   /** Any frame type, e.g. `chat.message`. */
   on(name: string, fn: (frame: Frame) => void): () => void;
+  /** Like on(), for the next event only. */
+  once<K extends keyof EventMap>(name: K, fn: (payload: EventMap[K]) => void): () => void;
+  once(name: string, fn: (frame: Frame) => void): () => void;
   off(name: string, fn: (payload: any) => void): void;
 
   connect(): void;

@@ -351,6 +351,20 @@ export class Client {
   }
 
   /**
+   * Subscribe for the next event of that name only.
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} unsubscribe (before it fired)
+   */
+  once(name, fn) {
+    const off = this.on(name, (/** @type {any} */ payload) => {
+      off();
+      fn(payload);
+    });
+    return off;
+  }
+
+  /**
    * Unsubscribe.
    * @param {string} name
    * @param {(payload: any) => void} fn

@@ -700,6 +700,18 @@ test('leave forgets the room and rejects its pending sends', async () => {
   assert.deepEqual(env.client.roomNames(), []);
 });
 
+test('once fires for the next event only', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  const got = [];
+  env.client.once('chat.message', (f) => got.push(f.seq));
+  const off = env.client.once('chat.message', () => got.push('never'));
+  off();
+  ws.recv(ev('r1', 1));
+  ws.recv(ev('r1', 2));
+  assert.deepEqual(got, [1]);
+});
+
 test('a throwing listener does not break delivery', async () => {
   const env = setup();
   const errors = [];
