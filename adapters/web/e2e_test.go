@@ -94,6 +94,33 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.mustEval(t, `!document.querySelector('[data-testid=hand-button]').hidden`)
 	})
 
+	step("layout: chat input in view, 44 px touch targets on the phone", func(t *testing.T) {
+		// The phone (390×844, touch): every visible control at least 44×44
+		// CSS px, text at least 16 px, the chat input within the viewport.
+		var small []string
+		student.eval(t, `[...document.querySelectorAll('#classroom button, #classroom input, #classroom select')]
+			.filter(e => e.offsetParent !== null)
+			.map(e => [e, e.getBoundingClientRect()])
+			.filter(([e, r]) => r.width < 44 || r.height < 44)
+			.map(([e, r]) => (e.dataset.testid || e.id || e.tagName) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height))`, &small)
+		if len(small) > 0 {
+			t.Errorf("phone: touch targets under 44×44 px: %v", small)
+		}
+		student.mustEval(t, `parseFloat(getComputedStyle(document.querySelector('[data-testid=chat-input]')).fontSize) >= 16`)
+		inView := `(() => { const r = document.querySelector('[data-testid=chat-input]').getBoundingClientRect();
+			return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; })()`
+		student.mustEval(t, inView)
+		student.shot(t, "layout-390x844")
+		// A tablet (768×1024, one column) and a laptop (1366×768): the input
+		// is in view without scrolling.
+		for _, vp := range [][2]int64{{768, 1024}, {1366, 768}} {
+			teacher.do(t, "resize", chromedp.EmulateViewport(vp[0], vp[1]))
+			teacher.waitFor(t, fmt.Sprintf("chat input in view at %dx%d", vp[0], vp[1]), inView)
+			teacher.shot(t, fmt.Sprintf("layout-%dx%d", vp[0], vp[1]))
+		}
+		teacher.do(t, "restore", chromedp.EmulateViewport(1280, 800))
+	})
+
 	step("a stroke drawn by the teacher appears on the student's board", func(t *testing.T) {
 		// A freehand stroke with the mouse, left to right across the board.
 		r := teacher.boardRect(t)
@@ -199,6 +226,14 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.waitFor(t, "no duplicates", `(() => { const s = classroom.chat().map(m => m.seq); return s.length === new Set(s).size; })()`)
 		student.shot(t, "08-resumed-student")
 		teacher.shot(t, "08-resumed-teacher")
+	})
+
+	step("screenshots for the docs", func(t *testing.T) {
+		// README.md shows these (docs/classroom-*.png are copies).
+		teacher.do(t, "resize", chromedp.EmulateViewport(1366, 768))
+		teacher.waitFor(t, "board drawn", `classroom.ink(800, 500, 12) < 160`)
+		teacher.shot(t, "doc-classroom-1366x768")
+		student.shot(t, "doc-classroom-390x844")
 	})
 }
 
