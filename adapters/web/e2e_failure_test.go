@@ -199,8 +199,12 @@ func TestClassroomFailurePaths(t *testing.T) {
 		student.waitFor(t, "shown as not sent", failed+`.length === 1 && `+failed+`[0].querySelector('[data-testid=message-retry]') && `+failed+`[0].querySelector('[data-testid=message-discard]')`)
 		student.shot(t, "13-refused-message")
 		// Retry sends it again with a new id: refused again, still one line.
+		// (Scrolled to the end first, as a person would: on a phone the
+		// line is otherwise under the pinned chat input.)
+		student.mustEval(t, `(window.scrollTo(0, document.documentElement.scrollHeight), true)`)
 		student.click(t, `[data-testid=message-retry]`)
 		student.waitFor(t, "retried and refused again", `classroom.errors().filter(e => e.code === "rejected").length >= 2 && `+failed+`.length === 1`)
+		student.mustEval(t, `(window.scrollTo(0, document.documentElement.scrollHeight), true)`)
 		student.click(t, `[data-testid=message-discard]`)
 		student.waitFor(t, "discarded", failed+`.length === 0 && !classroom.chat().some(m => m.text === `+jsStr(long)+`)`)
 		teacher.mustEval(t, `!classroom.chat().some(m => m.text === `+jsStr(long)+`)`)

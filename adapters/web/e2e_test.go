@@ -110,6 +110,11 @@ func TestClassroomInBrowser(t *testing.T) {
 		inView := `(() => { const r = document.querySelector('[data-testid=chat-input]').getBoundingClientRect();
 			return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; })()`
 		student.mustEval(t, inView)
+		// Scrolled to the end, the chat's last line is above the pinned input.
+		student.mustEval(t, `(() => { window.scrollTo(0, document.documentElement.scrollHeight);
+			const l = document.querySelector('[data-testid=messages]').getBoundingClientRect();
+			const f = document.querySelector('.chat-form').getBoundingClientRect();
+			return l.bottom <= f.top; })()`)
 		student.shot(t, "layout-390x844")
 		// A tablet (768×1024, one column) and a laptop (1366×768): the input
 		// is in view without scrolling.

@@ -45,7 +45,7 @@ const OFFLINE_CHECK_MS = 5000; // deadline of the ping sent on `offline` / back 
  *   width?: number, text?: string, size?: number}} Element
  * @typedef {{seq: number, from: User, text: string, ts: number,
  *   pending?: boolean, failed?: boolean, code?: string, cid?: string,
- *   matched?: number, system?: boolean}} ChatMessage
+ *   matched?: number, retriedSameId?: boolean}} ChatMessage
  * @typedef {{id: string, name: string, role: string, status: string}} Person
  * @typedef {{token: string, room: string, name?: string, role?: string, dev?: boolean}} Session
  */
@@ -316,6 +316,13 @@ function start() {
     }
   });
 }
+
+/**
+ * Error codes after which a send may have been applied all the same (the
+ * ack waited for Redis replicas that did not confirm in time): such a
+ * message is still matched with its broadcast, and retried with its id.
+ */
+const AMBIGUOUS_CODES = new Set(['internal']);
 
 /** Codes with which the client stops because of the token (see classgate.js). */
 const AUTH_CODES = /** @type {Set<string>} */ (new Set(Object.values(AUTH_ERROR_CODES)));
@@ -1033,9 +1040,18 @@ function addChat(m) {
   S.chat.set(m.seq, { seq: m.seq, from, text, ts: Number(m.ts) || 0 });
   if (S.me && from.id === S.me.id) {
     const local = S.chatPending.find(
-      (l) => !l.failed && l.matched === undefined && (l.seq === m.seq || (l.seq === 0 && l.text === text)),
+      (l) =>
+        (!l.failed || AMBIGUOUS_CODES.has(l.code || '')) &&
+        l.matched === undefined &&
+        (l.seq === m.seq || (l.seq === 0 && l.text === text)),
     );
-    if (local) local.matched = m.seq;
+    if (local?.failed) {
+      // An "internal" answer may come although the event went out (see
+      // docs/PROTOCOL.md): its broadcast proves it did.
+      S.chatPending = S.chatPending.filter((l) => l !== local);
+    } else if (local) {
+      local.matched = m.seq;
+    }
   }
   if (S.chat.size > MAX_CHAT) {
     const oldest = Math.min(...S.chat.keys());
@@ -1055,7 +1071,7 @@ function say(text) {
   text = String(text ?? '').trim(); // as the chat plugin stores it
   if (!client || !text) return Promise.resolve({ ok: false, code: 'bad_request' });
   /** @type {ChatMessage} */
-  const local = { seq: 0, from: S.me || { id: '' }, text, ts: Date.now(), pending: true, cid: rid() };
+  const local = { seq: 0, from: S.me || { id: '' }, text, ts: Date.now(), pending: true, cid: 'c-' + rid() };
   S.chatPending.push(local);
   renderChat();
   return sendLocal(local);
@@ -1067,7 +1083,7 @@ function say(text) {
  */
 function sendLocal(local) {
   const c = /** @type {Client} */ (client);
-  return c.send('chat.send', S.room, { text: local.text }).then(
+  return c.send('chat.send', S.room, { text: local.text }, { id: local.cid }).then(
     (ack) => {
       S.chatPending = S.chatPending.filter((m) => m !== local);
       const seq = typeof ack.seq === 'number' ? ack.seq : 0;
@@ -1103,11 +1119,17 @@ function sendLocal(local) {
 function retryChat(cid) {
   const local = S.chatPending.find((m) => m.cid === cid && m.failed);
   if (!local || !client) return Promise.resolve({ ok: false, code: 'not_found' });
+  // After an ambiguous answer the first retry keeps the id: if the message
+  // went out after all, the server acknowledges it with its seq and it is
+  // not delivered twice. Otherwise a new id: the server answers a repeated
+  // id with its first answer, the refusal.
+  const sameId = AMBIGUOUS_CODES.has(local.code || '') && !local.retriedSameId;
+  local.retriedSameId = sameId;
   local.failed = false;
   local.pending = true;
   local.code = undefined;
   local.ts = Date.now();
-  local.cid = rid(); // a new id: the old one is answered with its refusal
+  if (!sameId) local.cid = 'c-' + rid();
   renderChat();
   return sendLocal(local);
 }

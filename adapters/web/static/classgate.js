@@ -917,10 +917,11 @@ export class Client {
   /**
    * Send a plugin frame and wait for its acknowledgement. Resolves with
    * `{id, seq}` on `ack`; rejects with a {@link ClassgateError} carrying the
-   * server's code (`rejected`, `forbidden`, `rate_limited`, …), or `timeout`
-   * after ackTimeout, or `closed`/`left`. While disconnected (or while the
-   * room is being re-joined) the frame waits; after a reconnect it is sent
-   * again with the same id, which the server deduplicates.
+   * server's code (`rejected`, `forbidden`, `rate_limited`, …), or
+   * `closed`/`left` (close(), leave()), or `timeout` only when a
+   * sendTimeout is set. While disconnected (or while the room is being
+   * re-joined) the frame waits; after a reconnect it is sent again with the
+   * same id, which the server deduplicates (within its dedupe window).
    * @param {string} type e.g. `chat.send`
    * @param {string} room a room passed to join()
    * @param {any} [data]
