@@ -88,7 +88,8 @@ console.log('ok');
 }
 
 // TestTypeCheckJS type-checks the client and the page from their JSDoc
-// (and classgate.d.ts) with the TypeScript compiler in strict mode. It needs
+// (and classgate.d.ts) with the TypeScript compiler in strict mode, and
+// testdata/typecheck.ts, a TypeScript user of the typed event maps. It needs
 // `tsc` on PATH or in $CLASSGATE_TSC (e.g. `npm install typescript@5` in any
 // directory) and is skipped without it: the project has no npm dependency.
 func TestTypeCheckJS(t *testing.T) {
@@ -104,7 +105,7 @@ func TestTypeCheckJS(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tsc, "--noEmit", "--allowJs", "--checkJs", "--strict",
 		"--target", "es2022", "--module", "es2022", "--moduleResolution", "bundler",
-		"--lib", "es2022,dom,dom.iterable", "classgate.js", "app.js")
+		"--lib", "es2022,dom,dom.iterable", "classgate.js", "app.js", "../testdata/typecheck.ts")
 	cmd.Dir = "static"
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tsc: %v\n%s", err, out)

@@ -203,6 +203,59 @@ export interface EventMap {
   error: Error;
 }
 
+/** A chat line as in `chat.history`. */
+export interface ChatEntry {
+  seq: number;
+  from: User;
+  text: string;
+  /** Unix ms, when the chat plugin records it. */
+  ts?: number;
+}
+
+/** A whiteboard element: opaque to the server, identified by `id`. */
+export interface BoardElement {
+  id: string;
+  [field: string]: unknown;
+}
+
+/** The frames of the three classroom plugins, by type. */
+export interface ClassroomEventMap {
+  'chat.message': Frame<{ text: string }>;
+  'chat.history': Frame<{ messages: ChatEntry[] }>;
+  'chat.typing': Frame<Record<string, never>>;
+  'whiteboard.draw': Frame<{ element: BoardElement }>;
+  'whiteboard.erase': Frame<{ id: string }>;
+  'whiteboard.clear': Frame<Record<string, never>>;
+  'whiteboard.snapshot': Frame<{ elements: BoardElement[]; seq: number }>;
+  'whiteboard.cursor': Frame<{ x: number; y: number }>;
+  'presence.state': Frame<{ users: Array<User & { status: string }> }>;
+  'presence.join': Frame<{ user: User }>;
+  'presence.leave': Frame<{ user: User }>;
+  'presence.update': Frame<{ user: User; status: string }>;
+}
+
+/** Every event of a Client or Room with its payload type. */
+export type ClientEventMap = EventMap & ClassroomEventMap;
+
+/** One room of a Client: its events and actions (see Client.room). */
+export declare class Room {
+  readonly name: string;
+  /** Settles with the first `joined`, or the refusal. */
+  readonly joined: Promise<JoinedFrame>;
+  /** The last durable seq applied in this room. */
+  readonly lastSeq: number;
+  /** This room's frames, `joined` and `resync`; `state` and `error` are the connection's. */
+  on<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
+  on(name: string, fn: (frame: Frame) => void): () => void;
+  once<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
+  once(name: string, fn: (frame: Frame) => void): () => void;
+  off(name: string, fn: (payload: any) => void): void;
+  send(type: string, data?: unknown, opts?: { id?: string; timeout?: number }): Promise<Ack>;
+  notify(type: string, data?: unknown): boolean;
+  /** Leave the room and drop this object's listeners. */
+  leave(): Promise<void>;
+}
+
 export declare function backoffDelay(
   attempt: number,
   opts: BackoffOptions,
@@ -218,11 +271,11 @@ export declare class Client {
   /** Close code of the last closed connection (0 before any). */
   closeCode: number;
 
-  on<K extends keyof EventMap>(name: K, fn: (payload: EventMap[K]) => void): () => void;
+  on<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
   /** Any frame type, e.g. `chat.message`. */
   on(name: string, fn: (frame: Frame) => void): () => void;
   /** Like on(), for the next event only. */
-  once<K extends keyof EventMap>(name: K, fn: (payload: EventMap[K]) => void): () => void;
+  once<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
   once(name: string, fn: (frame: Frame) => void): () => void;
   off(name: string, fn: (payload: any) => void): void;
 
@@ -236,6 +289,8 @@ export declare class Client {
   leave(room: string): Promise<void>;
   lastSeq(room: string): number | undefined;
   roomNames(): string[];
+  /** Join a room (kept across reconnects) and get its subscription object; one per room until it leaves. */
+  room(name: string): Room;
 
   send(type: string, room: string, data?: unknown, opts?: { id?: string; timeout?: number }): Promise<Ack>;
   notify(type: string, room: string, data?: unknown): boolean;

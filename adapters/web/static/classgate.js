@@ -309,6 +309,7 @@ export class Client {
 
     /** @private @type {Map<string, Set<Function>>} */ this.listeners = new Map();
     /** @private @type {Map<string, RoomState>} */ this.rooms = new Map();
+    /** @private @type {Map<string, Room>} */ this.subs = new Map();
     /** @private @type {Map<string, Pending>} */ this.pending = new Map();
     /** @private @type {Map<string, {resolve: () => void, timer: any}>} */ this.leaves = new Map();
     /** @private @type {any} */ this.ws = null;
@@ -804,6 +805,7 @@ export class Client {
   leave(room) {
     const r = this.rooms.get(room);
     this.rooms.delete(room);
+    this.subs.delete(room);
     this.resyncing?.delete(room);
     const err = new ClassgateError('left', `left ${room}`);
     if (r) {
@@ -844,6 +846,27 @@ export class Client {
    */
   roomNames() {
     return [...this.rooms.keys()];
+  }
+
+  /**
+   * A subscription object for one room: join it (kept across reconnects)
+   * and get its events and actions in one place. Calling room() again for
+   * the same name returns the same object until it leaves.
+   * @example
+   * const math = client.room('math-7');
+   * math.on('chat.message', (f) => show(f.from, f.data.text));
+   * await math.joined;
+   * await math.send('chat.send', { text: 'hi' });
+   * @param {string} name
+   * @returns {Room}
+   */
+  room(name) {
+    let r = this.subs.get(name);
+    if (!r) {
+      r = new Room(this, name);
+      this.subs.set(name, r);
+    }
+    return r;
   }
 
   /**
@@ -1232,6 +1255,115 @@ export class Client {
   deliver(f) {
     this.emit('message', f);
     this.emit(f.type, f);
+  }
+}
+
+/**
+ * One room of a {@link Client}: its events (frames, `joined` and `resync`
+ * of this room only; `state` and `error` are the connection's) and its
+ * actions. Made by {@link Client#room}.
+ */
+export class Room {
+  /**
+   * @param {Client} client
+   * @param {string} name
+   */
+  constructor(client, name) {
+    /** @readonly */ this.name = name;
+    /** @private */ this.client = client;
+    /** @private @type {Map<string, Map<Function, Function>>} */ this.wrapped = new Map();
+    /**
+     * Settles with the first `joined` (or the refusal). The room stays
+     * joined across reconnects until leave().
+     * @type {Promise<Frame>}
+     */
+    this.joined = client.join(name);
+    this.joined.catch(() => {}); // observed through the promise, if at all
+  }
+
+  /**
+   * Subscribe to this room's events of that name.
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} unsubscribe
+   */
+  on(name, fn) {
+    const own = name === 'state' || name === 'error';
+    const w = own
+      ? fn
+      : (/** @type {any} */ p) => {
+          if (p && p.room === this.name) fn(p);
+        };
+    let m = this.wrapped.get(name);
+    if (!m) this.wrapped.set(name, (m = new Map()));
+    m.set(fn, w);
+    this.client.on(name, /** @type {(p: any) => void} */ (w));
+    return () => this.off(name, fn);
+  }
+
+  /**
+   * Subscribe for the next event of that name in this room only.
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} unsubscribe (before it fired)
+   */
+  once(name, fn) {
+    const off = this.on(name, (/** @type {any} */ p) => {
+      off();
+      fn(p);
+    });
+    return off;
+  }
+
+  /**
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   */
+  off(name, fn) {
+    const m = this.wrapped.get(name);
+    const w = m?.get(fn);
+    if (!m || !w) return;
+    m.delete(fn);
+    this.client.off(name, /** @type {(p: any) => void} */ (w));
+  }
+
+  /**
+   * {@link Client#send} to this room.
+   * @param {string} type
+   * @param {any} [data]
+   * @param {{id?: string, timeout?: number}} [opts]
+   * @returns {Promise<Ack>}
+   */
+  send(type, data, opts) {
+    return this.client.send(type, this.name, data, opts);
+  }
+
+  /**
+   * {@link Client#notify} to this room.
+   * @param {string} type
+   * @param {any} [data]
+   * @returns {boolean}
+   */
+  notify(type, data) {
+    return this.client.notify(type, this.name, data);
+  }
+
+  /** The last durable seq applied in this room. */
+  get lastSeq() {
+    return this.client.lastSeq(this.name) ?? 0;
+  }
+
+  /**
+   * Leave the room and drop this object's listeners.
+   * @returns {Promise<void>}
+   */
+  leave() {
+    for (const [name, m] of this.wrapped) {
+      for (const w of m.values()) this.client.off(name, /** @type {(p: any) => void} */ (w));
+    }
+    this.wrapped.clear();
+    /** @type {any} */ (this.client).subs.delete(this.name);
+    return this.client.leave(this.name);
   }
 }
 

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, ClassgateError, backoffDelay, FATAL_CLOSE_CODES, AUTH_ERROR_CODES, DEFAULTS } from './classgate.js';
+import { Client, ClassgateError, Room, backoffDelay, FATAL_CLOSE_CODES, AUTH_ERROR_CODES, DEFAULTS } from './classgate.js';
 
 /** A manual clock implementing the Timers option. */
 class FakeClock {
@@ -710,6 +710,46 @@ test('once fires for the next event only', async () => {
   ws.recv(ev('r1', 1));
   ws.recv(ev('r1', 2));
   assert.deepEqual(got, [1]);
+});
+
+test('room() gives a subscription object with its own events and actions', async () => {
+  const env = setup();
+  env.client.connect();
+  await flush();
+  const ws = env.sockets[0];
+  ws.open();
+  const a = env.client.room('a');
+  const b = env.client.room('b');
+  assert.ok(a instanceof Room);
+  assert.equal(env.client.room('a'), a, 'one object per room');
+  ws.recv({ type: 'joined', room: 'a', id: ws.lastJoin('a').id, seq: 0 });
+  ws.recv({ type: 'joined', room: 'b', id: ws.lastJoin('b').id, seq: 0 });
+  assert.equal((await a.joined).room, 'a');
+  const got = [];
+  const fn = (f) => got.push(['a', f.seq]);
+  a.on('chat.message', fn);
+  b.on('chat.message', (f) => got.push(['b', f.seq]));
+  let once = 0;
+  a.once('message', () => once++);
+  ws.recv(ev('a', 1));
+  ws.recv(ev('b', 1));
+  ws.recv(ev('a', 2));
+  assert.deepEqual(got, [['a', 1], ['b', 1], ['a', 2]]);
+  assert.equal(once, 1);
+  assert.equal(a.lastSeq, 2);
+  a.off('chat.message', fn);
+  ws.recv(ev('a', 3));
+  assert.equal(got.length, 3, 'off() stops the listener');
+  const p = a.send('chat.send', { text: 'hi' });
+  const [f] = ws.frames('chat.send');
+  assert.equal(f.room, 'a');
+  ws.recv({ type: 'ack', id: f.id, seq: 4 });
+  assert.equal((await p).seq, 4);
+  const left = a.leave();
+  ws.recv({ type: 'ack', id: ws.frames('leave')[0].id });
+  await left;
+  assert.deepEqual(env.client.roomNames(), ['b']);
+  assert.notEqual(env.client.room('a'), a, 'a new object after leave');
 });
 
 test('a throwing listener does not break delivery', async () => {
