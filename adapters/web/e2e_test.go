@@ -138,6 +138,8 @@ func TestClassroomInBrowser(t *testing.T) {
 		// student's (phone-sized) canvas; away from it the board stays white.
 		student.waitFor(t, "stroke rendered", `classroom.ink(800, 500, 12) < 160`)
 		student.mustEval(t, `classroom.ink(800, 200, 12) === 255`)
+		// Screen readers get a description of what the canvas shows.
+		student.waitFor(t, "board described", `document.querySelector('[data-testid=board-desc]').textContent === "The board has 1 drawing."`)
 		teacher.shot(t, "02-stroke-teacher")
 		student.shot(t, "02-stroke-student")
 	})

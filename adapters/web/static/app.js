@@ -103,7 +103,8 @@ function tokenExp(jwt) {
 function userColor(id) {
   let x = 0;
   for (const ch of id) x = (x * 31 + ch.charCodeAt(0)) >>> 0;
-  return `hsl(${x % 360} 65% 42%)`;
+  // Dark enough for white label text at every hue (≥ 4.5:1, WCAG AA).
+  return `hsl(${x % 360} 65% 28%)`;
 }
 
 // ------------------------------------------------------------------ state
@@ -602,6 +603,29 @@ function renderBoard() {
   for (const el of els) drawElement(el);
   canvas.dataset.elements = String(S.board.elements.size);
   canvas.dataset.seq = String(S.board.seq);
+  describeBoard();
+}
+
+/**
+ * A text description of the board for screen readers (the canvas itself
+ * says nothing): how many drawings of which kinds, and the texts on it.
+ */
+function describeBoard() {
+  /** @type {Record<string, number>} */
+  const kinds = {};
+  const texts = [];
+  for (const el of S.board.elements.values()) {
+    kinds[el.kind] = (kinds[el.kind] || 0) + 1;
+    if (el.kind === 'text' && el.text) texts.push(String(el.text));
+  }
+  const names = /** @type {Record<string, string>} */ ({ stroke: 'drawing', line: 'line', rect: 'rectangle', ellipse: 'ellipse', text: 'text' });
+  const parts = Object.entries(kinds).map(([k, n]) => `${n} ${names[k] || k}${n > 1 ? 's' : ''}`);
+  const desc =
+    parts.length === 0
+      ? 'The board is empty.'
+      : `The board has ${parts.join(', ')}.` + (texts.length ? ` Texts: ${texts.slice(0, 20).join('; ')}.` : '');
+  const d = $('board-desc');
+  if (d.textContent !== desc) d.textContent = desc;
 }
 
 /** @param {Element} el */
