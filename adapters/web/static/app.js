@@ -466,6 +466,9 @@ window.addEventListener('offline', () => {
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') client?.checkConnection(OFFLINE_CHECK_MS);
 });
+// A frozen page (Page Lifecycle: phones and tab discarding freeze background
+// pages, timers included) checks its connection when it resumes.
+document.addEventListener('resume', () => client?.checkConnection(OFFLINE_CHECK_MS));
 
 /** @param {import('./classgate.js').Frame} f */
 function onFrame(f) {
