@@ -18,7 +18,8 @@
 //
 // Responses carry a strong ETag (a hash of the content) and
 // "Cache-Control: no-cache", so browsers revalidate and get 304 while the
-// binary is unchanged. The page itself expects the gateway's dev-mode token
+// binary is unchanged. Clients that accept gzip get the files gzipped
+// (compressed once, at start; their own ETag, "Vary: Accept-Encoding"). The page itself expects the gateway's dev-mode token
 // endpoint (GET /dev/token) unless it is opened with ?token=; see README.md.
 //
 // The JavaScript client is tested with `node --test` (js_test.go) and the

@@ -90,6 +90,40 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.waitFor(t, "teacher listed", `classroom.presence().some(p => p.name === "Tina" && p.role === "teacher")`)
 		teacher.waitFor(t, "teacher sees the clear button", `!document.querySelector('[data-testid=clear]').hidden`)
 		student.waitFor(t, "student has no clear button", `document.querySelector('[data-testid=clear]').hidden`)
+		teacher.waitFor(t, "teacher has no raise-hand button", `document.querySelector('[data-testid=hand-button]').hidden`)
+		student.mustEval(t, `!document.querySelector('[data-testid=hand-button]').hidden`)
+	})
+
+	step("layout: chat input in view, 44 px touch targets on the phone", func(t *testing.T) {
+		// The phone (390×844, touch): every visible control at least 44×44
+		// CSS px, text at least 16 px, the chat input within the viewport.
+		var small []string
+		student.eval(t, `[...document.querySelectorAll('#classroom button, #classroom input, #classroom select')]
+			.filter(e => e.offsetParent !== null)
+			.map(e => [e, e.getBoundingClientRect()])
+			.filter(([e, r]) => r.width < 44 || r.height < 44)
+			.map(([e, r]) => (e.dataset.testid || e.id || e.tagName) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height))`, &small)
+		if len(small) > 0 {
+			t.Errorf("phone: touch targets under 44×44 px: %v", small)
+		}
+		student.mustEval(t, `parseFloat(getComputedStyle(document.querySelector('[data-testid=chat-input]')).fontSize) >= 16`)
+		inView := `(() => { const r = document.querySelector('[data-testid=chat-input]').getBoundingClientRect();
+			return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; })()`
+		student.mustEval(t, inView)
+		// Scrolled to the end, the chat's last line is above the pinned input.
+		student.mustEval(t, `(() => { window.scrollTo(0, document.documentElement.scrollHeight);
+			const l = document.querySelector('[data-testid=messages]').getBoundingClientRect();
+			const f = document.querySelector('.chat-form').getBoundingClientRect();
+			return l.bottom <= f.top; })()`)
+		student.shot(t, "layout-390x844")
+		// A tablet (768×1024, one column) and a laptop (1366×768): the input
+		// is in view without scrolling.
+		for _, vp := range [][2]int64{{768, 1024}, {1366, 768}} {
+			teacher.do(t, "resize", chromedp.EmulateViewport(vp[0], vp[1]))
+			teacher.waitFor(t, fmt.Sprintf("chat input in view at %dx%d", vp[0], vp[1]), inView)
+			teacher.shot(t, fmt.Sprintf("layout-%dx%d", vp[0], vp[1]))
+		}
+		teacher.do(t, "restore", chromedp.EmulateViewport(1280, 800))
 	})
 
 	step("a stroke drawn by the teacher appears on the student's board", func(t *testing.T) {
@@ -104,6 +138,8 @@ func TestClassroomInBrowser(t *testing.T) {
 		// student's (phone-sized) canvas; away from it the board stays white.
 		student.waitFor(t, "stroke rendered", `classroom.ink(800, 500, 12) < 160`)
 		student.mustEval(t, `classroom.ink(800, 200, 12) === 255`)
+		// Screen readers get a description of what the canvas shows.
+		student.waitFor(t, "board described", `document.querySelector('[data-testid=board-desc]').textContent === "The board has 1 drawing."`)
 		teacher.shot(t, "02-stroke-teacher")
 		student.shot(t, "02-stroke-student")
 	})
@@ -198,13 +234,25 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.shot(t, "08-resumed-student")
 		teacher.shot(t, "08-resumed-teacher")
 	})
+
+	step("screenshots for the docs", func(t *testing.T) {
+		// README.md shows these (docs/classroom-*.png are copies).
+		teacher.do(t, "resize", chromedp.EmulateViewport(1366, 768))
+		teacher.waitFor(t, "board drawn", `classroom.ink(800, 500, 12) < 160`)
+		teacher.shot(t, "doc-classroom-1366x768")
+		student.shot(t, "doc-classroom-390x844")
+	})
 }
 
 // ---------------------------------------------------------------- gateway
 
 type gatewayProc struct {
 	url  string // http://127.0.0.1:port
+	addr string
+	bin  string
 	logs *lockedBuffer
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // startGateway builds ./cmd/gateway and runs it in dev mode on a free
@@ -215,9 +263,17 @@ func startGateway(t *testing.T) *gatewayProc {
 	if bin == "" {
 		bin = proc.Build(t, "gateway")
 	}
+	return startGatewayAt(t, bin, proc.FreeAddr(t), &lockedBuffer{})
+}
 
-	addr := proc.FreeAddr(t)
-	logs := &lockedBuffer{}
+// e2eSecret is the HS256 secret of the test gateway (tests sign tokens with
+// it, e.g. one that expires in seconds).
+const e2eSecret = "e2e-secret-0123456789-abcdefghijklmnop"
+
+// startGatewayAt runs bin in dev mode (memory store) on addr and waits
+// until it is healthy; it is stopped at cleanup.
+func startGatewayAt(t *testing.T, bin, addr string, logs *lockedBuffer) *gatewayProc {
+	t.Helper()
 	cmd := exec.Command(bin)
 	// The gateway reads every CLASSGATE_* variable as configuration and
 	// rejects unknown keys: pass only ours.
@@ -230,7 +286,7 @@ func startGateway(t *testing.T) *gatewayProc {
 	cmd.Env = append(env,
 		"CLASSGATE_SERVER__LISTEN="+addr,
 		"CLASSGATE_DEV__ENABLED=true",
-		"CLASSGATE_AUTH__HS256_SECRET=e2e-secret-0123456789-abcdefghijklmnop",
+		"CLASSGATE_AUTH__HS256_SECRET="+e2eSecret,
 	)
 	cmd.Stdout = logs
 	cmd.Stderr = logs
@@ -239,20 +295,14 @@ func startGateway(t *testing.T) *gatewayProc {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	gw := &gatewayProc{url: "http://" + addr, addr: addr, bin: bin, logs: logs, cmd: cmd, done: done}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		gw.stop()
 		if t.Failed() {
 			t.Logf("gateway output:\n%s", logs.String())
 		}
 	})
 
-	gw := &gatewayProc{url: "http://" + addr, logs: logs}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get(gw.url + "/healthz")
@@ -271,6 +321,19 @@ func startGateway(t *testing.T) *gatewayProc {
 			t.Fatalf("gateway not healthy after 90s (last error %v):\n%s", err, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the gateway (SIGCONT first, in case a test left it stopped),
+// SIGTERM, then SIGKILL after 5 s.
+func (gw *gatewayProc) stop() {
+	_ = gw.cmd.Process.Signal(syscall.SIGCONT)
+	_ = gw.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-gw.done:
+	case <-time.After(5 * time.Second):
+		_ = gw.cmd.Process.Kill()
+		<-gw.done
 	}
 }
 
@@ -456,7 +519,13 @@ func (u *browserUser) mustEval(t *testing.T, expr string) {
 // waitFor polls expr until it is true, for at most waitBudget.
 func (u *browserUser) waitFor(t *testing.T, what, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(waitBudget)
+	u.waitWithin(t, waitBudget, what, expr)
+}
+
+// waitWithin polls expr until it is true, for at most d.
+func (u *browserUser) waitWithin(t *testing.T, d time.Duration, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		raw, err := u.evalRaw(`(() => { try { return !!(` + expr + `); } catch (e) { return false; } })()`)

@@ -2,23 +2,28 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
 //go:embed static/index.html static/app.js static/app.css static/classgate.js static/classgate.d.ts
 var files embed.FS
 
-// asset is one embedded file, ready to serve.
+// asset is one embedded file, ready to serve, plain and gzipped.
 type asset struct {
-	name  string
-	ctype string
-	etag  string
-	body  []byte
+	name   string
+	ctype  string
+	etag   string
+	body   []byte
+	gzEtag string
+	gz     []byte // nil when gzip does not make it smaller
 }
 
 // routes maps URL paths to the embedded files and their content types. The
@@ -53,12 +58,13 @@ func Static() http.Handler {
 			panic(fmt.Sprintf("web: embedded %s missing: %v", r.file, err))
 		}
 		sum := sha256.Sum256(body)
-		assets[path] = &asset{
-			name:  r.file,
-			ctype: r.ctype,
-			etag:  `"` + hex.EncodeToString(sum[:12]) + `"`,
-			body:  body,
+		hash := hex.EncodeToString(sum[:12])
+		a := &asset{name: r.file, ctype: r.ctype, etag: `"` + hash + `"`, body: body}
+		if gz := gzipped(body); len(gz) < len(body) {
+			// Another representation, another ETag (RFC 9110 §8.8.3).
+			a.gz, a.gzEtag = gz, `"`+hash+`-gz"`
 		}
+		assets[path] = a
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		a, ok := assets[req.URL.Path]
@@ -73,8 +79,16 @@ func Static() http.Handler {
 		}
 		h := w.Header()
 		h.Set("Content-Type", a.ctype)
-		h.Set("ETag", a.etag)
 		h.Set("Cache-Control", "no-cache")
+		body, etag := a.body, a.etag
+		if a.gz != nil {
+			h.Set("Vary", "Accept-Encoding")
+			if acceptsGzip(req.Header.Values("Accept-Encoding")) {
+				body, etag = a.gz, a.gzEtag
+				h.Set("Content-Encoding", "gzip")
+			}
+		}
+		h.Set("ETag", etag)
 		h.Set("X-Content-Type-Options", "nosniff")
 		if a.ctype[:9] == "text/html" {
 			h.Set("Content-Security-Policy", pageCSP)
@@ -82,6 +96,42 @@ func Static() http.Handler {
 		}
 		// ServeContent answers If-None-Match with 304 and handles HEAD and
 		// ranges.
-		http.ServeContent(w, req, a.name, time.Time{}, bytes.NewReader(a.body))
+		http.ServeContent(w, req, a.name, time.Time{}, bytes.NewReader(body))
 	})
+}
+
+// gzipped compresses b once, at start (the assets are read-only).
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: no error
+	_, _ = zw.Write(b)                                       // a bytes.Buffer does not fail
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// acceptsGzip reports whether Accept-Encoding values allow gzip: a "gzip"
+// (or "*") coding whose q is not 0.
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding != "gzip" && coding != "*" {
+				continue
+			}
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+						q = f
+					}
+				}
+			}
+			if q > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

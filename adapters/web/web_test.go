@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -92,5 +94,67 @@ func TestPageHasSecurityHeaders(t *testing.T) {
 	}
 	if rec.Header().Get("Referrer-Policy") != "no-referrer" {
 		t.Error("the page may carry a token in its URL: it must not leak it as a referrer")
+	}
+}
+
+func TestStaticCompressesForClientsThatAcceptGzip(t *testing.T) {
+	h := Static()
+	plain := httptest.NewRecorder()
+	h.ServeHTTP(plain, httptest.NewRequest(http.MethodGet, "/classgate.js", nil))
+	cases := []struct {
+		name, accept string
+		gzip         bool
+	}{
+		{"none", "", false},
+		{"gzip", "gzip", true},
+		{"browser", "gzip, deflate, br, zstd", true},
+		{"refused", "gzip;q=0, identity", false},
+		{"star", "*;q=0.5", true},
+		{"other", "br", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/classgate.js", nil)
+			if c.accept != "" {
+				req.Header.Set("Accept-Encoding", c.accept)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Header().Get("Vary") != "Accept-Encoding" {
+				t.Errorf("Vary = %q", rec.Header().Get("Vary"))
+			}
+			gotGzip := rec.Header().Get("Content-Encoding") == "gzip"
+			if gotGzip != c.gzip {
+				t.Fatalf("Accept-Encoding %q: gzip %v, want %v", c.accept, gotGzip, c.gzip)
+			}
+			body := rec.Body.Bytes()
+			if gotGzip {
+				if len(body) >= plain.Body.Len()/2 {
+					t.Errorf("gzipped %d bytes of %d: expected at least halved", len(body), plain.Body.Len())
+				}
+				if rec.Header().Get("ETag") == plain.Header().Get("ETag") {
+					t.Error("the gzipped representation shares the plain one's ETag")
+				}
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if body, err = io.ReadAll(zr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(body, plain.Body.Bytes()) {
+				t.Error("the decoded body differs from the plain one")
+			}
+			// Revalidation works for this representation too.
+			req2 := httptest.NewRequest(http.MethodGet, "/classgate.js", nil)
+			req2.Header.Set("Accept-Encoding", c.accept)
+			req2.Header.Set("If-None-Match", rec.Header().Get("ETag"))
+			rec2 := httptest.NewRecorder()
+			h.ServeHTTP(rec2, req2)
+			if rec2.Code != http.StatusNotModified {
+				t.Errorf("conditional GET: %d, want 304", rec2.Code)
+			}
+		})
 	}
 }

@@ -23,7 +23,7 @@
  * @module app
  */
 
-import { Client, ClassgateError } from './classgate.js';
+import { Client, ClassgateError, AUTH_ERROR_CODES } from './classgate.js';
 
 /** Logical board size: element coordinates are in these units. */
 export const BOARD_W = 1600;
@@ -37,13 +37,15 @@ const TYPING_SHOW_MS = 3500;
 const MAX_STROKE_POINTS = 800; // longer strokes are split into several elements
 const MAX_CHAT = 500;
 const SESSION_KEY = 'classgate.session';
+const OFFLINE_CHECK_MS = 5000; // deadline of the ping sent on `offline` / back to the front
 
 /**
  * @typedef {{id: string, name?: string, role?: string}} User
  * @typedef {{id: string, kind: string, points: number[][], color?: string,
  *   width?: number, text?: string, size?: number}} Element
  * @typedef {{seq: number, from: User, text: string, ts: number,
- *   pending?: boolean, failed?: boolean, cid?: string}} ChatMessage
+ *   pending?: boolean, failed?: boolean, code?: string, cid?: string,
+ *   matched?: number, retriedSameId?: boolean}} ChatMessage
  * @typedef {{id: string, name: string, role: string, status: string}} Person
  * @typedef {{token: string, room: string, name?: string, role?: string, dev?: boolean}} Session
  */
@@ -101,7 +103,8 @@ function tokenExp(jwt) {
 function userColor(id) {
   let x = 0;
   for (const ch of id) x = (x * 31 + ch.charCodeAt(0)) >>> 0;
-  return `hsl(${x % 360} 65% 42%)`;
+  // Dark enough for white label text at every hue (≥ 4.5:1, WCAG AA).
+  return `hsl(${x % 360} 65% 28%)`;
 }
 
 // ------------------------------------------------------------------ state
@@ -140,6 +143,15 @@ const S = {
   /** While set, reconnects wait (test hook: a deterministic offline window). */
   /** @type {Promise<void> | null} */ hold: null,
   /** @type {(() => void) | null} */ release: null,
+  /** The browser says it has no network (navigator.onLine false). */
+  offline: typeof navigator !== 'undefined' && navigator.onLine === false,
+  /** Why the session ended (an auth error code), '' while signed in. */
+  signedOut: '',
+  /** @type {import('./classgate.js').StateEvent | null} */ lastState: null,
+  /** History notices shown (for tests). @type {{reason: string, at: number}[]} */
+  notices: [],
+  /** Auth error codes reported by the client (for tests). @type {string[]} */
+  authErrors: [],
 };
 
 // ----------------------------------------------------------------- session
@@ -193,7 +205,9 @@ async function currentToken() {
   const s = /** @type {Session} */ (session);
   if (s.dev && s.name && s.role) {
     const exp = tokenExp(s.token);
-    if (exp && exp * 1000 - Date.now() < 60000) {
+    // Renew within the client's refresh window (refreshBefore, 60 s) and a
+    // margin for late timers.
+    if (exp && exp * 1000 - Date.now() < 90000) {
       s.token = await fetchDevToken(s.name, s.role);
       saveSession(s);
     }
@@ -201,12 +215,24 @@ async function currentToken() {
   return s.token;
 }
 
-function showLogin() {
+/**
+ * The sign-in form. With prev (signing in again after the session ended)
+ * it is prefilled, and a sign-in to the same room resumes the classroom in
+ * place: rooms re-joined with since, unanswered messages sent again.
+ * @param {Session} [prev]
+ */
+function showLogin(prev) {
   $('classroom').hidden = true;
   $('login').hidden = false;
   const form = /** @type {HTMLFormElement} */ ($('login-form'));
-  const r = params.get('room');
+  const r = prev?.room || params.get('room');
   if (r) /** @type {HTMLInputElement} */ ($('login-room')).value = r;
+  if (prev?.name) /** @type {HTMLInputElement} */ ($('login-name')).value = prev.name;
+  if (prev?.role) {
+    const radio = /** @type {HTMLInputElement | null} */ (form.querySelector(`input[name=role][value="${prev.role}"]`));
+    if (radio) radio.checked = true;
+  }
+  $('login-again').hidden = !prev;
   form.onsubmit = async (e) => {
     e.preventDefault();
     const fd = new FormData(form);
@@ -221,7 +247,15 @@ function showLogin() {
       const token = await fetchDevToken(name, role);
       session = { token, room, name, role, dev: true };
       saveSession(session);
-      start();
+      if (client && room === S.room) {
+        $('login').hidden = true;
+        $('classroom').hidden = false;
+        client.connect(); // resume; the token function reads the new session
+      } else if (client) {
+        location.href = location.pathname; // another room: a fresh page
+      } else {
+        start();
+      }
     } catch (err) {
       errEl.textContent = err instanceof Error ? err.message : String(err);
     } finally {
@@ -250,20 +284,33 @@ function start() {
     $('me').textContent = `${S.me.name || S.me.id} (${S.me.role || 'member'})`;
     const teacher = S.me.role === 'teacher';
     $('clear').hidden = !teacher;
+    // Teachers do not raise hands: the button is for students.
+    $('hand').hidden = teacher;
     document.body.dataset.role = S.me.role || '';
   });
-  c.on('resync', ({ room }) => {
+  c.on('resync', ({ room, reason }) => {
     if (room !== S.room) return;
     // Missed events are gone: the join state that follows is the truth.
     S.board.seq = 0;
     S.board.elements.clear();
     S.chat.clear();
+    // Local messages waiting for an answer are shown again until their
+    // broadcast (or ack) comes in the new history.
+    for (const m of S.chatPending) m.matched = undefined;
+    showHistoryNotice(reason);
     renderAll();
   });
   c.on('message', onFrame);
-  c.on('error', (err) => console.warn('classgate:', err)); // eslint-disable-line no-console
+  c.on('error', (err) => {
+    if (err instanceof ClassgateError && AUTH_CODES.has(err.code)) {
+      showSignedOut(err.code);
+      return;
+    }
+    console.warn('classgate:', err); // eslint-disable-line no-console
+  });
   c.connect();
   c.join(s.room).catch((err) => {
+    if (err instanceof ClassgateError && AUTH_CODES.has(err.code)) return; // shown by the error event
     showError(err);
     if (err instanceof ClassgateError && err.code === 'forbidden') {
       setConn('closed', `not allowed in ${s.room}`);
@@ -271,31 +318,121 @@ function start() {
   });
 }
 
+/**
+ * Error codes after which a send may have been applied all the same (the
+ * ack waited for Redis replicas that did not confirm in time): such a
+ * message is still matched with its broadcast, and retried with its id.
+ */
+const AMBIGUOUS_CODES = new Set(['internal']);
+
+/** Codes with which the client stops because of the token (see classgate.js). */
+const AUTH_CODES = /** @type {Set<string>} */ (new Set(Object.values(AUTH_ERROR_CODES)));
+
+/**
+ * The room's history was reset or could not be replayed: say so, rather
+ * than let chat and board change silently.
+ * @param {string} reason `reset` (the server lost the room's history, e.g.
+ *   a restart) or `history` (too much was missed to replay)
+ */
+function showHistoryNotice(reason) {
+  const text =
+    reason === 'reset'
+      ? 'The server lost this class\'s history (for example after a restart): earlier messages and drawings may be gone.'
+      : 'You were away longer than the server keeps history: the board and chat were reloaded and may miss some events.';
+  const n = $('history-notice');
+  n.dataset.reason = reason;
+  $('history-notice-text').textContent = text;
+  n.hidden = false;
+  S.notices.push({ reason, at: Date.now() });
+}
+
+/**
+ * The session ended because of the token (refused, expired) or a removal:
+ * stop the input, and offer to sign in again.
+ * @param {string} code
+ */
+function showSignedOut(code) {
+  S.signedOut = code;
+  S.authErrors.push(code);
+  const text =
+    code === 'unauthorized'
+      ? 'The server did not accept your sign-in.'
+      : code === 'token_expired'
+        ? 'Your session has expired.'
+        : code === 'removed'
+          ? 'You were removed from this class.'
+          : 'The server closed your session.';
+  $('signed-out-text').textContent = text;
+  $('signed-out').hidden = false;
+  setInputEnabled(false);
+  setConn('closed', code === 'removed' ? 'removed' : 'signed out');
+  exposeState();
+}
+
+/** @param {boolean} on */
+function setInputEnabled(on) {
+  for (const id of ['chat-input', 'chat-send', 'hand', 'clear']) {
+    /** @type {HTMLButtonElement} */ ($(id)).disabled = !on;
+  }
+  for (const b of document.querySelectorAll('#toolbar button, #toolbar select')) {
+    /** @type {HTMLButtonElement} */ (b).disabled = !on;
+  }
+  $('board-wrap').toggleAttribute('inert', !on);
+  document.body.dataset.input = on ? 'enabled' : 'disabled';
+}
+
+/** Sign in again after the session ended: the form, then resume. */
+function signInAgain() {
+  const s = session;
+  showLogin(s || undefined);
+}
+
 /** @param {import('./classgate.js').StateEvent} ev */
 function onState(ev) {
   switch (ev.state) {
-    case 'connecting':
-      setConn('connecting', 'connecting…');
+    case 'closed':
+      // A dev session whose token expired renews it and comes back by
+      // itself; other auth stops are shown by the error event.
+      if (ev.auth && ev.reason === 'token_expired' && session?.dev) {
+        setTimeout(() => client?.connect(), 500);
+      }
       break;
     case 'open':
-      setConn('open', 'connected');
-      break;
-    case 'reconnecting':
-      setConn('reconnecting', `reconnecting (${ev.attempt})…`);
-      break;
     case 'resynced':
-      setConn('open', 'connected');
+      if (S.signedOut) {
+        S.signedOut = '';
+        $('signed-out').hidden = true;
+        setInputEnabled(true);
+      }
       break;
-    case 'closed': {
-      const why =
-        ev.code === 4001 ? 'session expired' : ev.code === 4003 ? 'removed from the class' : `closed (${ev.code})`;
-      setConn('closed', why);
-      // A dev session renews its token and comes back by itself.
-      if (ev.code === 4001 && session?.dev) setTimeout(() => client?.connect(), 1000);
-      break;
-    }
   }
+  S.lastState = ev;
+  renderConn();
   exposeState();
+}
+
+/**
+ * The indicator says what is true: connected only with an open connection
+ * (checked by pings), offline when the browser has no network, otherwise
+ * connecting / reconnecting, or why it stopped.
+ */
+function renderConn() {
+  const ev = S.lastState;
+  const st = client?.state || 'idle';
+  if (S.signedOut) {
+    setConn('closed', S.signedOut === 'removed' ? 'removed' : 'signed out');
+  } else if (st === 'open') {
+    setConn('open', S.offline ? 'offline?' : 'connected');
+    if (S.offline) $('conn').dataset.state = 'offline';
+  } else if (st === 'closed') {
+    setConn('closed', `closed (${ev?.code ?? ''})`);
+  } else if (S.offline) {
+    setConn('offline', 'offline — waiting for the network');
+  } else if (st === 'reconnecting') {
+    setConn('reconnecting', `reconnecting (${ev?.attempt ?? 1})…`);
+  } else {
+    setConn('connecting', 'connecting…');
+  }
 }
 
 /**
@@ -312,7 +449,26 @@ function exposeState() {
   document.body.dataset.conn = client?.state || 'idle';
 }
 
-window.addEventListener('online', () => client?.reconnectNow());
+// The browser's own view of the network: `offline` is shown at once and the
+// connection checked (a ping; a dead link is replaced); `online` reconnects
+// now instead of waiting for the backoff. A page brought back to the front
+// (phones suspend background tabs) checks its connection too.
+window.addEventListener('online', () => {
+  S.offline = false;
+  renderConn();
+  client?.checkConnection();
+});
+window.addEventListener('offline', () => {
+  S.offline = true;
+  renderConn();
+  client?.checkConnection(OFFLINE_CHECK_MS);
+});
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') client?.checkConnection(OFFLINE_CHECK_MS);
+});
+// A frozen page (Page Lifecycle: phones and tab discarding freeze background
+// pages, timers included) checks its connection when it resumes.
+document.addEventListener('resume', () => client?.checkConnection(OFFLINE_CHECK_MS));
 
 /** @param {import('./classgate.js').Frame} f */
 function onFrame(f) {
@@ -450,6 +606,29 @@ function renderBoard() {
   for (const el of els) drawElement(el);
   canvas.dataset.elements = String(S.board.elements.size);
   canvas.dataset.seq = String(S.board.seq);
+  describeBoard();
+}
+
+/**
+ * A text description of the board for screen readers (the canvas itself
+ * says nothing): how many drawings of which kinds, and the texts on it.
+ */
+function describeBoard() {
+  /** @type {Record<string, number>} */
+  const kinds = {};
+  const texts = [];
+  for (const el of S.board.elements.values()) {
+    kinds[el.kind] = (kinds[el.kind] || 0) + 1;
+    if (el.kind === 'text' && el.text) texts.push(String(el.text));
+  }
+  const names = /** @type {Record<string, string>} */ ({ stroke: 'drawing', line: 'line', rect: 'rectangle', ellipse: 'ellipse', text: 'text' });
+  const parts = Object.entries(kinds).map(([k, n]) => `${n} ${names[k] || k}${n > 1 ? 's' : ''}`);
+  const desc =
+    parts.length === 0
+      ? 'The board is empty.'
+      : `The board has ${parts.join(', ')}.` + (texts.length ? ` Texts: ${texts.slice(0, 20).join('; ')}.` : '');
+  const d = $('board-desc');
+  if (d.textContent !== desc) d.textContent = desc;
 }
 
 /** @param {Element} el */
@@ -757,12 +936,13 @@ textInput.addEventListener('blur', () => {
 /** @param {string} tool */
 function setTool(tool) {
   S.tool = tool;
-  canvas.dataset.tool = tool;
-  for (const b of document.querySelectorAll('[data-tool]')) {
+  // Not data-tool: the canvas must not match the tool buttons' selector.
+  canvas.dataset.currentTool = tool;
+  for (const b of document.querySelectorAll('button[data-tool]')) {
     b.setAttribute('aria-pressed', String(/** @type {HTMLElement} */ (b).dataset.tool === tool));
   }
 }
-for (const b of document.querySelectorAll('[data-tool]')) {
+for (const b of document.querySelectorAll('button[data-tool]')) {
   b.addEventListener('click', () => setTool(/** @type {string} */ (/** @type {HTMLElement} */ (b).dataset.tool)));
 }
 for (const c of COLORS) {
@@ -789,9 +969,10 @@ widthSel.addEventListener('change', () => {
 $('clear').addEventListener('click', () => {
   if (confirm('Clear the board for everyone?')) clearBoard();
 });
-document.addEventListener('keydown', (e) => {
-  const t = /** @type {HTMLElement} */ (e.target);
-  if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT')) return;
+// Single-letter shortcuts only while the board has focus (WCAG 2.1.4):
+// they never fire while typing or with a button focused.
+canvas.addEventListener('keydown', (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
   const map = /** @type {Record<string, string>} */ ({ p: 'pen', l: 'line', r: 'rect', o: 'ellipse', t: 'text', e: 'eraser' });
   if (map[e.key]) setTool(map[e.key]);
 });
@@ -870,11 +1051,35 @@ setInterval(() => {
 
 // ------------------------------------------------------------------- chat
 
-/** @param {any} m */
+/**
+ * Add a message from the room (live, replayed or history), once per seq.
+ * A message of mine that a local "sending" one is waiting for takes its
+ * place: the broadcast carries no client id, so it is matched by author and
+ * text with the oldest unanswered local message (the ack, which carries the
+ * seq, confirms or corrects the match). One message is never shown twice.
+ * @param {any} m
+ */
 function addChat(m) {
   if (!m || typeof m.seq !== 'number') return;
   if (S.chat.has(m.seq)) return; // history and live overlap: dedupe by seq
-  S.chat.set(m.seq, { seq: m.seq, from: asUser(m.from), text: String(m.text ?? ''), ts: Number(m.ts) || 0 });
+  const from = asUser(m.from);
+  const text = String(m.text ?? '');
+  S.chat.set(m.seq, { seq: m.seq, from, text, ts: Number(m.ts) || 0 });
+  if (S.me && from.id === S.me.id) {
+    const local = S.chatPending.find(
+      (l) =>
+        (!l.failed || AMBIGUOUS_CODES.has(l.code || '')) &&
+        l.matched === undefined &&
+        (l.seq === m.seq || (l.seq === 0 && l.text === text)),
+    );
+    if (local?.failed) {
+      // An "internal" answer may come although the event went out (see
+      // docs/PROTOCOL.md): its broadcast proves it did.
+      S.chatPending = S.chatPending.filter((l) => l !== local);
+    } else if (local) {
+      local.matched = m.seq;
+    }
+  }
   if (S.chat.size > MAX_CHAT) {
     const oldest = Math.min(...S.chat.keys());
     S.chat.delete(oldest);
@@ -882,37 +1087,99 @@ function addChat(m) {
 }
 
 /**
- * Send a chat message: shown at once (greyed) until acknowledged.
+ * Send a chat message: shown at once as "sending" until the server answers.
+ * The client sends it again with the same id after a reconnect (the server
+ * applies it once); only the server's refusal marks it failed, with retry
+ * and discard actions.
  * @param {string} text
  * @returns {Promise<{ok: boolean, seq?: number, code?: string}>}
  */
 function say(text) {
+  text = String(text ?? '').trim(); // as the chat plugin stores it
   if (!client || !text) return Promise.resolve({ ok: false, code: 'bad_request' });
   /** @type {ChatMessage} */
-  const local = { seq: 0, from: S.me || { id: '' }, text, ts: Date.now(), pending: true, cid: rid() };
+  const local = { seq: 0, from: S.me || { id: '' }, text, ts: Date.now(), pending: true, cid: 'c-' + rid() };
   S.chatPending.push(local);
   renderChat();
-  return client.send('chat.send', S.room, { text }).then(
+  return sendLocal(local);
+}
+
+/**
+ * @param {ChatMessage} local
+ * @returns {Promise<{ok: boolean, seq?: number, code?: string}>}
+ */
+function sendLocal(local) {
+  const c = /** @type {Client} */ (client);
+  return c.send('chat.send', S.room, { text: local.text }, { id: local.cid }).then(
     (ack) => {
       S.chatPending = S.chatPending.filter((m) => m !== local);
-      if (typeof ack.seq === 'number') addChat({ ...local, seq: ack.seq, pending: false });
+      const seq = typeof ack.seq === 'number' ? ack.seq : 0;
+      // Shown already if its broadcast (or a replay) came first; otherwise
+      // it stands in for the broadcast, which is then a duplicate by seq.
+      if (seq > 0 && !S.chat.has(seq)) {
+        const { pending, failed, matched, ...m } = local;
+        addChat({ ...m, seq });
+      }
       renderChat();
       return { ok: true, seq: ack.seq };
     },
     (err) => {
-      local.pending = false;
-      local.failed = true;
+      const code = err?.code || 'error';
+      if (code === 'closed' || code === 'left') {
+        // The page left the room or was closed: nothing to retry here.
+        S.chatPending = S.chatPending.filter((m) => m !== local);
+      } else {
+        // The server said no (rejected, forbidden, rate_limited, …).
+        local.pending = false;
+        local.failed = true;
+        local.code = code;
+        local.matched = undefined;
+        showError(err);
+      }
       renderChat();
-      showError(err);
-      return { ok: false, code: err.code || 'error' };
+      return { ok: false, code };
     },
   );
 }
 
-/** Messages in seq order, then the local ones not yet acknowledged. */
+/** @param {string} cid */
+function retryChat(cid) {
+  const local = S.chatPending.find((m) => m.cid === cid && m.failed);
+  if (!local || !client) return Promise.resolve({ ok: false, code: 'not_found' });
+  // After an ambiguous answer the first retry keeps the id: if the message
+  // went out after all, the server acknowledges it with its seq and it is
+  // not delivered twice. Otherwise a new id: the server answers a repeated
+  // id with its first answer, the refusal.
+  const sameId = AMBIGUOUS_CODES.has(local.code || '') && !local.retriedSameId;
+  local.retriedSameId = sameId;
+  local.failed = false;
+  local.pending = true;
+  local.code = undefined;
+  local.ts = Date.now();
+  if (!sameId) local.cid = 'c-' + rid();
+  renderChat();
+  return sendLocal(local);
+}
+
+/** @param {string} cid */
+function discardChat(cid) {
+  S.chatPending = S.chatPending.filter((m) => !(m.cid === cid && m.failed));
+  renderChat();
+}
+
+/** Messages in seq order, then the local ones not answered yet, then failed ones. */
 function chatList() {
   const list = [...S.chat.values()].sort((a, b) => a.seq - b.seq);
-  return list.concat(S.chatPending);
+  return list.concat(S.chatPending.filter((m) => m.matched === undefined));
+}
+
+/** @param {number} ts */
+function timeLabel(ts) {
+  const d = new Date(ts);
+  const today = new Date().toDateString() === d.toDateString();
+  return today
+    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
 function renderChat() {
@@ -920,7 +1187,24 @@ function renderChat() {
   const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
   ol.replaceChildren(
     ...chatList().map((m) => {
-      const time = m.ts ? new Date(m.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+      const status = m.failed ? 'failed' : m.pending ? 'sending' : 'sent';
+      /** @type {(Node|string)[]} */
+      const kids = [
+        m.ts
+          ? h('time', { datetime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, [timeLabel(m.ts)])
+          : h('time', { class: 'unknown', title: 'time not recorded' }, ['—']),
+        h('span', { class: 'who', dir: 'auto' }, [m.from.name || m.from.id || '?']),
+        h('span', { class: 'text', dir: 'auto' }, [m.text]),
+      ];
+      if (m.pending) kids.push(h('span', { class: 'status', 'data-testid': 'message-status' }, ['sending…']));
+      if (m.failed) {
+        const retry = h('button', { type: 'button', class: 'link', 'data-testid': 'message-retry' }, ['Retry']);
+        const discard = h('button', { type: 'button', class: 'link', 'data-testid': 'message-discard' }, ['Discard']);
+        const cid = /** @type {string} */ (m.cid);
+        retry.addEventListener('click', () => retryChat(cid));
+        discard.addEventListener('click', () => discardChat(cid));
+        kids.push(h('span', { class: 'status', 'data-testid': 'message-status' }, [`not sent (${m.code || 'error'})`]), retry, discard);
+      }
       return h(
         'li',
         {
@@ -928,14 +1212,12 @@ function renderChat() {
           'data-testid': 'message',
           'data-seq': String(m.seq),
           'data-role': m.from.role || '',
+          'data-status': status,
           'data-pending': String(!!m.pending),
           'data-failed': String(!!m.failed),
+          ...(m.cid ? { 'data-cid': m.cid } : {}),
         },
-        [
-          ...(time ? [h('time', { datetime: new Date(m.ts).toISOString() }, [time])] : []),
-          h('span', { class: 'who' }, [m.from.name || m.from.id || '?']),
-          h('span', { class: 'text' }, [m.text]),
-        ],
+        kids,
       );
     }),
   );
@@ -1055,6 +1337,10 @@ $('hand').addEventListener('click', () => {
   setHand(!mine);
 });
 
+$('signin-again').addEventListener('click', signInAgain);
+$('history-notice-close').addEventListener('click', () => {
+  $('history-notice').hidden = true;
+});
 $('logout').addEventListener('click', () => {
   saveSession(null);
   client?.close(1000, 'left the class');
@@ -1136,6 +1422,17 @@ const classroom = {
   cursors: () => [...S.cursors.entries()].map(([id, c]) => ({ id, name: c.name, x: c.x, y: c.y, visible: !c.el.hidden })),
   /** Errors shown to the user. */
   errors: () => copy(S.errors),
+  /** Why the session ended (`unauthorized`, `token_expired`, `removed`, `policy`), '' while signed in. */
+  get signedOut() {
+    return S.signedOut;
+  },
+  /** Auth error codes the client reported, oldest first. */
+  authErrors: () => [...S.authErrors],
+  /** History notices shown: `{reason: 'reset' | 'history', at}`. */
+  notices: () => copy(S.notices),
+  /** Retry / discard a chat message the server refused (by its data-cid). */
+  retryChat,
+  discardChat,
   draw: (/** @type {Element} */ el) => commitElement({ ...newElement(el.kind, [0, 0]), ...el }),
   erase: eraseElement,
   /** Clear the board — sent whatever the role, so tests can see a refusal. */

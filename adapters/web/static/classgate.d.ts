@@ -9,6 +9,31 @@ export declare const FATAL_CLOSE_CODES: readonly number[];
 /** Close code the client uses when it gives up on a silent connection. */
 export declare const CLOSE_PING_TIMEOUT: 4000;
 
+/** Codes of an auth stop (event `error`, `reason` of the `closed` state). */
+export type AuthErrorCode = 'unauthorized' | 'token_expired' | 'removed' | 'policy';
+
+/** The auth stop codes: a refused handshake, and by close code. */
+export declare const AUTH_ERROR_CODES: Readonly<{
+  unauthorized: 'unauthorized';
+  4001: 'token_expired';
+  4003: 'removed';
+  1008: 'policy';
+}>;
+
+/** Defaults of the timing options, in ms. */
+export declare const DEFAULTS: Readonly<{
+  ackTimeout: number;
+  sendTimeout: number;
+  pingInterval: number;
+  pongTimeout: number;
+  connectTimeout: number;
+  gapWait: number;
+  refreshBefore: number;
+}>;
+
+/** The `exp` claim (Unix seconds) of a JWT, 0 when unreadable. */
+export declare function tokenExpiry(jwt: string): number;
+
 /** Error codes of the protocol, plus the client's own. */
 export type ErrorCode =
   | 'bad_request'
@@ -21,6 +46,7 @@ export type ErrorCode =
   | 'plugin_error'
   | 'internal'
   // client-side
+  | AuthErrorCode
   | 'timeout'
   | 'closed'
   | 'left'
@@ -70,12 +96,30 @@ export interface ClientOptions {
   token: string | (() => string | Promise<string>);
   /** WebSocket constructor; defaults to globalThis.WebSocket. */
   WebSocket?: new (url: string) => WebSocketLike;
-  /** ms until send()/join() reject with `timeout`. Default 20000. */
+  /** ms until join() rejects with `timeout` (the client keeps trying). Default 20000. */
   ackTimeout?: number;
-  /** ms between application pings. Default 60000. */
+  /**
+   * ms until send() rejects with `timeout`; 0 (default): never — a send
+   * waits, across reconnects and auth stops, for the server's answer, or
+   * close()/leave().
+   */
+  sendTimeout?: number;
+  /** ms without any frame received before a ping. Default 10000. */
   pingInterval?: number;
-  /** ms to wait for a pong. Default 20000. */
+  /** ms to wait for any frame after a ping before the link is dead. Default 10000. */
   pongTimeout?: number;
+  /** ms for a connection attempt to open before it is retried. Default 10000. */
+  connectTimeout?: number;
+  /**
+   * Tells a refused token from a network failure after an attempt that
+   * failed before opening. Default: GET the endpoint over http(s) with the
+   * token; 401/403 means refused. `false` disables.
+   */
+  authCheck?: false | ((httpURL: string) => Promise<'refused' | 'ok' | 'unknown'>);
+  /** With a token function: ms before `exp` to get a new token and reconnect. Default 60000; 0 disables. */
+  refreshBefore?: number;
+  /** Wall clock in ms (tests). */
+  now?: () => number;
   /** ms to hold out-of-order events waiting for a gap to fill before re-joining. Default 1000; 0 re-joins at once. */
   gapWait?: number;
   backoff?: BackoffOptions;
@@ -131,7 +175,10 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
 export interface StateEvent {
   state: 'connecting' | 'open' | 'reconnecting' | 'resynced' | 'closed';
   code?: number;
+  /** Close reason; for an auth stop, its {@link AuthErrorCode}. */
   reason?: string;
+  /** Closed because of the token or a removal: get a new token, then connect(). */
+  auth?: boolean;
   attempt?: number;
   delay?: number;
   rooms?: string[];
@@ -156,6 +203,59 @@ export interface EventMap {
   error: Error;
 }
 
+/** A chat line as in `chat.history`. */
+export interface ChatEntry {
+  seq: number;
+  from: User;
+  text: string;
+  /** Unix ms, when the chat plugin records it. */
+  ts?: number;
+}
+
+/** A whiteboard element: opaque to the server, identified by `id`. */
+export interface BoardElement {
+  id: string;
+  [field: string]: unknown;
+}
+
+/** The frames of the three classroom plugins, by type. */
+export interface ClassroomEventMap {
+  'chat.message': Frame<{ text: string }>;
+  'chat.history': Frame<{ messages: ChatEntry[] }>;
+  'chat.typing': Frame<Record<string, never>>;
+  'whiteboard.draw': Frame<{ element: BoardElement }>;
+  'whiteboard.erase': Frame<{ id: string }>;
+  'whiteboard.clear': Frame<Record<string, never>>;
+  'whiteboard.snapshot': Frame<{ elements: BoardElement[]; seq: number }>;
+  'whiteboard.cursor': Frame<{ x: number; y: number }>;
+  'presence.state': Frame<{ users: Array<User & { status: string }> }>;
+  'presence.join': Frame<{ user: User }>;
+  'presence.leave': Frame<{ user: User }>;
+  'presence.update': Frame<{ user: User; status: string }>;
+}
+
+/** Every event of a Client or Room with its payload type. */
+export type ClientEventMap = EventMap & ClassroomEventMap;
+
+/** One room of a Client: its events and actions (see Client.room). */
+export declare class Room {
+  readonly name: string;
+  /** Settles with the first `joined`, or the refusal. */
+  readonly joined: Promise<JoinedFrame>;
+  /** The last durable seq applied in this room. */
+  readonly lastSeq: number;
+  /** This room's frames, `joined` and `resync`; `state` and `error` are the connection's. */
+  on<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
+  on(name: string, fn: (frame: Frame) => void): () => void;
+  once<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
+  once(name: string, fn: (frame: Frame) => void): () => void;
+  off(name: string, fn: (payload: any) => void): void;
+  send(type: string, data?: unknown, opts?: { id?: string; timeout?: number }): Promise<Ack>;
+  notify(type: string, data?: unknown): boolean;
+  /** Leave the room and drop this object's listeners. */
+  leave(): Promise<void>;
+}
+
 export declare function backoffDelay(
   attempt: number,
   opts: BackoffOptions,
@@ -171,19 +271,26 @@ export declare class Client {
   /** Close code of the last closed connection (0 before any). */
   closeCode: number;
 
-  on<K extends keyof EventMap>(name: K, fn: (payload: EventMap[K]) => void): () => void;
+  on<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
   /** Any frame type, e.g. `chat.message`. */
   on(name: string, fn: (frame: Frame) => void): () => void;
+  /** Like on(), for the next event only. */
+  once<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
+  once(name: string, fn: (frame: Frame) => void): () => void;
   off(name: string, fn: (payload: any) => void): void;
 
   connect(): void;
   close(code?: number, reason?: string): void;
   reconnectNow(): void;
+  /** Ping now (when open; replaced unless a frame arrives within timeout) or reconnect now (when waiting). */
+  checkConnection(timeout?: number): void;
 
   join(room: string): Promise<JoinedFrame>;
   leave(room: string): Promise<void>;
   lastSeq(room: string): number | undefined;
   roomNames(): string[];
+  /** Join a room (kept across reconnects) and get its subscription object; one per room until it leaves. */
+  room(name: string): Room;
 
   send(type: string, room: string, data?: unknown, opts?: { id?: string; timeout?: number }): Promise<Ack>;
   notify(type: string, room: string, data?: unknown): boolean;

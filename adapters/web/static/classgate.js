@@ -22,9 +22,15 @@
  *    acknowledged are sent again, with the same `id`, once their room is
  *    re-joined after a reconnect — the server deduplicates by id, so a frame
  *    is never applied twice;
- *  - sends an application-level `ping` every minute (API Gateway closes
- *    connections idle for 10 minutes and sends no pings of its own) and
- *    treats a missing `pong` as a dead connection.
+ *  - sends an application-level `ping` when nothing was received for
+ *    `pingInterval` (10 s) and treats a missing answer within `pongTimeout`
+ *    (10 s) as a dead connection: a silently dropped link is noticed within
+ *    20 s by default (API Gateway also closes connections idle for
+ *    10 minutes and sends no pings of its own);
+ *  - notices a refused token (the handshake answered HTTP 401/403, which a
+ *    browser reports only as a failed connection) by probing the endpoint
+ *    with a plain GET after a connection that failed before opening, and
+ *    then stops and reports `unauthorized` instead of retrying forever.
  *
  * Events (see {@link Client#on}): `state`, `message`, every frame type
  * (`chat.message`, `whiteboard.draw`, …), `joined`, `resync`, `error`.
@@ -47,6 +53,30 @@ export const FATAL_CLOSE_CODES = Object.freeze([4001, 4003, 1008]);
 
 /** Close code the client uses when it gives up on a silent connection. */
 export const CLOSE_PING_TIMEOUT = 4000;
+
+/**
+ * The error codes the client reports (event `error`, and `reason` of the
+ * `closed` state) when it stops because of the token or a removal: the
+ * handshake was refused (HTTP 401/403), the token expired (close 4001), the
+ * user was removed (4003), a policy close (1008).
+ */
+export const AUTH_ERROR_CODES = Object.freeze({
+  unauthorized: 'unauthorized',
+  4001: 'token_expired',
+  4003: 'removed',
+  1008: 'policy',
+});
+
+/** Defaults of the timing options, in ms (one place; the docs quote them). */
+export const DEFAULTS = Object.freeze({
+  ackTimeout: 20000,
+  sendTimeout: 0,
+  pingInterval: 10000,
+  pongTimeout: 10000,
+  connectTimeout: 10000,
+  gapWait: 1000,
+  refreshBefore: 60000,
+});
 
 /**
  * An error reported by the server (`error` frame) or by the client itself
@@ -95,11 +125,29 @@ export class ClassgateError extends Error {
  *   function called before every (re)connect that returns it.
  * @property {any} [WebSocket] WebSocket constructor; defaults to
  *   `globalThis.WebSocket` (Node 20 has none without a flag).
- * @property {number} [ackTimeout=20000] ms until send()/join() reject with
- *   code `timeout`, counted from the call, across reconnects.
- * @property {number} [pingInterval=60000] ms between application pings.
- * @property {number} [pongTimeout=20000] ms to wait for a pong before the
- *   connection is considered dead and replaced.
+ * @property {number} [ackTimeout=20000] ms until join() rejects with code
+ *   `timeout`, counted from the call, across reconnects (the client keeps
+ *   trying to join).
+ * @property {number} [sendTimeout=0] ms until send() rejects with code
+ *   `timeout`; 0 (the default) never: a send waits, across reconnects,
+ *   until the server answers it (`ack` or `error`) or close()/leave(). A
+ *   timeout says nothing about the outcome — the frame may still be
+ *   applied — so user interfaces should rather show "sending".
+ * @property {number} [pingInterval=10000] ms without any frame received
+ *   after which the client sends a `ping`.
+ * @property {number} [pongTimeout=10000] ms to wait for any frame after a
+ *   ping before the connection is considered dead and replaced; a dead
+ *   link is noticed within pingInterval + pongTimeout.
+ * @property {number} [connectTimeout=10000] ms for a connection attempt to
+ *   open before it is abandoned and retried.
+ * @property {false | ((httpURL: string) => Promise<'refused' | 'ok' | 'unknown'>)} [authCheck]
+ *   how to tell a refused token from a network failure after a connection
+ *   that failed before opening (browsers hide the handshake's HTTP status).
+ *   Default: `fetch(httpURL)` — the WebSocket URL with http(s) and the
+ *   token — where 401 or 403 means refused. `false` disables the check.
+ * @property {number} [refreshBefore=60000] with a token function: ms before
+ *   the token's `exp` at which the client gets a new token and reconnects
+ *   with it (resuming every room with since); 0 disables.
  * @property {number} [gapWait=1000] ms to wait for the missing events of a
  *   gap before re-joining: events that arrive out of order (possible behind
  *   API Gateway, where several Lambda invocations post concurrently) are
@@ -108,6 +156,8 @@ export class ClassgateError extends Error {
  * @property {number} [maxRetries=Infinity] reconnect attempts in a row
  *   before giving up with state `closed`.
  * @property {() => number} [random=Math.random] for the jitter (tests).
+ * @property {() => number} [now=Date.now] wall clock in ms, for the token
+ *   refresh (tests).
  * @property {Timers} [timers] setTimeout/clearTimeout (tests).
  * @property {string} [idPrefix] prefix of client message ids; a random one
  *   by default, so that two tabs of one user never share ids.
@@ -151,7 +201,10 @@ export class ClassgateError extends Error {
  * @typedef {Object} StateEvent
  * @property {'connecting'|'open'|'reconnecting'|'resynced'|'closed'} state
  * @property {number} [code] close code (reconnecting, closed)
- * @property {string} [reason] close reason (reconnecting, closed)
+ * @property {string} [reason] close reason (reconnecting, closed); for a
+ *   stop caused by the token: one of {@link AUTH_ERROR_CODES}
+ * @property {boolean} [auth] closed because of the token or a removal: get a
+ *   new token (sign in again), then connect()
  * @property {number} [attempt] reconnect attempt, from 1 (reconnecting)
  * @property {number} [delay] ms until that attempt (reconnecting)
  * @property {string[]} [rooms] rooms re-joined (resynced)
@@ -170,6 +223,8 @@ export class ClassgateError extends Error {
  * @property {string} [epoch] the room's epoch lastSeq counts in (from the
  *   last `joined` or `resync`), sent back with `since`
  * @property {boolean} [fresh] the next join asks for a fresh start (no since)
+ * @property {boolean} [resetAnnounced] this join's answer already reported a
+ *   reset (the epoch changed): the `resync` that follows is not reported again
  * @property {Array<{resolve: (f: Frame) => void, reject: (e: Error) => void, timer: any}>} waiters
  */
 
@@ -230,10 +285,13 @@ export class Client {
       clearTimeout: (/** @type {any} */ h) => clearTimeout(h),
     };
     /** @private */ this.random = opts.random || Math.random;
-    /** @private */ this.ackTimeout = opts.ackTimeout ?? 20000;
-    /** @private */ this.pingInterval = opts.pingInterval ?? 60000;
-    /** @private */ this.pongTimeout = opts.pongTimeout ?? 20000;
-    /** @private */ this.gapWait = opts.gapWait ?? 1000;
+    /** @private */ this.ackTimeout = opts.ackTimeout ?? DEFAULTS.ackTimeout;
+    /** @private */ this.sendTimeout = opts.sendTimeout ?? DEFAULTS.sendTimeout;
+    /** @private */ this.pingInterval = opts.pingInterval ?? DEFAULTS.pingInterval;
+    /** @private */ this.pongTimeout = opts.pongTimeout ?? DEFAULTS.pongTimeout;
+    /** @private */ this.connectTimeout = opts.connectTimeout ?? DEFAULTS.connectTimeout;
+    /** @private */ this.refreshBefore = opts.refreshBefore ?? DEFAULTS.refreshBefore;
+    /** @private */ this.gapWait = opts.gapWait ?? DEFAULTS.gapWait;
     /** @private */ this.maxRetries = opts.maxRetries ?? Infinity;
     /** @private */ this.idPrefix = opts.idPrefix || randomPrefix();
     /** @private */ this.nextId = 1;
@@ -251,6 +309,7 @@ export class Client {
 
     /** @private @type {Map<string, Set<Function>>} */ this.listeners = new Map();
     /** @private @type {Map<string, RoomState>} */ this.rooms = new Map();
+    /** @private @type {Map<string, Room>} */ this.subs = new Map();
     /** @private @type {Map<string, Pending>} */ this.pending = new Map();
     /** @private @type {Map<string, {resolve: () => void, timer: any}>} */ this.leaves = new Map();
     /** @private @type {any} */ this.ws = null;
@@ -263,6 +322,11 @@ export class Client {
     /** @private @type {string | null} */ this.pingId = null;
     /** @private */ this.hadOpen = false;
     /** @private @type {Set<string> | null} */ this.resyncing = null;
+    /** @private @type {any} */ this.connectTimer = null;
+    /** @private @type {any} */ this.refreshTimer = null;
+    /** @private Whether the current socket opened. */ this.opened = false;
+    /** @private close() was called (sends are refused until connect()). */ this.closedByApp = false;
+    /** @private The URL (with token) of the current attempt. */ this.dialURL = '';
   }
 
   // ---------------------------------------------------------------- events
@@ -285,6 +349,20 @@ export class Client {
     if (!set) this.listeners.set(name, (set = new Set()));
     set.add(fn);
     return () => this.off(name, fn);
+  }
+
+  /**
+   * Subscribe for the next event of that name only.
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} unsubscribe (before it fired)
+   */
+  once(name, fn) {
+    const off = this.on(name, (/** @type {any} */ payload) => {
+      off();
+      fn(payload);
+    });
+    return off;
   }
 
   /**
@@ -329,13 +407,14 @@ export class Client {
 
   /**
    * Open the connection (no-op when already connecting or open). After a
-   * fatal close (e.g. 4001) call it again, with a fresh token, to resume:
-   * the rooms are kept and re-joined with `since` (sends pending at the
-   * close were rejected with code `closed`).
+   * fatal close (e.g. 4001, or `unauthorized`) call it again, with a fresh
+   * token, to resume: the rooms are kept and re-joined with `since`, and the
+   * sends still waiting for their answer are sent again with their ids.
    */
   connect() {
     if (!this.stopped) return;
     this.stopped = false;
+    this.closedByApp = false;
     this.attempt = 0;
     this.setState('connecting');
     this.dial();
@@ -349,8 +428,11 @@ export class Client {
    */
   close(code = 1000, reason = 'client closed') {
     this.stopped = true;
+    this.closedByApp = true;
     this.timers.clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.timers.clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
     const ws = this.ws;
     this.detach();
     if (ws) {
@@ -376,6 +458,22 @@ export class Client {
     this.dial();
   }
 
+  /**
+   * Check the connection now (e.g. when the page becomes visible again, or
+   * on the browser's `online`/`offline` events): when open, send a ping and
+   * replace the connection unless something arrives within `timeout`
+   * (default pongTimeout); when waiting to reconnect, reconnect now.
+   * @param {number} [timeout]
+   */
+  checkConnection(timeout) {
+    if (this.stopped) return;
+    if (this.state === 'reconnecting') {
+      this.reconnectNow();
+      return;
+    }
+    if (this.ws && this.state === 'open') this.sendPing(timeout ?? this.pongTimeout);
+  }
+
   /** @private */
   async dial() {
     const gen = ++this.gen;
@@ -392,6 +490,9 @@ export class Client {
     if (gen !== this.gen || this.stopped) return;
     const base = typeof this.opts.url === 'function' ? this.opts.url() : this.opts.url;
     const url = base + (base.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token || '');
+    this.dialURL = url;
+    this.opened = false;
+    this.scheduleRefresh(token || '');
     let ws;
     try {
       ws = new this.WS(url);
@@ -401,6 +502,13 @@ export class Client {
       return;
     }
     this.ws = ws;
+    this.timers.clearTimeout(this.connectTimer);
+    this.connectTimer = this.timers.setTimeout(() => {
+      this.connectTimer = null;
+      // A handshake that hangs (a stalled server, a dead route): give up
+      // on it and retry.
+      if (gen === this.gen && !this.opened) this.drop(1006, 'connect timeout');
+    }, this.connectTimeout);
     ws.onopen = () => {
       if (gen === this.gen) this.onOpen();
     };
@@ -424,7 +532,8 @@ export class Client {
     this.ws = null;
     this.timers.clearTimeout(this.pingTimer);
     this.timers.clearTimeout(this.pongTimer);
-    this.pingTimer = this.pongTimer = null;
+    this.timers.clearTimeout(this.connectTimer);
+    this.pingTimer = this.pongTimer = this.connectTimer = null;
     this.pingId = null;
     this.resyncing = null;
     for (const r of this.rooms.values()) {
@@ -439,6 +548,9 @@ export class Client {
   /** @private */
   onOpen() {
     this.attempt = 0;
+    this.opened = true;
+    this.timers.clearTimeout(this.connectTimer);
+    this.connectTimer = null;
     const reconnect = this.hadOpen;
     this.hadOpen = true;
     this.setState('open');
@@ -453,31 +565,117 @@ export class Client {
    * @param {string} reason
    */
   onClose(code, reason) {
+    const opened = this.opened;
+    const url = this.dialURL;
     this.detach();
     this.closeCode = code;
     if (this.stopped) return;
     if (FATAL_CLOSE_CODES.includes(code)) {
-      this.stopped = true;
-      this.failAll(new ClassgateError('closed', `connection closed with ${code} ${reason}`.trim()));
-      this.setState('closed', { code, reason });
+      const c = /** @type {Record<number, string>} */ (AUTH_ERROR_CODES)[code];
+      this.stopAuth(c, `connection closed with ${code} ${reason}`.trim(), code);
       return;
     }
     this.scheduleReconnect(code, reason);
+    if (!opened) this.probeAuth(url);
+  }
+
+  /**
+   * Stop because of the token or a removal: no more retries; sends keep
+   * waiting (they are sent, with their ids, after connect() with a new
+   * token). Emits `error` with the code and state `closed` with `auth`.
+   * @private
+   * @param {string} code one of AUTH_ERROR_CODES
+   * @param {string} message
+   * @param {number} closeCode
+   */
+  stopAuth(code, message, closeCode) {
+    this.stopped = true;
+    this.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.timers.clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+    for (const r of this.rooms.values()) {
+      for (const w of r.waiters.splice(0)) {
+        this.timers.clearTimeout(w.timer);
+        w.reject(new ClassgateError(code, message));
+      }
+    }
+    const err = new ClassgateError(code, message);
+    this.setState('closed', { code: closeCode, reason: code, auth: true });
+    this.emit('error', err);
+  }
+
+  /**
+   * After a connection that failed before opening: was the token refused?
+   * Browsers report a handshake answered 401 as a plain failure (close
+   * 1006), so ask the endpoint over HTTP: the gateway checks the token
+   * before the upgrade and answers 401 to a refused one.
+   * @private
+   * @param {string} url the WebSocket URL, token included
+   */
+  async probeAuth(url) {
+    const check = this.opts.authCheck ?? defaultAuthCheck;
+    if (!check || !url) return;
+    let verdict;
+    try {
+      verdict = await check(url.replace(/^ws(s?):/i, 'http$1:'));
+    } catch {
+      return; // unknown: keep retrying
+    }
+    // Only if nothing changed meanwhile: not stopped, not open, and no
+    // newer attempt with another token.
+    if (verdict !== 'refused' || this.stopped || this.state === 'open' || this.dialURL !== url) return;
+    const ws = this.ws;
+    this.detach();
+    try {
+      ws?.close(1000, 'unauthorized');
+    } catch {
+      /* ignore */
+    }
+    this.stopAuth(AUTH_ERROR_CODES.unauthorized, 'the server refused the token', 1006);
+  }
+
+  /**
+   * With a token function, renew the token `refreshBefore` ms before it
+   * expires and reconnect with it (rooms resume with since; pending sends
+   * are sent again with their ids).
+   * @private
+   * @param {string} token
+   */
+  scheduleRefresh(token) {
+    this.timers.clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+    if (typeof this.opts.token !== 'function' || !(this.refreshBefore > 0)) return;
+    const exp = tokenExpiry(token);
+    const now = (this.opts.now || Date.now)();
+    if (!exp) return;
+    const wait = exp * 1000 - this.refreshBefore - now;
+    // Already within the window: this token is all there is (the function
+    // returned no fresher one); it runs out and the server says 4001.
+    if (wait <= 0) return;
+    this.refreshTimer = this.timers.setTimeout(() => {
+      this.refreshTimer = null;
+      if (this.stopped || this.state !== 'open') return;
+      // Make way for a connection with a fresh token: the token function
+      // runs in dial().
+      this.drop(1000, 'token refresh', 0);
+    }, wait);
   }
 
   /**
    * @private
    * @param {number} code
    * @param {string} reason
+   * @param {number} [fixedDelay]
    */
-  scheduleReconnect(code, reason) {
+  scheduleReconnect(code, reason, fixedDelay) {
     if (this.attempt >= this.maxRetries) {
+      // Sends keep waiting: connect() resumes them.
       this.stopped = true;
-      this.failAll(new ClassgateError('closed', 'gave up reconnecting'));
       this.setState('closed', { code, reason });
       return;
     }
-    const delay = backoffDelay(this.attempt, this.opts.backoff || {}, this.random);
+    const delay = fixedDelay ?? backoffDelay(this.attempt, this.opts.backoff || {}, this.random);
     this.attempt++;
     this.setState('reconnecting', { code, reason, attempt: this.attempt, delay });
     this.timers.clearTimeout(this.retryTimer);
@@ -492,17 +690,18 @@ export class Client {
    * @private
    * @param {number} code
    * @param {string} reason
+   * @param {number} [delay] ms before reconnecting (default: backoff)
    */
-  drop(code, reason) {
+  drop(code, reason, delay) {
     const ws = this.ws;
     this.detach();
     try {
-      ws?.close(code, reason);
+      ws?.close(code === 1006 ? 4000 : code, reason);
     } catch {
       /* ignore */
     }
     this.closeCode = code;
-    if (!this.stopped) this.scheduleReconnect(code, reason);
+    if (!this.stopped) this.scheduleReconnect(code, reason, delay);
   }
 
   /**
@@ -525,22 +724,46 @@ export class Client {
 
   // ----------------------------------------------------------------- ping
 
-  /** @private */
+  /**
+   * (Re)arm the idle timer: a ping goes out after pingInterval without any
+   * frame received. Called on open and on every frame received.
+   * @private
+   */
   schedulePing() {
     this.timers.clearTimeout(this.pingTimer);
     this.pingTimer = this.timers.setTimeout(() => {
       this.pingTimer = null;
       if (!this.ws || this.state !== 'open') return;
-      const id = this.newId('p');
-      this.pingId = id;
-      this.write(JSON.stringify({ type: 'ping', id }));
-      this.timers.clearTimeout(this.pongTimer);
-      this.pongTimer = this.timers.setTimeout(() => {
-        this.pongTimer = null;
-        this.drop(CLOSE_PING_TIMEOUT, 'pong timeout');
-      }, this.pongTimeout);
-      this.schedulePing();
+      this.sendPing(this.pongTimeout);
     }, this.pingInterval);
+  }
+
+  /**
+   * Send a ping; unless a frame arrives within timeout, the connection is
+   * dead: replace it.
+   * @private
+   * @param {number} timeout
+   */
+  sendPing(timeout) {
+    const id = this.newId('p');
+    this.pingId = id;
+    this.write(JSON.stringify({ type: 'ping', id }));
+    if (this.pongTimer !== null) return; // an earlier deadline stands
+    this.pongTimer = this.timers.setTimeout(() => {
+      this.pongTimer = null;
+      this.drop(CLOSE_PING_TIMEOUT, 'pong timeout');
+    }, timeout);
+  }
+
+  /**
+   * Something arrived: the link is alive.
+   * @private
+   */
+  alive() {
+    this.timers.clearTimeout(this.pongTimer);
+    this.pongTimer = null;
+    this.pingId = null;
+    this.schedulePing();
   }
 
   // ---------------------------------------------------------------- rooms
@@ -582,6 +805,7 @@ export class Client {
   leave(room) {
     const r = this.rooms.get(room);
     this.rooms.delete(room);
+    this.subs.delete(room);
     this.resyncing?.delete(room);
     const err = new ClassgateError('left', `left ${room}`);
     if (r) {
@@ -625,6 +849,27 @@ export class Client {
   }
 
   /**
+   * A subscription object for one room: join it (kept across reconnects)
+   * and get its events and actions in one place. Calling room() again for
+   * the same name returns the same object until it leaves.
+   * @example
+   * const math = client.room('math-7');
+   * math.on('chat.message', (f) => show(f.from, f.data.text));
+   * await math.joined;
+   * await math.send('chat.send', { text: 'hi' });
+   * @param {string} name
+   * @returns {Room}
+   */
+  room(name) {
+    let r = this.subs.get(name);
+    if (!r) {
+      r = new Room(this, name);
+      this.subs.set(name, r);
+    }
+    return r;
+  }
+
+  /**
    * @private
    * @param {RoomState} r
    */
@@ -640,6 +885,7 @@ export class Client {
       if (r.epoch) frame.epoch = r.epoch;
     }
     r.fresh = false;
+    r.resetAnnounced = false;
     r.joinSince = frame.since;
     this.write(JSON.stringify(frame));
   }
@@ -653,14 +899,19 @@ export class Client {
     // Ignore a join we no longer wait for: left meanwhile, or superseded.
     if (!r || r.status !== 'joining' || (f.id !== undefined && f.id !== r.joinId)) return;
     const seq = typeof f.seq === 'number' ? f.seq : 0;
+    const prevEpoch = r.epoch;
     if (typeof f.epoch === 'string') r.epoch = f.epoch;
+    const epochChanged = prevEpoch !== undefined && typeof f.epoch === 'string' && f.epoch !== prevEpoch;
     if (r.joinSince === undefined) {
       // Fresh join: the join state that follows is as of (at least) seq.
       r.lastSeq = seq;
-    } else if (seq < r.joinSince) {
-      // The room's history restarted (e.g. the store was reset): what we
-      // have is no longer comparable. Start over from the join state.
+    } else if (seq < r.joinSince || epochChanged) {
+      // The room's history restarted (e.g. a memory store restarted, the
+      // store failed over): what we have is no longer comparable. Start
+      // over from the join state; the server's `resync` that follows in
+      // answer to this join is the same news, not announced twice.
       r.lastSeq = seq;
+      r.resetAnnounced = true;
       this.dropHeld(r);
       this.emit('resync', { room: r.name, seq, reason: 'reset' });
     }
@@ -689,10 +940,11 @@ export class Client {
   /**
    * Send a plugin frame and wait for its acknowledgement. Resolves with
    * `{id, seq}` on `ack`; rejects with a {@link ClassgateError} carrying the
-   * server's code (`rejected`, `forbidden`, `rate_limited`, …), or `timeout`
-   * after ackTimeout, or `closed`/`left`. While disconnected (or while the
-   * room is being re-joined) the frame waits; after a reconnect it is sent
-   * again with the same id, which the server deduplicates.
+   * server's code (`rejected`, `forbidden`, `rate_limited`, …), or
+   * `closed`/`left` (close(), leave()), or `timeout` only when a
+   * sendTimeout is set. While disconnected (or while the room is being
+   * re-joined) the frame waits; after a reconnect it is sent again with the
+   * same id, which the server deduplicates (within its dedupe window).
    * @param {string} type e.g. `chat.send`
    * @param {string} room a room passed to join()
    * @param {any} [data]
@@ -702,7 +954,7 @@ export class Client {
    */
   send(type, room, data, opts = {}) {
     const id = opts.id || this.newId('m');
-    if (this.state === 'closed' && this.stopped) {
+    if (this.closedByApp) {
       return Promise.reject(new ClassgateError('closed', 'client is closed'));
     }
     if (!this.rooms.has(room)) {
@@ -717,10 +969,13 @@ export class Client {
     return new Promise((resolve, reject) => {
       /** @type {Pending} */
       const p = { id, room, frame: JSON.stringify(frame), gen: 0, resolve, reject, timer: null };
-      p.timer = this.timers.setTimeout(() => {
-        this.pending.delete(id);
-        reject(new ClassgateError('timeout', `no answer to ${type} ${id}`));
-      }, opts.timeout ?? this.ackTimeout);
+      const timeout = opts.timeout ?? this.sendTimeout;
+      if (timeout > 0) {
+        p.timer = this.timers.setTimeout(() => {
+          this.pending.delete(id);
+          reject(new ClassgateError('timeout', `no answer to ${type} ${id}`));
+        }, timeout);
+      }
       this.pending.set(id, p);
       this.flush(room);
     });
@@ -812,6 +1067,7 @@ export class Client {
    * @param {any} raw
    */
   onMessage(raw) {
+    this.alive();
     /** @type {Frame} */
     let f;
     try {
@@ -829,12 +1085,7 @@ export class Client {
         this.onJoined(f);
         return;
       case 'pong':
-        if (f.id === this.pingId) {
-          this.pingId = null;
-          this.timers.clearTimeout(this.pongTimer);
-          this.pongTimer = null;
-        }
-        return;
+        return; // alive() above already counted it
       case 'ack': {
         const p = f.id ? this.settle(f.id) : undefined;
         if (p) {
@@ -915,6 +1166,10 @@ export class Client {
     if (typeof f.seq === 'number') r.lastSeq = f.seq;
     if (typeof f.epoch === 'string') r.epoch = f.epoch;
     this.dropHeld(r);
+    if (r.resetAnnounced && !live) {
+      r.resetAnnounced = false;
+      return;
+    }
     this.emit('resync', { room: r.name, seq: r.lastSeq, reason: live ? 'reset' : 'history' });
     if (live && this.rooms.get(r.name) === r) {
       r.fresh = true;
@@ -1001,6 +1256,149 @@ export class Client {
     this.emit('message', f);
     this.emit(f.type, f);
   }
+}
+
+/**
+ * One room of a {@link Client}: its events (frames, `joined` and `resync`
+ * of this room only; `state` and `error` are the connection's) and its
+ * actions. Made by {@link Client#room}.
+ */
+export class Room {
+  /**
+   * @param {Client} client
+   * @param {string} name
+   */
+  constructor(client, name) {
+    /** @readonly */ this.name = name;
+    /** @private */ this.client = client;
+    /** @private @type {Map<string, Map<Function, Function>>} */ this.wrapped = new Map();
+    /**
+     * Settles with the first `joined` (or the refusal). The room stays
+     * joined across reconnects until leave().
+     * @type {Promise<Frame>}
+     */
+    this.joined = client.join(name);
+    this.joined.catch(() => {}); // observed through the promise, if at all
+  }
+
+  /**
+   * Subscribe to this room's events of that name.
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} unsubscribe
+   */
+  on(name, fn) {
+    const own = name === 'state' || name === 'error';
+    const w = own
+      ? fn
+      : (/** @type {any} */ p) => {
+          if (p && p.room === this.name) fn(p);
+        };
+    let m = this.wrapped.get(name);
+    if (!m) this.wrapped.set(name, (m = new Map()));
+    m.set(fn, w);
+    this.client.on(name, /** @type {(p: any) => void} */ (w));
+    return () => this.off(name, fn);
+  }
+
+  /**
+   * Subscribe for the next event of that name in this room only.
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} unsubscribe (before it fired)
+   */
+  once(name, fn) {
+    const off = this.on(name, (/** @type {any} */ p) => {
+      off();
+      fn(p);
+    });
+    return off;
+  }
+
+  /**
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   */
+  off(name, fn) {
+    const m = this.wrapped.get(name);
+    const w = m?.get(fn);
+    if (!m || !w) return;
+    m.delete(fn);
+    this.client.off(name, /** @type {(p: any) => void} */ (w));
+  }
+
+  /**
+   * {@link Client#send} to this room.
+   * @param {string} type
+   * @param {any} [data]
+   * @param {{id?: string, timeout?: number}} [opts]
+   * @returns {Promise<Ack>}
+   */
+  send(type, data, opts) {
+    return this.client.send(type, this.name, data, opts);
+  }
+
+  /**
+   * {@link Client#notify} to this room.
+   * @param {string} type
+   * @param {any} [data]
+   * @returns {boolean}
+   */
+  notify(type, data) {
+    return this.client.notify(type, this.name, data);
+  }
+
+  /** The last durable seq applied in this room. */
+  get lastSeq() {
+    return this.client.lastSeq(this.name) ?? 0;
+  }
+
+  /**
+   * Leave the room and drop this object's listeners.
+   * @returns {Promise<void>}
+   */
+  leave() {
+    for (const [name, m] of this.wrapped) {
+      for (const w of m.values()) this.client.off(name, /** @type {(p: any) => void} */ (w));
+    }
+    this.wrapped.clear();
+    /** @type {any} */ (this.client).subs.delete(this.name);
+    return this.client.leave(this.name);
+  }
+}
+
+/**
+ * The `exp` claim (Unix seconds) of a JWT, 0 when unreadable.
+ * @param {string} jwt
+ * @returns {number}
+ */
+export function tokenExpiry(jwt) {
+  try {
+    const part = jwt.split('.')[1];
+    if (!part) return 0;
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const json = typeof atob === 'function' ? atob(b64) : '';
+    const p = JSON.parse(json);
+    return typeof p.exp === 'number' ? p.exp : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The default authCheck: a plain GET of the endpoint with the token. The
+ * gateway verifies the token before the WebSocket upgrade, so a refused
+ * token gets 401 (403 from an API Gateway authorizer) and a good one another
+ * status (400/426: not an upgrade). Network errors (and cross-origin
+ * answers without CORS) are `unknown`: the client keeps retrying.
+ * @param {string} httpURL
+ * @returns {Promise<'refused' | 'ok' | 'unknown'>}
+ */
+async function defaultAuthCheck(httpURL) {
+  if (typeof fetch !== 'function') return 'unknown';
+  const res = await fetch(httpURL, { cache: 'no-store', credentials: 'omit', redirect: 'manual' });
+  if (res.status === 401 || res.status === 403) return 'refused';
+  return res.status > 0 ? 'ok' : 'unknown';
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, ClassgateError, backoffDelay, FATAL_CLOSE_CODES } from './classgate.js';
+import { Client, ClassgateError, Room, backoffDelay, FATAL_CLOSE_CODES, AUTH_ERROR_CODES, DEFAULTS } from './classgate.js';
 
 /** A manual clock implementing the Timers option. */
 class FakeClock {
@@ -100,6 +100,11 @@ function setup(extra = {}) {
     timers: clock,
     random: () => 0.5,
     idPrefix: 'x',
+    authCheck: false,
+    // Tests that let time pass before opening a socket or answering a ping
+    // ask for these explicitly.
+    connectTimeout: 3600000,
+    pingInterval: 3600000,
     ...extra,
   });
   client.on('state', (s) => states.push(s));
@@ -295,18 +300,113 @@ test('backoff is capped and jitter stays within bounds', () => {
   assert.equal(backoffDelay(20, o, () => 0), 15000);
 });
 
-test('fatal close codes stop the client', async () => {
+test('fatal close codes stop the client with an auth error; pending sends wait', async () => {
   for (const code of FATAL_CLOSE_CODES) {
     const env = setup();
+    const errors = [];
+    env.client.on('error', (e) => errors.push(e));
     const ws = await joined(env, 'r1', 1);
-    const p = env.client.send('chat.send', 'r1', { text: 'x' });
+    let settled = false;
+    env.client.send('chat.send', 'r1', { text: 'x' }).finally(() => (settled = true));
     ws.serverClose(code, 'bye');
-    await assert.rejects(p, (e) => e instanceof ClassgateError && e.code === 'closed');
     assert.equal(env.client.state, 'closed');
-    assert.deepEqual(env.states.at(-1), { state: 'closed', code, reason: 'bye' });
+    const want = AUTH_ERROR_CODES[code];
+    assert.ok(want, `a reason for ${code}`);
+    assert.deepEqual(env.states.at(-1), { state: 'closed', code, reason: want, auth: true });
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof ClassgateError && errors[0].code === want);
     await env.clock.advance(120000);
     assert.equal(env.sockets.length, 1, `no reconnect after ${code}`);
+    assert.equal(settled, false, 'the send is neither failed nor lost');
+    assert.equal(env.client.pendingCount(), 1);
   }
+});
+
+test('a send pending at a 4001 is sent again with its id after connect()', async () => {
+  let token = 'old';
+  const env = setup({ token: () => token });
+  const ws = await joined(env, 'r1', 4);
+  const p = env.client.send('chat.send', 'r1', { text: 'kept' });
+  const [f] = ws.frames('chat.send');
+  ws.serverClose(4001, 'token expired');
+  token = 'new';
+  env.client.connect();
+  await flush();
+  const ws2 = env.sockets[1];
+  ws2.open();
+  ws2.recv({ type: 'joined', room: 'r1', id: ws2.lastJoin('r1').id, seq: 5 });
+  assert.deepEqual(ws2.frames('chat.send').map((x) => x.id), [f.id]);
+  ws2.recv({ type: 'ack', id: f.id, seq: 5 });
+  assert.deepEqual(await p, { id: f.id, seq: 5 });
+});
+
+test('a handshake refused with 401 stops retrying and reports unauthorized', async () => {
+  const probes = [];
+  let verdict = 'unknown';
+  const env = setup({
+    authCheck: async (u) => {
+      probes.push(u);
+      return verdict;
+    },
+  });
+  const errors = [];
+  env.client.on('error', (e) => errors.push(e));
+  env.client.connect();
+  await flush();
+  // A network failure before open: probed, unknown, so the client retries.
+  env.sockets[0].serverClose(1006);
+  await flush();
+  assert.deepEqual(probes, ['http://gw.test/ws?token=T0K']);
+  assert.equal(env.client.state, 'reconnecting');
+  await env.clock.advance(1000);
+  assert.equal(env.sockets.length, 2);
+  verdict = 'refused';
+  env.sockets[1].serverClose(1006);
+  await flush();
+  assert.equal(env.client.state, 'closed');
+  assert.deepEqual(env.states.at(-1), { state: 'closed', code: 1006, reason: 'unauthorized', auth: true });
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 'unauthorized');
+  await env.clock.advance(120000);
+  assert.equal(env.sockets.length, 2, 'no retry after a refused token');
+});
+
+test('a connection that opened once is not probed when it closes', async () => {
+  const probes = [];
+  const env = setup({ authCheck: async (u) => (probes.push(u), 'refused') });
+  const ws = await joined(env, 'r1', 0);
+  ws.serverClose(1012);
+  await flush();
+  assert.deepEqual(probes, []);
+  assert.equal(env.client.state, 'reconnecting');
+});
+
+test('a handshake that hangs is abandoned after connectTimeout and retried', async () => {
+  const env = setup({ connectTimeout: 5000 });
+  env.client.connect();
+  await flush();
+  await env.clock.advance(5000);
+  assert.equal(env.sockets[0].closed?.code, 4000);
+  assert.equal(env.client.state, 'reconnecting');
+  await env.clock.advance(1000);
+  assert.equal(env.sockets.length, 2);
+});
+
+test('a token function is called again before the token expires', async () => {
+  const exp = (s) => 'h.' + Buffer.from(JSON.stringify({ exp: s })).toString('base64url') + '.sig';
+  let token = exp(1000); // expires at t = 1000 s
+  const env = setup({ token: () => token, refreshBefore: 60000, now: () => env.clock.now });
+  const ws = await joined(env, 'r1', 2);
+  token = exp(5000);
+  await env.clock.advance(939000);
+  assert.equal(env.sockets.length, 1, 'not yet');
+  await env.clock.advance(1000); // 60 s before exp
+  assert.deepEqual(ws.closed, { code: 1000, reason: 'token refresh' });
+  await env.clock.advance(1);
+  const ws2 = env.sockets[1];
+  assert.ok(ws2.url.endsWith(encodeURIComponent(token)));
+  ws2.open();
+  assert.equal(ws2.lastJoin('r1').since, 2);
 });
 
 test('after 4001 connect() resumes with a new token and since', async () => {
@@ -323,8 +423,8 @@ test('after 4001 connect() resumes with a new token and since', async () => {
   assert.equal(ws2.lastJoin('r1').since, 4);
 });
 
-test('send resolves on ack with seq, rejects on error and on timeout', async () => {
-  const env = setup({ ackTimeout: 5000 });
+test('send resolves on ack with seq, rejects on error and, when asked, on timeout', async () => {
+  const env = setup({ sendTimeout: 5000 });
   const ws = await joined(env, 'r1', 0);
   const a = env.client.send('chat.send', 'r1', { text: 'hi' });
   const b = env.client.send('whiteboard.clear', 'r1', {});
@@ -484,6 +584,26 @@ test('a resync outside a join re-joins without since, then resumes in the new ep
   assert.equal(j.epoch, 'e2');
 });
 
+test('a resume into a new epoch (a restarted store) reports one reset, not a history resync too', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  env.client.rooms.get('r1').epoch = 'e1';
+  for (let i = 1; i <= 7; i++) ws.recv(ev('r1', i));
+  ws.serverClose(1006);
+  await env.clock.advance(1000);
+  const ws2 = env.sockets[1];
+  ws2.open();
+  const resyncs = [];
+  env.client.on('resync', (r) => resyncs.push(r));
+  assert.equal(ws2.lastJoin('r1').epoch, 'e1');
+  ws2.recv({ type: 'joined', room: 'r1', id: ws2.lastJoin('r1').id, seq: 9, epoch: 'e2' });
+  ws2.recv({ type: 'resync', room: 'r1', seq: 9, epoch: 'e2' });
+  ws2.recv(ev('r1', 10));
+  assert.deepEqual(resyncs, [{ room: 'r1', seq: 9, reason: 'reset' }]);
+  assert.deepEqual(env.events.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 10]);
+  assert.equal(ws2.frames('join').length, 1, 'no second join');
+});
+
 test('a resync answering a join (same epoch as joined) does not re-join', async () => {
   const env = setup();
   env.client.connect();
@@ -512,19 +632,45 @@ test('a room whose history restarted (joined.seq < since) is resynced', async ()
   assert.deepEqual(env.events.map((e) => e.seq), [3]);
 });
 
-test('pings periodically and replaces a connection that stops answering', async () => {
+test('pings when idle and replaces a connection that stops answering', async () => {
   const env = setup({ pingInterval: 60000, pongTimeout: 20000 });
   const ws = await joined(env, 'r1', 0);
   await env.clock.advance(60000);
   const [ping] = ws.frames('ping');
   assert.ok(ping.id);
   ws.recv({ type: 'pong', id: ping.id });
-  await env.clock.advance(60000);
+  // Traffic counts as life: no ping while frames arrive.
+  await env.clock.advance(50000);
+  ws.recv({ type: 'chat.typing', room: 'r1', data: {} });
+  await env.clock.advance(50000);
+  assert.equal(ws.frames('ping').length, 1);
+  await env.clock.advance(10000);
   assert.equal(ws.frames('ping').length, 2);
   await env.clock.advance(20000); // no pong this time
   assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
   assert.equal(env.client.state, 'reconnecting');
   await env.clock.advance(1000);
+  assert.equal(env.sockets.length, 2);
+});
+
+test('the default liveness settings notice a dead link within 30 s', async () => {
+  assert.ok(DEFAULTS.pingInterval + DEFAULTS.pongTimeout <= 30000);
+  const env = setup({ pingInterval: undefined, pongTimeout: undefined });
+  const ws = await joined(env, 'r1', 0);
+  await env.clock.advance(DEFAULTS.pingInterval + DEFAULTS.pongTimeout);
+  assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
+});
+
+test('checkConnection pings now and drops a silent link', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  env.client.checkConnection(3000);
+  assert.equal(ws.frames('ping').length, 1);
+  await env.clock.advance(3000);
+  assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
+  // While waiting to reconnect, it reconnects at once.
+  env.client.checkConnection();
+  await flush();
   assert.equal(env.sockets.length, 2);
 });
 
@@ -552,6 +698,58 @@ test('leave forgets the room and rejects its pending sends', async () => {
   await assert.rejects(p, (e) => e.code === 'left');
   ws.recv(ev('r1', 1)); // not tracked any more: passes through undeduped
   assert.deepEqual(env.client.roomNames(), []);
+});
+
+test('once fires for the next event only', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  const got = [];
+  env.client.once('chat.message', (f) => got.push(f.seq));
+  const off = env.client.once('chat.message', () => got.push('never'));
+  off();
+  ws.recv(ev('r1', 1));
+  ws.recv(ev('r1', 2));
+  assert.deepEqual(got, [1]);
+});
+
+test('room() gives a subscription object with its own events and actions', async () => {
+  const env = setup();
+  env.client.connect();
+  await flush();
+  const ws = env.sockets[0];
+  ws.open();
+  const a = env.client.room('a');
+  const b = env.client.room('b');
+  assert.ok(a instanceof Room);
+  assert.equal(env.client.room('a'), a, 'one object per room');
+  ws.recv({ type: 'joined', room: 'a', id: ws.lastJoin('a').id, seq: 0 });
+  ws.recv({ type: 'joined', room: 'b', id: ws.lastJoin('b').id, seq: 0 });
+  assert.equal((await a.joined).room, 'a');
+  const got = [];
+  const fn = (f) => got.push(['a', f.seq]);
+  a.on('chat.message', fn);
+  b.on('chat.message', (f) => got.push(['b', f.seq]));
+  let once = 0;
+  a.once('message', () => once++);
+  ws.recv(ev('a', 1));
+  ws.recv(ev('b', 1));
+  ws.recv(ev('a', 2));
+  assert.deepEqual(got, [['a', 1], ['b', 1], ['a', 2]]);
+  assert.equal(once, 1);
+  assert.equal(a.lastSeq, 2);
+  a.off('chat.message', fn);
+  ws.recv(ev('a', 3));
+  assert.equal(got.length, 3, 'off() stops the listener');
+  const p = a.send('chat.send', { text: 'hi' });
+  const [f] = ws.frames('chat.send');
+  assert.equal(f.room, 'a');
+  ws.recv({ type: 'ack', id: f.id, seq: 4 });
+  assert.equal((await p).seq, 4);
+  const left = a.leave();
+  ws.recv({ type: 'ack', id: ws.frames('leave')[0].id });
+  await left;
+  assert.deepEqual(env.client.roomNames(), ['b']);
+  assert.notEqual(env.client.room('a'), a, 'a new object after leave');
 });
 
 test('a throwing listener does not break delivery', async () => {
