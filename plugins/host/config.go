@@ -52,10 +52,15 @@ type Plugin struct {
 	// instance replaced).
 	OnFailure string `koanf:"on_failure"`
 	// PoolSize is the most instances run at once (default 0: DefaultPoolSize,
-	// one per CPU the Go scheduler uses, at least 2). Calls are CPU-bound,
-	// so more instances than CPUs run no more calls at once; they only add
-	// megabytes of linear memory each. One is created at load; another
-	// only when a call has waited 2 ms for a busy one.
+	// one per CPU the Go scheduler uses, at least 2). Each instance is bound
+	// to the room of the calls it serves (ABI.md §2, the isolation
+	// contract), so PoolSize is also how many rooms per node keep a warm
+	// instance: a call for a room with none takes a fresh instance, creates
+	// one while the pool is not full, or resets the least recently used
+	// idle instance of another room (a new instantiation, ~4.6 ms of CPU on
+	// the project's VM against ~17 µs for a call, BenchmarkRoomSwitch).
+	// Each instance holds megabytes of linear memory. One is created at
+	// load.
 	PoolSize int `koanf:"pool_size"`
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default 1024 = 64 MiB).

@@ -137,14 +137,11 @@ func TestFailures(t *testing.T) {
 // has none), putting it back.
 func idleInstance(t *testing.T, h *Host, ns string) *instance {
 	t.Helper()
-	p := h.cur.Load().entries[ns].stable.pool
-	select {
-	case in := <-p.idle:
-		p.idle <- in
-		return in
-	default:
+	idle := h.cur.Load().entries[ns].stable.pool.idleInstances()
+	if len(idle) == 0 {
 		return nil
 	}
+	return idle[0]
 }
 
 func TestRejectAndLog(t *testing.T) {

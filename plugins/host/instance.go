@@ -26,9 +26,13 @@ type instance struct {
 	alloc  api.Function
 	handle api.Function
 	epoch  uint64
+	// room is the room the instance is bound to: the room of every call it
+	// has served, "" while it has served none (ABI.md §2).
+	room string
 
-	buf    uint32 // guest buffer from cg_alloc, reused while big enough
-	bufCap uint32
+	buf     uint32 // guest buffer from cg_alloc, reused while big enough
+	bufCap  uint32
+	bufUsed uint32 // bytes of buf the last input filled
 	rec    []byte
 	stack  [2]uint64
 	output *outputBuffer // the guest's stdout and stderr
@@ -96,11 +100,20 @@ func (in *instance) write(ctx context.Context, b []byte) (uint32, error) {
 		if ptr == 0 {
 			return 0, fmt.Errorf("%w: cg_alloc(%d) returned 0", ErrProtocol, size)
 		}
-		in.buf, in.bufCap = ptr, size
+		in.buf, in.bufCap, in.bufUsed = ptr, size, 0
 	}
-	if !in.mod.Memory().Write(in.buf, b) {
+	mem := in.mod.Memory()
+	if !mem.Write(in.buf, b) {
 		return 0, fmt.Errorf("%w: cg_alloc returned a buffer outside memory", ErrProtocol)
 	}
+	// Clear what is left of the previous, longer input, so the guest's
+	// view of the buffer past len is zeros, not an older call's record.
+	if n := uint32(len(b)); n < in.bufUsed {
+		if stale, ok := mem.Read(in.buf+n, in.bufUsed-n); ok {
+			clear(stale)
+		}
+	}
+	in.bufUsed = uint32(len(b))
 	return in.buf, nil
 }
 

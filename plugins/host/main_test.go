@@ -17,7 +17,7 @@ import (
 var (
 	wasmDir  string
 	cacheDir string
-	guests   = []string{"./plugins/host/testdata/guest", "./plugins/host/testdata/rawguest", "./plugins/host/testdata/abi2guest",
+	guests   = []string{"./plugins/host/testdata/guest", "./plugins/host/testdata/rawguest", "./plugins/host/testdata/abi2guest", "./plugins/host/testdata/snoop",
 		"./plugins/chat", "./plugins/whiteboard", "./plugins/presence"}
 )
 

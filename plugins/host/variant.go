@@ -83,7 +83,7 @@ func loadVariant(ctx context.Context, cache wazero.CompilationCache, logger *slo
 		digest: s.digest, rt: rt, cm: cm,
 	}
 	v.pool = newPool(s.plugin.PoolSize, v.newInstance)
-	in, err := v.pool.get(ctx)
+	in, err := v.pool.get(ctx, "")
 	if err != nil {
 		rt.Close(ctx)
 		return nil, err
@@ -109,15 +109,18 @@ func (v *variant) version() string {
 }
 
 func (v *variant) handle(ctx context.Context, call *core.Call) (*core.Result, error) {
-	in, err := v.pool.get(ctx)
+	in, err := v.pool.get(ctx, call.Room)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 			return nil, fmt.Errorf("plugin %s: %w", v.name, err)
 		}
 		return v.failed(ctx, call, fmt.Errorf("new instance: %w", err))
 	}
+	in.room = call.Room
 	res, keep, err := in.call(ctx, v, call)
-	if keep {
+	// A room that empties is over: its instance is not kept for a later
+	// room of the same id.
+	if keep && !(call.Hook == core.HookLeave && call.RoomEmpty) {
 		v.pool.put(in)
 	} else {
 		v.pool.discard(in)

@@ -1,0 +1,83 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/classgate/classgate/core"
+)
+
+// TestIsolationAcrossRooms runs the snoop plugin, which tries to read a
+// token left by an earlier call (in a global, in the heap, in garbage, in
+// the stale tail of its input buffer) from a later call. Within a room it
+// finds what the room's own calls kept (so the probe works); from another
+// room it finds nothing, and a stale input buffer is cleared even within a
+// room. One instance (pool_size 1), so without the contract every call
+// would share it.
+func TestIsolationAcrossRooms(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		put         string // "put" (global, heap, buffer) or "leave" (buffer only)
+		findRoom    string
+		wantGlobal  bool
+		wantHitsMin int
+	}{
+		{"same room sees its own globals and heap", "put", "room-a", true, 1},
+		{"another room sees no global and no memory", "put", "room-b", false, 0},
+		{"same room: stale input buffer is cleared", "leave", "room-a", false, 0},
+		{"another room: stale input buffer is cleared", "leave", "room-b", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t, one("snoop", Plugin{Source: wasmPath("snoop"), PoolSize: 1}))
+			token := "tok-" + randHex(t)
+			// A long sender name puts the token far into the record, past
+			// the end of the shorter record of the find call.
+			put := &core.Call{Hook: core.HookMessage, Type: "snoop.x", Room: "room-a", Conn: "c1",
+				Sender: core.User{ID: "u1", Name: strings.Repeat("n", 600), Role: "student"},
+				Data:   json.RawMessage(`{"` + tc.put + `":"` + token + `"}`)}
+			if _, err := h.Handler("room-a", "snoop").Handle(context.Background(), put); err != nil {
+				t.Fatalf("put: %v", err)
+			}
+			find := &core.Call{Hook: core.HookMessage, Type: "snoop.x", Room: tc.findRoom, Conn: "c2",
+				Sender: core.User{ID: "u2", Name: "Bob", Role: "student"},
+				Data:   json.RawMessage(`{"find":"` + reverse(token) + `"}`)}
+			res, err := h.Handler(tc.findRoom, "snoop").Handle(context.Background(), find)
+			if err != nil || len(res.Replies) != 1 {
+				t.Fatalf("find: %+v %v", res, err)
+			}
+			var seen struct {
+				Global string `json:"global"`
+				Hits   int    `json:"hits"`
+			}
+			if err := json.Unmarshal(res.Replies[0].Data, &seen); err != nil {
+				t.Fatalf("reply %s: %v", res.Replies[0].Data, err)
+			}
+			if (seen.Global == token) != tc.wantGlobal || (!tc.wantGlobal && seen.Global != "") {
+				t.Errorf("global = %q, want token %v", seen.Global, tc.wantGlobal)
+			}
+			if tc.wantHitsMin == 0 && seen.Hits != 0 || seen.Hits < tc.wantHitsMin {
+				t.Errorf("token found %d times in linear memory, want %s", seen.Hits,
+					map[bool]string{true: "none", false: "some"}[tc.wantHitsMin == 0])
+			}
+		})
+	}
+}
+
+func randHex(t *testing.T) string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func reverse(s string) string {
+	b := []byte(s)
+	slices.Reverse(b)
+	return string(b)
+}
