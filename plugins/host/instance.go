@@ -33,9 +33,9 @@ type instance struct {
 	buf     uint32 // guest buffer from cg_alloc, reused while big enough
 	bufCap  uint32
 	bufUsed uint32 // bytes of buf the last input filled
-	rec    []byte
-	stack  [2]uint64
-	output *outputBuffer // the guest's stdout and stderr
+	rec     []byte
+	stack   [2]uint64
+	output  *outputBuffer // the guest's stdout and stderr
 }
 
 // newInstance instantiates cm with no filesystem, network, environment or
