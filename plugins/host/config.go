@@ -46,10 +46,14 @@ type Plugin struct {
 	Disable []string `koanf:"disable"`
 	// OnFailure is what a failed call (trap, timeout, exit, protocol
 	// violation, plugin error) does: "reject" (default: the sender gets
-	// plugin_error), "pass" (the frame goes through as a durable broadcast of
-	// the same type and data; joins and leaves get no plugin output) or
-	// "reload" (plugin_error, and the plugin's file is re-read and every
-	// instance replaced).
+	// plugin_error), "pass" (the frame reaches the room only as an
+	// ephemeral event "<namespace>.unvalidated" {"type","data"} with the
+	// sender in "from" — never stored, never given a seq, no state change;
+	// joins and leaves get no plugin output; invalid output, frames that
+	// are not valid UTF-8 JSON and refusals of a spent failure budget are
+	// plugin_error) or "reload" (plugin_error, and the plugin's file is
+	// re-read and every instance replaced). Metrics count the failure under
+	// its own outcome whatever the policy.
 	OnFailure string `koanf:"on_failure"`
 	// PoolSize is the most instances run at once (default 0: DefaultPoolSize,
 	// one per CPU the Go scheduler uses, at least 2). Each instance is bound

@@ -34,12 +34,33 @@ type Host struct {
 }
 
 // CallObserver receives every plugin call, for metrics. plugin is the
-// namespace, version "stable" or "canary", outcome one of "ok",
-// "rejected", "error", "timeout", "crash", "abi", "limit", "unavailable".
+// namespace, version the role of the variant that served the call
+// ("stable" or "canary"), outcome one of the Outcome constants.
 // Implementations must be cheap and safe for concurrent use.
 type CallObserver interface {
 	ObservePluginCall(plugin, version, outcome string, d time.Duration)
 }
+
+// Call outcomes reported to a CallObserver. Each failure has its own, also
+// when the failure policy ("pass") turned it into a result.
+const (
+	OutcomeOK          = "ok"          // the plugin answered and accepted
+	OutcomeRejected    = "rejected"    // the plugin refused the frame (reject or forbid)
+	OutcomeError       = "error"       // the plugin reported an error (ErrFailed)
+	OutcomePanic       = "panic"       // the plugin panicked and recovered (ErrPanicked)
+	OutcomeTimeout     = "timeout"     // the call ran past its deadline (ErrTimeout)
+	OutcomeCrash       = "crash"       // the instance trapped, exited or ran out of memory (ErrCrashed)
+	OutcomeABI         = "abi"         // the guest broke the ABI (ErrProtocol, ErrABI)
+	OutcomeInit        = "init"        // no instance could be created for the call (instantiation or cg_init failed)
+	OutcomeBadOutput   = "bad_output"  // the plugin emitted invalid output (ErrBadOutput)
+	OutcomeLimit       = "limit"       // a per-call output limit was exceeded (ErrLimit)
+	OutcomeRefused     = "refused"     // the sender's failure budget is spent (ErrRefused); the plugin was not called
+	OutcomeUnavailable = "unavailable" // disabled by a reload, closed, or the caller gave up waiting
+)
+
+// Outcomes lists every outcome a CallObserver may receive.
+var Outcomes = []string{OutcomeOK, OutcomeRejected, OutcomeError, OutcomePanic, OutcomeTimeout, OutcomeCrash,
+	OutcomeABI, OutcomeInit, OutcomeBadOutput, OutcomeLimit, OutcomeRefused, OutcomeUnavailable}
 
 // SetObserver makes o receive every call from now on.
 func (h *Host) SetObserver(o CallObserver) { h.obs.Store(&o) }
@@ -299,35 +320,35 @@ func (n *nsHandler) Handle(ctx context.Context, call *core.Call) (*core.Result, 
 	}
 	unpin := call.Hook == core.HookLeave && call.RoomEmpty
 	defer n.h.release(ctx, v, call.Room, n.namespace, unpin)
-	o := n.h.obs.Load()
-	if o == nil {
-		return v.handle(ctx, call)
-	}
 	start := time.Now()
-	res, err := v.handle(ctx, call)
-	(*o).ObservePluginCall(n.namespace, v.version(), outcome(res, err), time.Since(start))
+	res, oc, err := v.handle(ctx, call)
+	if o := n.h.obs.Load(); o != nil {
+		(*o).ObservePluginCall(n.namespace, v.version(), oc, time.Since(start))
+	}
 	return res, err
 }
 
-// outcome classifies a call for CallObserver.
-func outcome(res *core.Result, err error) string {
+// classifyErr gives the outcome of a failed call.
+func classifyErr(err error) string {
 	switch {
-	case err == nil && res != nil && res.Reject != "":
-		return "rejected"
-	case err == nil:
-		return "ok"
+	case errors.Is(err, ErrRefused):
+		return OutcomeRefused
 	case errors.Is(err, ErrTimeout):
-		return "timeout"
+		return OutcomeTimeout
 	case errors.Is(err, ErrCrashed):
-		return "crash"
-	case errors.Is(err, ErrProtocol), errors.Is(err, ErrABI), errors.Is(err, ErrBadOutput):
-		return "abi"
+		return OutcomeCrash
+	case errors.Is(err, ErrPanicked):
+		return OutcomePanic
+	case errors.Is(err, ErrBadOutput):
+		return OutcomeBadOutput
+	case errors.Is(err, ErrProtocol), errors.Is(err, ErrABI):
+		return OutcomeABI
 	case errors.Is(err, ErrLimit):
-		return "limit"
-	case errors.Is(err, ErrDisabled), errors.Is(err, ErrClosed):
-		return "unavailable"
+		return OutcomeLimit
+	case errors.Is(err, ErrDisabled), errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
+		return OutcomeUnavailable
 	}
-	return "error"
+	return OutcomeError
 }
 
 // Reload applies a new configuration: it validates cfg and loads every

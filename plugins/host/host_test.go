@@ -429,9 +429,26 @@ func TestReloadUnderLoad(t *testing.T) {
 func TestFailurePolicies(t *testing.T) {
 	t.Run("pass", func(t *testing.T) {
 		h := guestHost(t, func(p *Plugin) { p.OnFailure = PolicyPass })
-		res, err := call(t, h, msg("r1", "t.panic", `{"k":1}`))
-		if err != nil || len(res.Emits) != 1 || !res.Emits[0].Durable || res.Emits[0].Type != "t.panic" || string(res.Emits[0].Data) != `{"k":1}` {
-			t.Fatalf("%+v %v", res, err)
+		obs := &recObserver{}
+		h.SetObserver(obs)
+		// The frame goes on only as an ephemeral, marked event to the
+		// room: never durable, no state op, and counted as the failure.
+		for _, tc := range []struct{ typ, data, want, outcome string }{
+			{"t.panic", `{"k":1}`, `{"type":"t.panic","data":{"k":1}}`, "t/stable/panic"},
+			{"t.error", `"x"`, `{"type":"t.error","data":"x"}`, "t/stable/error"},
+			{"t.exit", ``, `{"type":"t.exit"}`, "t/stable/crash"},
+		} {
+			res, err := call(t, h, msg("r1", tc.typ, tc.data))
+			if err != nil || len(res.Emits) != 1 || len(res.Ops)+len(res.Replies) != 0 {
+				t.Fatalf("%s: %+v %v", tc.typ, res, err)
+			}
+			em := res.Emits[0]
+			if em.Durable || em.Type != "t."+PassedAction || em.To != (core.Target{Kind: core.TargetRoom}) || string(em.Data) != tc.want {
+				t.Fatalf("%s passed as %+v (data %s), want ephemeral t.%s to the room with %s", tc.typ, em, em.Data, PassedAction, tc.want)
+			}
+			if got := obs.last(); got != tc.outcome {
+				t.Fatalf("%s observed as %q, want %q", tc.typ, got, tc.outcome)
+			}
 		}
 		join := &core.Call{Hook: core.HookJoin, Room: "r1", Sender: teacher, Conn: "c1"}
 		if res, err := call(t, h, join); err != nil || len(res.Replies) != 1 {

@@ -161,7 +161,7 @@ func (in *instance) call(ctx context.Context, v *variant, call *core.Call) (res 
 	case abi.StatusError:
 		return nil, true, fmt.Errorf("%w: %s", ErrFailed, orDefault(cs.lastError, "no error logged"))
 	case abi.StatusPanic:
-		return nil, false, fmt.Errorf("%w: panic: %s", ErrFailed, strings.TrimPrefix(orDefault(cs.lastError, "no message"), "panic: "))
+		return nil, false, fmt.Errorf("%w: %w: %s", ErrFailed, ErrPanicked, strings.TrimPrefix(orDefault(cs.lastError, "no message"), "panic: "))
 	case abi.StatusBadInput:
 		return nil, false, fmt.Errorf("%w: guest could not decode the call record", ErrProtocol)
 	default:

@@ -99,7 +99,6 @@ func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, err
 	return newInstance(ctx, v, rt, cm, v.cfg, epoch)
 }
 
-// handle runs one call on a pooled instance and applies the failure policy.
 // version is "canary" for a namespace's canary variant, else "stable".
 func (v *variant) version() string {
 	if strings.HasSuffix(v.name, "@canary") {
@@ -108,13 +107,17 @@ func (v *variant) version() string {
 	return "stable"
 }
 
-func (v *variant) handle(ctx context.Context, call *core.Call) (*core.Result, error) {
+// handle runs one call and applies the failure policy. outcome classifies
+// what the plugin did (see Host.SetObserver), also when the policy turned a
+// failure into a result.
+func (v *variant) handle(ctx context.Context, call *core.Call) (res *core.Result, outcome string, err error) {
 	in, err := v.pool.get(ctx, call.Room)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-			return nil, fmt.Errorf("plugin %s: %w", v.name, err)
+			return nil, OutcomeUnavailable, fmt.Errorf("plugin %s: %w", v.name, err)
 		}
-		return v.failed(ctx, call, fmt.Errorf("new instance: %w", err))
+		res, err = v.failed(ctx, call, fmt.Errorf("new instance: %w", err))
+		return res, OutcomeInit, err
 	}
 	in.room = call.Room
 	res, keep, err := in.call(ctx, v, call)
@@ -126,10 +129,20 @@ func (v *variant) handle(ctx context.Context, call *core.Call) (*core.Result, er
 		v.pool.discard(in)
 	}
 	if err != nil {
-		return v.failed(ctx, call, err)
+		outcome := classifyErr(err)
+		res, err = v.failed(ctx, call, err)
+		return res, outcome, err
 	}
-	return res, nil
+	if res.Reject != "" {
+		return res, OutcomeRejected, nil
+	}
+	return res, OutcomeOK, nil
 }
+
+// PassedAction is the action of the ephemeral event that on_failure "pass"
+// delivers instead of a frame its plugin failed on: "<namespace>.unvalidated",
+// data {"type": the frame's type, "data": the frame's data}.
+const PassedAction = "unvalidated"
 
 func (v *variant) failed(ctx context.Context, call *core.Call, err error) (*core.Result, error) {
 	err = fmt.Errorf("plugin %s: %w", v.name, err)
@@ -140,14 +153,24 @@ func (v *variant) failed(ctx context.Context, call *core.Call, err error) (*core
 	case PolicyPass:
 		// Never pass what the plugin was refused for relaying (invalid
 		// output), nor a frame that is not valid UTF-8 JSON itself.
-		if errors.Is(err, ErrBadOutput) || (len(call.Data) > 0 && (!utf8.Valid(call.Data) || !json.Valid(call.Data))) {
+		if errors.Is(err, ErrBadOutput) || errors.Is(err, ErrRefused) || (len(call.Data) > 0 && (!utf8.Valid(call.Data) || !json.Valid(call.Data))) {
 			return nil, err
 		}
-		v.logger.Warn("plugin call failed; letting the frame through", "plugin", v.name, "room", call.Room, "type", call.Type, "err", err)
+		v.logger.Warn("plugin call failed; passing the frame on as an unvalidated ephemeral event", "plugin", v.name, "room", call.Room, "type", call.Type, "err", err)
 		if call.Hook != core.HookMessage {
 			return &core.Result{}, nil
 		}
-		return &core.Result{Emits: []core.Emit{{Type: call.Type, Data: call.Data, Durable: true}}}, nil
+		// Never durable: what no plugin validated is not stored, replayed
+		// or given a seq. The room sees it, marked, with the sender in
+		// "from" (added by the gateway).
+		typ, _ := json.Marshal(call.Type)
+		data := append([]byte(`{"type":`), typ...)
+		if len(call.Data) > 0 {
+			data = append(data, `,"data":`...)
+			data = append(data, call.Data...)
+		}
+		data = append(data, '}')
+		return &core.Result{Emits: []core.Emit{{Type: v.namespace + "." + PassedAction, Data: data, To: core.Target{Kind: core.TargetRoom}}}}, nil
 	case PolicyReload:
 		v.reload()
 	}
