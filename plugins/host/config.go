@@ -72,6 +72,20 @@ type Plugin struct {
 	// Timeout is the deadline of one call (default 500ms). A call that runs
 	// longer is aborted and its instance discarded.
 	Timeout time.Duration `koanf:"timeout"`
+	// FailureBudget is how many failed calls (timeouts, crashes, panics,
+	// errors, ABI violations, invalid output, limits) one sender — a user
+	// id, or a connection without one — may cause this plugin within
+	// FailureWindow (default 0: DefaultFailureBudget; negative: no budget).
+	// Once it is spent, that sender's frames to this namespace are refused
+	// at once with plugin_error, without calling the plugin, until the
+	// window that began with its first failure ends; other senders, and the
+	// sender's joins and leaves, are served as usual. So one student
+	// sending looping frames backs the room up for at most FailureBudget ×
+	// Timeout per window.
+	FailureBudget int `koanf:"failure_budget"`
+	// FailureWindow is the window of FailureBudget (default 0:
+	// DefaultFailureWindow).
+	FailureWindow time.Duration `koanf:"failure_window"`
 	// Canary optionally serves a second version to a share of rooms.
 	Canary Canary `koanf:"canary"`
 }
@@ -95,6 +109,10 @@ const (
 	DefaultMemoryPages = 1024
 	DefaultTimeout     = 500 * time.Millisecond
 	DefaultOnFailure   = PolicyReject
+	// DefaultFailureBudget and DefaultFailureWindow: 3 failed calls per
+	// sender per minute (3 × the default timeout = 1.5 s of a room's time).
+	DefaultFailureBudget = 3
+	DefaultFailureWindow = time.Minute
 )
 
 // DefaultPoolSize is the pool size used when PoolSize is 0:
@@ -113,6 +131,8 @@ const (
 	MaxPoolSize    = 256
 	MaxMemoryPages = 65536
 	MaxTimeout     = time.Minute
+	// MaxFailureWindow bounds FailureWindow.
+	MaxFailureWindow = 24 * time.Hour
 )
 
 // EmbeddedPrefix marks a Source that names an embedded plugin.
@@ -130,6 +150,9 @@ func DefaultConfig() Config {
 			PoolSize:    DefaultPoolSize(),
 			MemoryPages: DefaultMemoryPages,
 			Timeout:     DefaultTimeout,
+
+			FailureBudget: DefaultFailureBudget,
+			FailureWindow: DefaultFailureWindow,
 		}
 	}
 	return Config{Namespaces: ns}
@@ -177,6 +200,9 @@ func (c Config) Validate() error {
 		}
 		if p.Timeout < 0 || p.Timeout > MaxTimeout {
 			bad(key+".timeout", "%s is not between 1ns and %s (0 = default %s)", p.Timeout, MaxTimeout, DefaultTimeout)
+		}
+		if p.FailureWindow < 0 || p.FailureWindow > MaxFailureWindow {
+			bad(key+".failure_window", "%s is not between 1ns and %s (0 = default %s)", p.FailureWindow, MaxFailureWindow, DefaultFailureWindow)
 		}
 		cn := p.Canary
 		if cn.Source == "" {
@@ -244,6 +270,12 @@ func (p Plugin) withDefaults() Plugin {
 	}
 	if p.Timeout == 0 {
 		p.Timeout = DefaultTimeout
+	}
+	if p.FailureBudget == 0 {
+		p.FailureBudget = DefaultFailureBudget
+	}
+	if p.FailureWindow == 0 {
+		p.FailureWindow = DefaultFailureWindow
 	}
 	p.Enable = slices.Clone(p.Enable)
 	p.Disable = slices.Clone(p.Disable)

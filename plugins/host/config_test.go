@@ -26,6 +26,8 @@ func TestValidate(t *testing.T) {
 		{"bad pin", Plugin{Source: "x", SHA256: "abc"}, "chat", []string{"namespaces.chat.sha256"}},
 		{"bad values", Plugin{Source: "x", OnFailure: "drop", PoolSize: -1, MemoryPages: 70000, Timeout: -time.Second},
 			"chat", []string{"namespaces.chat.on_failure", "namespaces.chat.pool_size", "namespaces.chat.memory_pages", "namespaces.chat.timeout"}},
+		{"bad failure window", Plugin{Source: "x", FailureWindow: -time.Second}, "chat", []string{"namespaces.chat.failure_window"}},
+		{"window too long", Plugin{Source: "x", FailureWindow: MaxFailureWindow + 1}, "chat", []string{"namespaces.chat.failure_window"}},
 		{"empty pattern", Plugin{Source: "x", Enable: []string{""}, Disable: []string{" "}}, "chat", []string{"namespaces.chat.enable[0]", "namespaces.chat.disable[0]"}},
 		{"canary", Plugin{Source: "x", Canary: Canary{Source: "y", Percent: 101}}, "chat", []string{"namespaces.chat.canary.percent"}},
 		{"canary without source", Plugin{Source: "x", Canary: Canary{Percent: 5}}, "chat", []string{"namespaces.chat.canary.source"}},

@@ -21,7 +21,7 @@ var (
 	// ErrRefused: the sender spent its failure budget with this plugin
 	// (Plugin.FailureBudget); the frame was refused without calling the
 	// plugin.
-	ErrRefused = errors.New("refused: this connection's failure budget is spent")
+	ErrRefused = errors.New("refused: the sender's failure budget with this plugin is spent")
 	// ErrLimit: the call exceeded a per-call output limit of the ABI (for
 	// example a join reply larger than the output cap); the instance is
 	// kept.

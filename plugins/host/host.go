@@ -31,6 +31,8 @@ type Host struct {
 	// (Handler, Features), so they take no lock.
 	cur atomic.Pointer[generation]
 	obs atomic.Pointer[CallObserver]
+
+	budgets *budgets
 }
 
 // CallObserver receives every plugin call, for metrics. plugin is the
@@ -86,6 +88,9 @@ type entry struct {
 	enable    []string
 	disable   []string
 	handler   *nsHandler
+
+	failureBudget int // < 0: none
+	failureWindow time.Duration
 }
 
 func (e *entry) enabled(room string) bool {
@@ -143,7 +148,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	h := &Host{logger: logger, cache: cache, pins: map[pinKey]*variant{}}
+	h := &Host{logger: logger, cache: cache, pins: map[pinKey]*variant{}, budgets: newBudgets()}
 	gen, err := h.build(ctx, cfg, nil)
 	if err != nil {
 		cache.Close(ctx)
@@ -193,7 +198,8 @@ func (h *Host) build(ctx context.Context, cfg Config, old *generation) (*generat
 	}
 	for _, ns := range cfg.sortedNamespaces() {
 		p := cfg.Namespaces[ns].withDefaults()
-		e := &entry{namespace: ns, enable: p.Enable, disable: p.Disable, percent: p.Canary.Percent}
+		e := &entry{namespace: ns, enable: p.Enable, disable: p.Disable, percent: p.Canary.Percent,
+			failureBudget: p.FailureBudget, failureWindow: p.FailureWindow}
 		e.handler = &nsHandler{h: h, namespace: ns}
 		var err error
 		if e.stable, err = get(ns, ns, p.Source, p.SHA256, p.Config, p); err != nil {
@@ -312,16 +318,32 @@ type nsHandler struct {
 
 var _ core.Handler = (*nsHandler)(nil)
 
-// Handle runs call on the room's version of the plugin.
+// Handle runs call on the room's version of the plugin. A message from a
+// sender whose failure budget is spent is refused without calling it.
 func (n *nsHandler) Handle(ctx context.Context, call *core.Call) (*core.Result, error) {
+	start := time.Now()
+	e := n.h.cur.Load().entries[n.namespace]
+	budgeted := e != nil && call.Hook == core.HookMessage
+	var sender string
+	if budgeted {
+		sender = senderOf(call)
+		if n.h.budgets.spent(n.namespace, sender, e.failureBudget, e.failureWindow) {
+			if o := n.h.obs.Load(); o != nil {
+				(*o).ObservePluginCall(n.namespace, n.h.Version(call.Room, n.namespace), OutcomeRefused, time.Since(start))
+			}
+			return nil, fmt.Errorf("plugin %s: %w (%d failed calls within %s)", n.namespace, ErrRefused, e.failureBudget, e.failureWindow)
+		}
+	}
 	v, err := n.h.acquire(call.Room, n.namespace)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", n.namespace, err)
 	}
 	unpin := call.Hook == core.HookLeave && call.RoomEmpty
 	defer n.h.release(ctx, v, call.Room, n.namespace, unpin)
-	start := time.Now()
 	res, oc, err := v.handle(ctx, call)
+	if budgeted && isFailure(oc) {
+		n.h.budgets.charge(n.namespace, sender, e.failureBudget, e.failureWindow)
+	}
 	if o := n.h.obs.Load(); o != nil {
 		(*o).ObservePluginCall(n.namespace, v.version(), oc, time.Since(start))
 	}

@@ -475,7 +475,7 @@ func TestFailurePolicies(t *testing.T) {
 }
 
 func TestConcurrentRooms(t *testing.T) {
-	h := guestHost(t, func(p *Plugin) { p.PoolSize = 3 })
+	h := guestHost(t, func(p *Plugin) { p.PoolSize = 3; p.FailureBudget = -1 })
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := 0; w < 8; w++ {

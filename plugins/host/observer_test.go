@@ -31,7 +31,7 @@ func (r *recObserver) last() string {
 }
 
 func TestObserverOutcomes(t *testing.T) {
-	h := guestHost(t, func(p *Plugin) { p.Timeout = 300 * time.Millisecond; p.PoolSize = 1 })
+	h := guestHost(t, func(p *Plugin) { p.Timeout = 300 * time.Millisecond; p.PoolSize = 1; p.FailureBudget = -1 })
 	obs := &recObserver{}
 	h.SetObserver(obs)
 	tests := []struct {
