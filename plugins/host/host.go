@@ -264,26 +264,33 @@ func (h *Host) Version(room, namespace string) string {
 		return ""
 	}
 	v := h.pins[pinKey{room, namespace}]
-	if v == nil {
+	if v == nil || v.retired {
 		v = e.pick(room)
 	}
+	return e.role(v)
+}
+
+// role is the role v serves in e now: a variant reused across a reload
+// (same module, config and limits) takes the role of the configuration
+// that reuses it, so a promoted canary serves, and is labelled, as stable.
+func (e *entry) role(v *variant) string {
 	if v == e.canary && v != e.stable {
-		return "canary"
+		return RoleCanary
 	}
-	return "stable"
+	return RoleStable
 }
 
 // acquire returns the room's version of namespace (pinning it on first use)
-// and counts the call in flight.
-func (h *Host) acquire(room, namespace string) (*variant, error) {
+// with the role it serves in, and counts the call in flight.
+func (h *Host) acquire(room, namespace string) (*variant, string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, ErrClosed
+		return nil, "", ErrClosed
 	}
 	e := h.gen.entries[namespace]
 	if e == nil || !e.enabled(room) {
-		return nil, ErrDisabled
+		return nil, "", ErrDisabled
 	}
 	k := pinKey{room, namespace}
 	v := h.pins[k]
@@ -292,7 +299,7 @@ func (h *Host) acquire(room, namespace string) (*variant, error) {
 		h.pins[k] = v
 	}
 	v.inflight++
-	return v, nil
+	return v, e.role(v), nil
 }
 
 // release ends a call; unpin forgets the room's version (it emptied).
@@ -334,18 +341,18 @@ func (n *nsHandler) Handle(ctx context.Context, call *core.Call) (*core.Result, 
 			return nil, fmt.Errorf("plugin %s: %w (%d failed calls within %s)", n.namespace, ErrRefused, e.failureBudget, e.failureWindow)
 		}
 	}
-	v, err := n.h.acquire(call.Room, n.namespace)
+	v, role, err := n.h.acquire(call.Room, n.namespace)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", n.namespace, err)
 	}
 	unpin := call.Hook == core.HookLeave && call.RoomEmpty
 	defer n.h.release(ctx, v, call.Room, n.namespace, unpin)
-	res, oc, err := v.handle(ctx, call)
+	res, oc, err := v.handle(ctx, call, role)
 	if budgeted && isFailure(oc) {
 		n.h.budgets.charge(n.namespace, sender, e.failureBudget, e.failureWindow)
 	}
 	if o := n.h.obs.Load(); o != nil {
-		(*o).ObservePluginCall(n.namespace, v.version(), oc, time.Since(start))
+		(*o).ObservePluginCall(n.namespace, role, oc, time.Since(start))
 	}
 	return res, err
 }

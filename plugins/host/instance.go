@@ -118,8 +118,8 @@ func (in *instance) write(ctx context.Context, b []byte) (uint32, error) {
 }
 
 // call runs one core.Call. keep reports whether the instance may be reused.
-func (in *instance) call(ctx context.Context, v *variant, call *core.Call) (res *core.Result, keep bool, err error) {
-	cs := &callState{v: v, call: call}
+func (in *instance) call(ctx context.Context, v *variant, name string, call *core.Call) (res *core.Result, keep bool, err error) {
+	cs := &callState{v: v, name: name, call: call}
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callStateKey{}, cs), v.timeout)
 	defer cancel()
 

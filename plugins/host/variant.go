@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +20,7 @@ import (
 // variant is one loaded version of a namespace's plugin (its stable or its
 // canary): a runtime with its limits, the compiled module and a pool.
 type variant struct {
-	name      string // "chat" or "chat@canary", for messages
+	name      string // "chat" or "chat@canary" as first loaded; its role may change (see entry.role)
 	namespace string
 	key       string // identity for reuse across reloads
 	source    string
@@ -99,28 +98,32 @@ func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, err
 	return newInstance(ctx, v, rt, cm, v.cfg, epoch)
 }
 
-// version is "canary" for a namespace's canary variant, else "stable".
-func (v *variant) version() string {
-	if strings.HasSuffix(v.name, "@canary") {
-		return "canary"
+// Roles of a variant in its namespace, as reported to a CallObserver.
+const (
+	RoleStable = "stable"
+	RoleCanary = "canary"
+)
+
+// displayName is the variant's name for a call served in role.
+func (v *variant) displayName(role string) string {
+	if role == RoleCanary {
+		return v.namespace + "@canary"
 	}
-	return "stable"
+	return v.namespace
 }
 
-// handle runs one call and applies the failure policy. outcome classifies
-// what the plugin did (see Host.SetObserver), also when the policy turned a
-// failure into a result.
-func (v *variant) handle(ctx context.Context, call *core.Call) (res *core.Result, outcome string, err error) {
+func (v *variant) handle(ctx context.Context, call *core.Call, role string) (res *core.Result, outcome string, err error) {
+	name := v.displayName(role)
 	in, err := v.pool.get(ctx, call.Room)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-			return nil, OutcomeUnavailable, fmt.Errorf("plugin %s: %w", v.name, err)
+			return nil, OutcomeUnavailable, fmt.Errorf("plugin %s: %w", name, err)
 		}
-		res, err = v.failed(ctx, call, fmt.Errorf("new instance: %w", err))
+		res, err = v.failed(ctx, call, name, fmt.Errorf("new instance: %w", err))
 		return res, OutcomeInit, err
 	}
 	in.room = call.Room
-	res, keep, err := in.call(ctx, v, call)
+	res, keep, err := in.call(ctx, v, name, call)
 	// A room that empties is over: its instance is not kept for a later
 	// room of the same id.
 	if keep && !(call.Hook == core.HookLeave && call.RoomEmpty) {
@@ -130,7 +133,7 @@ func (v *variant) handle(ctx context.Context, call *core.Call) (res *core.Result
 	}
 	if err != nil {
 		outcome := classifyErr(err)
-		res, err = v.failed(ctx, call, err)
+		res, err = v.failed(ctx, call, name, err)
 		return res, outcome, err
 	}
 	if res.Reject != "" {
@@ -144,8 +147,8 @@ func (v *variant) handle(ctx context.Context, call *core.Call) (res *core.Result
 // data {"type": the frame's type, "data": the frame's data}.
 const PassedAction = "unvalidated"
 
-func (v *variant) failed(ctx context.Context, call *core.Call, err error) (*core.Result, error) {
-	err = fmt.Errorf("plugin %s: %w", v.name, err)
+func (v *variant) failed(ctx context.Context, call *core.Call, name string, err error) (*core.Result, error) {
+	err = fmt.Errorf("plugin %s: %w", name, err)
 	if ctx.Err() != nil && !errors.Is(err, ErrTimeout) {
 		return nil, err // the caller is gone; not the plugin's fault
 	}
@@ -156,7 +159,7 @@ func (v *variant) failed(ctx context.Context, call *core.Call, err error) (*core
 		if errors.Is(err, ErrBadOutput) || errors.Is(err, ErrRefused) || (len(call.Data) > 0 && (!utf8.Valid(call.Data) || !json.Valid(call.Data))) {
 			return nil, err
 		}
-		v.logger.Warn("plugin call failed; passing the frame on as an unvalidated ephemeral event", "plugin", v.name, "room", call.Room, "type", call.Type, "err", err)
+		v.logger.Warn("plugin call failed; passing the frame on as an unvalidated ephemeral event", "plugin", name, "room", call.Room, "type", call.Type, "err", err)
 		if call.Hook != core.HookMessage {
 			return &core.Result{}, nil
 		}
@@ -208,10 +211,10 @@ func (v *variant) reload() {
 		}
 		v.pool.renew()
 		if err != nil {
-			v.logger.Error("plugin reload after failure kept the old module", "plugin", v.name, "err", err)
+			v.logger.Error("plugin reload after failure kept the old module", "plugin", v.namespace, "loaded_as", v.name, "err", err)
 			return
 		}
-		v.logger.Info("plugin reloaded after failure", "plugin", v.name, "sha256", digest)
+		v.logger.Info("plugin reloaded after failure", "plugin", v.namespace, "loaded_as", v.name, "sha256", digest)
 	}()
 }
 
