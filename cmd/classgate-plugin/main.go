@@ -3,25 +3,35 @@
 //	classgate-plugin new NAME    create plugins/NAME from a template: a
 //	                             handler, a passing native test, and the
 //	                             commands to build it to wasm
-//	classgate-plugin check FILE  load a .wasm with the real host and verify
-//	                             it implements the plugin ABI (exports,
-//	                             imports, memory, cg_init)
+//	classgate-plugin check [-config JSON] [-frame TYPE=JSON]... FILE
+//	                             load a .wasm with the real host (exports,
+//	                             imports, memory, cg_init), then run a
+//	                             teacher's and a student's join, each sample
+//	                             frame (default <namespace>.check {}) from
+//	                             both, and both leaves; report each call's
+//	                             status, time and output, and fail when any
+//	                             call fails
 //
 // Run it from the module root (new writes into ./plugins).
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"text/tabwriter"
 	"text/template"
 	"time"
 
+	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/plugins/host"
 )
 
@@ -34,10 +44,12 @@ func main() {
 
 const usage = `usage:
   classgate-plugin new NAME      create plugins/NAME (run from the module root)
-  classgate-plugin check FILE    verify that FILE is a loadable classgate plugin`
+  classgate-plugin check [-config JSON] [-frame TYPE=JSON]... FILE
+                                 load FILE with the real host and run a sample
+                                 classroom through it (join, frames, leave)`
 
 func run(args []string, out io.Writer) error {
-	if len(args) != 2 {
+	if len(args) < 2 || args[0] != "check" && len(args) != 2 {
 		return errors.New(usage)
 	}
 	switch args[0] {
@@ -49,7 +61,7 @@ func run(args []string, out io.Writer) error {
 		fmt.Fprintf(out, "created %s\n  test:  go test ./%s\n  build: plugins/build.sh (writes plugins/embedded/wasm/%s.wasm)\n", dir, dir, args[1])
 		return nil
 	case "check":
-		return check(args[1], out)
+		return check(args[1:], out)
 	}
 	return errors.New(usage)
 }
@@ -87,8 +99,48 @@ func scaffold(root, name string) (string, error) {
 	return dir, nil
 }
 
-// check loads FILE with the real host, as the gateway would at startup.
-func check(file string, out io.Writer) error {
+// sampleUsers are the members of the check's room.
+var sampleUsers = [2]core.User{
+	{ID: "check-teacher", Name: "Tess Teacher", Role: "teacher"},
+	{ID: "check-student", Name: "Sam Student", Role: "student"},
+}
+
+// frameFlag collects repeated -frame TYPE=JSON flags.
+type frameFlag []string
+
+func (f *frameFlag) String() string     { return strings.Join(*f, " ") }
+func (f *frameFlag) Set(s string) error { *f = append(*f, s); return nil }
+
+// checkOutcome collects the host's outcome of each call.
+type checkOutcome struct {
+	outcome string
+	d       time.Duration
+}
+
+func (c *checkOutcome) ObservePluginCall(_, _, outcome string, d time.Duration) {
+	c.outcome, c.d = outcome, d
+}
+
+// check loads FILE with the real host, as the gateway would at startup, then
+// runs a classroom through it: a teacher and a student join, each sample
+// frame is sent by the student then the teacher, both leave (the room
+// empties). Each call is reported with its outcome, time and output; any
+// failed call (error, panic, timeout, crash, ABI violation, invalid output,
+// limit) fails the check. A rejection is an answer, not a failure.
+func check(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var frames frameFlag
+	fs.Var(&frames, "frame", "a sample frame TYPE=JSON (repeatable; default: <namespace>.check={})")
+	config := fs.String("config", "{}", "the plugin's config subtree, as a JSON object")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		return errors.New(usage)
+	}
+	file := fs.Arg(0)
+	var conf map[string]any
+	if err := json.Unmarshal([]byte(*config), &conf); err != nil {
+		return fmt.Errorf("-config: not a JSON object: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	abs, err := filepath.Abs(file)
@@ -99,13 +151,99 @@ func check(file string, out io.Writer) error {
 	if !regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`).MatchString(ns) {
 		ns = "plugin"
 	}
-	h, err := host.New(ctx, host.Config{Namespaces: map[string]host.Plugin{ns: {Source: abs}}}, nil)
+	type frame struct {
+		typ  string
+		data json.RawMessage
+	}
+	var samples []frame
+	if len(frames) == 0 {
+		frames = frameFlag{ns + ".check={}"}
+	}
+	for _, f := range frames {
+		typ, data, ok := strings.Cut(f, "=")
+		if !ok || !strings.HasPrefix(typ, ns+".") {
+			return fmt.Errorf("-frame %q: want %s.<action>=<json>", f, ns)
+		}
+		if data != "" && !json.Valid([]byte(data)) {
+			return fmt.Errorf("-frame %q: data is not valid JSON", f)
+		}
+		samples = append(samples, frame{typ, json.RawMessage(data)})
+	}
+	h, err := host.New(ctx, host.Config{Namespaces: map[string]host.Plugin{ns: {Source: abs, Config: conf, FailureBudget: -1}}}, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	defer h.Close(ctx)
-	fmt.Fprintf(out, "%s: ok (classgate plugin ABI v1, loaded as namespace %q)\n", file, ns)
+	obs := &checkOutcome{}
+	h.SetObserver(obs)
+	fmt.Fprintf(out, "%s: loaded (classgate plugin ABI v1, namespace %q)\n", file, ns)
+
+	const room = "check-room"
+	var calls []*core.Call
+	for i, u := range sampleUsers {
+		calls = append(calls, &core.Call{Hook: core.HookJoin, Room: room, Sender: u, Conn: core.ConnID(fmt.Sprintf("c%d", i+1)), FirstOfUser: true})
+	}
+	for _, f := range samples {
+		for _, i := range []int{1, 0} {
+			calls = append(calls, &core.Call{Hook: core.HookMessage, Type: f.typ, Data: f.data, Room: room, Sender: sampleUsers[i], Conn: core.ConnID(fmt.Sprintf("c%d", i+1))})
+		}
+	}
+	for i, u := range sampleUsers {
+		calls = append(calls, &core.Call{Hook: core.HookLeave, Room: room, Sender: u, Conn: core.ConnID(fmt.Sprintf("c%d", i+1)), LastOfUser: true, RoomEmpty: i == len(sampleUsers)-1})
+	}
+	state := map[string][]byte{}
+	var seq uint64
+	failed := 0
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  call\tuser\tstatus\ttime\temits\treplies\tstate ops\tdetail")
+	for _, c := range calls {
+		c.Seq, c.State = seq, maps.Clone(state)
+		obs.outcome = ""
+		res, err := h.Handler(room, ns).Handle(ctx, c)
+		what := [...]string{core.HookMessage: c.Type, core.HookJoin: "join", core.HookLeave: "leave"}[c.Hook]
+		detail := ""
+		switch {
+		case err != nil:
+			failed++
+			detail = err.Error()
+		case res.Reject != "":
+			detail = "reason: " + res.Reject
+		default:
+			for _, op := range res.Ops {
+				switch op.Op {
+				case core.OpSet:
+					state[op.Key] = op.Value
+				case core.OpDel:
+					delete(state, op.Key)
+				case core.OpClear:
+					clear(state)
+				}
+			}
+			for _, e := range res.Emits {
+				if e.Durable {
+					seq++
+				}
+			}
+		}
+		var emits, replies, ops int
+		if res != nil {
+			emits, replies, ops = len(res.Emits), len(res.Replies), len(res.Ops)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", what, c.Sender.Role, orDash(obs.outcome), obs.d.Round(time.Microsecond), emits, replies, ops, detail)
+	}
+	tw.Flush()
+	if failed > 0 {
+		return fmt.Errorf("%s: %d of %d calls failed", file, failed, len(calls))
+	}
+	fmt.Fprintf(out, "%s: ok (%d calls)\n", file, len(calls))
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 const mainTmpl = `// Command {{.Name}} is a classgate plugin (namespace "{{.Name}}"), built with
