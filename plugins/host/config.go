@@ -116,8 +116,12 @@ const (
 )
 
 // DefaultPoolSize is the pool size used when PoolSize is 0:
-// runtime.GOMAXPROCS, at least 2 (so one stuck call never blocks a plugin).
-func DefaultPoolSize() int { return max(2, runtime.GOMAXPROCS(0)) }
+// runtime.GOMAXPROCS, at least MinDefaultPoolSize (so one stuck call never
+// blocks a plugin).
+func DefaultPoolSize() int { return max(MinDefaultPoolSize, runtime.GOMAXPROCS(0)) }
+
+// MinDefaultPoolSize is the least DefaultPoolSize.
+const MinDefaultPoolSize = 2
 
 // Failure policies (Plugin.OnFailure).
 const (
