@@ -44,6 +44,14 @@ type Plugin struct {
 	// where it is not, and wins over Enable.
 	Enable  []string `koanf:"enable"`
 	Disable []string `koanf:"disable"`
+	// Rollout, 1–100, enables the namespace in that percent of the rooms
+	// Enable and Disable allow, chosen by RolloutBucket (a stable hash of
+	// the namespace and room id, independent of the canary's); 0 means all
+	// of them. Raising it by a reload only adds rooms: a room that has the
+	// feature keeps it. Lowering it turns the feature off in the rooms above
+	// the new share on their next frame, like Disable (an operator's
+	// rollback).
+	Rollout int `koanf:"rollout"`
 	// OnFailure is what a failed call (trap, timeout, exit, protocol
 	// violation, plugin error) does: "reject" (default: the sender gets
 	// plugin_error), "pass" (the frame reaches the room only as an
@@ -190,6 +198,9 @@ func (c Config) Validate() error {
 			if strings.TrimSpace(pat) == "" {
 				bad(fmt.Sprintf("%s.disable[%d]", key, i), "empty room pattern")
 			}
+		}
+		if p.Rollout < 0 || p.Rollout > 100 {
+			bad(key+".rollout", "%d is not between 0 (every room) and 100", p.Rollout)
 		}
 		switch p.OnFailure {
 		case "", PolicyReject, PolicyPass, PolicyReload:

@@ -26,6 +26,7 @@ func TestValidate(t *testing.T) {
 		{"bad pin", Plugin{Source: "x", SHA256: "abc"}, "chat", []string{"namespaces.chat.sha256"}},
 		{"bad values", Plugin{Source: "x", OnFailure: "drop", PoolSize: -1, MemoryPages: 70000, Timeout: -time.Second},
 			"chat", []string{"namespaces.chat.on_failure", "namespaces.chat.pool_size", "namespaces.chat.memory_pages", "namespaces.chat.timeout"}},
+		{"bad rollout", Plugin{Source: "x", Rollout: 101}, "chat", []string{"namespaces.chat.rollout"}},
 		{"bad failure window", Plugin{Source: "x", FailureWindow: -time.Second}, "chat", []string{"namespaces.chat.failure_window"}},
 		{"window too long", Plugin{Source: "x", FailureWindow: MaxFailureWindow + 1}, "chat", []string{"namespaces.chat.failure_window"}},
 		{"empty pattern", Plugin{Source: "x", Enable: []string{""}, Disable: []string{" "}}, "chat", []string{"namespaces.chat.enable[0]", "namespaces.chat.disable[0]"}},

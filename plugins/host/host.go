@@ -87,6 +87,7 @@ type entry struct {
 	percent   int
 	enable    []string
 	disable   []string
+	rollout   int // 0: every room enable/disable allow
 	handler   *nsHandler
 
 	failureBudget int // < 0: none
@@ -99,6 +100,9 @@ func (e *entry) enabled(room string) bool {
 			return false
 		}
 	}
+	if e.rollout > 0 && RolloutBucket(e.namespace, room) >= e.rollout {
+		return false
+	}
 	if len(e.enable) == 0 {
 		return true
 	}
@@ -108,6 +112,19 @@ func (e *entry) enabled(room string) bool {
 		}
 	}
 	return false
+}
+
+// RolloutBucket returns the rollout bucket of a room for a namespace, 0–99:
+// the FNV-1a hash of "<namespace>/<room>" modulo 100. A namespace with
+// Rollout p is enabled in the rooms whose bucket is below p. The namespace
+// is part of the hash so that two features rolled out to 10 % reach
+// different rooms, and neither follows the canary's Bucket.
+func RolloutBucket(namespace, room string) int {
+	h := fnv.New32a()
+	h.Write([]byte(namespace))
+	h.Write([]byte{'/'})
+	h.Write([]byte(room))
+	return int(h.Sum32() % 100)
 }
 
 // pick chooses the version for a room that has none yet.
@@ -198,7 +215,7 @@ func (h *Host) build(ctx context.Context, cfg Config, old *generation) (*generat
 	}
 	for _, ns := range cfg.sortedNamespaces() {
 		p := cfg.Namespaces[ns].withDefaults()
-		e := &entry{namespace: ns, enable: p.Enable, disable: p.Disable, percent: p.Canary.Percent,
+		e := &entry{namespace: ns, enable: p.Enable, disable: p.Disable, rollout: p.Rollout, percent: p.Canary.Percent,
 			failureBudget: p.FailureBudget, failureWindow: p.FailureWindow}
 		e.handler = &nsHandler{h: h, namespace: ns}
 		var err error
