@@ -173,7 +173,71 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
 	}
 	h.gen = gen
 	h.cur.Store(gen)
+	h.logLive("plugins loaded")
 	return h, nil
+}
+
+// Live describes one loaded version of a namespace's plugin: what serves
+// the rooms that get Role.
+type Live struct {
+	Namespace string `json:"namespace"`
+	Role      string `json:"role"` // RoleStable or RoleCanary
+	Source    string `json:"source"`
+	SHA256    string `json:"sha256"` // of the module serving now
+	// Percent of rooms the role is offered to (the canary's percent, or
+	// the rest for stable); Rollout is the namespace's rollout (0: every
+	// room enable/disable allow).
+	Percent int `json:"percent"`
+	Rollout int `json:"rollout"`
+}
+
+// Live lists every loaded version, by namespace then role (stable first),
+// for logs and admin views.
+func (h *Host) Live() []Live {
+	gen := h.cur.Load()
+	if gen == nil {
+		return nil
+	}
+	var out []Live
+	for _, ns := range gen.names {
+		e := gen.entries[ns]
+		pct := 100
+		if e.canary != nil && e.canary != e.stable {
+			pct = 100 - e.percent
+		}
+		out = append(out, Live{Namespace: ns, Role: RoleStable, Source: e.stable.source, SHA256: e.stable.currentDigest(), Percent: pct, Rollout: e.rollout})
+		if e.canary != nil && e.canary != e.stable {
+			out = append(out, Live{Namespace: ns, Role: RoleCanary, Source: e.canary.source, SHA256: e.canary.currentDigest(), Percent: e.percent, Rollout: e.rollout})
+		}
+	}
+	return out
+}
+
+// Served reports the role and module digest serving namespace in room, or
+// empty strings when it is disabled there. A room without a pinned version
+// reports the one it would get.
+func (h *Host) Served(room, namespace string) (role, sha256 string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gen == nil {
+		return "", ""
+	}
+	e := h.gen.entries[namespace]
+	if e == nil || !e.enabled(room) {
+		return "", ""
+	}
+	v := h.pins[pinKey{room, namespace}]
+	if v == nil || v.retired {
+		v = e.pick(room)
+	}
+	return e.role(v), v.currentDigest()
+}
+
+// logLive logs one line per loaded version: which module serves which role.
+func (h *Host) logLive(msg string) {
+	for _, l := range h.Live() {
+		h.logger.Info(msg, "plugin", l.Namespace, "role", l.Role, "sha256", l.SHA256, "source", l.Source, "percent", l.Percent, "rollout", l.Rollout)
+	}
 }
 
 // build loads a generation, reusing the variants of old whose identity
@@ -446,6 +510,7 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 	for _, v := range toClose {
 		v.close(ctx)
 	}
+	h.logLive("plugins reloaded")
 	return nil
 }
 

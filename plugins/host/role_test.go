@@ -1,7 +1,17 @@
 package host
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -52,4 +62,77 @@ func TestVersionLabelsFollowRole(t *testing.T) {
 			check("after the reload", tc.then)
 		})
 	}
+}
+
+// TestLiveNamesDigestsAndRoles: the load and reload logs, Live and Served
+// name the module digest serving each role, before and after a promotion.
+func TestLiveNamesDigestsAndRoles(t *testing.T) {
+	orig, err := os.ReadFile(wasmPath("guest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same code with a custom section appended: another digest.
+	v2 := filepath.Join(t.TempDir(), "guest-v2.wasm")
+	if err := os.WriteFile(v2, append(slices.Clone(orig), 0x00, 0x06, 0x04, 'n', 'o', 't', 'e', 'x'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sha256.Sum256(b)
+		return hex.EncodeToString(s[:])
+	}
+	d1, d2 := sum(wasmPath("guest")), sum(v2)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	cfg := one("t", Plugin{Source: wasmPath("guest"), Canary: Canary{Source: v2, Percent: 100}})
+	cfg.CacheDir = cacheDir
+	h, err := New(context.Background(), cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	want := []Live{
+		{Namespace: "t", Role: RoleStable, Source: wasmPath("guest"), SHA256: d1, Percent: 0},
+		{Namespace: "t", Role: RoleCanary, Source: v2, SHA256: d2, Percent: 100},
+	}
+	if got := h.Live(); !slices.Equal(got, want) {
+		t.Fatalf("Live = %+v, want %+v", got, want)
+	}
+	if role, d := h.Served("r1", "t"); role != RoleCanary || d != d2 {
+		t.Fatalf("Served = %s %s, want canary %s", role, d, d2)
+	}
+	versionOf(t, h, "r1") // pins r1 to the canary's module
+	if err := h.Reload(context.Background(), one("t", Plugin{Source: v2})); err != nil {
+		t.Fatal(err)
+	}
+	if role, d := h.Served("r1", "t"); role != RoleStable || d != d2 {
+		t.Fatalf("after the promotion Served = %s %s, want stable %s", role, d, d2)
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	for _, line := range []string{
+		`msg="plugins loaded" plugin=t role=stable sha256=` + d1,
+		`msg="plugins loaded" plugin=t role=canary sha256=` + d2,
+		`msg="plugins reloaded" plugin=t role=stable sha256=` + d2,
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("logs lack %q:\n%s", line, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

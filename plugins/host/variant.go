@@ -91,6 +91,14 @@ func loadVariant(ctx context.Context, cache wazero.CompilationCache, logger *slo
 	return v, nil
 }
 
+// currentDigest is the sha256 of the module serving now (an on_failure
+// reload may have replaced the one loaded).
+func (v *variant) currentDigest() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.digest
+}
+
 func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, error) {
 	v.mu.Lock()
 	rt, cm := v.rt, v.cm
