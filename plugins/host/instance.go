@@ -36,11 +36,16 @@ type instance struct {
 	rec     []byte
 	stack   [2]uint64
 	output  *outputBuffer // the guest's stdout and stderr
+
+	// globals are the module's mutable globals and snap its state right
+	// after cg_init (nil: reset instantiates anew), see snapshot.go.
+	globals []api.MutableGlobal
+	snap    *snapshot
 }
 
 // newInstance instantiates cm with no filesystem, network, environment or
 // arguments, runs _initialize, and passes cfg to cg_init.
-func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.CompiledModule, cfg []byte, epoch uint64) (*instance, error) {
+func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.CompiledModule, globalNames []string, cfg []byte, epoch uint64) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, initTimeout)
 	defer cancel()
 	out := &outputBuffer{max: 4096}
@@ -57,6 +62,9 @@ func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.C
 		return nil, fmt.Errorf("instantiate: %w%s", classify(err, initTimeout.String()), out.suffix())
 	}
 	in := &instance{mod: mod, alloc: mod.ExportedFunction(abi.ExportAlloc), handle: mod.ExportedFunction(abi.ExportHandle), epoch: epoch, output: out}
+	if globalNames != nil {
+		in.globals, _ = mutableGlobalsOf(mod, globalNames)
+	}
 	cs := &callState{v: v}
 	ptr, err := in.write(context.WithValue(ctx, callStateKey{}, cs), cfg)
 	if err == nil {

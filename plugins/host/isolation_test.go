@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -19,21 +20,42 @@ import (
 // room it finds nothing, and a stale input buffer is cleared even within a
 // room. One instance (pool_size 1), so without the contract every call
 // would share it.
+//
+// Resets run from the module's snapshot (the fast path), or by a new
+// instantiation when the instance's memory grew ("putbig") or snapshots are
+// off.
 func TestIsolationAcrossRooms(t *testing.T) {
-	for _, tc := range []struct {
+	type tcase struct {
 		name        string
-		put         string // "put" (global, heap, buffer) or "leave" (buffer only)
+		put         string // "put" (global, heap, buffer), "putbig" (and grown memory) or "leave" (buffer only)
 		findRoom    string
 		wantGlobal  bool
 		wantHitsMin int
-	}{
-		{"same room sees its own globals and heap", "put", "room-a", true, 1},
-		{"another room sees no global and no memory", "put", "room-b", false, 0},
-		{"same room: stale input buffer is cleared", "leave", "room-a", false, 0},
-		{"another room: stale input buffer is cleared", "leave", "room-b", false, 0},
-	} {
+		snapshots   bool
+	}
+	var cases []tcase
+	for _, snap := range []bool{true, false} {
+		for _, tc := range []tcase{
+			{"same room sees its own globals and heap", "put", "room-a", true, 1, snap},
+			{"another room sees no global and no memory", "put", "room-b", false, 0, snap},
+			{"another room after memory grew", "putbig", "room-b", false, 0, snap},
+			{"same room: stale input buffer is cleared", "leave", "room-a", false, 0, snap},
+			{"another room: stale input buffer is cleared", "leave", "room-b", false, 0, snap},
+		} {
+			tc.name = fmt.Sprintf("%s/snapshots=%v", tc.name, snap)
+			cases = append(cases, tc)
+		}
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHost(t, one("snoop", Plugin{Source: wasmPath("snoop"), PoolSize: 1}))
+			v := h.gen.entries["snoop"].stable
+			if v.globalNames == nil {
+				t.Fatal("snapshots unavailable for a Go module (exportGlobals)")
+			}
+			if !tc.snapshots {
+				v.pool.reset = nil
+			}
 			token := "tok-" + randHex(t)
 			// A long sender name puts the token far into the record, past
 			// the end of the shorter record of the find call.

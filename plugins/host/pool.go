@@ -11,15 +11,19 @@ import (
 // served a call for room R serves only R's calls until it is discarded; a
 // call for a room with no idle instance of its own takes a fresh instance
 // (one that has served no call), else creates one while the pool is not
-// full, else discards the least recently used idle instance of another room
-// and creates a fresh one in its slot (a reset: one instantiation, see
-// BenchmarkRoomSwitch), else waits for a busy instance to come back.
+// full, else resets the least recently used idle instance of another room
+// to its state after cg_init (snapshot.go; when it cannot, it is replaced by
+// a new instance: see BenchmarkRoomSwitch), else waits for a busy instance
+// to come back.
 //
 // Instances are created on demand; an instance whose epoch is older than
 // the pool's is closed instead of reused (see renew).
 type pool struct {
 	size        int
 	newInstance func(ctx context.Context, epoch uint64) (*instance, error)
+	// reset, when set, turns an idle instance of another room into a
+	// fresh one in place (false: it cannot, the instance is replaced).
+	reset func(*instance) bool
 
 	mu      sync.Mutex
 	idle    []*instance // least recently used first
@@ -53,10 +57,13 @@ func (p *pool) get(ctx context.Context, room string) (*instance, error) {
 			p.mu.Unlock()
 			return p.create(ctx, epoch)
 		}
-		if len(p.idle) > 0 { // reset: replace another room's instance
+		if len(p.idle) > 0 { // reset another room's instance, or replace it
 			victim := p.idle[0]
 			p.idle = p.idle[1:]
 			p.mu.Unlock()
+			if p.reset != nil && p.reset(victim) {
+				return victim, nil
+			}
 			victim.close()
 			return p.create(ctx, epoch)
 		}

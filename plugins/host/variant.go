@@ -30,10 +30,12 @@ type variant struct {
 	timeout   time.Duration
 	logger    *slog.Logger
 
-	mu     sync.Mutex // guards digest, rt, cm
-	digest string
-	rt     wazero.Runtime
-	cm     wazero.CompiledModule
+	mu          sync.Mutex // guards digest, rt, cm, globalNames, snap
+	digest      string
+	rt          wazero.Runtime
+	cm          wazero.CompiledModule
+	globalNames []string  // exports of the mutable globals (nil: no snapshots)
+	snap        *snapshot // state of a fresh instance of cm, taken once
 
 	pool      *pool
 	reloading atomic.Bool
@@ -67,10 +69,10 @@ func loadVariant(ctx context.Context, cache wazero.CompilationCache, logger *slo
 	if err != nil {
 		return nil, err
 	}
-	cm, err := rt.CompileModule(ctx, s.bytes)
+	cm, names, err := compile(ctx, rt, s.bytes)
 	if err != nil {
 		rt.Close(ctx)
-		return nil, fmt.Errorf("compile: %w", err)
+		return nil, err
 	}
 	if err := checkABI(cm, uint32(s.plugin.MemoryPages)); err != nil {
 		rt.Close(ctx)
@@ -79,9 +81,10 @@ func loadVariant(ctx context.Context, cache wazero.CompilationCache, logger *slo
 	v := &variant{
 		name: s.name, namespace: s.namespace, key: s.key(), source: s.source, pin: s.pin,
 		cfg: s.cfg, policy: s.plugin.OnFailure, timeout: s.plugin.Timeout, logger: logger,
-		digest: s.digest, rt: rt, cm: cm,
+		digest: s.digest, rt: rt, cm: cm, globalNames: names,
 	}
 	v.pool = newPool(s.plugin.PoolSize, v.newInstance)
+	v.pool.reset = v.resetInstance
 	in, err := v.pool.get(ctx, "")
 	if err != nil {
 		rt.Close(ctx)
@@ -101,9 +104,55 @@ func (v *variant) currentDigest() string {
 
 func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, error) {
 	v.mu.Lock()
-	rt, cm := v.rt, v.cm
+	rt, cm, names, snap := v.rt, v.cm, v.globalNames, v.snap
 	v.mu.Unlock()
-	return newInstance(ctx, v, rt, cm, v.cfg, epoch)
+	in, err := newInstance(ctx, v, rt, cm, names, v.cfg, epoch)
+	if err != nil || in.globals == nil {
+		return in, err
+	}
+	if snap == nil {
+		var ok bool
+		if snap, ok = takeSnapshot(in); !ok {
+			return in, nil
+		}
+		v.mu.Lock()
+		if v.cm != cm {
+			snap = nil // replaced meanwhile by an on_failure reload
+		} else if v.snap == nil {
+			v.snap = snap
+		} else {
+			snap = v.snap
+		}
+		v.mu.Unlock()
+	}
+	in.snap = snap
+	return in, nil
+}
+
+// resetInstance resets in to its module's state after cg_init, when its
+// snapshot is of the module serving now (an on_failure reload may have
+// replaced it).
+func (v *variant) resetInstance(in *instance) bool {
+	v.mu.Lock()
+	current := in.snap != nil && in.snap == v.snap
+	v.mu.Unlock()
+	return current && in.reset()
+}
+
+// compile compiles a module with its mutable globals exported for
+// snapshots (see snapshot.go), or as it is when that is not possible;
+// names is nil then.
+func compile(ctx context.Context, rt wazero.Runtime, b []byte) (wazero.CompiledModule, []string, error) {
+	if rb, names, err := exportGlobals(b); err == nil {
+		if cm, err := rt.CompileModule(ctx, rb); err == nil {
+			return cm, names, nil
+		}
+	}
+	cm, err := rt.CompileModule(ctx, b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compile: %w", err)
+	}
+	return cm, nil, nil
 }
 
 // Roles of a variant in its namespace, as reported to a CallObserver.
@@ -132,9 +181,12 @@ func (v *variant) handle(ctx context.Context, call *core.Call, role string) (res
 	}
 	in.room = call.Room
 	res, keep, err := in.call(ctx, v, name, call)
-	// A room that empties is over: its instance is not kept for a later
-	// room of the same id.
-	if keep && !(call.Hook == core.HookLeave && call.RoomEmpty) {
+	// A room that empties is over: its instance is reset (or discarded)
+	// rather than kept for a later room of the same id.
+	if keep && call.Hook == core.HookLeave && call.RoomEmpty {
+		keep = v.resetInstance(in)
+	}
+	if keep {
 		v.pool.put(in)
 	} else {
 		v.pool.discard(in)
@@ -208,10 +260,11 @@ func (v *variant) reload() {
 			v.mu.Unlock()
 			if !same {
 				var cm wazero.CompiledModule
-				if cm, err = rt.CompileModule(ctx, b); err == nil {
+				var names []string
+				if cm, names, err = compile(ctx, rt, b); err == nil {
 					if err = checkABI(cm, 0xffffffff); err == nil {
 						v.mu.Lock()
-						v.cm, v.digest = cm, digest
+						v.cm, v.digest, v.globalNames, v.snap = cm, digest, names, nil
 						v.mu.Unlock()
 					}
 				}

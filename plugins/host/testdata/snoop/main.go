@@ -8,7 +8,8 @@
 // {"find":"<token reversed>"} replies snoop.seen {"global": what the global
 // holds, "hits": how many times the token occurs in linear memory (its own
 // needle excepted)}. A message {"leave":"<token>"} leaves the token only
-// in the input buffer. The token is sent reversed so that the record of the
+// in the input buffer. {"putbig":"<token>"} is "put" that also grows linear
+// memory by 16 MiB. The token is sent reversed so that the record of the
 // find call does not contain it.
 package main
 
@@ -30,6 +31,7 @@ var (
 	secret  string
 	kept    []byte
 	garbage [][]byte
+	big     []byte
 )
 
 //go:wasmexport cg_alloc
@@ -53,7 +55,16 @@ func handle(p unsafe.Pointer, n uint32) int32 {
 	if _, ok := field(data, `{"leave":"`); ok {
 		return 0 // the token stays only in the input buffer
 	}
-	if tok, ok := field(data, `{"put":"`); ok {
+	tok, ok := field(data, `{"put":"`)
+	if !ok {
+		if tok, ok = field(data, `{"putbig":"`); ok {
+			// Grow linear memory, so that the host cannot restore the
+			// instance's snapshot in place.
+			big = make([]byte, 16<<20)
+			copy(big, tok)
+		}
+	}
+	if ok {
 		secret = string(tok)
 		kept = append([]byte(nil), tok...)
 		for i := 0; i < 32; i++ {
