@@ -101,3 +101,46 @@ func TestCheckRejects(t *testing.T) {
 		t.Error("bad name accepted")
 	}
 }
+
+// TestNewOutOfTree scaffolds a standalone plugin module in an empty
+// directory outside the checkout, then follows what `new` prints: tidy,
+// native test, build script, check. Module downloads are off: everything
+// comes from the checkout and the local module cache.
+func TestNewOutOfTree(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	t.Chdir(work)
+	var out strings.Builder
+	if err := run([]string{"new", "poll"}, &out); err == nil || !strings.Contains(err.Error(), "pass -sdk") {
+		t.Fatalf("new outside a checkout without -sdk: %v", err)
+	}
+	if err := run([]string{"new", "-sdk", root, "poll"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"new", "-sdk", root, "poll"}, &out); err == nil {
+		t.Fatal("scaffolding over an existing module succeeded")
+	}
+	dir := filepath.Join(work, "poll")
+	sh := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, b)
+		}
+	}
+	sh("go", "mod", "tidy")
+	sh("go", "test", "./...")
+	sh("./build.sh")
+	out.Reset()
+	if err := run([]string{"check", "-frame", `poll.say={"text":"hi"}`, filepath.Join(dir, "poll.wasm")}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "poll.say") || !strings.Contains(out.String(), ": ok (6 calls)") {
+		t.Fatalf("check output:\n%s", out.String())
+	}
+}
