@@ -95,6 +95,13 @@ type Plugin struct {
 	// FailureWindow is the window of FailureBudget (default 0:
 	// DefaultFailureWindow).
 	FailureWindow time.Duration `koanf:"failure_window"`
+	// MoveLiveRooms, set in the configuration a reload applies, moves the
+	// live rooms of this namespace that run a version this configuration
+	// no longer has (a replaced file, a removed canary) to the configured
+	// versions on their next frame, with their state. Without it a live
+	// room keeps the version it started with until it empties. Either way
+	// state compatibility between versions is the plugin's concern.
+	MoveLiveRooms bool `koanf:"move_live_rooms"`
 	// Canary optionally serves a second version to a share of rooms.
 	Canary Canary `koanf:"canary"`
 }

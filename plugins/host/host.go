@@ -21,9 +21,13 @@ type Host struct {
 	logger *slog.Logger
 	cache  wazero.CompilationCache
 
-	mu       sync.Mutex // serialises Reload/Close; guards gen, pins, variants' inflight/retired
-	gen      *generation
-	pins     map[pinKey]*variant
+	mu   sync.Mutex // serialises Reload/Close; guards gen, pins, draining, variants' inflight/retired/draining/pins
+	gen  *generation
+	pins map[pinKey]*variant
+	// draining holds, by key, the versions no longer configured that live
+	// rooms still run (see Reload); each is closed when its last room
+	// empties.
+	draining map[string]*variant
 	closed   bool
 	reloadMu sync.Mutex
 
@@ -165,7 +169,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	h := &Host{logger: logger, cache: cache, pins: map[pinKey]*variant{}, budgets: newBudgets()}
+	h := &Host{logger: logger, cache: cache, pins: map[pinKey]*variant{}, draining: map[string]*variant{}, budgets: newBudgets()}
 	gen, err := h.build(ctx, cfg, nil)
 	if err != nil {
 		cache.Close(ctx)
@@ -189,12 +193,17 @@ type Live struct {
 	// room enable/disable allow).
 	Percent int `json:"percent"`
 	Rollout int `json:"rollout"`
+	// Rooms is how many live rooms on this node run this version.
+	Rooms int `json:"rooms"`
 }
 
 // Live lists every loaded version, by namespace then role (stable first),
-// for logs and admin views.
+// then the previous versions live rooms still run, for logs and admin
+// views.
 func (h *Host) Live() []Live {
-	gen := h.cur.Load()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	gen := h.gen
 	if gen == nil {
 		return nil
 	}
@@ -205,12 +214,22 @@ func (h *Host) Live() []Live {
 		if e.canary != nil && e.canary != e.stable {
 			pct = 100 - e.percent
 		}
-		out = append(out, Live{Namespace: ns, Role: RoleStable, Source: e.stable.source, SHA256: e.stable.currentDigest(), Percent: pct, Rollout: e.rollout})
+		out = append(out, Live{Namespace: ns, Role: RoleStable, Source: e.stable.source, SHA256: e.stable.currentDigest(), Percent: pct, Rollout: e.rollout, Rooms: e.stable.pins})
 		if e.canary != nil && e.canary != e.stable {
-			out = append(out, Live{Namespace: ns, Role: RoleCanary, Source: e.canary.source, SHA256: e.canary.currentDigest(), Percent: e.percent, Rollout: e.rollout})
+			out = append(out, Live{Namespace: ns, Role: RoleCanary, Source: e.canary.source, SHA256: e.canary.currentDigest(), Percent: e.percent, Rollout: e.rollout, Rooms: e.canary.pins})
 		}
 	}
-	return out
+	var prev []Live
+	for _, v := range h.draining {
+		prev = append(prev, Live{Namespace: v.namespace, Role: RolePrevious, Source: v.source, SHA256: v.currentDigest(), Rooms: v.pins})
+	}
+	sort.Slice(prev, func(i, j int) bool {
+		if prev[i].Namespace != prev[j].Namespace {
+			return prev[i].Namespace < prev[j].Namespace
+		}
+		return prev[i].SHA256 < prev[j].SHA256
+	})
+	return append(out, prev...)
 }
 
 // Served reports the role and module digest serving namespace in room, or
@@ -236,7 +255,7 @@ func (h *Host) Served(room, namespace string) (role, sha256 string) {
 // logLive logs one line per loaded version: which module serves which role.
 func (h *Host) logLive(msg string) {
 	for _, l := range h.Live() {
-		h.logger.Info(msg, "plugin", l.Namespace, "role", l.Role, "sha256", l.SHA256, "source", l.Source, "percent", l.Percent, "rollout", l.Rollout)
+		h.logger.Info(msg, "plugin", l.Namespace, "role", l.Role, "sha256", l.SHA256, "source", l.Source, "percent", l.Percent, "rollout", l.Rollout, "rooms", l.Rooms)
 	}
 }
 
@@ -268,6 +287,13 @@ func (h *Host) build(ctx context.Context, cfg Config, old *generation) (*generat
 				gen.variantBy[key] = v
 				return v, nil
 			}
+		}
+		h.mu.Lock()
+		dv := h.draining[key]
+		h.mu.Unlock()
+		if dv != nil { // configured again: Reload takes it out of draining
+			gen.variantBy[key] = dv
+			return dv, nil
 		}
 		v, err := loadVariant(ctx, h.cache, h.logger, s)
 		if err != nil {
@@ -355,10 +381,29 @@ func (h *Host) Version(room, namespace string) string {
 // (same module, config and limits) takes the role of the configuration
 // that reuses it, so a promoted canary serves, and is labelled, as stable.
 func (e *entry) role(v *variant) string {
-	if v == e.canary && v != e.stable {
+	switch v {
+	case e.stable:
+		return RoleStable
+	case e.canary:
 		return RoleCanary
 	}
-	return RoleStable
+	return RolePrevious
+}
+
+// setPin pins room's namespace to v; dropPin forgets it. h.mu is held.
+func (h *Host) setPin(k pinKey, v *variant) {
+	if old := h.pins[k]; old != nil {
+		old.pins--
+	}
+	h.pins[k] = v
+	v.pins++
+}
+
+func (h *Host) dropPin(k pinKey) {
+	if v := h.pins[k]; v != nil {
+		v.pins--
+		delete(h.pins, k)
+	}
 }
 
 // acquire returns the room's version of namespace (pinning it on first use)
@@ -377,7 +422,7 @@ func (h *Host) acquire(room, namespace string) (*variant, string, error) {
 	v := h.pins[k]
 	if v == nil || v.retired {
 		v = e.pick(room)
-		h.pins[k] = v
+		h.setPin(k, v)
 	}
 	v.inflight++
 	return v, e.role(v), nil
@@ -388,9 +433,16 @@ func (h *Host) release(ctx context.Context, v *variant, room, namespace string, 
 	h.mu.Lock()
 	v.inflight--
 	if unpin && h.pins[pinKey{room, namespace}] == v {
-		delete(h.pins, pinKey{room, namespace})
+		h.dropPin(pinKey{room, namespace})
 	}
-	closeNow := v.retired && v.inflight == 0
+	if v.draining && v.pins == 0 { // its last live room emptied
+		v.draining, v.retired = false, true
+		delete(h.draining, v.key)
+	}
+	closeNow := v.retired && v.inflight == 0 && !v.closing
+	if closeNow {
+		v.closing = true
+	}
 	h.mu.Unlock()
 	if closeNow {
 		v.close(context.WithoutCancel(ctx))
@@ -492,18 +544,39 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 	h.mu.Lock()
 	h.gen = gen
 	h.cur.Store(gen)
+	candidates := map[string]*variant{}
 	for key, v := range old.variantBy {
+		candidates[key] = v
+	}
+	for key, v := range h.draining {
+		candidates[key] = v
+	}
+	for key, v := range candidates {
 		if gen.variantBy[key] == v {
+			v.draining = false
+			delete(h.draining, key)
 			continue
 		}
+		// A version no longer configured keeps serving the live rooms that
+		// run it (they keep the version they started with) unless the
+		// namespace is gone or this reload forces the move.
+		p, configured := cfg.Namespaces[v.namespace]
+		if configured && !p.MoveLiveRooms && v.pins > 0 {
+			v.draining = true
+			h.draining[key] = v
+			continue
+		}
+		v.draining = false
+		delete(h.draining, key)
 		v.retired = true
-		if v.inflight == 0 {
+		if v.inflight == 0 && !v.closing {
+			v.closing = true
 			toClose = append(toClose, v)
 		}
 	}
 	for k, v := range h.pins {
 		if v.retired {
-			delete(h.pins, k)
+			h.dropPin(k)
 		}
 	}
 	h.mu.Unlock()
@@ -534,9 +607,16 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.closed = true
 	gen := h.gen
+	drained := make([]*variant, 0, len(h.draining))
+	for _, v := range h.draining {
+		drained = append(drained, v)
+	}
 	h.mu.Unlock()
 	var errs []error
 	for _, v := range gen.variantBy {
+		v.close(ctx)
+	}
+	for _, v := range drained {
 		v.close(ctx)
 	}
 	if err := h.cache.Close(ctx); err != nil {

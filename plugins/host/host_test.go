@@ -339,18 +339,42 @@ func TestCanary(t *testing.T) {
 	if got := versionOf(t, h, stableRoom); got != "b" {
 		t.Fatalf("emptied room %s restarted on %s, want the canary", stableRoom, got)
 	}
+	first[stableRoom] = "b"
 
-	// Roll the canary back: its rooms move to the stable version.
+	// Remove the canary: its live rooms keep it (role "previous")...
 	if err := h.Reload(context.Background(), canaryConfig(0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Reload(context.Background(), one("t", Plugin{Source: wasmPath("guest"), Config: map[string]any{"version": "a"}})); err != nil {
+	stableOnly := one("t", Plugin{Source: wasmPath("guest"), Config: map[string]any{"version": "a"}})
+	if err := h.Reload(context.Background(), stableOnly); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rooms {
+		if got := versionOf(t, h, r); got != first[r] {
+			t.Fatalf("room %s moved to %s when the canary was removed", r, got)
+		}
+		if want := map[string]string{"a": RoleStable, "b": RolePrevious}[first[r]]; h.Version(r, "t") != want {
+			t.Fatalf("room %s on %s reports role %s, want %s", r, first[r], h.Version(r, "t"), want)
+		}
+	}
+	if got := versionOf(t, h, "another-new-room"); got != "a" {
+		t.Fatalf("a new room got %s after the canary was removed", got)
+	}
+	// ...until the operator forces the move (a rollback).
+	stableOnly.Namespaces["t"] = Plugin{Source: wasmPath("guest"), Config: map[string]any{"version": "a"}, MoveLiveRooms: true}
+	if err := h.Reload(context.Background(), stableOnly); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rooms {
 		if got := versionOf(t, h, r); got != "a" {
-			t.Fatalf("room %s on %s after the canary was removed", r, got)
+			t.Fatalf("room %s on %s after the forced move", r, got)
 		}
+	}
+	// The 60 rooms and another-new-room run the stable version; the
+	// canary's brand-new-room was unpinned by the move and has not called
+	// since; nothing runs a previous version any more.
+	if live := h.Live(); len(live) != 1 || live[0].Role != RoleStable || live[0].Rooms != len(rooms)+1 {
+		t.Fatalf("Live after the forced move: %+v", live)
 	}
 }
 
@@ -376,8 +400,23 @@ func TestReload(t *testing.T) {
 	if err := h.Reload(context.Background(), one("t", Plugin{Source: g, Config: map[string]any{"version": "b"}})); err != nil {
 		t.Fatal(err)
 	}
+	// The live room keeps its version; a new room gets the new one; the
+	// live room moves once it empties, or when a reload forces it.
+	if v := versionOf(t, h, "r1"); v != "a" {
+		t.Fatalf("after reload the live room runs %s", v)
+	}
+	if v := versionOf(t, h, "r2"); v != "b" {
+		t.Fatalf("after reload a new room runs %s", v)
+	}
+	leave := &core.Call{Hook: core.HookLeave, Room: "r2", Sender: teacher, Conn: "c1", LastOfUser: true, RoomEmpty: true}
+	if _, err := h.Handler("r2", "t").Handle(context.Background(), leave); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(context.Background(), one("t", Plugin{Source: g, Config: map[string]any{"version": "b"}, MoveLiveRooms: true})); err != nil {
+		t.Fatal(err)
+	}
 	if v := versionOf(t, h, "r1"); v != "b" {
-		t.Fatalf("after reload the room runs %s", v)
+		t.Fatalf("after a forced move the room runs %s", v)
 	}
 	if err := h.Reload(context.Background(), one("t2", Plugin{Source: g})); err != nil {
 		t.Fatal(err)

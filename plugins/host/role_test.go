@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/classgate/classgate/core"
 )
 
 // TestVersionLabelsFollowRole: a loaded variant reused by a reload in
@@ -135,4 +137,69 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestLiveRoomsKeepTheirVersion: replacing the stable file and reloading
+// leaves a live room on the module it started with (role "previous" in
+// metrics, Version, Served and Live) while new rooms get the new one; the
+// previous version is closed when its last room empties, and the room then
+// starts on the new one.
+func TestLiveRoomsKeepTheirVersion(t *testing.T) {
+	orig, err := os.ReadFile(wasmPath("guest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "t.wasm")
+	if err := os.WriteFile(file, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHost(t, one("t", Plugin{Source: file}))
+	obs := &recObserver{}
+	h.SetObserver(obs)
+	versionOf(t, h, "r1")
+	_, d1 := h.Served("r1", "t")
+	if err := os.WriteFile(file, append(slices.Clone(orig), 0x00, 0x06, 0x04, 'n', 'o', 't', 'e', 'x'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(context.Background(), one("t", Plugin{Source: file})); err != nil {
+		t.Fatal(err)
+	}
+	versionOf(t, h, "r1")
+	if got := obs.last(); got != "t/"+RolePrevious+"/ok" {
+		t.Fatalf("live room's call observed as %q", got)
+	}
+	if role, d := h.Served("r1", "t"); role != RolePrevious || d != d1 {
+		t.Fatalf("live room served by %s %s, want previous %s", role, d, d1)
+	}
+	versionOf(t, h, "r2")
+	role, d2 := h.Served("r2", "t")
+	if role != RoleStable || d2 == d1 {
+		t.Fatalf("new room served by %s %s", role, d2)
+	}
+	live := h.Live()
+	if len(live) != 2 || live[1].Role != RolePrevious || live[1].SHA256 != d1 || live[1].Rooms != 1 {
+		t.Fatalf("Live = %+v", live)
+	}
+	prev := func() *variant {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, v := range h.draining {
+			return v
+		}
+		return nil
+	}()
+	leave := &core.Call{Hook: core.HookLeave, Room: "r1", Sender: teacher, Conn: "c1", LastOfUser: true, RoomEmpty: true}
+	if _, err := h.Handler("r1", "t").Handle(context.Background(), leave); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	closed, left := prev.closing, len(h.draining)
+	h.mu.Unlock()
+	if !closed || left != 0 {
+		t.Fatalf("previous version after its last room emptied: closing %v, %d draining", closed, left)
+	}
+	versionOf(t, h, "r1")
+	if role, d := h.Served("r1", "t"); role != RoleStable || d != d2 {
+		t.Fatalf("the room restarted on %s %s, want stable %s", role, d, d2)
+	}
 }

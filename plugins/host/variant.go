@@ -43,7 +43,10 @@ type variant struct {
 
 	// Guarded by Host.mu.
 	inflight int
-	retired  bool
+	retired  bool // no longer served; closed when no call is in flight
+	closing  bool // close has been started (once)
+	draining bool // no longer configured, but live rooms still run it
+	pins     int  // rooms pinned to it
 }
 
 // spec is everything that defines a variant before loading.
@@ -155,10 +158,13 @@ func compile(ctx context.Context, rt wazero.Runtime, b []byte) (wazero.CompiledM
 	return cm, nil, nil
 }
 
-// Roles of a variant in its namespace, as reported to a CallObserver.
+// Roles of a variant in its namespace, as reported to a CallObserver: the
+// configured stable or canary version, or a previous version no longer
+// configured that live rooms still run (Reload).
 const (
-	RoleStable = "stable"
-	RoleCanary = "canary"
+	RoleStable   = "stable"
+	RoleCanary   = "canary"
+	RolePrevious = "previous"
 )
 
 // displayName is the variant's name for a call served in role.
