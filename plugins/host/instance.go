@@ -29,6 +29,8 @@ type instance struct {
 	// room is the room the instance is bound to: the room of every call it
 	// has served, "" while it has served none (ABI.md §2).
 	room string
+	// ended: room has emptied; the instance serves no room until reset.
+	ended bool
 
 	buf     uint32 // guest buffer from cg_alloc, reused while big enough
 	bufCap  uint32

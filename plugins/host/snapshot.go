@@ -290,7 +290,7 @@ func (in *instance) reset() bool {
 		g.Set(s.globals[i])
 	}
 	in.buf, in.bufCap, in.bufUsed = s.buf, s.bufCap, s.bufUsed
-	in.room = ""
+	in.room, in.ended = "", false
 	return true
 }
 

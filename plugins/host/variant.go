@@ -187,10 +187,11 @@ func (v *variant) handle(ctx context.Context, call *core.Call, role string) (res
 	}
 	in.room = call.Room
 	res, keep, err := in.call(ctx, v, name, call)
-	// A room that empties is over: its instance is reset (or discarded)
-	// rather than kept for a later room of the same id.
-	if keep && call.Hook == core.HookLeave && call.RoomEmpty {
-		keep = v.resetInstance(in)
+	// A room that empties is over: its instance serves no room any more
+	// (not even a later room of the same id) and is reset when a room
+	// needs it — later, so the leave itself stays cheap.
+	if call.Hook == core.HookLeave && call.RoomEmpty {
+		in.ended = true
 	}
 	if keep {
 		v.pool.put(in)
