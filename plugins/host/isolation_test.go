@@ -103,3 +103,34 @@ func reverse(s string) string {
 	slices.Reverse(b)
 	return string(b)
 }
+
+// TestPoolBoundAcrossRooms: calls across many rooms never make the pool
+// exceed pool_size instances, background growth included, and every room
+// is served.
+func TestPoolBoundAcrossRooms(t *testing.T) {
+	for _, snapshots := range []bool{true, false} {
+		t.Run(fmt.Sprintf("snapshots=%v", snapshots), func(t *testing.T) {
+			h := guestHost(t, func(p *Plugin) { p.PoolSize = 2 })
+			p := h.gen.entries["t"].stable.pool
+			if !snapshots {
+				p.reset = nil
+			}
+			for i := 0; i < 40; i++ {
+				room := fmt.Sprintf("room-%d", i%10)
+				if _, err := call(t, h, msg(room, "t.echo", `{}`)); err != nil {
+					t.Fatalf("call %d in %s: %v", i, room, err)
+				}
+				p.mu.Lock()
+				live := p.live
+				p.mu.Unlock()
+				if live > 2 {
+					t.Fatalf("after call %d: %d instances, pool_size 2", i, live)
+				}
+			}
+			p.bg.Wait()
+			if n := len(p.idleInstances()); n > 2 {
+				t.Fatalf("%d idle instances, pool_size 2", n)
+			}
+		})
+	}
+}
