@@ -41,7 +41,8 @@ type Host struct {
 
 // CallObserver receives every plugin call, for metrics. plugin is the
 // namespace, version the role of the variant that served the call
-// ("stable" or "canary"), outcome one of the Outcome constants.
+// (RoleStable, RoleCanary or RolePrevious), outcome one of the Outcome
+// constants.
 // Implementations must be cheap and safe for concurrent use.
 type CallObserver interface {
 	ObservePluginCall(plugin, version, outcome string, d time.Duration)
@@ -185,7 +186,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
 // the rooms that get Role.
 type Live struct {
 	Namespace string `json:"namespace"`
-	Role      string `json:"role"` // RoleStable or RoleCanary
+	Role      string `json:"role"` // RoleStable, RoleCanary or RolePrevious
 	Source    string `json:"source"`
 	SHA256    string `json:"sha256"` // of the module serving now
 	// Percent of rooms the role is offered to (the canary's percent, or
