@@ -251,3 +251,16 @@ func BenchmarkRoomSwitch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPollVote: a vote of the example poll plugin (written in the
+// style plugins/README.md recommends) against chat.send, the reference.
+func BenchmarkPollVote(b *testing.B) {
+	h := newHost(b, one("poll", Plugin{Source: wasmPath("poll"), PoolSize: 1}))
+	st := map[string][]byte{"p": []byte(`{"question":"Q","options":["a","b","c"]}`), "o": []byte("1"), "t": []byte("10,20,30")}
+	i := 0
+	benchCalls(b, h.Handler("r1", "poll"), func() *core.Call {
+		i++
+		return &core.Call{Hook: core.HookMessage, Type: "poll.vote", Room: "r1", Conn: "c1", State: st,
+			Sender: core.User{ID: "u" + strconv.Itoa(i), Role: "student"}, Data: json.RawMessage(`{"choice":1}`)}
+	})
+}

@@ -18,7 +18,7 @@ var (
 	wasmDir  string
 	cacheDir string
 	guests   = []string{"./plugins/host/testdata/guest", "./plugins/host/testdata/rawguest", "./plugins/host/testdata/abi2guest", "./plugins/host/testdata/snoop",
-		"./plugins/chat", "./plugins/whiteboard", "./plugins/presence"}
+		"./plugins/chat", "./plugins/whiteboard", "./plugins/presence", "./plugins/poll"}
 )
 
 // wasmPath returns the built module of a guest by its base name ("guest").
