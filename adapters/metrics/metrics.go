@@ -48,23 +48,33 @@ const (
 	maxLabelValueLen      = 64
 )
 
-// Plugin call outcomes reported by the plugin host (see PluginObserver).
-// Other values are counted as OutcomeError.
+// Plugin call outcomes reported by the plugin host (see PluginObserver);
+// they mirror host.Outcomes (plugins/host), which is the source:
+// TestOutcomesMatchHost checks that each is known here. Other values are
+// counted as OutcomeError.
 const (
-	OutcomeOK          = "ok"          // the plugin answered (accepted or not)
+	OutcomeOK          = "ok"          // the plugin answered and accepted
 	OutcomeRejected    = "rejected"    // the plugin refused the frame (Result.Reject)
-	OutcomeError       = "error"       // the plugin reported an error or a recovered panic
+	OutcomeError       = "error"       // the plugin reported an error
+	OutcomePanic       = "panic"       // the plugin panicked and recovered
 	OutcomeTimeout     = "timeout"     // the call ran past its deadline
 	OutcomeCrash       = "crash"       // the instance trapped, exited or ran out of memory
 	OutcomeABI         = "abi"         // the guest broke the ABI
+	OutcomeInit        = "init"        // no instance could be created for the call
+	OutcomeBadOutput   = "bad_output"  // the plugin emitted invalid output
 	OutcomeLimit       = "limit"       // a per-call output limit was exceeded
+	OutcomeRefused     = "refused"     // the sender's failure budget was spent; the plugin was not called
 	OutcomeUnavailable = "unavailable" // disabled by a reload, or the host is closed
 )
 
 var outcomes = map[string]bool{
-	OutcomeOK: true, OutcomeRejected: true, OutcomeError: true, OutcomeTimeout: true,
-	OutcomeCrash: true, OutcomeABI: true, OutcomeLimit: true, OutcomeUnavailable: true,
+	OutcomeOK: true, OutcomeRejected: true, OutcomeError: true, OutcomePanic: true, OutcomeTimeout: true,
+	OutcomeCrash: true, OutcomeABI: true, OutcomeInit: true, OutcomeBadOutput: true, OutcomeLimit: true,
+	OutcomeRefused: true, OutcomeUnavailable: true,
 }
+
+// KnownOutcome reports whether outcome is counted under its own label.
+func KnownOutcome(outcome string) bool { return outcomes[outcome] }
 
 // Buckets of the histograms, in seconds.
 var (

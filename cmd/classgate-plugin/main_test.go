@@ -37,11 +37,49 @@ func TestNewThenCheck(t *testing.T) {
 	wasm := filepath.Join(t.TempDir(), name+".wasm")
 	goCmd([]string{"GOOS=wasip1", "GOARCH=wasm"}, "build", "-buildmode=c-shared", "-o", wasm, "./"+dir)
 	var out strings.Builder
-	if err := run([]string{"check", wasm}, &out); err != nil {
+	if err := run([]string{"check", "-config", `{"max_length":50}`, "-frame", name + `.say={"text":"hi"}`, "-frame", name + `.say={"text":""}`, wasm}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	// Every hook ran, and each call is reported with its outcome.
+	for _, want := range []string{"join", name + ".say", "leave", "rejected", "reason: text must be a non-empty string", ": ok (8 calls)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestCheckFailsBrokenHandlers: a module that loads but whose handler fails
+// (on every call, or only on joins) fails the check, which names the
+// failures; the loading-only check of old reported "ok" for all of them.
+func TestCheckFailsBrokenHandlers(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "ok") {
-		t.Fatalf("check output %q", out.String())
+	wasm := filepath.Join(t.TempDir(), "failing.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", wasm, "./cmd/classgate-plugin/testdata/failing")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		mode, want, status string
+	}{
+		{"error", "6 of 6 calls failed", "error"},
+		{"panic", "6 of 6 calls failed", "panic"},
+		{"join", "2 of 6 calls failed", "error"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			var out strings.Builder
+			err := run([]string{"check", "-config", `{"mode":"` + tc.mode + `"}`, wasm}, &out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q\n%s", err, tc.want, out.String())
+			}
+			if !strings.Contains(out.String(), "broken handler") || !strings.Contains(out.String(), " "+tc.status+" ") {
+				t.Fatalf("output does not report the failures as %s:\n%s", tc.status, out.String())
+			}
+		})
 	}
 }
 
@@ -54,12 +92,55 @@ func TestCheckRejects(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not a classgate plugin") {
 		t.Fatalf("err = %v", err)
 	}
-	for _, args := range [][]string{{}, {"new"}, {"frob", "x"}} {
+	for _, args := range [][]string{{}, {"new"}, {"frob", "x"}, {"check", "-frame", "x"}, {"check", "-frame", "other.x={}", bad}, {"check", "-config", "[1]", bad}} {
 		if err := run(args, &strings.Builder{}); err == nil {
 			t.Errorf("run(%v) succeeded", args)
 		}
 	}
 	if _, err := scaffold(".", "Bad-Name"); err == nil {
 		t.Error("bad name accepted")
+	}
+}
+
+// TestNewOutOfTree scaffolds a standalone plugin module in an empty
+// directory outside the checkout, then follows what `new` prints: tidy,
+// native test, build script, check. Module downloads are off: everything
+// comes from the checkout and the local module cache.
+func TestNewOutOfTree(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	t.Chdir(work)
+	var out strings.Builder
+	if err := run([]string{"new", "poll"}, &out); err == nil || !strings.Contains(err.Error(), "pass -sdk") {
+		t.Fatalf("new outside a checkout without -sdk: %v", err)
+	}
+	if err := run([]string{"new", "-sdk", root, "poll"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"new", "-sdk", root, "poll"}, &out); err == nil {
+		t.Fatal("scaffolding over an existing module succeeded")
+	}
+	dir := filepath.Join(work, "poll")
+	sh := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, b)
+		}
+	}
+	sh("go", "mod", "tidy")
+	sh("go", "test", "./...")
+	sh("./build.sh")
+	out.Reset()
+	if err := run([]string{"check", "-frame", `poll.say={"text":"hi"}`, filepath.Join(dir, "poll.wasm")}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "poll.say") || !strings.Contains(out.String(), ": ok (6 calls)") {
+		t.Fatalf("check output:\n%s", out.String())
 	}
 }

@@ -185,9 +185,8 @@ func BenchmarkInstanceMemory(b *testing.B) {
 		}
 	}
 	v := h.gen.entries["chat"].stable
-	in := <-v.pool.idle
+	in := v.pool.idleInstances()[0]
 	b.ReportMetric(float64(in.mod.Memory().Size()), "linear-bytes/instance")
-	v.pool.idle <- in
 }
 
 // BenchmarkColdStart measures New with the three classroom plugins: without
@@ -222,5 +221,46 @@ func BenchmarkColdStart(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			start(b, cfg(dir))
 		}
+	})
+}
+
+// BenchmarkRoomSwitch measures the cost of the isolation contract (ABI.md
+// §2): chat.send through one instance when every call is for the same room
+// (the instance stays bound to it) and when calls alternate between two
+// rooms (every call resets the instance: a fresh instantiation), and with
+// two instances for two rooms (each stays bound, no reset).
+func BenchmarkRoomSwitch(b *testing.B) {
+	st := chatState()
+	for _, tc := range []struct {
+		name  string
+		pool  int
+		rooms []string
+	}{
+		{"same-room-pool1", 1, []string{"r1"}},
+		{"alternating-rooms-pool1", 1, []string{"r1", "r2"}},
+		{"alternating-rooms-pool2", 2, []string{"r1", "r2"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: tc.pool}))
+			i := 0
+			benchCalls(b, h.Handler("r1", "chat"), func() *core.Call {
+				i++
+				return &core.Call{Hook: core.HookMessage, Type: "chat.send", Room: tc.rooms[i%len(tc.rooms)], Conn: "c1", Seq: 60, State: st,
+					Sender: core.User{ID: "u1", Name: "Ann", Role: "teacher"}, Data: json.RawMessage(`{"text":"hello"}`)}
+			})
+		})
+	}
+}
+
+// BenchmarkPollVote: a vote of the example poll plugin (written in the
+// style plugins/README.md recommends) against chat.send, the reference.
+func BenchmarkPollVote(b *testing.B) {
+	h := newHost(b, one("poll", Plugin{Source: wasmPath("poll"), PoolSize: 1}))
+	st := map[string][]byte{"p": []byte(`{"question":"Q","options":["a","b","c"]}`), "o": []byte("1"), "t": []byte("10,20,30")}
+	i := 0
+	benchCalls(b, h.Handler("r1", "poll"), func() *core.Call {
+		i++
+		return &core.Call{Hook: core.HookMessage, Type: "poll.vote", Room: "r1", Conn: "c1", State: st,
+			Sender: core.User{ID: "u" + strconv.Itoa(i), Role: "student"}, Data: json.RawMessage(`{"choice":1}`)}
 	})
 }

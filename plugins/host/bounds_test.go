@@ -42,6 +42,12 @@ func TestBoardBoundThroughHost(t *testing.T) {
 		legacy[ok] = []byte(fmt.Sprintf(`{"id":"e%d","t":%q}`, i, filler))
 		legacy[fmt.Sprintf("i:e%d", i)] = []byte(ok)
 	}
+	// A first call binds the instance to the room (ABI.md §2), so the
+	// instance seen before the join is the one that serves it.
+	if _, err := h.Handler("old", "whiteboard").Handle(context.Background(),
+		&core.Call{Hook: core.HookMessage, Type: "whiteboard.erase", Room: "old", Sender: ann, Conn: "a1", State: legacy, Data: json.RawMessage(`{"id":"zz"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	before := idleInstance(t, h, "whiteboard")
 	_, err := h.Handler("old", "whiteboard").Handle(context.Background(),
 		&core.Call{Hook: core.HookJoin, Room: "old", Sender: ann, Conn: "a1", State: legacy})

@@ -44,18 +44,36 @@ type Plugin struct {
 	// where it is not, and wins over Enable.
 	Enable  []string `koanf:"enable"`
 	Disable []string `koanf:"disable"`
+	// Rollout, 1–100, enables the namespace in that percent of the rooms
+	// Enable and Disable allow, chosen by RolloutBucket (a stable hash of
+	// the namespace and room id, independent of the canary's); 0 means all
+	// of them. Raising it by a reload only adds rooms: a room that has the
+	// feature keeps it. Lowering it turns the feature off in the rooms above
+	// the new share on their next frame, like Disable (an operator's
+	// rollback).
+	Rollout int `koanf:"rollout"`
 	// OnFailure is what a failed call (trap, timeout, exit, protocol
 	// violation, plugin error) does: "reject" (default: the sender gets
-	// plugin_error), "pass" (the frame goes through as a durable broadcast of
-	// the same type and data; joins and leaves get no plugin output) or
-	// "reload" (plugin_error, and the plugin's file is re-read and every
-	// instance replaced).
+	// plugin_error), "pass" (the frame reaches the room only as an
+	// ephemeral event "<namespace>.unvalidated" {"type","data"} with the
+	// sender in "from" — never stored, never given a seq, no state change;
+	// joins and leaves get no plugin output; invalid output, frames that
+	// are not valid UTF-8 JSON and refusals of a spent failure budget are
+	// plugin_error) or "reload" (plugin_error, and the plugin's file is
+	// re-read and every instance replaced). Metrics count the failure under
+	// its own outcome whatever the policy.
 	OnFailure string `koanf:"on_failure"`
 	// PoolSize is the most instances run at once (default 0: DefaultPoolSize,
-	// one per CPU the Go scheduler uses, at least 2). Calls are CPU-bound,
-	// so more instances than CPUs run no more calls at once; they only add
-	// megabytes of linear memory each. One is created at load; another
-	// only when a call has waited 2 ms for a busy one.
+	// one per CPU the Go scheduler uses, at least 2). Each instance is bound
+	// to the room of the calls it serves (ABI.md §2, the isolation
+	// contract), so PoolSize is also how many rooms per node keep a warm
+	// instance: a call for a room with none takes a fresh instance, creates
+	// one while the pool is not full, or resets the least recently used
+	// idle instance of another room (a copy of its memory from a snapshot,
+	// ~0.2 ms on the project's VM against ~20 µs for a call, or a new
+	// instantiation, ~4.6 ms, when its memory grew; BenchmarkRoomSwitch).
+	// Each instance holds megabytes of linear memory. One is created at
+	// load.
 	PoolSize int `koanf:"pool_size"`
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default 1024 = 64 MiB).
@@ -63,6 +81,27 @@ type Plugin struct {
 	// Timeout is the deadline of one call (default 500ms). A call that runs
 	// longer is aborted and its instance discarded.
 	Timeout time.Duration `koanf:"timeout"`
+	// FailureBudget is how many failed calls (timeouts, crashes, panics,
+	// errors, ABI violations, invalid output, limits) one sender — a user
+	// id, or a connection without one — may cause this plugin within
+	// FailureWindow (default 0: DefaultFailureBudget; negative: no budget).
+	// Once it is spent, that sender's frames to this namespace are refused
+	// at once with plugin_error, without calling the plugin, until the
+	// window that began with its first failure ends; other senders, and the
+	// sender's joins and leaves, are served as usual. So one student
+	// sending looping frames backs the room up for at most FailureBudget ×
+	// Timeout per window.
+	FailureBudget int `koanf:"failure_budget"`
+	// FailureWindow is the window of FailureBudget (default 0:
+	// DefaultFailureWindow).
+	FailureWindow time.Duration `koanf:"failure_window"`
+	// MoveLiveRooms, set in the configuration a reload applies, moves the
+	// live rooms of this namespace that run a version this configuration
+	// no longer has (a replaced file, a removed canary) to the configured
+	// versions on their next frame, with their state. Without it a live
+	// room keeps the version it started with until it empties. Either way
+	// state compatibility between versions is the plugin's concern.
+	MoveLiveRooms bool `koanf:"move_live_rooms"`
 	// Canary optionally serves a second version to a share of rooms.
 	Canary Canary `koanf:"canary"`
 }
@@ -86,11 +125,19 @@ const (
 	DefaultMemoryPages = 1024
 	DefaultTimeout     = 500 * time.Millisecond
 	DefaultOnFailure   = PolicyReject
+	// DefaultFailureBudget and DefaultFailureWindow: 3 failed calls per
+	// sender per minute (3 × the default timeout = 1.5 s of a room's time).
+	DefaultFailureBudget = 3
+	DefaultFailureWindow = time.Minute
 )
 
 // DefaultPoolSize is the pool size used when PoolSize is 0:
-// runtime.GOMAXPROCS, at least 2 (so one stuck call never blocks a plugin).
-func DefaultPoolSize() int { return max(2, runtime.GOMAXPROCS(0)) }
+// runtime.GOMAXPROCS, at least MinDefaultPoolSize (so one stuck call never
+// blocks a plugin).
+func DefaultPoolSize() int { return max(MinDefaultPoolSize, runtime.GOMAXPROCS(0)) }
+
+// MinDefaultPoolSize is the least DefaultPoolSize.
+const MinDefaultPoolSize = 2
 
 // Failure policies (Plugin.OnFailure).
 const (
@@ -104,6 +151,8 @@ const (
 	MaxPoolSize    = 256
 	MaxMemoryPages = 65536
 	MaxTimeout     = time.Minute
+	// MaxFailureWindow bounds FailureWindow.
+	MaxFailureWindow = 24 * time.Hour
 )
 
 // EmbeddedPrefix marks a Source that names an embedded plugin.
@@ -121,6 +170,9 @@ func DefaultConfig() Config {
 			PoolSize:    DefaultPoolSize(),
 			MemoryPages: DefaultMemoryPages,
 			Timeout:     DefaultTimeout,
+
+			FailureBudget: DefaultFailureBudget,
+			FailureWindow: DefaultFailureWindow,
 		}
 	}
 	return Config{Namespaces: ns}
@@ -155,6 +207,9 @@ func (c Config) Validate() error {
 				bad(fmt.Sprintf("%s.disable[%d]", key, i), "empty room pattern")
 			}
 		}
+		if p.Rollout < 0 || p.Rollout > 100 {
+			bad(key+".rollout", "%d is not between 0 (every room) and 100", p.Rollout)
+		}
 		switch p.OnFailure {
 		case "", PolicyReject, PolicyPass, PolicyReload:
 		default:
@@ -168,6 +223,9 @@ func (c Config) Validate() error {
 		}
 		if p.Timeout < 0 || p.Timeout > MaxTimeout {
 			bad(key+".timeout", "%s is not between 1ns and %s (0 = default %s)", p.Timeout, MaxTimeout, DefaultTimeout)
+		}
+		if p.FailureWindow < 0 || p.FailureWindow > MaxFailureWindow {
+			bad(key+".failure_window", "%s is not between 1ns and %s (0 = default %s)", p.FailureWindow, MaxFailureWindow, DefaultFailureWindow)
 		}
 		cn := p.Canary
 		if cn.Source == "" {
@@ -235,6 +293,12 @@ func (p Plugin) withDefaults() Plugin {
 	}
 	if p.Timeout == 0 {
 		p.Timeout = DefaultTimeout
+	}
+	if p.FailureBudget == 0 {
+		p.FailureBudget = DefaultFailureBudget
+	}
+	if p.FailureWindow == 0 {
+		p.FailureWindow = DefaultFailureWindow
 	}
 	p.Enable = slices.Clone(p.Enable)
 	p.Disable = slices.Clone(p.Disable)

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,9 @@ func TestValidate(t *testing.T) {
 		{"bad pin", Plugin{Source: "x", SHA256: "abc"}, "chat", []string{"namespaces.chat.sha256"}},
 		{"bad values", Plugin{Source: "x", OnFailure: "drop", PoolSize: -1, MemoryPages: 70000, Timeout: -time.Second},
 			"chat", []string{"namespaces.chat.on_failure", "namespaces.chat.pool_size", "namespaces.chat.memory_pages", "namespaces.chat.timeout"}},
+		{"bad rollout", Plugin{Source: "x", Rollout: 101}, "chat", []string{"namespaces.chat.rollout"}},
+		{"bad failure window", Plugin{Source: "x", FailureWindow: -time.Second}, "chat", []string{"namespaces.chat.failure_window"}},
+		{"window too long", Plugin{Source: "x", FailureWindow: MaxFailureWindow + 1}, "chat", []string{"namespaces.chat.failure_window"}},
 		{"empty pattern", Plugin{Source: "x", Enable: []string{""}, Disable: []string{" "}}, "chat", []string{"namespaces.chat.enable[0]", "namespaces.chat.disable[0]"}},
 		{"canary", Plugin{Source: "x", Canary: Canary{Source: "y", Percent: 101}}, "chat", []string{"namespaces.chat.canary.percent"}},
 		{"canary without source", Plugin{Source: "x", Canary: Canary{Percent: 5}}, "chat", []string{"namespaces.chat.canary.source"}},
@@ -83,7 +87,8 @@ func TestWatchReloadsChangedFile(t *testing.T) {
 	go h.Watch(ctx, 10*time.Millisecond, load, nil)
 	version.Store("b") // the next load returns this; it happens only after a file change
 	deadline := time.Now().Add(30 * time.Second)
-	for i := 1; versionOf(t, h, "r1") != "b"; i++ {
+	// A new room each time: live rooms keep the version they started with.
+	for i := 1; versionOf(t, h, fmt.Sprintf("r%d", i)) != "b"; i++ {
 		if time.Now().After(deadline) {
 			t.Fatal("Watch did not reload after the file changed")
 		}

@@ -15,6 +15,13 @@ var (
 	ErrProtocol = errors.New("broke the plugin ABI")
 	// ErrFailed: the plugin reported an error or a recovered panic.
 	ErrFailed = errors.New("failed")
+	// ErrPanicked: with ErrFailed, the plugin panicked and recovered; the
+	// instance was discarded.
+	ErrPanicked = errors.New("panic")
+	// ErrRefused: the sender spent its failure budget with this plugin
+	// (Plugin.FailureBudget); the frame was refused without calling the
+	// plugin.
+	ErrRefused = errors.New("refused: the sender's failure budget with this plugin is spent")
 	// ErrLimit: the call exceeded a per-call output limit of the ABI (for
 	// example a join reply larger than the output cap); the instance is
 	// kept.

@@ -21,9 +21,13 @@ type Host struct {
 	logger *slog.Logger
 	cache  wazero.CompilationCache
 
-	mu       sync.Mutex // serialises Reload/Close; guards gen, pins, variants' inflight/retired
-	gen      *generation
-	pins     map[pinKey]*variant
+	mu   sync.Mutex // serialises Reload/Close; guards gen, pins, draining, variants' inflight/retired/draining/pins
+	gen  *generation
+	pins map[pinKey]*variant
+	// draining holds, by key, the versions no longer configured that live
+	// rooms still run (see Reload); each is closed when its last room
+	// empties.
+	draining map[string]*variant
 	closed   bool
 	reloadMu sync.Mutex
 
@@ -31,15 +35,39 @@ type Host struct {
 	// (Handler, Features), so they take no lock.
 	cur atomic.Pointer[generation]
 	obs atomic.Pointer[CallObserver]
+
+	budgets *budgets
 }
 
 // CallObserver receives every plugin call, for metrics. plugin is the
-// namespace, version "stable" or "canary", outcome one of "ok",
-// "rejected", "error", "timeout", "crash", "abi", "limit", "unavailable".
+// namespace, version the role of the variant that served the call
+// (RoleStable, RoleCanary or RolePrevious), outcome one of the Outcome
+// constants.
 // Implementations must be cheap and safe for concurrent use.
 type CallObserver interface {
 	ObservePluginCall(plugin, version, outcome string, d time.Duration)
 }
+
+// Call outcomes reported to a CallObserver. Each failure has its own, also
+// when the failure policy ("pass") turned it into a result.
+const (
+	OutcomeOK          = "ok"          // the plugin answered and accepted
+	OutcomeRejected    = "rejected"    // the plugin refused the frame (reject or forbid)
+	OutcomeError       = "error"       // the plugin reported an error (ErrFailed)
+	OutcomePanic       = "panic"       // the plugin panicked and recovered (ErrPanicked)
+	OutcomeTimeout     = "timeout"     // the call ran past its deadline (ErrTimeout)
+	OutcomeCrash       = "crash"       // the instance trapped, exited or ran out of memory (ErrCrashed)
+	OutcomeABI         = "abi"         // the guest broke the ABI (ErrProtocol, ErrABI)
+	OutcomeInit        = "init"        // no instance could be created for the call (instantiation or cg_init failed)
+	OutcomeBadOutput   = "bad_output"  // the plugin emitted invalid output (ErrBadOutput)
+	OutcomeLimit       = "limit"       // a per-call output limit was exceeded (ErrLimit)
+	OutcomeRefused     = "refused"     // the sender's failure budget is spent (ErrRefused); the plugin was not called
+	OutcomeUnavailable = "unavailable" // disabled by a reload, closed, or the caller gave up waiting
+)
+
+// Outcomes lists every outcome a CallObserver may receive.
+var Outcomes = []string{OutcomeOK, OutcomeRejected, OutcomeError, OutcomePanic, OutcomeTimeout, OutcomeCrash,
+	OutcomeABI, OutcomeInit, OutcomeBadOutput, OutcomeLimit, OutcomeRefused, OutcomeUnavailable}
 
 // SetObserver makes o receive every call from now on.
 func (h *Host) SetObserver(o CallObserver) { h.obs.Store(&o) }
@@ -64,7 +92,11 @@ type entry struct {
 	percent   int
 	enable    []string
 	disable   []string
+	rollout   int // 0: every room enable/disable allow
 	handler   *nsHandler
+
+	failureBudget int // < 0: none
+	failureWindow time.Duration
 }
 
 func (e *entry) enabled(room string) bool {
@@ -72,6 +104,9 @@ func (e *entry) enabled(room string) bool {
 		if core.MatchRoom(p, room) {
 			return false
 		}
+	}
+	if e.rollout > 0 && RolloutBucket(e.namespace, room) >= e.rollout {
+		return false
 	}
 	if len(e.enable) == 0 {
 		return true
@@ -82,6 +117,19 @@ func (e *entry) enabled(room string) bool {
 		}
 	}
 	return false
+}
+
+// RolloutBucket returns the rollout bucket of a room for a namespace, 0–99:
+// the FNV-1a hash of "<namespace>/<room>" modulo 100. A namespace with
+// Rollout p is enabled in the rooms whose bucket is below p. The namespace
+// is part of the hash so that two features rolled out to 10 % reach
+// different rooms, and neither follows the canary's Bucket.
+func RolloutBucket(namespace, room string) int {
+	h := fnv.New32a()
+	h.Write([]byte(namespace))
+	h.Write([]byte{'/'})
+	h.Write([]byte(room))
+	return int(h.Sum32() % 100)
 }
 
 // pick chooses the version for a room that has none yet.
@@ -122,7 +170,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	h := &Host{logger: logger, cache: cache, pins: map[pinKey]*variant{}}
+	h := &Host{logger: logger, cache: cache, pins: map[pinKey]*variant{}, draining: map[string]*variant{}, budgets: newBudgets()}
 	gen, err := h.build(ctx, cfg, nil)
 	if err != nil {
 		cache.Close(ctx)
@@ -130,7 +178,86 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
 	}
 	h.gen = gen
 	h.cur.Store(gen)
+	h.logLive("plugins loaded")
 	return h, nil
+}
+
+// Live describes one loaded version of a namespace's plugin: what serves
+// the rooms that get Role.
+type Live struct {
+	Namespace string `json:"namespace"`
+	Role      string `json:"role"` // RoleStable, RoleCanary or RolePrevious
+	Source    string `json:"source"`
+	SHA256    string `json:"sha256"` // of the module serving now
+	// Percent of rooms the role is offered to (the canary's percent, or
+	// the rest for stable); Rollout is the namespace's rollout (0: every
+	// room enable/disable allow).
+	Percent int `json:"percent"`
+	Rollout int `json:"rollout"`
+	// Rooms is how many live rooms on this node run this version.
+	Rooms int `json:"rooms"`
+}
+
+// Live lists every loaded version, by namespace then role (stable first),
+// then the previous versions live rooms still run, for logs and admin
+// views.
+func (h *Host) Live() []Live {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	gen := h.gen
+	if gen == nil {
+		return nil
+	}
+	var out []Live
+	for _, ns := range gen.names {
+		e := gen.entries[ns]
+		pct := 100
+		if e.canary != nil && e.canary != e.stable {
+			pct = 100 - e.percent
+		}
+		out = append(out, Live{Namespace: ns, Role: RoleStable, Source: e.stable.source, SHA256: e.stable.currentDigest(), Percent: pct, Rollout: e.rollout, Rooms: e.stable.pins})
+		if e.canary != nil && e.canary != e.stable {
+			out = append(out, Live{Namespace: ns, Role: RoleCanary, Source: e.canary.source, SHA256: e.canary.currentDigest(), Percent: e.percent, Rollout: e.rollout, Rooms: e.canary.pins})
+		}
+	}
+	var prev []Live
+	for _, v := range h.draining {
+		prev = append(prev, Live{Namespace: v.namespace, Role: RolePrevious, Source: v.source, SHA256: v.currentDigest(), Rooms: v.pins})
+	}
+	sort.Slice(prev, func(i, j int) bool {
+		if prev[i].Namespace != prev[j].Namespace {
+			return prev[i].Namespace < prev[j].Namespace
+		}
+		return prev[i].SHA256 < prev[j].SHA256
+	})
+	return append(out, prev...)
+}
+
+// Served reports the role and module digest serving namespace in room, or
+// empty strings when it is disabled there. A room without a pinned version
+// reports the one it would get.
+func (h *Host) Served(room, namespace string) (role, sha256 string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gen == nil {
+		return "", ""
+	}
+	e := h.gen.entries[namespace]
+	if e == nil || !e.enabled(room) {
+		return "", ""
+	}
+	v := h.pins[pinKey{room, namespace}]
+	if v == nil || v.retired {
+		v = e.pick(room)
+	}
+	return e.role(v), v.currentDigest()
+}
+
+// logLive logs one line per loaded version: which module serves which role.
+func (h *Host) logLive(msg string) {
+	for _, l := range h.Live() {
+		h.logger.Info(msg, "plugin", l.Namespace, "role", l.Role, "sha256", l.SHA256, "source", l.Source, "percent", l.Percent, "rollout", l.Rollout, "rooms", l.Rooms)
+	}
 }
 
 // build loads a generation, reusing the variants of old whose identity
@@ -162,6 +289,13 @@ func (h *Host) build(ctx context.Context, cfg Config, old *generation) (*generat
 				return v, nil
 			}
 		}
+		h.mu.Lock()
+		dv := h.draining[key]
+		h.mu.Unlock()
+		if dv != nil { // configured again: Reload takes it out of draining
+			gen.variantBy[key] = dv
+			return dv, nil
+		}
 		v, err := loadVariant(ctx, h.cache, h.logger, s)
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s (%s): %w", name, source, err)
@@ -172,7 +306,8 @@ func (h *Host) build(ctx context.Context, cfg Config, old *generation) (*generat
 	}
 	for _, ns := range cfg.sortedNamespaces() {
 		p := cfg.Namespaces[ns].withDefaults()
-		e := &entry{namespace: ns, enable: p.Enable, disable: p.Disable, percent: p.Canary.Percent}
+		e := &entry{namespace: ns, enable: p.Enable, disable: p.Disable, rollout: p.Rollout, percent: p.Canary.Percent,
+			failureBudget: p.FailureBudget, failureWindow: p.FailureWindow}
 		e.handler = &nsHandler{h: h, namespace: ns}
 		var err error
 		if e.stable, err = get(ns, ns, p.Source, p.SHA256, p.Config, p); err != nil {
@@ -237,35 +372,61 @@ func (h *Host) Version(room, namespace string) string {
 		return ""
 	}
 	v := h.pins[pinKey{room, namespace}]
-	if v == nil {
+	if v == nil || v.retired {
 		v = e.pick(room)
 	}
-	if v == e.canary && v != e.stable {
-		return "canary"
+	return e.role(v)
+}
+
+// role is the role v serves in e now: a variant reused across a reload
+// (same module, config and limits) takes the role of the configuration
+// that reuses it, so a promoted canary serves, and is labelled, as stable.
+func (e *entry) role(v *variant) string {
+	switch v {
+	case e.stable:
+		return RoleStable
+	case e.canary:
+		return RoleCanary
 	}
-	return "stable"
+	return RolePrevious
+}
+
+// setPin pins room's namespace to v; dropPin forgets it. h.mu is held.
+func (h *Host) setPin(k pinKey, v *variant) {
+	if old := h.pins[k]; old != nil {
+		old.pins--
+	}
+	h.pins[k] = v
+	v.pins++
+}
+
+func (h *Host) dropPin(k pinKey) {
+	if v := h.pins[k]; v != nil {
+		v.pins--
+		delete(h.pins, k)
+	}
 }
 
 // acquire returns the room's version of namespace (pinning it on first use)
-// and counts the call in flight.
-func (h *Host) acquire(room, namespace string) (*variant, error) {
+// with the role it serves in, and counts the call in flight.
+func (h *Host) acquire(room, namespace string) (*variant, string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, ErrClosed
+		return nil, "", ErrClosed
 	}
 	e := h.gen.entries[namespace]
 	if e == nil || !e.enabled(room) {
-		return nil, ErrDisabled
+		return nil, "", ErrDisabled
 	}
 	k := pinKey{room, namespace}
 	v := h.pins[k]
 	if v == nil || v.retired {
 		v = e.pick(room)
-		h.pins[k] = v
+		h.setPin(k, v)
 	}
 	v.inflight++
-	return v, nil
+	return v, e.role(v), nil
 }
 
 // release ends a call; unpin forgets the room's version (it emptied).
@@ -273,9 +434,16 @@ func (h *Host) release(ctx context.Context, v *variant, room, namespace string, 
 	h.mu.Lock()
 	v.inflight--
 	if unpin && h.pins[pinKey{room, namespace}] == v {
-		delete(h.pins, pinKey{room, namespace})
+		h.dropPin(pinKey{room, namespace})
 	}
-	closeNow := v.retired && v.inflight == 0
+	if v.draining && v.pins == 0 { // its last live room emptied
+		v.draining, v.retired = false, true
+		delete(h.draining, v.key)
+	}
+	closeNow := v.retired && v.inflight == 0 && !v.closing
+	if closeNow {
+		v.closing = true
+	}
 	h.mu.Unlock()
 	if closeNow {
 		v.close(context.WithoutCancel(ctx))
@@ -291,43 +459,59 @@ type nsHandler struct {
 
 var _ core.Handler = (*nsHandler)(nil)
 
-// Handle runs call on the room's version of the plugin.
+// Handle runs call on the room's version of the plugin. A message from a
+// sender whose failure budget is spent is refused without calling it.
 func (n *nsHandler) Handle(ctx context.Context, call *core.Call) (*core.Result, error) {
-	v, err := n.h.acquire(call.Room, n.namespace)
+	start := time.Now()
+	e := n.h.cur.Load().entries[n.namespace]
+	budgeted := e != nil && call.Hook == core.HookMessage
+	var sender string
+	if budgeted {
+		sender = senderOf(call)
+		if n.h.budgets.spent(n.namespace, sender, e.failureBudget, e.failureWindow) {
+			if o := n.h.obs.Load(); o != nil {
+				(*o).ObservePluginCall(n.namespace, n.h.Version(call.Room, n.namespace), OutcomeRefused, time.Since(start))
+			}
+			return nil, fmt.Errorf("plugin %s: %w (%d failed calls within %s)", n.namespace, ErrRefused, e.failureBudget, e.failureWindow)
+		}
+	}
+	v, role, err := n.h.acquire(call.Room, n.namespace)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", n.namespace, err)
 	}
 	unpin := call.Hook == core.HookLeave && call.RoomEmpty
 	defer n.h.release(ctx, v, call.Room, n.namespace, unpin)
-	o := n.h.obs.Load()
-	if o == nil {
-		return v.handle(ctx, call)
+	res, oc, err := v.handle(ctx, call, role)
+	if budgeted && isFailure(oc) {
+		n.h.budgets.charge(n.namespace, sender, e.failureBudget, e.failureWindow)
 	}
-	start := time.Now()
-	res, err := v.handle(ctx, call)
-	(*o).ObservePluginCall(n.namespace, v.version(), outcome(res, err), time.Since(start))
+	if o := n.h.obs.Load(); o != nil {
+		(*o).ObservePluginCall(n.namespace, role, oc, time.Since(start))
+	}
 	return res, err
 }
 
-// outcome classifies a call for CallObserver.
-func outcome(res *core.Result, err error) string {
+// classifyErr gives the outcome of a failed call.
+func classifyErr(err error) string {
 	switch {
-	case err == nil && res != nil && res.Reject != "":
-		return "rejected"
-	case err == nil:
-		return "ok"
+	case errors.Is(err, ErrRefused):
+		return OutcomeRefused
 	case errors.Is(err, ErrTimeout):
-		return "timeout"
+		return OutcomeTimeout
 	case errors.Is(err, ErrCrashed):
-		return "crash"
-	case errors.Is(err, ErrProtocol), errors.Is(err, ErrABI), errors.Is(err, ErrBadOutput):
-		return "abi"
+		return OutcomeCrash
+	case errors.Is(err, ErrPanicked):
+		return OutcomePanic
+	case errors.Is(err, ErrBadOutput):
+		return OutcomeBadOutput
+	case errors.Is(err, ErrProtocol), errors.Is(err, ErrABI):
+		return OutcomeABI
 	case errors.Is(err, ErrLimit):
-		return "limit"
-	case errors.Is(err, ErrDisabled), errors.Is(err, ErrClosed):
-		return "unavailable"
+		return OutcomeLimit
+	case errors.Is(err, ErrDisabled), errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
+		return OutcomeUnavailable
 	}
-	return "error"
+	return OutcomeError
 }
 
 // Reload applies a new configuration: it validates cfg and loads every
@@ -361,24 +545,46 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 	h.mu.Lock()
 	h.gen = gen
 	h.cur.Store(gen)
+	candidates := map[string]*variant{}
 	for key, v := range old.variantBy {
+		candidates[key] = v
+	}
+	for key, v := range h.draining {
+		candidates[key] = v
+	}
+	for key, v := range candidates {
 		if gen.variantBy[key] == v {
+			v.draining = false
+			delete(h.draining, key)
 			continue
 		}
+		// A version no longer configured keeps serving the live rooms that
+		// run it (they keep the version they started with) unless the
+		// namespace is gone or this reload forces the move.
+		p, configured := cfg.Namespaces[v.namespace]
+		if configured && !p.MoveLiveRooms && v.pins > 0 {
+			v.draining = true
+			h.draining[key] = v
+			continue
+		}
+		v.draining = false
+		delete(h.draining, key)
 		v.retired = true
-		if v.inflight == 0 {
+		if v.inflight == 0 && !v.closing {
+			v.closing = true
 			toClose = append(toClose, v)
 		}
 	}
 	for k, v := range h.pins {
 		if v.retired {
-			delete(h.pins, k)
+			h.dropPin(k)
 		}
 	}
 	h.mu.Unlock()
 	for _, v := range toClose {
 		v.close(ctx)
 	}
+	h.logLive("plugins reloaded")
 	return nil
 }
 
@@ -402,9 +608,16 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.closed = true
 	gen := h.gen
+	drained := make([]*variant, 0, len(h.draining))
+	for _, v := range h.draining {
+		drained = append(drained, v)
+	}
 	h.mu.Unlock()
 	var errs []error
 	for _, v := range gen.variantBy {
+		v.close(ctx)
+	}
+	for _, v := range drained {
 		v.close(ctx)
 	}
 	if err := h.cache.Close(ctx); err != nil {

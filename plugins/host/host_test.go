@@ -137,14 +137,11 @@ func TestFailures(t *testing.T) {
 // has none), putting it back.
 func idleInstance(t *testing.T, h *Host, ns string) *instance {
 	t.Helper()
-	p := h.cur.Load().entries[ns].stable.pool
-	select {
-	case in := <-p.idle:
-		p.idle <- in
-		return in
-	default:
+	idle := h.cur.Load().entries[ns].stable.pool.idleInstances()
+	if len(idle) == 0 {
 		return nil
 	}
+	return idle[0]
 }
 
 func TestRejectAndLog(t *testing.T) {
@@ -342,18 +339,42 @@ func TestCanary(t *testing.T) {
 	if got := versionOf(t, h, stableRoom); got != "b" {
 		t.Fatalf("emptied room %s restarted on %s, want the canary", stableRoom, got)
 	}
+	first[stableRoom] = "b"
 
-	// Roll the canary back: its rooms move to the stable version.
+	// Remove the canary: its live rooms keep it (role "previous")...
 	if err := h.Reload(context.Background(), canaryConfig(0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Reload(context.Background(), one("t", Plugin{Source: wasmPath("guest"), Config: map[string]any{"version": "a"}})); err != nil {
+	stableOnly := one("t", Plugin{Source: wasmPath("guest"), Config: map[string]any{"version": "a"}})
+	if err := h.Reload(context.Background(), stableOnly); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rooms {
+		if got := versionOf(t, h, r); got != first[r] {
+			t.Fatalf("room %s moved to %s when the canary was removed", r, got)
+		}
+		if want := map[string]string{"a": RoleStable, "b": RolePrevious}[first[r]]; h.Version(r, "t") != want {
+			t.Fatalf("room %s on %s reports role %s, want %s", r, first[r], h.Version(r, "t"), want)
+		}
+	}
+	if got := versionOf(t, h, "another-new-room"); got != "a" {
+		t.Fatalf("a new room got %s after the canary was removed", got)
+	}
+	// ...until the operator forces the move (a rollback).
+	stableOnly.Namespaces["t"] = Plugin{Source: wasmPath("guest"), Config: map[string]any{"version": "a"}, MoveLiveRooms: true}
+	if err := h.Reload(context.Background(), stableOnly); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rooms {
 		if got := versionOf(t, h, r); got != "a" {
-			t.Fatalf("room %s on %s after the canary was removed", r, got)
+			t.Fatalf("room %s on %s after the forced move", r, got)
 		}
+	}
+	// The 60 rooms and another-new-room run the stable version; the
+	// canary's brand-new-room was unpinned by the move and has not called
+	// since; nothing runs a previous version any more.
+	if live := h.Live(); len(live) != 1 || live[0].Role != RoleStable || live[0].Rooms != len(rooms)+1 {
+		t.Fatalf("Live after the forced move: %+v", live)
 	}
 }
 
@@ -379,8 +400,23 @@ func TestReload(t *testing.T) {
 	if err := h.Reload(context.Background(), one("t", Plugin{Source: g, Config: map[string]any{"version": "b"}})); err != nil {
 		t.Fatal(err)
 	}
+	// The live room keeps its version; a new room gets the new one; the
+	// live room moves once it empties, or when a reload forces it.
+	if v := versionOf(t, h, "r1"); v != "a" {
+		t.Fatalf("after reload the live room runs %s", v)
+	}
+	if v := versionOf(t, h, "r2"); v != "b" {
+		t.Fatalf("after reload a new room runs %s", v)
+	}
+	leave := &core.Call{Hook: core.HookLeave, Room: "r2", Sender: teacher, Conn: "c1", LastOfUser: true, RoomEmpty: true}
+	if _, err := h.Handler("r2", "t").Handle(context.Background(), leave); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(context.Background(), one("t", Plugin{Source: g, Config: map[string]any{"version": "b"}, MoveLiveRooms: true})); err != nil {
+		t.Fatal(err)
+	}
 	if v := versionOf(t, h, "r1"); v != "b" {
-		t.Fatalf("after reload the room runs %s", v)
+		t.Fatalf("after a forced move the room runs %s", v)
 	}
 	if err := h.Reload(context.Background(), one("t2", Plugin{Source: g})); err != nil {
 		t.Fatal(err)
@@ -432,9 +468,26 @@ func TestReloadUnderLoad(t *testing.T) {
 func TestFailurePolicies(t *testing.T) {
 	t.Run("pass", func(t *testing.T) {
 		h := guestHost(t, func(p *Plugin) { p.OnFailure = PolicyPass })
-		res, err := call(t, h, msg("r1", "t.panic", `{"k":1}`))
-		if err != nil || len(res.Emits) != 1 || !res.Emits[0].Durable || res.Emits[0].Type != "t.panic" || string(res.Emits[0].Data) != `{"k":1}` {
-			t.Fatalf("%+v %v", res, err)
+		obs := &recObserver{}
+		h.SetObserver(obs)
+		// The frame goes on only as an ephemeral, marked event to the
+		// room: never durable, no state op, and counted as the failure.
+		for _, tc := range []struct{ typ, data, want, outcome string }{
+			{"t.panic", `{"k":1}`, `{"type":"t.panic","data":{"k":1}}`, "t/stable/panic"},
+			{"t.error", `"x"`, `{"type":"t.error","data":"x"}`, "t/stable/error"},
+			{"t.exit", ``, `{"type":"t.exit"}`, "t/stable/crash"},
+		} {
+			res, err := call(t, h, msg("r1", tc.typ, tc.data))
+			if err != nil || len(res.Emits) != 1 || len(res.Ops)+len(res.Replies) != 0 {
+				t.Fatalf("%s: %+v %v", tc.typ, res, err)
+			}
+			em := res.Emits[0]
+			if em.Durable || em.Type != "t."+PassedAction || em.To != (core.Target{Kind: core.TargetRoom}) || string(em.Data) != tc.want {
+				t.Fatalf("%s passed as %+v (data %s), want ephemeral t.%s to the room with %s", tc.typ, em, em.Data, PassedAction, tc.want)
+			}
+			if got := obs.last(); got != tc.outcome {
+				t.Fatalf("%s observed as %q, want %q", tc.typ, got, tc.outcome)
+			}
 		}
 		join := &core.Call{Hook: core.HookJoin, Room: "r1", Sender: teacher, Conn: "c1"}
 		if res, err := call(t, h, join); err != nil || len(res.Replies) != 1 {
@@ -461,7 +514,7 @@ func TestFailurePolicies(t *testing.T) {
 }
 
 func TestConcurrentRooms(t *testing.T) {
-	h := guestHost(t, func(p *Plugin) { p.PoolSize = 3 })
+	h := guestHost(t, func(p *Plugin) { p.PoolSize = 3; p.FailureBudget = -1 })
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := 0; w < 8; w++ {

@@ -23,6 +23,7 @@ import (
 // It travels to the host functions in the call's context.
 type callState struct {
 	v       *variant
+	name    string     // the plugin as it serves this call: "chat" or "chat@canary"
 	call    *core.Call // nil during cg_init
 	overlay map[string][]byte
 	cleared bool
@@ -181,7 +182,7 @@ func hostLog(ctx context.Context, cs *callState, mod api.Module, stack []uint64)
 	} else if level > 3 {
 		lv = slog.LevelError
 	}
-	attrs := []slog.Attr{slog.String("plugin", cs.v.name)}
+	attrs := []slog.Attr{slog.String("plugin", orDefault(cs.name, cs.v.name))}
 	if cs.call != nil {
 		attrs = append(attrs, slog.String("room", cs.call.Room))
 	}

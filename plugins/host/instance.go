@@ -26,17 +26,28 @@ type instance struct {
 	alloc  api.Function
 	handle api.Function
 	epoch  uint64
+	// room is the room the instance is bound to: the room of every call it
+	// has served, "" while it has served none (ABI.md §2).
+	room string
+	// ended: room has emptied; the instance serves no room until reset.
+	ended bool
 
-	buf    uint32 // guest buffer from cg_alloc, reused while big enough
-	bufCap uint32
-	rec    []byte
-	stack  [2]uint64
-	output *outputBuffer // the guest's stdout and stderr
+	buf     uint32 // guest buffer from cg_alloc, reused while big enough
+	bufCap  uint32
+	bufUsed uint32 // bytes of buf the last input filled
+	rec     []byte
+	stack   [2]uint64
+	output  *outputBuffer // the guest's stdout and stderr
+
+	// globals are the module's mutable globals and snap its state right
+	// after cg_init (nil: reset instantiates anew), see snapshot.go.
+	globals []api.MutableGlobal
+	snap    *snapshot
 }
 
 // newInstance instantiates cm with no filesystem, network, environment or
 // arguments, runs _initialize, and passes cfg to cg_init.
-func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.CompiledModule, cfg []byte, epoch uint64) (*instance, error) {
+func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.CompiledModule, globalNames []string, cfg []byte, epoch uint64) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, initTimeout)
 	defer cancel()
 	out := &outputBuffer{max: 4096}
@@ -53,6 +64,9 @@ func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.C
 		return nil, fmt.Errorf("instantiate: %w%s", classify(err, initTimeout.String()), out.suffix())
 	}
 	in := &instance{mod: mod, alloc: mod.ExportedFunction(abi.ExportAlloc), handle: mod.ExportedFunction(abi.ExportHandle), epoch: epoch, output: out}
+	if globalNames != nil {
+		in.globals, _ = mutableGlobalsOf(mod, globalNames)
+	}
 	cs := &callState{v: v}
 	ptr, err := in.write(context.WithValue(ctx, callStateKey{}, cs), cfg)
 	if err == nil {
@@ -96,17 +110,26 @@ func (in *instance) write(ctx context.Context, b []byte) (uint32, error) {
 		if ptr == 0 {
 			return 0, fmt.Errorf("%w: cg_alloc(%d) returned 0", ErrProtocol, size)
 		}
-		in.buf, in.bufCap = ptr, size
+		in.buf, in.bufCap, in.bufUsed = ptr, size, 0
 	}
-	if !in.mod.Memory().Write(in.buf, b) {
+	mem := in.mod.Memory()
+	if !mem.Write(in.buf, b) {
 		return 0, fmt.Errorf("%w: cg_alloc returned a buffer outside memory", ErrProtocol)
 	}
+	// Clear what is left of the previous, longer input, so the guest's
+	// view of the buffer past len is zeros, not an older call's record.
+	if n := uint32(len(b)); n < in.bufUsed {
+		if stale, ok := mem.Read(in.buf+n, in.bufUsed-n); ok {
+			clear(stale)
+		}
+	}
+	in.bufUsed = uint32(len(b))
 	return in.buf, nil
 }
 
 // call runs one core.Call. keep reports whether the instance may be reused.
-func (in *instance) call(ctx context.Context, v *variant, call *core.Call) (res *core.Result, keep bool, err error) {
-	cs := &callState{v: v, call: call}
+func (in *instance) call(ctx context.Context, v *variant, name string, call *core.Call) (res *core.Result, keep bool, err error) {
+	cs := &callState{v: v, name: name, call: call}
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callStateKey{}, cs), v.timeout)
 	defer cancel()
 
@@ -148,7 +171,7 @@ func (in *instance) call(ctx context.Context, v *variant, call *core.Call) (res 
 	case abi.StatusError:
 		return nil, true, fmt.Errorf("%w: %s", ErrFailed, orDefault(cs.lastError, "no error logged"))
 	case abi.StatusPanic:
-		return nil, false, fmt.Errorf("%w: panic: %s", ErrFailed, strings.TrimPrefix(orDefault(cs.lastError, "no message"), "panic: "))
+		return nil, false, fmt.Errorf("%w: %w: %s", ErrFailed, ErrPanicked, strings.TrimPrefix(orDefault(cs.lastError, "no message"), "panic: "))
 	case abi.StatusBadInput:
 		return nil, false, fmt.Errorf("%w: guest could not decode the call record", ErrProtocol)
 	default:

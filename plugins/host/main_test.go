@@ -17,8 +17,8 @@ import (
 var (
 	wasmDir  string
 	cacheDir string
-	guests   = []string{"./plugins/host/testdata/guest", "./plugins/host/testdata/rawguest", "./plugins/host/testdata/abi2guest",
-		"./plugins/chat", "./plugins/whiteboard", "./plugins/presence"}
+	guests   = []string{"./plugins/host/testdata/guest", "./plugins/host/testdata/rawguest", "./plugins/host/testdata/abi2guest", "./plugins/host/testdata/snoop",
+		"./plugins/chat", "./plugins/whiteboard", "./plugins/presence", "./plugins/poll"}
 )
 
 // wasmPath returns the built module of a guest by its base name ("guest").

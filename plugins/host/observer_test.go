@@ -21,8 +21,17 @@ func (r *recObserver) ObservePluginCall(plugin, version, outcome string, d time.
 	r.calls = append(r.calls, plugin+"/"+version+"/"+outcome)
 }
 
+func (r *recObserver) last() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.calls) == 0 {
+		return ""
+	}
+	return r.calls[len(r.calls)-1]
+}
+
 func TestObserverOutcomes(t *testing.T) {
-	h := guestHost(t, func(p *Plugin) { p.Timeout = 300 * time.Millisecond; p.PoolSize = 1 })
+	h := guestHost(t, func(p *Plugin) { p.Timeout = 300 * time.Millisecond; p.PoolSize = 1; p.FailureBudget = -1 })
 	obs := &recObserver{}
 	h.SetObserver(obs)
 	tests := []struct {
@@ -32,7 +41,11 @@ func TestObserverOutcomes(t *testing.T) {
 		{"t.echo", "t/stable/ok"},
 		{"t.error", "t/stable/error"},
 		{"t.loop", "t/stable/timeout"},
-		{"t.badjson", "t/stable/abi"},
+		{"t.badjson", "t/stable/bad_output"},
+		{"t.badtarget", "t/stable/abi"},
+		{"t.panic", "t/stable/panic"},
+		{"t.exit", "t/stable/crash"},
+		{"t.reject", "t/stable/rejected"},
 		{"t.many", "t/stable/limit"},
 	}
 	for _, tt := range tests {

@@ -4,117 +4,195 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 )
 
-// growAfter is how long a call waits for a busy instance before the pool
-// grows. Calls take tens to hundreds of microseconds while a new instance
-// costs ~10 ms of CPU and megabytes of linear memory for the rest of the
-// process's life, so a burst of short calls (a classroom of joins) is
-// served by the instances there are; the pool grows only when calls stay
-// busy (slow or stuck plugins).
-const growAfter = 2 * time.Millisecond
-
-// pool holds up to size instances of one plugin version. Instances are
-// created on demand; an instance whose epoch is older than the pool's is
-// closed instead of reused (see renew).
+// pool holds up to size instances of one plugin version, each bound to at
+// most one room: the isolation contract of ABI.md §2. An instance that has
+// served a call for room R serves only R's calls until it is reset or
+// discarded. A call for a room with no idle instance of its own takes, in
+// order of preference:
+//
+//   - a fresh idle instance (one that has served no call);
+//   - an idle instance whose room has emptied, reset;
+//   - with snapshots (snapshot.go), the least recently used idle instance of
+//     another room, reset (~0.2 ms), while a new instance is created in the
+//     background if the pool is not full, so the call never waits for an
+//     instantiation (~5 ms) that a reset can replace;
+//   - a new instance, while the pool is not full;
+//   - the least recently used idle instance of another room, reset or, when
+//     that cannot be done, replaced by a new instance (BenchmarkRoomSwitch);
+//
+// else it waits for a busy instance to come back.
+//
+// Instances are created on demand; an instance whose epoch is older than
+// the pool's is closed instead of reused (see renew).
 type pool struct {
+	size        int
 	newInstance func(ctx context.Context, epoch uint64) (*instance, error)
-	idle        chan *instance
-	tokens      chan struct{} // one per live (or being created) instance
+	// reset, when set, turns an idle instance of another room into a
+	// fresh one in place (false: it cannot, the instance is replaced).
+	reset func(*instance) bool
 
-	mu     sync.Mutex
-	epoch  uint64
-	closed bool
+	mu      sync.Mutex
+	idle    []*instance // least recently used first
+	live    int         // instances alive or being created
+	epoch   uint64
+	closed  bool
+	waiters int
+	wake    chan struct{} // closed (and replaced) when an instance or slot frees up
+
+	bg sync.WaitGroup // background growth (see get)
 }
 
 func newPool(size int, create func(ctx context.Context, epoch uint64) (*instance, error)) *pool {
-	return &pool{newInstance: create, idle: make(chan *instance, size), tokens: make(chan struct{}, size)}
+	return &pool{size: size, newInstance: create, wake: make(chan struct{})}
 }
 
-func (p *pool) current() (epoch uint64, closed bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.epoch, p.closed
-}
-
-// get borrows an instance, creating one when none is idle and the pool is
-// not full, or waiting for one until ctx is done.
-func (p *pool) get(ctx context.Context) (*instance, error) {
+// get borrows an instance for a call in room: one bound to room, or a fresh
+// one. It waits until ctx is done when every instance is busy.
+func (p *pool) get(ctx context.Context, room string) (*instance, error) {
 	for {
-		epoch, closed := p.current()
-		if closed {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
 			return nil, ErrClosed
 		}
-		in, err := p.take(ctx, epoch)
-		if err != nil {
-			return nil, err
+		if in := p.takeIdle(room); in != nil {
+			p.mu.Unlock()
+			return in, nil
 		}
-		if in.epoch != epoch {
-			p.discard(in)
-			continue
+		epoch := p.epoch
+		victim := -1
+		for i, in := range p.idle {
+			if in.ended { // its room emptied: the first to reuse
+				victim = i
+				break
+			}
 		}
-		return in, nil
+		if victim < 0 && len(p.idle) > 0 && p.reset != nil {
+			// Resetting the least recently used room's instance is much
+			// cheaper than instantiating; grow in the background instead,
+			// so the call does not wait for a new instance.
+			victim = 0
+			if p.live < p.size {
+				p.live++
+				p.bg.Add(1)
+				go p.grow(epoch)
+			}
+		}
+		if victim < 0 && p.live < p.size {
+			p.live++
+			p.mu.Unlock()
+			return p.create(ctx, epoch)
+		}
+		if victim < 0 && len(p.idle) > 0 {
+			victim = 0 // the least recently used room's
+		}
+		if victim >= 0 { // reset it, or replace it
+			in := p.removeIdle(victim)
+			p.mu.Unlock()
+			if p.reset != nil && p.reset(in) {
+				return in, nil
+			}
+			in.close()
+			return p.create(ctx, epoch)
+		}
+		wake := p.wake
+		p.waiters++
+		p.mu.Unlock()
+		select {
+		case <-wake:
+			p.mu.Lock()
+			p.waiters--
+			p.mu.Unlock()
+		case <-ctx.Done():
+			p.mu.Lock()
+			p.waiters--
+			p.mu.Unlock()
+			return nil, fmt.Errorf("waiting for a free instance: %w", ctx.Err())
+		}
 	}
 }
 
-// take returns an idle instance (of any epoch), or a new one of epoch when
-// the pool may grow: at once while it has no instance, otherwise only after
-// waiting growAfter for a busy one.
-func (p *pool) take(ctx context.Context, epoch uint64) (*instance, error) {
-	select {
-	case in := <-p.idle:
-		return in, nil
-	default:
-	}
-	if len(p.tokens) > 0 { // every instance is busy: wait a moment
-		if in, err := p.wait(ctx); in != nil || err != nil {
-			return in, err
+// takeIdle removes and returns the idle instance bound to room, else a
+// fresh idle one, else nil; an instance whose room has ended matches none.
+// p.mu is held.
+func (p *pool) takeIdle(room string) *instance {
+	fresh := -1
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		switch in := p.idle[i]; {
+		case in.ended:
+		case in.room == room:
+			return p.removeIdle(i)
+		case in.room == "":
+			if fresh < 0 {
+				fresh = i
+			}
 		}
 	}
-	select {
-	case in := <-p.idle:
-		return in, nil
-	case p.tokens <- struct{}{}:
-		in, err := p.newInstance(ctx, epoch)
-		if err != nil {
-			<-p.tokens
-			return nil, err
-		}
-		return in, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a free instance: %w", ctx.Err())
+	if fresh >= 0 {
+		return p.removeIdle(fresh)
+	}
+	return nil
+}
+
+func (p *pool) removeIdle(i int) *instance {
+	in := p.idle[i]
+	p.idle = append(p.idle[:i], p.idle[i+1:]...)
+	return in
+}
+
+// grow creates a fresh idle instance in a slot already counted in p.live,
+// in the background.
+func (p *pool) grow(epoch uint64) {
+	defer p.bg.Done()
+	in, err := p.create(context.Background(), epoch)
+	if err == nil {
+		p.put(in)
 	}
 }
 
-// wait waits up to growAfter for an idle instance; nil means none came.
-func (p *pool) wait(ctx context.Context) (*instance, error) {
-	t := time.NewTimer(growAfter)
-	defer t.Stop()
-	select {
-	case in := <-p.idle:
-		return in, nil
-	case <-t.C:
-		return nil, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a free instance: %w", ctx.Err())
+// create makes a fresh instance in a slot already counted in p.live.
+func (p *pool) create(ctx context.Context, epoch uint64) (*instance, error) {
+	in, err := p.newInstance(ctx, epoch)
+	if err != nil {
+		p.mu.Lock()
+		p.live--
+		p.signal()
+		p.mu.Unlock()
+		return nil, err
+	}
+	return in, nil
+}
+
+// signal wakes the waiters. p.mu is held.
+func (p *pool) signal() {
+	if p.waiters > 0 {
+		close(p.wake)
+		p.wake = make(chan struct{})
 	}
 }
 
-// put returns a healthy instance.
+// put returns a healthy instance, still bound to the room it served.
 func (p *pool) put(in *instance) {
-	epoch, closed := p.current()
-	if closed || in.epoch != epoch {
+	p.mu.Lock()
+	if p.closed || in.epoch != p.epoch {
+		p.mu.Unlock()
 		p.discard(in)
 		return
 	}
-	p.idle <- in
+	p.idle = append(p.idle, in)
+	p.signal()
+	p.mu.Unlock()
 }
 
 // discard closes an instance and frees its slot.
 func (p *pool) discard(in *instance) {
 	in.close()
-	<-p.tokens
+	p.mu.Lock()
+	p.live--
+	p.signal()
+	p.mu.Unlock()
 }
 
 // renew makes every current instance stale: idle ones are closed now, busy
@@ -127,20 +205,28 @@ func (p *pool) renew() {
 }
 
 func (p *pool) drain() {
-	for {
-		select {
-		case in := <-p.idle:
-			p.discard(in)
-		default:
-			return
-		}
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, in := range idle {
+		p.discard(in)
 	}
 }
 
-// close closes idle instances now and busy ones when they are returned.
+// close closes idle instances now and busy ones when they are returned,
+// after any background growth is done.
 func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
+	p.bg.Wait()
 	p.drain()
+}
+
+// idleInstances returns the idle instances, for tests and benchmarks.
+func (p *pool) idleInstances() []*instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*instance(nil), p.idle...)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +20,7 @@ import (
 // variant is one loaded version of a namespace's plugin (its stable or its
 // canary): a runtime with its limits, the compiled module and a pool.
 type variant struct {
-	name      string // "chat" or "chat@canary", for messages
+	name      string // "chat" or "chat@canary" as first loaded; its role may change (see entry.role)
 	namespace string
 	key       string // identity for reuse across reloads
 	source    string
@@ -31,10 +30,12 @@ type variant struct {
 	timeout   time.Duration
 	logger    *slog.Logger
 
-	mu     sync.Mutex // guards digest, rt, cm
-	digest string
-	rt     wazero.Runtime
-	cm     wazero.CompiledModule
+	mu          sync.Mutex // guards digest, rt, cm, globalNames, snap
+	digest      string
+	rt          wazero.Runtime
+	cm          wazero.CompiledModule
+	globalNames []string  // exports of the mutable globals (nil: no snapshots)
+	snap        *snapshot // state of a fresh instance of cm, taken once
 
 	pool      *pool
 	reloading atomic.Bool
@@ -42,7 +43,10 @@ type variant struct {
 
 	// Guarded by Host.mu.
 	inflight int
-	retired  bool
+	retired  bool // no longer served; closed when no call is in flight
+	closing  bool // close has been started (once)
+	draining bool // no longer configured, but live rooms still run it
+	pins     int  // rooms pinned to it
 }
 
 // spec is everything that defines a variant before loading.
@@ -68,10 +72,10 @@ func loadVariant(ctx context.Context, cache wazero.CompilationCache, logger *slo
 	if err != nil {
 		return nil, err
 	}
-	cm, err := rt.CompileModule(ctx, s.bytes)
+	cm, names, err := compile(ctx, rt, s.bytes)
 	if err != nil {
 		rt.Close(ctx)
-		return nil, fmt.Errorf("compile: %w", err)
+		return nil, err
 	}
 	if err := checkABI(cm, uint32(s.plugin.MemoryPages)); err != nil {
 		rt.Close(ctx)
@@ -80,10 +84,11 @@ func loadVariant(ctx context.Context, cache wazero.CompilationCache, logger *slo
 	v := &variant{
 		name: s.name, namespace: s.namespace, key: s.key(), source: s.source, pin: s.pin,
 		cfg: s.cfg, policy: s.plugin.OnFailure, timeout: s.plugin.Timeout, logger: logger,
-		digest: s.digest, rt: rt, cm: cm,
+		digest: s.digest, rt: rt, cm: cm, globalNames: names,
 	}
 	v.pool = newPool(s.plugin.PoolSize, v.newInstance)
-	in, err := v.pool.get(ctx)
+	v.pool.reset = v.resetInstance
+	in, err := v.pool.get(ctx, "")
 	if err != nil {
 		rt.Close(ctx)
 		return nil, err
@@ -92,44 +97,125 @@ func loadVariant(ctx context.Context, cache wazero.CompilationCache, logger *slo
 	return v, nil
 }
 
+// currentDigest is the sha256 of the module serving now (an on_failure
+// reload may have replaced the one loaded).
+func (v *variant) currentDigest() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.digest
+}
+
 func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, error) {
 	v.mu.Lock()
-	rt, cm := v.rt, v.cm
+	rt, cm, names, snap := v.rt, v.cm, v.globalNames, v.snap
 	v.mu.Unlock()
-	return newInstance(ctx, v, rt, cm, v.cfg, epoch)
-}
-
-// handle runs one call on a pooled instance and applies the failure policy.
-// version is "canary" for a namespace's canary variant, else "stable".
-func (v *variant) version() string {
-	if strings.HasSuffix(v.name, "@canary") {
-		return "canary"
+	in, err := newInstance(ctx, v, rt, cm, names, v.cfg, epoch)
+	if err != nil || in.globals == nil {
+		return in, err
 	}
-	return "stable"
+	if snap == nil {
+		var ok bool
+		if snap, ok = takeSnapshot(in); !ok {
+			return in, nil
+		}
+		v.mu.Lock()
+		if v.cm != cm {
+			snap = nil // replaced meanwhile by an on_failure reload
+		} else if v.snap == nil {
+			v.snap = snap
+		} else {
+			snap = v.snap
+		}
+		v.mu.Unlock()
+	}
+	in.snap = snap
+	return in, nil
 }
 
-func (v *variant) handle(ctx context.Context, call *core.Call) (*core.Result, error) {
-	in, err := v.pool.get(ctx)
+// resetInstance resets in to its module's state after cg_init, when its
+// snapshot is of the module serving now (an on_failure reload may have
+// replaced it).
+func (v *variant) resetInstance(in *instance) bool {
+	v.mu.Lock()
+	current := in.snap != nil && in.snap == v.snap
+	v.mu.Unlock()
+	return current && in.reset()
+}
+
+// compile compiles a module with its mutable globals exported for
+// snapshots (see snapshot.go), or as it is when that is not possible;
+// names is nil then.
+func compile(ctx context.Context, rt wazero.Runtime, b []byte) (wazero.CompiledModule, []string, error) {
+	if rb, names, err := exportGlobals(b); err == nil {
+		if cm, err := rt.CompileModule(ctx, rb); err == nil {
+			return cm, names, nil
+		}
+	}
+	cm, err := rt.CompileModule(ctx, b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compile: %w", err)
+	}
+	return cm, nil, nil
+}
+
+// Roles of a variant in its namespace, as reported to a CallObserver: the
+// configured stable or canary version, or a previous version no longer
+// configured that live rooms still run (Reload).
+const (
+	RoleStable   = "stable"
+	RoleCanary   = "canary"
+	RolePrevious = "previous"
+)
+
+// displayName is the variant's name for a call served in role.
+func (v *variant) displayName(role string) string {
+	if role == RoleCanary {
+		return v.namespace + "@canary"
+	}
+	return v.namespace
+}
+
+func (v *variant) handle(ctx context.Context, call *core.Call, role string) (res *core.Result, outcome string, err error) {
+	name := v.displayName(role)
+	in, err := v.pool.get(ctx, call.Room)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-			return nil, fmt.Errorf("plugin %s: %w", v.name, err)
+			return nil, OutcomeUnavailable, fmt.Errorf("plugin %s: %w", name, err)
 		}
-		return v.failed(ctx, call, fmt.Errorf("new instance: %w", err))
+		res, err = v.failed(ctx, call, name, fmt.Errorf("new instance: %w", err))
+		return res, OutcomeInit, err
 	}
-	res, keep, err := in.call(ctx, v, call)
+	in.room = call.Room
+	res, keep, err := in.call(ctx, v, name, call)
+	// A room that empties is over: its instance serves no room any more
+	// (not even a later room of the same id) and is reset when a room
+	// needs it — later, so the leave itself stays cheap.
+	if call.Hook == core.HookLeave && call.RoomEmpty {
+		in.ended = true
+	}
 	if keep {
 		v.pool.put(in)
 	} else {
 		v.pool.discard(in)
 	}
 	if err != nil {
-		return v.failed(ctx, call, err)
+		outcome := classifyErr(err)
+		res, err = v.failed(ctx, call, name, err)
+		return res, outcome, err
 	}
-	return res, nil
+	if res.Reject != "" {
+		return res, OutcomeRejected, nil
+	}
+	return res, OutcomeOK, nil
 }
 
-func (v *variant) failed(ctx context.Context, call *core.Call, err error) (*core.Result, error) {
-	err = fmt.Errorf("plugin %s: %w", v.name, err)
+// PassedAction is the action of the ephemeral event that on_failure "pass"
+// delivers instead of a frame its plugin failed on: "<namespace>.unvalidated",
+// data {"type": the frame's type, "data": the frame's data}.
+const PassedAction = "unvalidated"
+
+func (v *variant) failed(ctx context.Context, call *core.Call, name string, err error) (*core.Result, error) {
+	err = fmt.Errorf("plugin %s: %w", name, err)
 	if ctx.Err() != nil && !errors.Is(err, ErrTimeout) {
 		return nil, err // the caller is gone; not the plugin's fault
 	}
@@ -137,14 +223,24 @@ func (v *variant) failed(ctx context.Context, call *core.Call, err error) (*core
 	case PolicyPass:
 		// Never pass what the plugin was refused for relaying (invalid
 		// output), nor a frame that is not valid UTF-8 JSON itself.
-		if errors.Is(err, ErrBadOutput) || (len(call.Data) > 0 && (!utf8.Valid(call.Data) || !json.Valid(call.Data))) {
+		if errors.Is(err, ErrBadOutput) || errors.Is(err, ErrRefused) || (len(call.Data) > 0 && (!utf8.Valid(call.Data) || !json.Valid(call.Data))) {
 			return nil, err
 		}
-		v.logger.Warn("plugin call failed; letting the frame through", "plugin", v.name, "room", call.Room, "type", call.Type, "err", err)
+		v.logger.Warn("plugin call failed; passing the frame on as an unvalidated ephemeral event", "plugin", name, "room", call.Room, "type", call.Type, "err", err)
 		if call.Hook != core.HookMessage {
 			return &core.Result{}, nil
 		}
-		return &core.Result{Emits: []core.Emit{{Type: call.Type, Data: call.Data, Durable: true}}}, nil
+		// Never durable: what no plugin validated is not stored, replayed
+		// or given a seq. The room sees it, marked, with the sender in
+		// "from" (added by the gateway).
+		typ, _ := json.Marshal(call.Type)
+		data := append([]byte(`{"type":`), typ...)
+		if len(call.Data) > 0 {
+			data = append(data, `,"data":`...)
+			data = append(data, call.Data...)
+		}
+		data = append(data, '}')
+		return &core.Result{Emits: []core.Emit{{Type: v.namespace + "." + PassedAction, Data: data, To: core.Target{Kind: core.TargetRoom}}}}, nil
 	case PolicyReload:
 		v.reload()
 	}
@@ -171,10 +267,11 @@ func (v *variant) reload() {
 			v.mu.Unlock()
 			if !same {
 				var cm wazero.CompiledModule
-				if cm, err = rt.CompileModule(ctx, b); err == nil {
+				var names []string
+				if cm, names, err = compile(ctx, rt, b); err == nil {
 					if err = checkABI(cm, 0xffffffff); err == nil {
 						v.mu.Lock()
-						v.cm, v.digest = cm, digest
+						v.cm, v.digest, v.globalNames, v.snap = cm, digest, names, nil
 						v.mu.Unlock()
 					}
 				}
@@ -182,10 +279,10 @@ func (v *variant) reload() {
 		}
 		v.pool.renew()
 		if err != nil {
-			v.logger.Error("plugin reload after failure kept the old module", "plugin", v.name, "err", err)
+			v.logger.Error("plugin reload after failure kept the old module", "plugin", v.namespace, "loaded_as", v.name, "err", err)
 			return
 		}
-		v.logger.Info("plugin reloaded after failure", "plugin", v.name, "sha256", digest)
+		v.logger.Info("plugin reloaded after failure", "plugin", v.namespace, "loaded_as", v.name, "sha256", digest)
 	}()
 }
 
