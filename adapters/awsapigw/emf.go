@@ -161,6 +161,18 @@ func (m *EMF) Posted(outcome string, attempts int, d time.Duration) {
 	m.mu.Unlock()
 }
 
+// OrderWaited implements OrderMetrics: OrderWait (ms) per delivery that
+// waited for its room's turn, OrderForced when it gave up waiting.
+func (m *EMF) OrderWaited(d time.Duration, forced bool) {
+	m.mu.Lock()
+	g := m.grp(none)
+	g.values["OrderWait"] = append(g.values["OrderWait"], ms(d))
+	if forced {
+		g.counts["OrderForced"]++
+	}
+	m.mu.Unlock()
+}
+
 // Deleted implements SenderMetrics.
 func (m *EMF) Deleted(outcome string) { m.count(dim{"Outcome", outcome}, "Deletes", 1) }
 

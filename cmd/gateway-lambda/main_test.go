@@ -17,8 +17,15 @@ func TestParseLambdaEnv(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", []string{"PATH=/bin"}, func(le lambdaEnv) bool {
-			return le.Workers == 16 && le.PostBudget == 2*time.Second && le.SweepEvery == 30*time.Second && le.CompileCache && le.Namespace == "Classgate"
+			return le.Workers == 16 && le.PostBudget == 2*time.Second && le.SweepEvery == 30*time.Second && le.CompileCache && le.Namespace == "Classgate" &&
+				le.Order && le.OrderWait == 2*time.Second && le.OrderLease == 5*time.Second && le.PostTimeout == time.Second && le.ExpiryEvery == time.Second
 		}, 1, ""},
+		{"order keys", []string{"CLASSGATE_LAMBDA__ORDER=off", "CLASSGATE_LAMBDA__ORDER_WAIT=300ms", "CLASSGATE_LAMBDA__ORDER_LEASE=2s",
+			"CLASSGATE_LAMBDA__POST_TIMEOUT=250ms", "CLASSGATE_LAMBDA__EXPIRY_EVERY=-1s"}, func(le lambdaEnv) bool {
+			return !le.Order && le.OrderWait == 300*time.Millisecond && le.OrderLease == 2*time.Second && le.PostTimeout == 250*time.Millisecond && le.ExpiryEvery < 0
+		}, 0, ""},
+		{"bad order values", []string{"CLASSGATE_LAMBDA__ORDER=sometimes", "CLASSGATE_LAMBDA__ORDER_WAIT=0s"}, nil, 0, `ORDER: must be "on" or "off"`},
+		{"non-positive post timeout", []string{"CLASSGATE_LAMBDA__POST_TIMEOUT=0s"}, nil, 0, "POST_TIMEOUT: must be positive"},
 		{"all keys", []string{"CLASSGATE_LAMBDA__ENDPOINT=http://127.0.0.1:1/s", "CLASSGATE_LAMBDA__WORKERS=4", "CLASSGATE_LAMBDA__POST_BUDGET=500ms",
 			"CLASSGATE_LAMBDA__SWEEP_EVERY=-1s", "CLASSGATE_LAMBDA__SWEEP_LIMIT=8", "CLASSGATE_LAMBDA__COMPILE_CACHE=off",
 			"CLASSGATE_LAMBDA__CACHE_SEED=/var/task/c", "CLASSGATE_LAMBDA__METRICS_NAMESPACE=X", "CLASSGATE_AUTH__HS256_SECRET=s"}, func(le lambdaEnv) bool {
