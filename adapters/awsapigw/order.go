@@ -60,6 +60,10 @@ const (
 	joinMarkTTL = time.Hour
 )
 
+// maxOrderPoll is the longest pause between two looks at a room's turn
+// while waiting for it (the pause starts at 200µs and doubles).
+const maxOrderPoll = 2 * time.Millisecond
+
 // turn is a room's delivery turn held by this invocation.
 type turn struct {
 	room, token string
@@ -67,6 +71,12 @@ type turn struct {
 	marks       map[core.ConnID]uint64 // join marks of the recipients
 }
 
+// The turn's hash lives 7 days after its last use; a room's first join
+// sets its fan-out mark to the room's seq. A post in a room whose mark
+// counts in another epoch (the store lost the room's sequence) does not
+// wait; one in a room without a mark (lost with Redis' data) waits for
+// the room's first events, so at most once per room for OrderOptions.Wait.
+//
 // acquireScript takes a room's turn. KEYS: out, js. ARGV: token, lease
 // ms, mode ("join" or "post"), first seq, epoch, force ("1" takes it
 // whatever the state), recipients... Returns {0} (not yet) or {1, mark
@@ -77,10 +87,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[6] ~= '1' then
   if h[3] and h[3] ~= ARGV[1] and tonumber(h[4] or '0') > now then return {0} end
-  if ARGV[3] == 'post' and h[2] == ARGV[5] and (tonumber(h[1]) or 0) < tonumber(ARGV[4]) - 1 then return {0} end
+  if ARGV[3] == 'post' and (not h[2] or h[2] == ARGV[5]) and (tonumber(h[1]) or 0) < tonumber(ARGV[4]) - 1 then return {0} end
 end
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'until', now + tonumber(ARGV[2]))
-redis.call('PEXPIRE', KEYS[1], 86400000)
+redis.call('PEXPIRE', KEYS[1], 604800000)
 local res = {1}
 if #ARGV > 6 then
   local m = redis.call('HMGET', KEYS[2], unpack(ARGV, 7))
@@ -96,6 +106,7 @@ if ARGV[2] ~= '0' and (h[2] ~= ARGV[3] or (tonumber(h[1]) or 0) < tonumber(ARGV[
   redis.call('HSET', KEYS[1], 'posted', ARGV[2], 'ep', ARGV[3])
 end
 if ARGV[4] ~= '' then
+  if not h[1] then redis.call('HSET', KEYS[1], 'posted', ARGV[5]) end
   redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
   redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]))
 end
@@ -201,7 +212,7 @@ func (s *Sender) acquire(ctx context.Context, room, mode string, first uint64, e
 	}
 	start := s.o.Now()
 	deadline := start.Add(o.Wait)
-	pause := 500 * time.Microsecond
+	pause := 200 * time.Microsecond
 	for {
 		if !s.o.Now().Before(deadline) {
 			args[5] = "1"
@@ -238,7 +249,7 @@ func (s *Sender) acquire(ctx context.Context, room, mode string, first uint64, e
 		if err := s.o.Sleep(ctx, pause); err != nil {
 			return nil, errors.Join(errors.New("awsapigw: waiting for the delivery turn"), err)
 		}
-		pause = min(2*pause, 10*time.Millisecond)
+		pause = min(2*pause, maxOrderPoll)
 	}
 }
 
