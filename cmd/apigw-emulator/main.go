@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	setEndpoint := fs.Bool("set-endpoint", true, "pass CLASSGATE_LAMBDA__ENDPOINT=http://LISTEN/STAGE to the functions")
 	devSecret := fs.String("dev-secret", "", "serve the classroom page at / and dev tokens at /dev/token signed with this HS256 secret")
 	logLevel := fs.String("log-level", "info", "emulator log level")
+	schedule := fs.Duration("schedule", 0, "invoke the gateway function with an EventBridge scheduled event this often, as the SAM template's schedule does (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,6 +131,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *schedule > 0 {
+		go gw.scheduled(ctx, *schedule)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

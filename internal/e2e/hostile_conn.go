@@ -138,7 +138,7 @@ func churnRooms(t *testing.T, tg Target, prefix string, n, clients int) error {
 				if err := c.TrySend(frame); err != nil {
 					return err
 				}
-				if tg.Lambda {
+				if tg.differs(ConcurrentFramesOfOneConnection) {
 					return await(id)
 				}
 				return nil
@@ -158,7 +158,7 @@ func churnRooms(t *testing.T, tg Target, prefix string, n, clients int) error {
 						return
 					}
 				}
-				if !tg.Lambda {
+				if !tg.differs(ConcurrentFramesOfOneConnection) {
 					if err := await(last); err != nil {
 						errs <- err
 						return
