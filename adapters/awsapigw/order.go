@@ -182,9 +182,14 @@ func (s *Sender) postStage(b *batch, st *stage) {
 		skip = func(id core.ConnID, seq uint64) bool { return seq <= marks[id] }
 	}
 	b.post(st, skip)
-	if st.held == nil {
-		return
+	if st.held != nil {
+		s.release(ctx, st)
 	}
+}
+
+// release gives a stage's turn back: a publish records its last seq, a
+// join leaves its member's join mark.
+func (s *Sender) release(ctx context.Context, st *stage) {
 	last, joiner := st.last, ""
 	if st.kind == joinStage {
 		last, joiner = 0, string(st.joiner)

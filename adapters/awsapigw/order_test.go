@@ -156,3 +156,31 @@ func TestTokenExpiryClosesSilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkTurn is the hand-off's cost when nothing waits: taking and
+// giving back a room's turn for one delivery to 30 members (two scripts
+// on a real Redis over loopback).
+func BenchmarkTurn(b *testing.B) {
+	srv := redistest.StartServer(b)
+	st, err := redis.New(context.Background(), redis.Options{Addr: srv.Addr(), Prefix: redistest.Prefix(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	s := &Sender{o: SenderOptions{Order: OrderOptions{Store: st, Wait: time.Second, Lease: time.Second}, Now: time.Now, Sleep: sleepCtx, Metrics: nopSenderMetrics{}}, log: quiet}
+	var recips []core.ConnID
+	for i := range 30 {
+		recips = append(recips, core.ConnID(fmt.Sprint("conn-", i)))
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		seq := uint64(i + 1)
+		t, err := s.acquire(ctx, "bench", "post", seq, "e1", recips)
+		if err != nil || t.forced {
+			b.Fatalf("turn %d: %v (forced %v)", seq, err, t != nil && t.forced)
+		}
+		st0 := &stage{kind: publishStage, room: "bench", last: seq, epoch: "e1", held: t}
+		s.release(ctx, st0)
+	}
+}
