@@ -73,6 +73,11 @@ type lambdaEnv struct {
 	// $TMPDIR/classgate-wazero unless plugins.cache_dir is set) or "off"
 	// (compile in memory).
 	CompileCache bool
+	// SECRETS: configuration keys resolved from Secrets Manager at init,
+	// a JSON object {"auth.hs256_secret": "ARN#jsonkey", …}
+	// (awsapigw.SecretRefs); SECRETS_ENDPOINT overrides the endpoint.
+	Secrets         awsapigw.SecretRefs
+	SecretsEndpoint string
 	// CACHE_SEED: a directory holding a compilation cache made by
 	// `bootstrap -warm-cache` for this architecture (e.g. shipped in the
 	// zip); copied into the cache directory at init.
@@ -138,6 +143,10 @@ func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
 			}
 		case "CACHE_SEED":
 			le.CacheSeed = v
+		case "SECRETS":
+			le.Secrets, err = awsapigw.ParseSecretRefs(v)
+		case "SECRETS_ENDPOINT":
+			le.SecretsEndpoint = v
 		default:
 			err = errors.New("unknown key")
 		}
@@ -194,6 +203,15 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		}
 	} else if le.CompileCache && !hasEnv(environ, "CLASSGATE_PLUGINS__CACHE_DIR") {
 		over["plugins.cache_dir"] = filepath.Join(os.TempDir(), "classgate-wazero")
+	}
+	if *warm == "" {
+		secrets, err := awsapigw.ResolveSecrets(ctx, le.Secrets, le.SecretsEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range secrets {
+			over[k] = v
+		}
 	}
 	path := configPath(le, environ)
 	cfg, err := config.Load(path, environ, over)
