@@ -160,9 +160,9 @@ func (h *Handler) HandleScheduled(ctx context.Context) error {
 	}
 	ctx, b := h.o.Sender.begin(ctx, endpoint, "", false)
 	h.mu.Lock()
-	h.lastExpiry = time.Time{}
 	h.lastSweep = time.Time{}
 	h.mu.Unlock()
+	h.closeExpired(ctx, b, true)
 	h.finish(ctx, b)
 	if m := h.o.Metrics; m != nil {
 		m.Invocation("scheduled", h.o.Now().Sub(start), nil)
@@ -293,7 +293,7 @@ func (h *Handler) finish(ctx context.Context, b *batch) {
 	if b.discard {
 		return
 	}
-	h.closeExpired(ctx, b)
+	h.closeExpired(ctx, b, false)
 	if !h.sweepDue() {
 		return
 	}
@@ -317,14 +317,15 @@ func (h *Handler) finish(ctx context.Context, b *batch) {
 }
 
 // closeExpired closes and disconnects the connections whose token expired
-// (see HandlerOptions.Expiry), when this environment's turn came.
-func (h *Handler) closeExpired(ctx context.Context, b *batch) {
+// (see HandlerOptions.Expiry), when this environment's turn came or force
+// (a scheduled invocation).
+func (h *Handler) closeExpired(ctx context.Context, b *batch, force bool) {
 	if h.o.Expiry == nil {
 		return
 	}
 	h.mu.Lock()
 	now := h.o.Now()
-	due := h.lastExpiry.IsZero() || (h.o.ExpiryEvery > 0 && now.Sub(h.lastExpiry) >= h.o.ExpiryEvery)
+	due := force || (h.o.ExpiryEvery > 0 && (h.lastExpiry.IsZero() || now.Sub(h.lastExpiry) >= h.o.ExpiryEvery))
 	if due {
 		h.lastExpiry = now
 	}
