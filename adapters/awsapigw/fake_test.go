@@ -32,7 +32,7 @@ type fakeAPI struct {
 	deletes []core.ConnID
 	// hold, when set, is called (without mu) before a request is answered:
 	// a test makes a post hang there.
-	hold    func(id core.ConnID, body string)
+	hold    func(ctx context.Context, id core.ConnID, body string)
 	stalled int
 }
 
@@ -77,7 +77,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	hold := f.hold
 	f.mu.Unlock()
 	if hold != nil {
-		hold(id, string(body))
+		hold(r.Context(), id, string(body))
 		if r.Context().Err() != nil {
 			return // the client gave up (post timeout)
 		}

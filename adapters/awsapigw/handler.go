@@ -21,9 +21,17 @@ type HandlerOptions struct {
 	// Router must be built with Direct: true, Sender: the Sender below.
 	Router *core.Router
 	Sender *Sender
-	// Metrics is flushed (EMF lines on stdout) after every invocation;
-	// nil: no metrics.
+	// Metrics aggregates each invocation's metrics and writes them (EMF
+	// lines on stdout) at most every MetricsEvery; nil: no metrics.
 	Metrics *EMF
+	// MetricsEvery is how often an execution environment writes its
+	// aggregated metrics (default 60s, CloudWatch's standard resolution):
+	// at the end of the first invocation after that long. Fewer, fuller
+	// lines keep the log bill — paid per GB ingested — a small part of the
+	// cost (docs/LAMBDA.md). What an environment aggregated after its last
+	// write is lost if Lambda retires it before its next invocation.
+	// Negative: after every invocation.
+	MetricsEvery time.Duration
 	// SweepEvery is how often this execution environment runs
 	// Router.Sweep (default 30s): at the end of the first invocation after
 	// that much time passed since its last sweep. Sweeping removes
@@ -59,6 +67,7 @@ type Handler struct {
 	log *slog.Logger
 
 	mu         sync.Mutex
+	lastFlush  time.Time
 	lastSweep  time.Time
 	sweeping   bool
 	lastExpiry time.Time
@@ -100,6 +109,9 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	}
 	if o.ExpiryEvery == 0 {
 		o.ExpiryEvery = time.Second
+	}
+	if o.MetricsEvery == 0 {
+		o.MetricsEvery = DefaultMetricsEvery
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -166,7 +178,7 @@ func (h *Handler) HandleScheduled(ctx context.Context) error {
 	h.finish(ctx, b)
 	if m := h.o.Metrics; m != nil {
 		m.Invocation("scheduled", h.o.Now().Sub(start), nil)
-		m.Flush()
+		h.flushMetrics()
 	}
 	return nil
 }
@@ -196,7 +208,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	}
 	if m := h.o.Metrics; m != nil {
 		m.Invocation(route, h.o.Now().Sub(start), err)
-		m.Flush()
+		h.flushMetrics()
 	}
 	return resp, err
 }
@@ -314,6 +326,25 @@ func (h *Handler) finish(ctx context.Context, b *batch) {
 		_ = h.o.Router.Disconnect(ctx, g)
 	}
 	b.flush()
+}
+
+// DefaultMetricsEvery is HandlerOptions.MetricsEvery's default.
+const DefaultMetricsEvery = time.Minute
+
+// flushMetrics settles the invocation's metrics and writes them when due.
+func (h *Handler) flushMetrics() {
+	m := h.o.Metrics
+	m.Settle()
+	h.mu.Lock()
+	now := h.o.Now()
+	due := h.o.MetricsEvery < 0 || h.lastFlush.IsZero() || now.Sub(h.lastFlush) >= h.o.MetricsEvery
+	if due {
+		h.lastFlush = now
+	}
+	h.mu.Unlock()
+	if due {
+		m.Flush()
+	}
 }
 
 // closeExpired closes and disconnects the connections whose token expired

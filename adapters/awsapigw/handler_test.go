@@ -399,16 +399,32 @@ func TestStalledMemberNeverDelaysTheAck(t *testing.T) {
 	r.h.o.Sender.o.PostTimeout = 300 * time.Millisecond
 	r.api.reset()
 	release := make(chan struct{})
+	stalling := make(chan struct{})
 	var ackWhileStalled bool
 	r.api.mu.Lock()
-	r.api.hold = func(id core.ConnID, body string) {
+	r.api.hold = func(ctx context.Context, id core.ConnID, body string) {
 		switch {
 		case id == "S" && strings.Contains(body, `"echo.said"`):
 			r.api.mu.Lock()
 			r.api.stalled++
 			r.api.mu.Unlock()
-			<-release // never before the ack below; the post timeout ends it
+			close(stalling)
+			// Hangs until the sender gives up (its post timeout) or the
+			// test ends.
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			r.api.mu.Lock()
+			r.api.stalled--
+			r.api.mu.Unlock()
 		case id == "A" && strings.Contains(body, `"ack"`):
+			// The stalled post has begun; is it still hanging when the
+			// ack arrives?
+			select {
+			case <-stalling:
+			case <-ctx.Done():
+			}
 			r.api.mu.Lock()
 			ackWhileStalled = r.api.stalled > 0
 			r.api.mu.Unlock()
@@ -427,5 +443,57 @@ func TestStalledMemberNeverDelaysTheAck(t *testing.T) {
 	defer r.api.mu.Unlock()
 	if len(r.api.deletes) != 1 || r.api.deletes[0] != "S" {
 		t.Fatalf("deletes %v, want the stalled member closed", r.api.deletes)
+	}
+}
+
+// TestMetricsAggregatedPerInterval: an environment writes its metrics at
+// most every MetricsEvery (the first invocation, then once the interval
+// passed), with every invocation counted; the latency values of one
+// metric are a bounded sample, the counts exact.
+func TestMetricsAggregatedPerInterval(t *testing.T) {
+	r := newRig(t)
+	r.connect("A", "ann", time.Hour) // the environment's first write
+	r.out.Reset()
+	for i := range 6 {
+		r.send("A", fmt.Sprintf(`{"type":"ping","id":"p%d"}`, i+1))
+	}
+	if n := strings.Count(r.out.String(), `"_aws"`); n != 0 {
+		t.Fatalf("%d EMF lines written within the interval", n)
+	}
+	r.clk.Add(DefaultMetricsEvery)
+	r.send("A", `{"type":"ping","id":"last"}`)
+	var invocations float64
+	for _, l := range strings.Split(strings.TrimSpace(r.out.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %s", l)
+		}
+		if m["Route"] == "$default" {
+			invocations, _ = m["Invocations"].(float64)
+		}
+	}
+	if invocations != 7 {
+		t.Fatalf("%v $default invocations in the interval's lines, want 7:\n%s", invocations, r.out.String())
+	}
+
+	var out bytes.Buffer
+	m := NewEMF(&out, "Classgate", "fn", nil)
+	for i := range 3 * MaxSamples {
+		m.Invocation("$default", time.Duration(i)*time.Microsecond, nil)
+	}
+	m.Flush()
+	values, count := 0, 0.0
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var doc map[string]any
+		_ = json.Unmarshal([]byte(l), &doc)
+		if vs, ok := doc["Duration"].([]any); ok {
+			values += len(vs)
+		}
+		if c, ok := doc["Invocations"].(float64); ok {
+			count += c
+		}
+	}
+	if values != MaxSamples || count != 3*MaxSamples {
+		t.Fatalf("%d Duration values (want the %d-value sample), %v invocations counted (want %d)", values, MaxSamples, count, 3*MaxSamples)
 	}
 }

@@ -40,7 +40,9 @@ func newRedisRig(t *testing.T, order bool) (*rig, *redis.Store) {
 	r.h.o.Router = rt
 	r.h.o.Now = time.Now
 	r.h.o.Expiry = st
-	r.api.hold = func(core.ConnID, string) { time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond) }
+	r.api.hold = func(context.Context, core.ConnID, string) {
+		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+	}
 	return r, st
 }
 

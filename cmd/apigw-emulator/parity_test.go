@@ -178,6 +178,9 @@ func TestParity(t *testing.T) {
 		"CLASSGATE_STORE__REDIS__PREFIX=" + redistest.Prefix(t),
 		fmt.Sprint("CLASSGATE_HISTORY__LIMIT=", historyLimit),
 		"CLASSGATE_LAMBDA__CACHE_SEED=" + seed,
+		// Metrics after every invocation, so the checks below see them
+		// within the run (the default aggregates a minute).
+		"CLASSGATE_LAMBDA__METRICS_EVERY=-1s",
 	}
 	// -schedule: the template's sweep rule, every second instead of every
 	// minute, so that a silent connection's token expiry is noticed
@@ -395,6 +398,7 @@ func TestRetriesUnderInjectedFaults(t *testing.T) {
 		"CLASSGATE_STORE__REDIS__ADDR=" + rd.Addr(),
 		"CLASSGATE_STORE__REDIS__PREFIX=" + redistest.Prefix(t),
 		"CLASSGATE_LAMBDA__CACHE_SEED=" + warmCache(t),
+		"CLASSGATE_LAMBDA__METRICS_EVERY=-1s",
 	}
 	emu := startEmulator(t, env, "-post-faults", "0.2", "-concurrency", "2")
 	tg := e2e.Target{URL: "ws://" + emu.addr + "/local", Secret: secret, Lambda: true, CloseCode: awsapigw.LambdaCloseCode, FrameLimit: awsapigw.MaxFrameBytes}

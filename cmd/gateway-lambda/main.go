@@ -67,8 +67,10 @@ type lambdaEnv struct {
 	SweepEvery time.Duration
 	SweepLimit int
 	// METRICS_NAMESPACE: CloudWatch namespace of the EMF metrics
-	// ("Classgate").
-	Namespace string
+	// ("Classgate"). METRICS_EVERY: how often an environment writes its
+	// aggregated metrics (1m; negative: after every invocation).
+	Namespace    string
+	MetricsEvery time.Duration
 	// COMPILE_CACHE: "on" (default: the wazero cache in
 	// $TMPDIR/classgate-wazero unless plugins.cache_dir is set) or "off"
 	// (compile in memory).
@@ -86,7 +88,7 @@ type lambdaEnv struct {
 
 func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
 	le := lambdaEnv{Workers: 16, PostBudget: 2 * time.Second, PostTimeout: awsapigw.DefaultPostTimeout,
-		OrderWait: 2 * time.Second, OrderLease: 5 * time.Second, Order: true, ExpiryEvery: time.Second, SweepEvery: 30 * time.Second, SweepLimit: 64, Namespace: "Classgate", CompileCache: true}
+		OrderWait: 2 * time.Second, OrderLease: 5 * time.Second, Order: true, ExpiryEvery: time.Second, MetricsEvery: awsapigw.DefaultMetricsEvery, SweepEvery: 30 * time.Second, SweepLimit: 64, Namespace: "Classgate", CompileCache: true}
 	const prefix = "CLASSGATE_LAMBDA__"
 	var rest []string
 	var errs []error
@@ -132,6 +134,11 @@ func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
 			le.SweepLimit, err = strconv.Atoi(v)
 		case "METRICS_NAMESPACE":
 			le.Namespace = v
+		case "METRICS_EVERY":
+			le.MetricsEvery, err = time.ParseDuration(v)
+			if err == nil && le.MetricsEvery == 0 {
+				err = errors.New("must not be 0 (negative: after every invocation)")
+			}
 		case "COMPILE_CACHE":
 			switch v {
 			case "on", "":
@@ -285,7 +292,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		return nil, err
 	}
 	h, err := awsapigw.NewHandler(awsapigw.HandlerOptions{Router: router, Sender: sender, Metrics: emf,
-		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Expiry: store, ExpiryEvery: le.ExpiryEvery, Logger: log})
+		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Expiry: store, ExpiryEvery: le.ExpiryEvery, MetricsEvery: le.MetricsEvery, Logger: log})
 	if err != nil {
 		return nil, err
 	}
