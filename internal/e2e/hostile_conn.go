@@ -188,7 +188,8 @@ func (c *Client) isClosed() bool {
 // testManyRoomsMemory: 5,000 distinct short-lived rooms with long names
 // (join, leave) leave the node's heap where it was once their history has
 // aged out (docs/OPERATIONS.md "Memory"): a node that kept every room
-// would hold megabytes more. On Lambda there is no heap to read — memory
+// would hold megabytes more. On Lambda there is no heap to read
+// (NoReadableHeap; Target.AdminURL is empty there) — memory
 // is the function's, recycled with its environments — so a smaller run
 // only shows that the deployment keeps serving.
 func testManyRoomsMemory(t *testing.T, tg Target) {
