@@ -408,3 +408,25 @@ func TestRetriesUnderInjectedFaults(t *testing.T) {
 		t.Fatal("no PostRetries metric: were faults injected?")
 	}
 }
+
+// TestCostDocumented: the cost table in docs/LAMBDA.md is the output of
+// configs/sam/cost.sh for the stated load (one source: the script).
+func TestCostDocumented(t *testing.T) {
+	out, err := exec.Command("bash", repoFile(t, "configs/sam/cost.sh")).Output()
+	if err != nil {
+		t.Fatalf("cost.sh: %v", err)
+	}
+	doc, err := os.ReadFile(repoFile(t, "docs/LAMBDA.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("cost.sh printed %d lines:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		if !strings.Contains(string(doc), l) {
+			t.Errorf("docs/LAMBDA.md does not quote cost.sh's line %q", l)
+		}
+	}
+}
