@@ -19,6 +19,9 @@
 //     (close 1009), the idle timeout and the maximum connection lifetime
 //     (10 min / 2 h; close 1001), shorter by flag for tests; a DELETE
 //     closes the socket with 1000, the one code a function can cause;
+//   - -wrapper runs the functions' binaries through a program, e.g.
+//     qemu-aarch64-static to start the arm64 packages of `make lambda`
+//     on an x86_64 machine;
 //   - -schedule invokes the gateway function with an EventBridge
 //     "Scheduled Event" at that period (the SAM template's sweep rule);
 //   - it runs each function through its own implementation of the Lambda
