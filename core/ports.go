@@ -316,3 +316,26 @@ type Sender interface {
 type BatchSender interface {
 	SendBatch(ctx context.Context, ids []ConnID, frame []byte)
 }
+
+// Sequencer is an optional extension of Sender for direct-mode adapters
+// whose deliveries run in many processes at once (API Gateway + Lambda):
+// it tells the adapter which frames belong to which room's delivery, so
+// that it can post every room's durable events in seq order across
+// processes (adapters/awsapigw does it with a per-room hand-off in Redis).
+// The router calls it in direct mode only, always in pairs:
+//
+//   - JoinBegin before a join registers the connection and reads the
+//     room's seq; JoinEnd(seq) when the join's own frames (joined, replay,
+//     join states) were sent, seq being the one the joined frame carries.
+//     JoinBegin may block (bounded) until the room's earlier deliveries
+//     are out; its error is logged and the join goes on.
+//   - PublishBegin before the fan-out of the durable events first..last of
+//     a commit (epoch is the room's sequence epoch); PublishEnd after it.
+//
+// Frames sent between a Begin and its End belong to that delivery.
+type Sequencer interface {
+	JoinBegin(ctx context.Context, room string, id ConnID) error
+	JoinEnd(ctx context.Context, room string, id ConnID, seq uint64)
+	PublishBegin(ctx context.Context, room string, first, last uint64, epoch string)
+	PublishEnd(ctx context.Context, room string)
+}

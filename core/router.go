@@ -98,6 +98,7 @@ type Router struct {
 	o     Options
 	log   *slog.Logger
 	batch BatchSender // o.Sender, if it sends to many connections at once
+	seqr  Sequencer   // o.Sender in direct mode, if it orders deliveries
 
 	// mu guards conns, rooms and each room's membership. The per-frame
 	// paths (session, lockRoom, deliver) only read them and take it
@@ -199,6 +200,9 @@ func NewRouter(o Options) (*Router, error) {
 	o.defaults()
 	r := &Router{o: o, log: o.Logger, conns: map[ConnID]*localConn{}, rooms: map[string]*localRoom{}}
 	r.batch, _ = o.Sender.(BatchSender)
+	if o.Direct {
+		r.seqr, _ = o.Sender.(Sequencer)
+	}
 	if !o.Direct {
 		o.Store.SetSink(r.deliver)
 	}
@@ -580,6 +584,13 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 	}
 	lr := r.lockRoom(f.Room)
 	defer r.unlockRoom(f.Room, lr)
+	var joinSeq uint64 // the joined frame's seq, for the Sequencer
+	if r.seqr != nil {
+		if err := r.seqr.JoinBegin(ctx, f.Room, c.info.ID); err != nil {
+			r.log.Warn("ordered join hand-off failed; joining anyway", "room", f.Room, "err", err)
+		}
+		defer func() { r.seqr.JoinEnd(ctx, f.Room, c.info.ID, joinSeq) }()
+	}
 
 	var m *membership
 	restart := false // a member resynced live: this join starts it over
@@ -639,6 +650,7 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 		r.abortJoin(ctx, f.Room, c.info.ID)
 		return r.storeErr("snapshot", err)
 	}
+	joinSeq = snap.Seq
 	user := c.info.User
 	r.reply(ctx, c.info.ID, &Out{Type: "joined", Room: f.Room, ID: f.ID, Seq: SeqOf(snap.Seq),
 		ConnectionID: c.info.ID, User: &user, Features: nonNil(features), Epoch: snap.Epoch})
@@ -1034,6 +1046,10 @@ func (r *Router) publish(ctx context.Context, cm Commit, cr CommitResult) {
 	if err != nil {
 		r.log.Warn("members failed; events stay in history", "room", cm.Room, "err", err)
 		return
+	}
+	if r.seqr != nil && len(cm.Durable) > 0 {
+		r.seqr.PublishBegin(ctx, cm.Room, cr.FirstSeq, cr.FirstSeq+uint64(len(cm.Durable))-1, cr.Epoch)
+		defer r.seqr.PublishEnd(ctx, cm.Room)
 	}
 	for i := range cm.Durable {
 		cm.Durable[i].Seq = cr.FirstSeq + uint64(i)

@@ -19,10 +19,25 @@
 // (see Handler) Send only enqueues: frames go to one FIFO lane per
 // connection, and up to SenderOptions.Workers lanes are posted in
 // parallel, so one connection's frames keep their order while a room's
-// fan-out runs concurrently. The invoking connection's own lane (its ack,
-// joined, replies) is posted last, after every other lane finished: an ack
-// therefore means the event was already posted to every other member.
-// Handler flushes before it returns; nothing outlives the invocation.
+// fan-out runs concurrently — the invoking connection's lane (its copy of
+// the event, then its ack) beside the others, so that a slow member never
+// delays the sender's ack. Each post attempt is bounded by
+// SenderOptions.PostTimeout; a member slower than that is deleted as a
+// slow consumer. Handler flushes before it returns; nothing outlives the
+// invocation.
+//
+// # Order across invocations
+//
+// Sender implements core.Sequencer: the router marks which frames are a
+// join's own (joined, replay, join states) and which are the fan-out of a
+// commit's durable events, and the frames are posted in stages, each in
+// its room's turn of the ordered hand-off in Redis (OrderOptions): the
+// fan-out of seq N after that of N-1, a join's frames between the
+// deliveries its joined seq separates. So every member receives a room's
+// durable events in seq order without gaps from its joined seq, as on the
+// standalone server, whichever invocations commit them; a turn not
+// reached within OrderOptions.Wait is taken anyway (the client's gap
+// handling recovers).
 //
 // A post answered 410 Gone marks the connection dead: its remaining frames
 // are dropped and, after the flush, Handler disconnects it through the
@@ -37,11 +52,13 @@
 //     Gateway answers 410 until the handshake completed). The router sends
 //     nothing on Connect; anything sent anyway is dropped and logged.
 //   - Close codes: DeleteConnection closes the socket without a code of our
-//     choosing, so 4001 (token expired), 4008 and 1012 cannot be sent;
-//     Sender.Close logs the code it would have sent and deletes the
-//     connection. Token expiry is noticed on the connection's next frame.
-//   - Order: concurrent invocations post concurrently, so members may see
-//     seqs out of order; clients re-order by seq (adapters/web does).
+//     choosing (LambdaCloseCode), so 4001 (token expired), 4008 and 1013
+//     cannot be sent; Sender.Close logs the code it would have sent and
+//     deletes the connection.
+//   - Timers: nothing runs between events. Token expiry is indexed in
+//     Redis at $connect and swept by every invocation (at most every
+//     HandlerOptions.ExpiryEvery per environment) and by scheduled
+//     invocations (HandleScheduled), which delete expired connections.
 //   - Frames: 32 KB per frame and 128 KB per message, both directions.
 //
 // The package is the only one that imports aws-lambda-go and the AWS SDK;

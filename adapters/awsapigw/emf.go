@@ -3,6 +3,7 @@ package awsapigw
 import (
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -46,6 +47,25 @@ type dim struct{ name, value string }
 type group struct {
 	counts map[string]float64
 	values map[string][]float64
+	seen   map[string]int // values offered per metric since the last flush
+}
+
+// MaxSamples bounds the values of one latency metric (per dimension value)
+// written per flush: past it, a uniform sample of them (reservoir
+// sampling) is kept, so percentiles stay unbiased while the log volume —
+// billed per GB ingested — no longer grows with the traffic. Counts are
+// exact whatever the volume.
+const MaxSamples = 500
+
+// sample offers v to metric's reservoir.
+func (g *group) sample(metric string, v float64) {
+	n := g.seen[metric]
+	g.seen[metric] = n + 1
+	if vs := g.values[metric]; len(vs) < MaxSamples {
+		g.values[metric] = append(vs, v)
+	} else if j := rand.IntN(n + 1); j < MaxSamples {
+		vs[j] = v
+	}
 }
 
 // NewEMF writes metrics of function fn in namespace ns to w (stdout in
@@ -60,7 +80,7 @@ func NewEMF(w io.Writer, ns, fn string, now func() time.Time) *EMF {
 func (m *EMF) grp(d dim) *group {
 	g := m.groups[d]
 	if g == nil {
-		g = &group{counts: map[string]float64{}, values: map[string][]float64{}}
+		g = &group{counts: map[string]float64{}, values: map[string][]float64{}, seen: map[string]int{}}
 		m.groups[d] = g
 	}
 	return g
@@ -75,7 +95,7 @@ func (m *EMF) count(d dim, metric string, n float64) {
 func (m *EMF) value(d dim, metric string, v float64) {
 	m.mu.Lock()
 	g := m.grp(d)
-	g.values[metric] = append(g.values[metric], v)
+	g.sample(metric, v)
 	m.mu.Unlock()
 }
 
@@ -134,7 +154,7 @@ func (m *EMF) PluginCall(namespace string, d time.Duration, err error) {
 	if err != nil {
 		g.counts["PluginErrors"]++
 	}
-	g.values["PluginLatency"] = append(g.values["PluginLatency"], ms(d))
+	g.sample("PluginLatency", ms(d))
 	m.mu.Unlock()
 }
 
@@ -156,7 +176,19 @@ func (m *EMF) Posted(outcome string, attempts int, d time.Duration) {
 		g.counts["PostRetries"] += float64(attempts - 1)
 	}
 	if outcome == "ok" {
-		g.values["PostLatency"] = append(g.values["PostLatency"], ms(d))
+		g.sample("PostLatency", ms(d))
+	}
+	m.mu.Unlock()
+}
+
+// OrderWaited implements OrderMetrics: OrderWait (ms) per delivery that
+// waited for its room's turn, OrderForced when it gave up waiting.
+func (m *EMF) OrderWaited(d time.Duration, forced bool) {
+	m.mu.Lock()
+	g := m.grp(none)
+	g.sample("OrderWait", ms(d))
+	if forced {
+		g.counts["OrderForced"]++
 	}
 	m.mu.Unlock()
 }
@@ -173,7 +205,7 @@ func (m *EMF) Invocation(route string, d time.Duration, err error) {
 	if err != nil {
 		g.counts["InvocationErrors"]++
 	}
-	g.values["Duration"] = append(g.values["Duration"], ms(d))
+	g.sample("Duration", ms(d))
 	m.mu.Unlock()
 }
 
@@ -192,18 +224,32 @@ func (m *EMF) ColdStart(init time.Duration) {
 // maxValues is EMF's limit of values per metric per line.
 const maxValues = 100
 
+// Settle ends an invocation's measurements: the events it delivered get
+// their DeliveryLatency (commit to now, after the posts). Flush settles
+// too; call Settle at the end of every invocation when Flush runs less
+// often.
+func (m *EMF) Settle() {
+	now := m.now()
+	m.mu.Lock()
+	m.settleLocked(now)
+	m.mu.Unlock()
+}
+
+func (m *EMF) settleLocked(now time.Time) {
+	for _, ts := range m.pending {
+		if lat := now.UnixMilli() - ts; lat >= 0 {
+			m.grp(none).sample("DeliveryLatency", float64(lat))
+		}
+	}
+	m.pending = m.pending[:0]
+}
+
 // Flush writes what was aggregated since the last Flush as EMF lines and
 // resets. Write errors are ignored (stdout).
 func (m *EMF) Flush() {
 	now := m.now()
 	m.mu.Lock()
-	for _, ts := range m.pending {
-		if lat := now.UnixMilli() - ts; lat >= 0 {
-			g := m.grp(none)
-			g.values["DeliveryLatency"] = append(g.values["DeliveryLatency"], float64(lat))
-		}
-	}
-	m.pending = m.pending[:0]
+	m.settleLocked(now)
 	groups := m.groups
 	m.groups = map[dim]*group{}
 	m.mu.Unlock()

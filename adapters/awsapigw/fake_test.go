@@ -30,6 +30,10 @@ type fakeAPI struct {
 	posts   int                   // attempts, including faults
 	signed  bool                  // every request carried a SigV4 header
 	deletes []core.ConnID
+	// hold, when set, is called (without mu) before a request is answered:
+	// a test makes a post hang there.
+	hold    func(ctx context.Context, id core.ConnID, body string)
+	stalled int
 }
 
 type call struct {
@@ -69,6 +73,15 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	id := core.ConnID(strings.TrimPrefix(r.URL.Path, prefix))
 	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		hold(r.Context(), id, string(body))
+		if r.Context().Err() != nil {
+			return // the client gave up (post timeout)
+		}
+	}
 	f.mu.Lock()
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256") {
 		f.signed = false

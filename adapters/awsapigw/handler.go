@@ -2,6 +2,7 @@ package awsapigw
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,9 +21,17 @@ type HandlerOptions struct {
 	// Router must be built with Direct: true, Sender: the Sender below.
 	Router *core.Router
 	Sender *Sender
-	// Metrics is flushed (EMF lines on stdout) after every invocation;
-	// nil: no metrics.
+	// Metrics aggregates each invocation's metrics and writes them (EMF
+	// lines on stdout) at most every MetricsEvery; nil: no metrics.
 	Metrics *EMF
+	// MetricsEvery is how often an execution environment writes its
+	// aggregated metrics (default 60s, CloudWatch's standard resolution):
+	// at the end of the first invocation after that long. Fewer, fuller
+	// lines keep the log bill — paid per GB ingested — a small part of the
+	// cost (docs/LAMBDA.md). What an environment aggregated after its last
+	// write is lost if Lambda retires it before its next invocation.
+	// Negative: after every invocation.
+	MetricsEvery time.Duration
 	// SweepEvery is how often this execution environment runs
 	// Router.Sweep (default 30s): at the end of the first invocation after
 	// that much time passed since its last sweep. Sweeping removes
@@ -32,6 +41,18 @@ type HandlerOptions struct {
 	SweepEvery time.Duration
 	// SweepLimit bounds the connections one sweep removes (default 64).
 	SweepLimit int
+	// Expiry, when set, indexes every connection's token expiry in Redis
+	// (a sorted set under Key("texp")) so that the function closes a
+	// connection whose token expired even when it sends nothing: every
+	// ExpiryEvery (default 1s) at the end of an invocation, and on every
+	// scheduled event (HandleScheduled; the SAM template invokes the
+	// function every minute), up to SweepLimit connections are deleted
+	// (API Gateway closes them with 1000, see LambdaCloseCode) and
+	// disconnected (presence.leave is announced). nil: expiry is only
+	// noticed on the connection's next frame.
+	Expiry ExpiryStore
+	// ExpiryEvery: see Expiry (0: 1s; negative: only on scheduled events).
+	ExpiryEvery time.Duration
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (tests).
@@ -45,10 +66,35 @@ type Handler struct {
 	o   HandlerOptions
 	log *slog.Logger
 
-	mu        sync.Mutex
-	lastSweep time.Time
-	sweeping  bool
+	mu         sync.Mutex
+	lastFlush  time.Time
+	lastSweep  time.Time
+	sweeping   bool
+	lastExpiry time.Time
+	endpoint   string // the last event's Management API endpoint
 }
+
+// ExpiryStore is what the token-expiry index needs of Redis;
+// *redis.Store (adapters/redis) implements it.
+type ExpiryStore interface {
+	Eval(ctx context.Context, src string, keys []string, args ...any) (any, error)
+	Key(suffix string) string
+}
+
+// LambdaCloseCode is the close code a client sees when the function
+// closes its connection (DeleteConnection): API Gateway chooses it, so
+// where the standalone server sends 4001 (token expired), 4008 (slow
+// consumer), 1008 (abuse) or 1013 (try again later), a client of the
+// Lambda deployment sees this one. docs/LAMBDA.md lists it with the other
+// differences.
+const LambdaCloseCode = 1000
+
+// expiredScript takes up to ARGV[2] connections whose expiry (ms) is at
+// or before ARGV[1] out of the index KEYS[1] and returns them.
+const expiredScript = `
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+return ids`
 
 // NewHandler checks o and returns a Handler.
 func NewHandler(o HandlerOptions) (*Handler, error) {
@@ -60,6 +106,12 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	}
 	if o.SweepLimit <= 0 {
 		o.SweepLimit = 64
+	}
+	if o.ExpiryEvery == 0 {
+		o.ExpiryEvery = time.Second
+	}
+	if o.MetricsEvery == 0 {
+		o.MetricsEvery = DefaultMetricsEvery
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -73,8 +125,63 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 }
 
 // Start runs the handler as the Lambda function's handler; it does not
-// return.
-func (h *Handler) Start() { lambda.Start(h.Handle) }
+// return. API Gateway events go to Handle, scheduled events (EventBridge,
+// "source": "aws.events") to HandleScheduled.
+func (h *Handler) Start() { lambda.Start(h.HandleRaw) }
+
+// HandleRaw dispatches one invocation's payload: an API Gateway WebSocket
+// event (it has a requestContext) to Handle, anything else — the
+// scheduled sweep's EventBridge event — to HandleScheduled.
+func (h *Handler) HandleRaw(ctx context.Context, payload json.RawMessage) (any, error) {
+	var probe struct {
+		RequestContext *json.RawMessage `json:"requestContext"`
+		Source         string           `json:"source"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return nil, fmt.Errorf("awsapigw: undecodable event: %w", err)
+	}
+	if probe.RequestContext == nil {
+		if probe.Source != "aws.events" {
+			h.log.Warn("event of unknown kind: running the scheduled sweep", "source", probe.Source)
+		}
+		return nil, h.HandleScheduled(ctx)
+	}
+	var req events.APIGatewayWebsocketProxyRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, fmt.Errorf("awsapigw: undecodable API Gateway event: %w", err)
+	}
+	return h.Handle(ctx, req)
+}
+
+// HandleScheduled runs the sweeps (expired tokens, then silent
+// connections) outside any client event: the only way a function closes a
+// connection in time when nothing else invokes it. It needs
+// SenderOptions.Endpoint, or an API Gateway event seen earlier by this
+// execution environment, to know where to delete connections.
+func (h *Handler) HandleScheduled(ctx context.Context) error {
+	start := h.o.Now()
+	h.mu.Lock()
+	endpoint := h.endpoint
+	h.mu.Unlock()
+	if h.o.Sender.o.Endpoint != "" {
+		endpoint = h.o.Sender.o.Endpoint
+	}
+	if endpoint == "" {
+		h.log.Warn("scheduled sweep skipped: no Management API endpoint (set CLASSGATE_LAMBDA__ENDPOINT)")
+		return nil
+	}
+	ctx, b := h.o.Sender.begin(ctx, endpoint, "", false)
+	h.mu.Lock()
+	h.lastSweep = time.Time{}
+	h.mu.Unlock()
+	h.closeExpired(ctx, b, true)
+	h.finish(ctx, b)
+	if m := h.o.Metrics; m != nil {
+		m.Invocation("scheduled", h.o.Now().Sub(start), nil)
+		h.flushMetrics()
+	}
+	return nil
+}
 
 // Handle serves one API Gateway WebSocket event. Protocol problems are
 // answered on the connection; the returned error is reserved for failures
@@ -89,6 +196,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 		route = rc.EventType
 	}
 	endpoint := h.o.Sender.endpointFor(rc.DomainName, rc.Stage)
+	h.mu.Lock()
+	h.endpoint = endpoint
+	h.mu.Unlock()
 	discard := rc.EventType == "CONNECT"
 	ctx, b := h.o.Sender.begin(ctx, endpoint, id, discard)
 	resp, err := h.dispatch(ctx, req, id)
@@ -98,7 +208,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	}
 	if m := h.o.Metrics; m != nil {
 		m.Invocation(route, h.o.Now().Sub(start), err)
-		m.Flush()
+		h.flushMetrics()
 	}
 	return resp, err
 }
@@ -118,8 +228,22 @@ func (h *Handler) dispatch(ctx context.Context, req events.APIGatewayWebsocketPr
 			h.log.Error("connect failed", "conn", id, "err", err)
 			return events.APIGatewayProxyResponse{StatusCode: http.StatusServiceUnavailable}, nil
 		}
+		if h.o.Expiry != nil && !info.Expires.IsZero() {
+			if _, err := h.o.Expiry.Eval(ctx, `return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])`,
+				[]string{h.o.Expiry.Key("texp")}, info.Expires.UnixMilli(), string(id)); err != nil {
+				// The connection stays: its expiry is still noticed on its
+				// next frame.
+				h.log.Warn("token expiry not indexed", "conn", id, "err", err)
+			}
+		}
 		return ok, nil
 	case "DISCONNECT":
+		if h.o.Expiry != nil {
+			if _, err := h.o.Expiry.Eval(ctx, `return redis.call('ZREM', KEYS[1], ARGV[1])`,
+				[]string{h.o.Expiry.Key("texp")}, string(id)); err != nil {
+				h.log.Warn("token expiry not unindexed", "conn", id, "err", err)
+			}
+		}
 		if err := h.o.Router.Disconnect(ctx, id); err != nil {
 			h.log.Warn("disconnect failed", "conn", id, "err", err)
 		}
@@ -178,7 +302,11 @@ func (h *Handler) finish(ctx context.Context, b *batch) {
 		}
 		gone = b.flush()
 	}
-	if b.discard || !h.sweepDue() {
+	if b.discard {
+		return
+	}
+	h.closeExpired(ctx, b, false)
+	if !h.sweepDue() {
 		return
 	}
 	n, err := h.o.Router.Sweep(ctx, h.o.SweepLimit)
@@ -192,6 +320,62 @@ func (h *Handler) finish(ctx context.Context, b *batch) {
 		h.log.Info("swept expired connections", "n", n)
 		if h.o.Metrics != nil {
 			h.o.Metrics.Swept(n)
+		}
+	}
+	for _, g := range b.flush() {
+		_ = h.o.Router.Disconnect(ctx, g)
+	}
+	b.flush()
+}
+
+// DefaultMetricsEvery is HandlerOptions.MetricsEvery's default.
+const DefaultMetricsEvery = time.Minute
+
+// flushMetrics settles the invocation's metrics and writes them when due.
+func (h *Handler) flushMetrics() {
+	m := h.o.Metrics
+	m.Settle()
+	h.mu.Lock()
+	now := h.o.Now()
+	due := h.o.MetricsEvery < 0 || h.lastFlush.IsZero() || now.Sub(h.lastFlush) >= h.o.MetricsEvery
+	if due {
+		h.lastFlush = now
+	}
+	h.mu.Unlock()
+	if due {
+		m.Flush()
+	}
+}
+
+// closeExpired closes and disconnects the connections whose token expired
+// (see HandlerOptions.Expiry), when this environment's turn came or force
+// (a scheduled invocation).
+func (h *Handler) closeExpired(ctx context.Context, b *batch, force bool) {
+	if h.o.Expiry == nil {
+		return
+	}
+	h.mu.Lock()
+	now := h.o.Now()
+	due := force || (h.o.ExpiryEvery > 0 && (h.lastExpiry.IsZero() || now.Sub(h.lastExpiry) >= h.o.ExpiryEvery))
+	if due {
+		h.lastExpiry = now
+	}
+	h.mu.Unlock()
+	if !due {
+		return
+	}
+	res, err := h.o.Expiry.Eval(ctx, expiredScript, []string{h.o.Expiry.Key("texp")}, now.UnixMilli(), h.o.SweepLimit)
+	if err != nil {
+		h.log.Warn("token expiry sweep failed", "err", err)
+		return
+	}
+	ids, _ := res.([]any)
+	for _, v := range ids {
+		id := core.ConnID(fmt.Sprint(v))
+		h.log.Info("token expired: closing the connection", "conn", id)
+		_ = h.o.Sender.Close(ctx, id, core.CloseTokenExpired, "token expired")
+		if err := h.o.Router.Disconnect(ctx, id); err != nil {
+			h.log.Warn("disconnect of an expired connection failed", "conn", id, "err", err)
 		}
 	}
 	for _, g := range b.flush() {

@@ -44,6 +44,14 @@ type SenderOptions struct {
 	// Budget bounds the retries of one post after throttling or a 5xx (2s).
 	// It never extends past the invocation's deadline.
 	Budget time.Duration
+	// PostTimeout bounds one PostToConnection attempt (1s). A member whose
+	// post does not complete within it (a stalled client whose socket is
+	// full) is closed as a slow consumer, so it never holds up the room's
+	// next deliveries longer than that.
+	PostTimeout time.Duration
+	// Order is the per-room ordered hand-off (see OrderOptions); without
+	// a Store, concurrent invocations post concurrently.
+	Order OrderOptions
 	// Logger receives delivery problems (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives post outcomes (default none; EMF implements it).
@@ -57,7 +65,7 @@ type SenderOptions struct {
 // Implementations must be safe for concurrent use.
 type SenderMetrics interface {
 	// Posted reports a post that ended with outcome ("ok", "gone",
-	// "throttled", "too_large", "forbidden", "failed") after attempts
+	// "throttled", "too_large", "forbidden", "slow", "failed") after attempts
 	// tries, taking d in all.
 	Posted(outcome string, attempts int, d time.Duration)
 	// Deleted counts one DeleteConnection.
@@ -91,6 +99,15 @@ func NewSender(ctx context.Context, o SenderOptions) (*Sender, error) {
 	}
 	if o.Budget <= 0 {
 		o.Budget = 2 * time.Second
+	}
+	if o.PostTimeout <= 0 {
+		o.PostTimeout = DefaultPostTimeout
+	}
+	if o.Order.Wait <= 0 {
+		o.Order.Wait = defaultOrderWait
+	}
+	if o.Order.Lease <= 0 {
+		o.Order.Lease = defaultOrderLease
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -151,6 +168,12 @@ func (s *Sender) endpointFor(domain, stage string) string {
 // errGone is returned by post for a connection API Gateway no longer has.
 var errGone = fmt.Errorf("awsapigw: connection gone: %w", core.ErrNotFound)
 
+// errSlow is returned by post when one attempt outlasted PostTimeout.
+var errSlow = errors.New("awsapigw: post outlasted the post timeout: slow consumer")
+
+// DefaultPostTimeout is SenderOptions.PostTimeout's default.
+const DefaultPostTimeout = time.Second
+
 // Send delivers one frame. Inside an invocation (a context from Handler) it
 // only enqueues the frame on the connection's lane and returns nil (or
 // core.ErrNotFound for a connection already known to be gone); the frame
@@ -194,7 +217,15 @@ func (s *Sender) post(ctx context.Context, endpoint string, id core.ConnID, fram
 	c := s.client(endpoint)
 	in := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(string(id)), Data: frame}
 	for attempt := 1; ; attempt++ {
-		_, err := c.PostToConnection(ctx, in)
+		actx, cancel := context.WithTimeout(ctx, s.o.PostTimeout)
+		_, err := c.PostToConnection(actx, in)
+		slow := actx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if slow {
+			s.o.Metrics.Posted("slow", attempt, s.o.Now().Sub(start))
+			s.log.Warn("post outlasted the post timeout: closing the connection as a slow consumer", "conn", id, "timeout", s.o.PostTimeout)
+			return errSlow
+		}
 		outcome := classify(err)
 		switch outcome {
 		case "ok":

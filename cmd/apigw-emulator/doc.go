@@ -17,7 +17,13 @@
 //     not checked); -post-faults injects 429/500 answers;
 //   - it enforces API Gateway's limits: 32 KB frames and 128 KB messages
 //     (close 1009), the idle timeout and the maximum connection lifetime
-//     (10 min / 2 h; close 1001), shorter by flag for tests;
+//     (10 min / 2 h; close 1001), shorter by flag for tests; a DELETE
+//     closes the socket with 1000, the one code a function can cause;
+//   - -wrapper runs the functions' binaries through a program, e.g.
+//     qemu-aarch64-static to start the arm64 packages of `make lambda`
+//     on an x86_64 machine;
+//   - -schedule invokes the gateway function with an EventBridge
+//     "Scheduled Event" at that period (the SAM template's sweep rule);
 //   - it runs each function through its own implementation of the Lambda
 //     Runtime API (/2018-06-01/runtime/invocation/next, /response, /error,
 //     /init/error): a pool of execution environments per function, each

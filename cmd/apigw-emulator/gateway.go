@@ -289,6 +289,32 @@ func (g *gateway) callRoute(ctx context.Context, ev events.APIGatewayWebsocketPr
 	return resp, nil
 }
 
+// scheduled invokes the function with an EventBridge scheduled event
+// every period until ctx ends (the template's sweep schedule); the route
+// counts call it "scheduled". A tick is skipped while the last one runs.
+func (g *gateway) scheduled(ctx context.Context, period time.Duration) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			ev, _ := json.Marshal(map[string]any{
+				"version": "0", "id": newID(), "detail-type": "Scheduled Event", "source": "aws.events",
+				"account": "000000000000", "time": now.UTC().Format(time.RFC3339), "region": g.c.Region,
+				"resources": []string{"arn:aws:events:" + g.c.Region + ":000000000000:rule/classgate-sweep"}, "detail": map[string]any{},
+			})
+			g.mu.Lock()
+			g.routes["scheduled"]++
+			g.mu.Unlock()
+			if _, err := g.fn.invoke(ctx, ev); err != nil && ctx.Err() == nil {
+				g.log.Warn("scheduled invocation failed", "err", err)
+			}
+		}
+	}
+}
+
 // serve reads the client's messages until the connection ends, invoking
 // $default for each, then $disconnect.
 func (g *gateway) serve(c *wsConn, host string) {

@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	setEndpoint := fs.Bool("set-endpoint", true, "pass CLASSGATE_LAMBDA__ENDPOINT=http://LISTEN/STAGE to the functions")
 	devSecret := fs.String("dev-secret", "", "serve the classroom page at / and dev tokens at /dev/token signed with this HS256 secret")
 	logLevel := fs.String("log-level", "info", "emulator log level")
+	wrapper := fs.String("wrapper", "", "run both functions' binaries through this program, e.g. qemu-aarch64-static to run arm64 packages here (emulated: init and durations are not Lambda's)")
+	schedule := fs.Duration("schedule", 0, "invoke the gateway function with an EventBridge scheduled event this often, as the SAM template's schedule does (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	mk := func(name, bin string) (*function, error) {
 		return newFunction(functionConfig{Name: name, Bin: abs(bin), Env: fenv, MemoryMB: *memory, Timeout: *timeout,
-			Max: *concurrency, Prewarm: *prewarm, Region: *region, Output: stdout, Log: log})
+			Max: *concurrency, Prewarm: *prewarm, Region: *region, Output: stdout, Log: log, Wrapper: *wrapper})
 	}
 	authz, err := mk("classgate-authorizer", *authBin)
 	if err != nil {
@@ -130,6 +132,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *schedule > 0 {
+		go gw.scheduled(ctx, *schedule)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

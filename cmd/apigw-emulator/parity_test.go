@@ -17,7 +17,9 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/classgate/classgate/adapters/awsapigw"
 	"github.com/classgate/classgate/adapters/redis/redistest"
+	"github.com/classgate/classgate/internal/config"
 	"github.com/classgate/classgate/internal/e2e"
 	"github.com/classgate/classgate/internal/proc"
 )
@@ -147,11 +149,13 @@ func repoFile(t *testing.T, rel string) string {
 	return filepath.Join(root, rel)
 }
 
-// TestParity runs the shared protocol and classroom suites against the
-// real Lambda binaries behind the emulated API Gateway, with a real Redis.
-// The suites are the ones the standalone server passes
-// (adapters/wsserver, cmd/gateway); Target.Lambda marks the documented
-// differences.
+// TestParity runs the shared protocol, classroom and hostile suites
+// against the real Lambda binaries behind the emulated API Gateway, with
+// a real Redis and the shipped configs/lambda.yaml (its message limit
+// included). The suites are the ones the standalone server passes
+// (adapters/wsserver, cmd/gateway), with the same checks: where the
+// Lambda deployment differs, the suites branch on a named
+// e2e.LambdaDifferences entry and assert the Lambda behaviour exactly.
 func TestParity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries and starts Redis")
@@ -159,26 +163,38 @@ func TestParity(t *testing.T) {
 	rd := redistest.StartServer(t)
 	seed := warmCache(t)
 	const historyLimit = 50
+	cfgFile := repoFile(t, "configs/lambda.yaml")
+	cfg, err := config.Load(cfgFile, []string{"CLASSGATE_AUTH__HS256_SECRET=" + string(secret)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Limits.MaxMessageBytes >= awsapigw.MaxFrameBytes {
+		t.Fatalf("configs/lambda.yaml limits.max_message_bytes %d is not under API Gateway's %d-byte frame: too_large would be unreachable", cfg.Limits.MaxMessageBytes, awsapigw.MaxFrameBytes)
+	}
 	env := []string{
 		"CLASSGATE_AUTH__HS256_SECRET=" + string(secret),
-		"CLASSGATE_LAMBDA__CONFIG=" + repoFile(t, "configs/lambda.yaml"),
+		"CLASSGATE_LAMBDA__CONFIG=" + cfgFile,
 		"CLASSGATE_STORE__REDIS__ADDR=" + rd.Addr(),
 		"CLASSGATE_STORE__REDIS__PREFIX=" + redistest.Prefix(t),
 		fmt.Sprint("CLASSGATE_HISTORY__LIMIT=", historyLimit),
-		// The standalone server's default, so that too_large is reachable
-		// below API Gateway's own 128 KB limit.
-		"CLASSGATE_LIMITS__MAX_MESSAGE_BYTES=65536",
 		"CLASSGATE_LAMBDA__CACHE_SEED=" + seed,
+		// Metrics after every invocation, so the checks below see them
+		// within the run (the default aggregates a minute).
+		"CLASSGATE_LAMBDA__METRICS_EVERY=-1s",
 	}
-	emu := startEmulator(t, env, "-concurrency", "3", "-prewarm", "1")
+	// -schedule: the template's sweep rule, every second instead of every
+	// minute, so that a silent connection's token expiry is noticed
+	// within the suite's bound.
+	emu := startEmulator(t, env, "-concurrency", "3", "-prewarm", "1", "-schedule", "1s")
 	tg := e2e.Target{
 		URL:             "ws://" + emu.addr + "/local",
 		Secret:          secret,
 		HistoryLimit:    historyLimit,
-		MaxMessageBytes: 64 << 10,
-		HardLimit:       128 << 10,
+		MaxMessageBytes: cfg.Limits.MaxMessageBytes,
+		HardLimit:       awsapigw.MaxMessageBytes,
 		Lambda:          true,
-		FrameLimit:      32 << 10,
+		CloseCode:       awsapigw.LambdaCloseCode,
+		FrameLimit:      awsapigw.MaxFrameBytes,
 	}
 	t.Run("Protocol", func(t *testing.T) { e2e.Run(t, tg) })
 	t.Run("Classroom", func(t *testing.T) { e2e.RunClassroom(t, tg) })
@@ -187,10 +203,37 @@ func TestParity(t *testing.T) {
 	s := emu.stats(t)
 	t.Logf("emulator stats: gateway %v; authorizer %v", s["gateway"], s["authorizer"])
 	out := emu.out.String()
-	for _, want := range []string{`"_aws":`, `"CloudWatchMetrics"`, `"FramesIn"`} {
+	for _, want := range []string{`"_aws":`, `"CloudWatchMetrics"`, `"FramesIn"`, `"OrderWait"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no EMF metric lines (%s) in the functions' output", want)
 		}
+	}
+}
+
+// TestDifferencesDocumented: docs/LAMBDA.md lists exactly the differences
+// the suites know (e2e.LambdaDifferences), by name, and quotes the close
+// code a client of the Lambda deployment sees.
+func TestDifferencesDocumented(t *testing.T) {
+	b, err := os.ReadFile(repoFile(t, "docs/LAMBDA.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	_, section, ok := strings.Cut(doc, "## Differences from the standalone server")
+	if !ok {
+		t.Fatal(`docs/LAMBDA.md has no "## Differences from the standalone server" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for d := range e2e.LambdaDifferences {
+		if !strings.Contains(section, "`"+string(d)+"`") {
+			t.Errorf("docs/LAMBDA.md's differences do not list `%s`", d)
+		}
+	}
+	if n := strings.Count(section, "\n| `"); n != len(e2e.LambdaDifferences) {
+		t.Errorf("docs/LAMBDA.md lists %d differences, the suites know %d", n, len(e2e.LambdaDifferences))
+	}
+	if !strings.Contains(section, fmt.Sprintf("close code %d", awsapigw.LambdaCloseCode)) {
+		t.Errorf("docs/LAMBDA.md's differences do not quote close code %d", awsapigw.LambdaCloseCode)
 	}
 }
 
@@ -355,12 +398,35 @@ func TestRetriesUnderInjectedFaults(t *testing.T) {
 		"CLASSGATE_STORE__REDIS__ADDR=" + rd.Addr(),
 		"CLASSGATE_STORE__REDIS__PREFIX=" + redistest.Prefix(t),
 		"CLASSGATE_LAMBDA__CACHE_SEED=" + warmCache(t),
+		"CLASSGATE_LAMBDA__METRICS_EVERY=-1s",
 	}
 	emu := startEmulator(t, env, "-post-faults", "0.2", "-concurrency", "2")
-	tg := e2e.Target{URL: "ws://" + emu.addr + "/local", Secret: secret, Lambda: true, FrameLimit: 32 << 10}
+	tg := e2e.Target{URL: "ws://" + emu.addr + "/local", Secret: secret, Lambda: true, CloseCode: awsapigw.LambdaCloseCode, FrameLimit: awsapigw.MaxFrameBytes}
 	e2e.RunClassroom(t, tg)
 	out := emu.out.String()
 	if !strings.Contains(out, `"PostRetries"`) {
 		t.Fatal("no PostRetries metric: were faults injected?")
+	}
+}
+
+// TestCostDocumented: the cost table in docs/LAMBDA.md is the output of
+// configs/sam/cost.sh for the stated load (one source: the script).
+func TestCostDocumented(t *testing.T) {
+	out, err := exec.Command("bash", repoFile(t, "configs/sam/cost.sh")).Output()
+	if err != nil {
+		t.Fatalf("cost.sh: %v", err)
+	}
+	doc, err := os.ReadFile(repoFile(t, "docs/LAMBDA.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("cost.sh printed %d lines:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		if !strings.Contains(string(doc), l) {
+			t.Errorf("docs/LAMBDA.md does not quote cost.sh's line %q", l)
+		}
 	}
 }

@@ -39,6 +39,9 @@ type functionConfig struct {
 	// prefixed with "[name/envN] ".
 	Output io.Writer
 	Log    *slog.Logger
+	// Wrapper, when set, runs Bin through it (e.g. qemu-aarch64-static to
+	// run an arm64 package on an x86_64 machine).
+	Wrapper string
 }
 
 // function is a Lambda function served through the Lambda Runtime API: a
@@ -268,6 +271,9 @@ func (f *function) start() (*execEnv, error) {
 	}
 	env = append(env, c.Env...)
 	cmd := exec.Command(c.Bin)
+	if c.Wrapper != "" {
+		cmd = exec.Command(c.Wrapper, c.Bin)
+	}
 	cmd.Env = env
 	cmd.Dir = filepath.Dir(c.Bin)
 	// Children die with the emulator even if it is killed.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,8 @@ func main() {
 
 func build(environ []string, stdout io.Writer) (*awsapigw.Authorizer, error) {
 	deny := false
+	var refs awsapigw.SecretRefs
+	endpoint := ""
 	var rest []string
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
@@ -34,11 +37,24 @@ func build(environ []string, stdout io.Writer) (*awsapigw.Authorizer, error) {
 		switch k {
 		case "CLASSGATE_LAMBDA__AUTHORIZER_DENY":
 			deny = v == "true" || v == "1"
+		case "CLASSGATE_LAMBDA__SECRETS":
+			// Secrets Manager references resolved at init (see
+			// awsapigw.SecretRefs), e.g. the token secret.
+			var err error
+			if refs, err = awsapigw.ParseSecretRefs(v); err != nil {
+				return nil, err
+			}
+		case "CLASSGATE_LAMBDA__SECRETS_ENDPOINT":
+			endpoint = v
 		}
 		// Other Lambda-only keys belong to gateway-lambda; ignore them
 		// so both functions can share one environment.
 	}
-	cfg, err := config.Load("", rest, nil)
+	over, err := awsapigw.ResolveSecrets(context.Background(), refs, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load("", rest, over)
 	if err != nil {
 		return nil, err
 	}

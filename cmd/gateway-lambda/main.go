@@ -50,17 +50,36 @@ type lambdaEnv struct {
 	Workers int
 	// POST_BUDGET: retry budget of one post (2s).
 	PostBudget time.Duration
+	// POST_TIMEOUT: bound of one post attempt; a member slower than that
+	// is closed as a slow consumer (1s).
+	PostTimeout time.Duration
+	// ORDER_WAIT: how long a room's delivery waits for its turn in the
+	// ordered hand-off before posting anyway (2s); ORDER_LEASE: the most a
+	// holder keeps the turn (5s); ORDER: "on" (default) or "off".
+	OrderWait, OrderLease time.Duration
+	Order                 bool
+	// EXPIRY_EVERY: how often an environment closes connections whose
+	// token expired, at the end of an invocation (1s; scheduled events
+	// always do).
+	ExpiryEvery time.Duration
 	// SWEEP_EVERY: how often an environment sweeps expired connections
 	// (30s; negative: never). SWEEP_LIMIT: per sweep (64).
 	SweepEvery time.Duration
 	SweepLimit int
 	// METRICS_NAMESPACE: CloudWatch namespace of the EMF metrics
-	// ("Classgate").
-	Namespace string
+	// ("Classgate"). METRICS_EVERY: how often an environment writes its
+	// aggregated metrics (1m; negative: after every invocation).
+	Namespace    string
+	MetricsEvery time.Duration
 	// COMPILE_CACHE: "on" (default: the wazero cache in
 	// $TMPDIR/classgate-wazero unless plugins.cache_dir is set) or "off"
 	// (compile in memory).
 	CompileCache bool
+	// SECRETS: configuration keys resolved from Secrets Manager at init,
+	// a JSON object {"auth.hs256_secret": "ARN#jsonkey", …}
+	// (awsapigw.SecretRefs); SECRETS_ENDPOINT overrides the endpoint.
+	Secrets         awsapigw.SecretRefs
+	SecretsEndpoint string
 	// CACHE_SEED: a directory holding a compilation cache made by
 	// `bootstrap -warm-cache` for this architecture (e.g. shipped in the
 	// zip); copied into the cache directory at init.
@@ -68,7 +87,8 @@ type lambdaEnv struct {
 }
 
 func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
-	le := lambdaEnv{Workers: 16, PostBudget: 2 * time.Second, SweepEvery: 30 * time.Second, SweepLimit: 64, Namespace: "Classgate", CompileCache: true}
+	le := lambdaEnv{Workers: 16, PostBudget: 2 * time.Second, PostTimeout: awsapigw.DefaultPostTimeout,
+		OrderWait: 2 * time.Second, OrderLease: 5 * time.Second, Order: true, ExpiryEvery: time.Second, MetricsEvery: awsapigw.DefaultMetricsEvery, SweepEvery: 30 * time.Second, SweepLimit: 64, Namespace: "Classgate", CompileCache: true}
 	const prefix = "CLASSGATE_LAMBDA__"
 	var rest []string
 	var errs []error
@@ -91,12 +111,34 @@ func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
 			}
 		case "POST_BUDGET":
 			le.PostBudget, err = time.ParseDuration(v)
+		case "POST_TIMEOUT":
+			le.PostTimeout, err = positiveDuration(v)
+		case "ORDER_WAIT":
+			le.OrderWait, err = positiveDuration(v)
+		case "ORDER_LEASE":
+			le.OrderLease, err = positiveDuration(v)
+		case "ORDER":
+			switch v {
+			case "on", "":
+				le.Order = true
+			case "off":
+				le.Order = false
+			default:
+				err = errors.New(`must be "on" or "off"`)
+			}
+		case "EXPIRY_EVERY":
+			le.ExpiryEvery, err = time.ParseDuration(v)
 		case "SWEEP_EVERY":
 			le.SweepEvery, err = time.ParseDuration(v)
 		case "SWEEP_LIMIT":
 			le.SweepLimit, err = strconv.Atoi(v)
 		case "METRICS_NAMESPACE":
 			le.Namespace = v
+		case "METRICS_EVERY":
+			le.MetricsEvery, err = time.ParseDuration(v)
+			if err == nil && le.MetricsEvery == 0 {
+				err = errors.New("must not be 0 (negative: after every invocation)")
+			}
 		case "COMPILE_CACHE":
 			switch v {
 			case "on", "":
@@ -108,6 +150,10 @@ func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
 			}
 		case "CACHE_SEED":
 			le.CacheSeed = v
+		case "SECRETS":
+			le.Secrets, err = awsapigw.ParseSecretRefs(v)
+		case "SECRETS_ENDPOINT":
+			le.SecretsEndpoint = v
 		default:
 			err = errors.New("unknown key")
 		}
@@ -165,6 +211,15 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 	} else if le.CompileCache && !hasEnv(environ, "CLASSGATE_PLUGINS__CACHE_DIR") {
 		over["plugins.cache_dir"] = filepath.Join(os.TempDir(), "classgate-wazero")
 	}
+	if *warm == "" {
+		secrets, err := awsapigw.ResolveSecrets(ctx, le.Secrets, le.SecretsEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range secrets {
+			over[k] = v
+		}
+	}
 	path := configPath(le, environ)
 	cfg, err := config.Load(path, environ, over)
 	if err != nil {
@@ -214,7 +269,12 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 	pluginInit := time.Since(pstart)
 	fn := envValue(environ, "AWS_LAMBDA_FUNCTION_NAME")
 	emf := awsapigw.NewEMF(stdout, le.Namespace, fn, nil)
-	sender, err := awsapigw.NewSender(ctx, awsapigw.SenderOptions{Endpoint: le.Endpoint, Workers: le.Workers, Budget: le.PostBudget, Logger: log, Metrics: emf})
+	order := awsapigw.OrderOptions{Wait: le.OrderWait, Lease: le.OrderLease}
+	if le.Order {
+		order.Store = store
+	}
+	sender, err := awsapigw.NewSender(ctx, awsapigw.SenderOptions{Endpoint: le.Endpoint, Workers: le.Workers, Budget: le.PostBudget,
+		PostTimeout: le.PostTimeout, Order: order, Logger: log, Metrics: emf})
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +292,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		return nil, err
 	}
 	h, err := awsapigw.NewHandler(awsapigw.HandlerOptions{Router: router, Sender: sender, Metrics: emf,
-		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Logger: log})
+		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Expiry: store, ExpiryEvery: le.ExpiryEvery, MetricsEvery: le.MetricsEvery, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +301,14 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 	log.Info("initialised", "init_ms", ms(initDur), "plugins_ms", ms(pluginInit), "cache_dir", cfg.Plugins.CacheDir,
 		"features", plugins.Features("*"), "redis_mode", cfg.RedisOptions().WithDefaults().Mode, "config", path)
 	return h, nil
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err == nil && d <= 0 {
+		err = errors.New("must be positive")
+	}
+	return d, err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -9,7 +9,9 @@
 # (the page's dev sign-in asks the emulator for tokens). Ctrl-C stops
 # everything. Settings: LISTEN (127.0.0.1:8090), REDIS_PORT (6390),
 # DEV_SECRET, CONCURRENCY (4 execution environments per function),
-# EMULATOR_FLAGS (e.g. "-idle-timeout 1m -post-faults 0.05").
+# EMULATOR_FLAGS (e.g. "-idle-timeout 1m -post-faults 0.05"). The
+# function is also invoked every minute with a scheduled event, as the
+# template's sweep rule does (expired tokens, silent connections).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LISTEN=${LISTEN:-127.0.0.1:8090}
@@ -42,4 +44,5 @@ trap cleanup EXIT INT TERM
 	-env "CLASSGATE_AUTH__HS256_SECRET=$DEV_SECRET" \
 	-env "CLASSGATE_STORE__REDIS__ADDR=127.0.0.1:$REDIS_PORT" \
 	-env "CLASSGATE_LAMBDA__CACHE_SEED=$PWD/$bin/wazero-cache" \
+	-schedule 1m \
 	-dev-secret "$DEV_SECRET" ${EMULATOR_FLAGS:-}

@@ -138,7 +138,7 @@ func churnRooms(t *testing.T, tg Target, prefix string, n, clients int) error {
 				if err := c.TrySend(frame); err != nil {
 					return err
 				}
-				if tg.Lambda {
+				if tg.differs(ConcurrentFramesOfOneConnection) {
 					return await(id)
 				}
 				return nil
@@ -158,7 +158,7 @@ func churnRooms(t *testing.T, tg Target, prefix string, n, clients int) error {
 						return
 					}
 				}
-				if !tg.Lambda {
+				if !tg.differs(ConcurrentFramesOfOneConnection) {
 					if err := await(last); err != nil {
 						errs <- err
 						return
@@ -188,7 +188,8 @@ func (c *Client) isClosed() bool {
 // testManyRoomsMemory: 5,000 distinct short-lived rooms with long names
 // (join, leave) leave the node's heap where it was once their history has
 // aged out (docs/OPERATIONS.md "Memory"): a node that kept every room
-// would hold megabytes more. On Lambda there is no heap to read — memory
+// would hold megabytes more. On Lambda there is no heap to read
+// (NoReadableHeap; Target.AdminURL is empty there) — memory
 // is the function's, recycled with its environments — so a smaller run
 // only shows that the deployment keeps serving.
 func testManyRoomsMemory(t *testing.T, tg Target) {
