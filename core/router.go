@@ -594,6 +594,23 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 
 	var m *membership
 	restart := false // a member resynced live: this join starts it over
+	// fail ends a join that the store refused. A first join is undone; a
+	// repeated join leaves the connection in the room as it was (it was a
+	// member and still is: it keeps receiving the room's events, and a
+	// restart it asked for is asked again by its next join).
+	fail := func(op string, err error) *Error {
+		switch {
+		case !already:
+			r.abortJoin(ctx, f.Room, c.info.ID)
+		case m != nil:
+			r.mu.Lock()
+			last, epoch := m.last, m.epoch
+			m.needState = m.needState || restart
+			r.mu.Unlock()
+			r.flush(ctx, m, last, epoch)
+		}
+		return r.storeErr(op, err)
+	}
 	if lr != nil {
 		// Become a (pending) local member before reading the room's seq,
 		// so no live event between the snapshot and the end of the join is
@@ -621,8 +638,7 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 			err := r.o.Store.Subscribe(ctx, f.Room)
 			r.subMu.Unlock()
 			if err != nil {
-				r.abortJoin(ctx, f.Room, c.info.ID)
-				return r.storeErr("subscribe", err)
+				return fail("subscribe", err)
 			}
 		}
 	}
@@ -634,21 +650,18 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 			// registry too: record the connection again, and let its
 			// membership count as new (presence announces the user again).
 			if err = r.o.Store.AddConn(ctx, c.info); err != nil {
-				r.abortJoin(ctx, f.Room, c.info.ID)
-				return r.storeErr("join", err)
+				return fail("join", err)
 			}
 		}
 		first, err = r.o.Store.Join(ctx, f.Room, c.info)
 		if err != nil {
-			r.abortJoin(ctx, f.Room, c.info.ID)
-			return r.storeErr("join", err)
+			return fail("join", err)
 		}
 	}
 	features := r.o.Plugins.Features(f.Room)
 	snap, err := r.o.Store.Snapshot(ctx, f.Room, features...)
 	if err != nil {
-		r.abortJoin(ctx, f.Room, c.info.ID)
-		return r.storeErr("snapshot", err)
+		return fail("snapshot", err)
 	}
 	joinSeq = snap.Seq
 	user := c.info.User

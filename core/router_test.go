@@ -332,3 +332,48 @@ func TestLateBusEventsNotRedelivered(t *testing.T) {
 		t.Fatalf("a got %q", got)
 	}
 }
+
+// snapFailStore fails Snapshot while fail is set (a store coming back).
+type snapFailStore struct {
+	*memory.Store
+	fail bool
+}
+
+func (s *snapFailStore) Snapshot(ctx context.Context, room string, ns ...string) (core.Snapshot, error) {
+	if s.fail {
+		return core.Snapshot{}, fmt.Errorf("test: %w", core.ErrUnavailable)
+	}
+	return s.Store.Snapshot(ctx, room, ns...)
+}
+
+// TestFailedRepeatJoinKeepsMembership: a repeated join that the store
+// refuses is answered internal and leaves the connection in the room: it
+// still receives the room's events (found by the chaos run: the failed
+// re-join used to drop the membership, silently).
+func TestFailedRepeatJoinKeepsMembership(t *testing.T) {
+	st := &snapFailStore{Store: memory.New(memory.Options{})}
+	snd := newRec()
+	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, RatePerSecond: -1, Plugins: core.StaticPlugins{"presence": presenceLike()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_ = r.Connect(ctx, core.ConnInfo{ID: "a", User: core.User{ID: "a"}, Rooms: []string{"*"}})
+	_ = r.Receive(ctx, "a", []byte(`{"type":"join","room":"r"}`))
+	snd.take("a")
+	st.fail = true
+	_ = r.Receive(ctx, "a", []byte(`{"type":"join","room":"r","id":"j2","since":0}`))
+	st.fail = false
+	if got := snd.take("a"); len(got) != 1 || got[0]["type"] != "error" || got[0]["code"] != "internal" {
+		t.Fatalf("failed re-join answered %v, want one error internal", got)
+	}
+	if !r.Joined("a", "r") {
+		t.Fatal("a failed repeated join dropped the membership")
+	}
+	if _, err := r.Broadcast(ctx, "r", "system.notice", json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := types(snd.take("a")); !strings.HasPrefix(got, "system.notice#") {
+		t.Fatalf("after the failed re-join a got %q, want the room's next event", got)
+	}
+}
