@@ -81,11 +81,11 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var f struct {
-			Type string          `json:"type"`
-			Room string          `json:"room"`
-			ID   string          `json:"id"`
-			Data json.RawMessage `json:"data"`
-			Since *uint64        `json:"since"`
+			Type  string          `json:"type"`
+			Room  string          `json:"room"`
+			ID    string          `json:"id"`
+			Data  json.RawMessage `json:"data"`
+			Since *uint64         `json:"since"`
 		}
 		if err := json.Unmarshal(b, &f); err != nil {
 			g.write(c, `{"type":"error","code":"bad_request","message":"not json"}`)

@@ -95,12 +95,12 @@ func TestVerify(t *testing.T) {
 			total:   counts{acked: 2, expected: 2, delivered: 2, unacked: 1},
 		},
 		{
-			name:     "a phase without an acknowledged message did not recover",
-			msgs:     []VMsg{{Sched: 5, AckAt: 10, Seq: 1}, {Sched: 26}},
-			members:  []VMember{{Joined: true, Got: []uint8{1}}},
-			total:    counts{acked: 1, expected: 1, delivered: 1, unacked: 1},
-			fails:    []string{"fault: some room had no acknowledged message"},
-			unrecov:  "fault",
+			name:    "a phase without an acknowledged message did not recover",
+			msgs:    []VMsg{{Sched: 5, AckAt: 10, Seq: 1}, {Sched: 26}},
+			members: []VMember{{Joined: true, Got: []uint8{1}}},
+			total:   counts{acked: 1, expected: 1, delivered: 1, unacked: 1},
+			fails:   []string{"fault: some room had no acknowledged message"},
+			unrecov: "fault",
 		},
 		{
 			name: "recovery is the later of the first ack and the last re-join in the phase",
