@@ -10,6 +10,10 @@ import (
 // MaxIDLen is the longest client message id the protocol allows.
 const MaxIDLen = 64
 
+// MaxEpochLen is the longest epoch a client may send on join (the stores
+// make epochs of 16 characters).
+const MaxEpochLen = 64
+
 // Frame is one client-to-server frame of PROTOCOL v1.
 type Frame struct {
 	Type  string          `json:"type"`
@@ -17,6 +21,9 @@ type Frame struct {
 	ID    string          `json:"id,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
 	Since *uint64         `json:"since,omitempty"`
+	// Epoch is the room's epoch the client's since belongs to (from its
+	// last joined or resync), on join only.
+	Epoch string `json:"epoch,omitempty"`
 }
 
 // ParseFrame decodes and validates one client frame. On error it returns
@@ -41,6 +48,12 @@ func ParseFrame(b []byte) (Frame, *Error) {
 	}
 	if f.Since != nil && f.Type != "join" {
 		return f, Errf(CodeBadRequest, "since is only allowed on join")
+	}
+	if f.Epoch != "" && f.Type != "join" {
+		return f, Errf(CodeBadRequest, "epoch is only allowed on join")
+	}
+	if len(f.Epoch) > MaxEpochLen {
+		return f, Errf(CodeBadRequest, "epoch longer than %d characters", MaxEpochLen)
 	}
 	return f, nil
 }
@@ -88,6 +101,8 @@ type Out struct {
 	Data         json.RawMessage `json:"data,omitempty"`
 	Code         Code            `json:"code,omitempty"`
 	Message      string          `json:"message,omitempty"`
+	// Epoch is the room's epoch on joined and resync.
+	Epoch string `json:"epoch,omitempty"`
 }
 
 // Encode marshals o. Out contains only marshalable fields; Data must be

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"time"
 )
 
@@ -75,7 +77,22 @@ type Event struct {
 	Data json.RawMessage `json:"data,omitempty"`
 	// To selects recipients; zero value means the whole room.
 	To Target `json:"to,omitzero"`
+	// Epoch is the epoch of the room's sequence that Seq belongs to (see
+	// Snapshot.Epoch), set by the store on durable events it returns or
+	// publishes; "" on ephemeral events. It is not part of the stored
+	// event nor of its wire form.
+	Epoch string `json:"-"`
 }
+
+// NewEpoch returns a fresh random epoch for a room's sequence: 16 hex
+// digits, so two sequences of one room practically never share one.
+func NewEpoch() string { return fmt.Sprintf("%016x", rand.Uint64()) }
+
+// IsEpochMark reports whether e is not a room event but a Bus's notice
+// that the room's sequence moved to epoch e.Epoch at seq e.Seq (the store
+// lost its data, or its seq went back) with no event to carry the news.
+// The router resyncs the room's members and delivers nothing.
+func (e *Event) IsEpochMark() bool { return e.Type == "" && e.Epoch != "" }
 
 // OpKind is a room-state operation applied by the store atomically with the
 // events of the same commit.
@@ -130,6 +147,8 @@ type CommitResult struct {
 	FirstSeq uint64
 	// LastSeq is the room's seq after the commit.
 	LastSeq uint64
+	// Epoch is the epoch of the room's sequence the seqs belong to.
+	Epoch string
 }
 
 // Snapshot is a consistent view of a room: its seq, its state version and
@@ -137,6 +156,13 @@ type CommitResult struct {
 type Snapshot struct {
 	Seq     uint64
 	Version uint64
+	// Epoch names the room's sequence: a store gives a room a new random
+	// epoch whenever its seq starts again from nothing (the room is new,
+	// or the store lost its data) and, where it can see it, when its seq
+	// went back (a failover to a replica that lagged). A seq means
+	// something only together with its epoch. Never "" from a store that
+	// passes core/coretest.
+	Epoch string
 	// State maps namespace → key → value. Missing namespaces are empty.
 	// The maps are read-only: a store may share them between snapshots
 	// (the memory store does, copying on its next write instead).
@@ -204,7 +230,9 @@ type Log interface {
 	Commit(ctx context.Context, c Commit) (CommitResult, error)
 	// History returns the durable events with seq > since, in order. If the
 	// history no longer reaches back to since+1 (trimmed by size or age),
-	// complete is false and events is nil. lastSeq is the room's seq.
+	// complete is false and events is nil. lastSeq is the room's seq. The
+	// events carry the room's current epoch; a caller that read the seq
+	// under another epoch must not use them.
 	History(ctx context.Context, room string, since uint64) (events []Event, lastSeq uint64, complete bool, err error)
 	// Snapshot returns the room's seq, version and the state of namespaces.
 	Snapshot(ctx context.Context, room string, namespaces ...string) (Snapshot, error)
@@ -221,7 +249,10 @@ type Bus interface {
 	Unsubscribe(ctx context.Context, room string) error
 	// SetSink sets the function that receives events. It is called from a
 	// single goroutine per room, in publication order, and must not block
-	// for long.
+	// for long. Durable events carry their epoch; when a Bus sees the
+	// room's epoch change or its seq go back without an event to show it
+	// (e.g. on re-subscribing after Redis restarted empty), it hands the
+	// sink an epoch mark (see Event.IsEpochMark).
 	SetSink(func(Event))
 }
 

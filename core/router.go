@@ -136,6 +136,36 @@ type membership struct {
 	// Redis pub/sub lags the commit, and a catch-up after a reconnect
 	// overlaps live messages — so anything at or below last is dropped.
 	last uint64
+	// epoch is the epoch of the room's sequence that last counts in (from
+	// the join's snapshot, then each event). An event or epoch mark of
+	// another epoch means the store lost the room's history or its seq
+	// went back: the member gets resync, and last restarts in the new
+	// epoch. Guarded like last.
+	epoch string
+}
+
+// advance applies a durable event or an epoch mark to the member's
+// position: send reports whether the event goes to the member, resync
+// whether a resync (at resyncSeq) must go first. The caller holds the
+// room's deliverMu or Router.mu exclusively.
+func (m *membership) advance(e *Event) (send, resync bool, resyncSeq uint64) {
+	if e.Epoch != "" && e.Epoch != m.epoch {
+		// Another sequence: what the member counted is not comparable.
+		// A member that knew no epoch (a store without epochs) adopts it.
+		resync = m.epoch != ""
+		m.epoch = e.Epoch
+		if e.IsEpochMark() {
+			m.last = e.Seq
+			return false, resync, e.Seq
+		}
+		m.last = e.Seq
+		return true, resync, e.Seq - 1
+	}
+	if e.IsEpochMark() || e.Seq <= m.last {
+		return false, false, 0 // late or repeated copy
+	}
+	m.last = e.Seq
+	return true, false, 0
 }
 
 // localRoom is a room with members on this node.
@@ -562,10 +592,10 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 	}
 	user := c.info.User
 	r.reply(ctx, c.info.ID, &Out{Type: "joined", Room: f.Room, ID: f.ID, Seq: snap.Seq,
-		ConnectionID: c.info.ID, User: &user, Features: nonNil(features)})
+		ConnectionID: c.info.ID, User: &user, Features: nonNil(features), Epoch: snap.Epoch})
 	r.o.Observer.Joined()
 	if f.Since != nil {
-		r.replay(ctx, c.info.ID, f.Room, *f.Since, snap.Seq)
+		r.replay(ctx, c.info.ID, f.Room, *f.Since, snap.Seq, f.Epoch, snap.Epoch)
 	}
 	// Join hooks: each enabled plugin's join state for the newcomer, and
 	// whatever it announces to the room (presence.join). A re-join of a
@@ -583,7 +613,7 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 		}
 	}
 	if m != nil {
-		r.flush(ctx, m, snap.Seq)
+		r.flush(ctx, m, snap.Seq, snap.Epoch)
 	}
 	return nil
 }
@@ -595,11 +625,11 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// flush ends a join: buffered live events newer than seq are sent, then
-// the membership goes live.
-func (r *Router) flush(ctx context.Context, m *membership, seq uint64) {
+// flush ends a join: buffered live events newer than seq (of epoch) are
+// sent, then the membership goes live.
+func (r *Router) flush(ctx context.Context, m *membership, seq uint64, epoch string) {
 	r.mu.Lock()
-	m.last = seq
+	m.last, m.epoch = seq, epoch
 	r.mu.Unlock()
 	for {
 		r.mu.Lock()
@@ -612,16 +642,24 @@ func (r *Router) flush(ctx context.Context, m *membership, seq uint64) {
 		}
 		out := buf[:0]
 		for _, e := range buf {
-			if e.Seq != 0 {
-				if e.Seq <= m.last {
+			if e.Seq != 0 || e.IsEpochMark() {
+				send, resync, at := m.advance(e)
+				if resync {
+					// Queued behind the events before it, in order.
+					out = append(out, &Event{Room: e.Room, Seq: at, Epoch: e.Epoch})
+				}
+				if !send {
 					continue
 				}
-				m.last = e.Seq
 			}
 			out = append(out, e)
 		}
 		r.mu.Unlock()
 		for _, e := range out {
+			if e.IsEpochMark() {
+				r.sendResync(ctx, m.conn.info.ID, e.Room, e.Seq, e.Epoch)
+				continue
+			}
 			r.send(ctx, m.conn.info.ID, EncodeEvent(e))
 		}
 	}
@@ -634,24 +672,32 @@ func (r *Router) abortJoin(ctx context.Context, room string, id ConnID) {
 }
 
 // replay sends the events after since up to upTo, or a resync frame when
-// the history no longer reaches back that far.
-func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo uint64) {
+// the history no longer reaches back that far or since counts in another
+// epoch than the room's (sinceEpoch is the client's, "" if it sent none).
+func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo uint64, sinceEpoch, epoch string) {
+	if sinceEpoch != "" && epoch != "" && sinceEpoch != epoch {
+		// The client's seqs belong to a sequence the room no longer has
+		// (the store lost its data or went back): start over.
+		r.sendResync(ctx, id, room, upTo, epoch)
+		return
+	}
 	if since >= upTo {
 		if since > upTo {
 			// The client claims events the room never had (the history
 			// was lost, or it is another room's seq): start over.
-			r.o.Observer.Resync()
-			r.reply(ctx, id, &Out{Type: "resync", Room: room, Seq: upTo})
+			r.sendResync(ctx, id, room, upTo, epoch)
 		}
 		return
 	}
 	events, _, complete, err := r.o.Store.History(ctx, room, since)
+	if err == nil && complete && len(events) > 0 && events[0].Epoch != "" && events[0].Epoch != epoch {
+		complete = false // the epoch changed since the snapshot
+	}
 	if err != nil || !complete {
 		if err != nil {
 			r.log.Warn("history failed", "room", room, "err", err)
 		}
-		r.o.Observer.Resync()
-		r.reply(ctx, id, &Out{Type: "resync", Room: room, Seq: upTo})
+		r.sendResync(ctx, id, room, upTo, epoch)
 		return
 	}
 	r.o.Observer.Replayed(len(events))
@@ -661,6 +707,23 @@ func (r *Router) replay(ctx context.Context, id ConnID, room string, since, upTo
 		}
 		r.send(ctx, id, EncodeEvent(&events[i]))
 	}
+}
+
+// sendResync tells a member that its room state cannot be continued from
+// what it has: the join state that follows (in a join) or a re-join (live)
+// starts it over as of seq in epoch.
+func (r *Router) sendResync(ctx context.Context, id ConnID, room string, seq uint64, epoch string) {
+	r.o.Observer.Resync()
+	r.o.Observer.FrameOut("resync")
+	// Not an Out: its seq is sent even when 0 (a restarted sequence), as
+	// the client sets its position from it.
+	b, _ := json.Marshal(struct {
+		Type  string `json:"type"`
+		Room  string `json:"room"`
+		Seq   uint64 `json:"seq"`
+		Epoch string `json:"epoch,omitempty"`
+	}{"resync", room, seq, epoch})
+	r.send(ctx, id, b)
 }
 
 func (r *Router) leave(ctx context.Context, c *session, f Frame) *Error {
@@ -859,6 +922,7 @@ func (r *Router) publish(ctx context.Context, cm Commit, cr CommitResult) {
 	}
 	for i := range cm.Durable {
 		cm.Durable[i].Seq = cr.FirstSeq + uint64(i)
+		cm.Durable[i].Epoch = cr.Epoch
 		r.fanout(ctx, members, &cm.Durable[i])
 	}
 	for i := range cm.Ephemeral {
@@ -925,6 +989,8 @@ func (r *Router) deliver(e Event) {
 	lr.deliverMu.Lock()
 	idsp := idsPool.Get().(*[]ConnID)
 	ids := (*idsp)[:0]
+	var resync []ConnID
+	var resyncAt uint64
 	for id, m := range lr.members {
 		if !matches(e.To, id, m.conn.info.User) {
 			continue
@@ -934,16 +1000,24 @@ func (r *Router) deliver(e Event) {
 			m.buf = append(m.buf, &ev)
 			continue
 		}
-		if e.Seq != 0 {
-			if e.Seq <= m.last {
-				continue // late or repeated copy
+		if e.Seq != 0 || e.IsEpochMark() {
+			send, rs, at := m.advance(&e)
+			if rs {
+				resync, resyncAt = append(resync, id), at
 			}
-			m.last = e.Seq
+			if !send {
+				continue // late or repeated copy, or only a mark
+			}
 		}
 		ids = append(ids, id)
 	}
 	lr.deliverMu.Unlock()
 	r.mu.RUnlock()
+	for _, id := range resync {
+		// The room's sequence restarted or went back under this member:
+		// never leave it with a silent gap.
+		r.sendResync(ctx, id, e.Room, resyncAt, e.Epoch)
+	}
 	if len(ids) > 0 {
 		b = EncodeEvent(&e)
 		n = len(ids)

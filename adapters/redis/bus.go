@@ -52,6 +52,8 @@ type sub struct {
 	once  sync.Once
 	last  uint64 // last durable seq delivered; reader goroutine only
 	base  uint64 // the room's seq when first confirmed; reader goroutine only
+	// epoch is the epoch last and base count in; reader goroutine only.
+	epoch string
 }
 
 func newBus(s *Store) *bus {
@@ -211,19 +213,23 @@ func (b *bus) read(g *group, msgs <-chan any) {
 	}
 }
 
-// dispatch decodes one "<seq> <event JSON>" message and hands it to the
-// sink, first filling a seq gap from the history.
+// dispatch decodes one "<seq> <epoch> <event JSON>" message and hands it
+// to the sink, first filling a seq gap from the history. A durable event
+// of another epoch than the one this room's seqs counted in (the store lost
+// its data, or started a new epoch after its seq went back) starts the
+// count over: the sink gets it as is, and the router resyncs the members.
 func (b *bus) dispatch(sb *sub, payload string) {
-	sp := strings.IndexByte(payload, ' ')
-	if sp < 0 {
+	seqStr, rest, ok1 := strings.Cut(payload, " ")
+	epoch, body, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 {
 		return
 	}
-	seq, err := strconv.ParseUint(payload[:sp], 10, 64)
+	seq, err := strconv.ParseUint(seqStr, 10, 64)
 	if err != nil {
 		return
 	}
 	var e core.Event
-	if err := json.Unmarshal([]byte(payload[sp+1:]), &e); err != nil {
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
 		return
 	}
 	e.Seq = seq
@@ -232,6 +238,16 @@ func (b *bus) dispatch(sb *sub, payload string) {
 		return
 	}
 	if seq > 0 {
+		e.Epoch = epoch
+		if epoch != sb.epoch {
+			if sb.epoch != "" {
+				sb.last = seq
+				sb.epoch = epoch
+				(*sink)(e)
+				return
+			}
+			sb.epoch = epoch
+		}
 		if sb.last > 0 && seq <= sb.last {
 			return // already delivered by a catch-up from the history
 		}
@@ -260,7 +276,7 @@ func (b *bus) confirmed(sb *sub) {
 		// confirmation, so base only marks where a later catch-up starts;
 		// it never suppresses a message.
 		if err == nil {
-			sb.base = snap.Seq
+			sb.base, sb.epoch = snap.Seq, snap.Epoch
 		}
 		close(sb.ready)
 		return
@@ -270,7 +286,33 @@ func (b *bus) confirmed(sb *sub) {
 	if from == 0 {
 		from = sb.base
 	}
-	if err != nil || sink == nil || snap.Seq <= from {
+	if err != nil || sink == nil {
+		return
+	}
+	if sb.epoch != "" && (snap.Epoch != sb.epoch || snap.Seq < from) {
+		// The connection came back to a store that lost the room's data
+		// (a new epoch) or went back behind what this node delivered (a
+		// failover to a lagging replica: start a new epoch, so the seqs
+		// to come are not mistaken for copies, on any node). Either way
+		// the room's members must start over: mark it.
+		seq, epoch := snap.Seq, snap.Epoch
+		if epoch == sb.epoch {
+			if seq, epoch, err = b.s.newEpoch(ctx, sb.room, sb.epoch, from); err != nil {
+				// Redis is gone again: resync this node's members
+				// anyway, under an epoch of this node's own; the
+				// room's next events (of another epoch) resync them
+				// once more rather than leave a gap.
+				seq, epoch = snap.Seq, core.NewEpoch()
+			}
+		}
+		sb.last, sb.base, sb.epoch = seq, seq, epoch
+		(*sink)(core.Event{Room: sb.room, Seq: seq, Epoch: epoch})
+		return
+	}
+	if sb.epoch == "" {
+		sb.epoch = snap.Epoch
+	}
+	if snap.Seq <= from {
 		return
 	}
 	b.repairFrom(from, sb, snap.Seq+1, *sink)

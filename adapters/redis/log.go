@@ -37,9 +37,13 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	if cm.CheckVersion {
 		check = "1"
 	}
-	args := make([]any, 0, 10+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
+	wait := "0"
+	if s.o.WaitReplicas > 0 {
+		wait = "1"
+	}
+	args := make([]any, 0, 12+3*len(cm.Ops)+len(cm.Durable)+len(cm.Ephemeral))
 	args = append(args, dedupe, ms(ttl), check, strconv.FormatUint(cm.ExpectVersion, 10),
-		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral))
+		s.o.HistoryLimit, ms(s.o.HistoryAge), s.publish, len(cm.Ops), len(cm.Durable), len(cm.Ephemeral), core.NewEpoch(), wait)
 	for _, op := range cm.Ops {
 		switch op.Op {
 		case core.OpSet:
@@ -80,20 +84,23 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 		return core.CommitResult{}, s.fail("commit to "+cm.Room, err)
 	}
 	v, ok := reply.([]any)
-	if !ok || len(v) != 3 {
+	if !ok || len(v) != 4 {
 		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: unexpected reply %v", cm.Room, reply)
 	}
 	status, first, last := toUint(v[0]), toUint(v[1]), toUint(v[2])
-	res := core.CommitResult{FirstSeq: first, LastSeq: last}
+	res := core.CommitResult{FirstSeq: first, LastSeq: last, Epoch: toString(v[3])}
+	if acked >= 0 && acked < int64(s.o.WaitReplicas) && status != 2 {
+		// Applied (or applied before, for a duplicate) but not confirmed
+		// on enough replicas: no ack. The client's retry with the same
+		// id is deduplicated, and acknowledged once WAIT confirms it.
+		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: seq %d reached %d of %d replicas within %s: %w",
+			cm.Room, first, acked, s.o.WaitReplicas, s.o.WaitTimeout, core.ErrUnavailable)
+	}
 	switch status {
 	case 1:
 		return res, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrDuplicate)
 	case 2:
-		return core.CommitResult{LastSeq: last}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrConflict)
-	}
-	if acked >= 0 && acked < int64(s.o.WaitReplicas) {
-		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: seq %d reached %d of %d replicas within %s: %w",
-			cm.Room, last, acked, s.o.WaitReplicas, s.o.WaitTimeout, core.ErrUnavailable)
+		return core.CommitResult{LastSeq: last, Epoch: res.Epoch}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrConflict)
 	}
 	return res, nil
 }
@@ -131,6 +138,21 @@ func (s *Store) commitWait(ctx context.Context, c *goredis.Client, keys []string
 	}
 }
 
+// newEpoch starts a new epoch for room if it is still in epoch seen with
+// a seq below seenSeq (see epochScript), and returns the room's seq and
+// epoch.
+func (s *Store) newEpoch(ctx context.Context, room, seen string, seenSeq uint64) (uint64, string, error) {
+	reply, err := s.run(ctx, epochScript, []string{s.k.room(room).meta()}, seen, strconv.FormatUint(seenSeq, 10), core.NewEpoch())
+	if err != nil {
+		return 0, "", s.fail("new epoch of "+room, err)
+	}
+	v, ok := reply.([]any)
+	if !ok || len(v) != 2 {
+		return 0, "", fmt.Errorf("redis: new epoch of %s: unexpected reply %v", room, reply)
+	}
+	return toUint(v[0]), toString(v[1]), nil
+}
+
 // History implements core.Log.
 func (s *Store) History(ctx context.Context, room string, since uint64) ([]core.Event, uint64, bool, error) {
 	rk := s.k.room(room)
@@ -142,15 +164,15 @@ func (s *Store) History(ctx context.Context, room string, since uint64) ([]core.
 		return nil, 0, false, s.fail("history of "+room, err)
 	}
 	v, ok := reply.([]any)
-	if !ok || len(v) < 2 || len(v)%2 != 0 {
+	if !ok || len(v) < 3 || len(v)%2 != 1 {
 		return nil, 0, false, fmt.Errorf("redis: history of %s: unexpected reply", room)
 	}
-	last, complete := toUint(v[0]), toUint(v[1]) == 1
+	last, complete, epoch := toUint(v[0]), toUint(v[1]) == 1, toString(v[2])
 	if !complete {
 		return nil, last, false, nil
 	}
 	events := make([]core.Event, 0, len(v)/2-1)
-	for i := 2; i < len(v); i += 2 {
+	for i := 3; i < len(v); i += 2 {
 		seq, _ := strconv.ParseUint(toString(v[i]), 10, 64)
 		if seq != since+uint64(len(events))+1 {
 			// Not the consecutive tail we expect (e.g. keys lost or
@@ -161,7 +183,7 @@ func (s *Store) History(ctx context.Context, room string, since uint64) ([]core.
 		if err := json.Unmarshal([]byte(toString(v[i+1])), &e); err != nil {
 			return nil, 0, false, fmt.Errorf("redis: history of %s: decode seq %d: %w", room, seq, err)
 		}
-		e.Seq = seq
+		e.Seq, e.Epoch = seq, epoch
 		events = append(events, e)
 	}
 	if since < last && uint64(len(events)) != last-since {
@@ -181,17 +203,18 @@ func (s *Store) Snapshot(ctx context.Context, room string, namespaces ...string)
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	reply, err := s.run(ctx, snapshotScript, keys)
+	reply, err := s.run(ctx, snapshotScript, keys, core.NewEpoch())
 	if err != nil {
 		return core.Snapshot{}, s.fail("snapshot of "+room, err)
 	}
 	v, ok := reply.([]any)
-	if !ok || len(v) != 2+len(namespaces) {
+	if !ok || len(v) != 3+len(namespaces) {
 		return core.Snapshot{}, fmt.Errorf("redis: snapshot of %s: unexpected reply", room)
 	}
-	snap := core.Snapshot{Seq: toUint(v[0]), Version: toUint(v[1]), State: make(map[string]map[string][]byte, len(namespaces))}
+	snap := core.Snapshot{Seq: toUint(v[0]), Version: toUint(v[1]), Epoch: toString(v[2]),
+		State: make(map[string]map[string][]byte, len(namespaces))}
 	for i, ns := range namespaces {
-		kv, _ := v[2+i].([]any)
+		kv, _ := v[3+i].([]any)
 		m := make(map[string][]byte, len(kv)/2)
 		for j := 0; j+1 < len(kv); j += 2 {
 			m[toString(kv[j])] = []byte(toString(kv[j+1]))

@@ -22,24 +22,38 @@ end
 // 5 state hash of the namespace (or meta when unused).
 // ARGV: 1 dedupe? (0/1), 2 dedupe TTL ms, 3 check version? (0/1),
 // 4 expected version, 5 history limit, 6 history age ms, 7 publish command
-// (PUBLISH or SPUBLISH), 8 #ops, 9 #durable, 10 #ephemeral, then per op
-// (set|del|clear, key, value), then the durable event JSONs, then the
-// ephemeral event JSONs.
-// Returns {status, first seq, last seq}: status 0 applied, 1 duplicate
-// (first is the original's), 2 version conflict.
+// (PUBLISH or SPUBLISH), 8 #ops, 9 #durable, 10 #ephemeral, 11 a fresh
+// epoch, 12 WAIT follows (0/1), then per op (set|del|clear, key, value), then the durable event
+// JSONs, then the ephemeral event JSONs.
+// Returns {status, first seq, last seq, epoch}: status 0 applied, 1
+// duplicate (first is the original's), 2 version conflict.
+//
+// The room's epoch lives in meta with its seq. A meta without one (a new
+// room, or data lost since) takes the fresh epoch ARGV[11] when the
+// commit writes. Messages are "<seq> <epoch> <event JSON>" ("0 - <JSON>"
+// for ephemeral events), so every node sees which sequence a seq is of.
 var commitScript = goredis.NewScript(nowMS + `
-local meta = redis.call('HMGET', KEYS[1], 'seq', 'ver')
+local meta = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'epoch')
 local seq = tonumber(meta[1]) or 0
 local ver = tonumber(meta[2]) or 0
+local epoch = meta[3] or ARGV[11]
 if ARGV[1] == '1' then
   local d = redis.call('GET', KEYS[4])
-  if d then return {1, tonumber(d), seq} end
+  if d then
+    if ARGV[12] == '1' then
+      -- A write, so that the WAIT after this script covers the original
+      -- commit too (WAIT waits for this connection's last write): a retry
+      -- is acknowledged only once the replicas have what it repeats.
+      redis.call('SET', KEYS[4], d, 'KEEPTTL')
+    end
+    return {1, tonumber(d), seq, epoch}
+  end
 end
 if ARGV[3] == '1' and tonumber(ARGV[4]) ~= ver then
-  return {2, 0, seq}
+  return {2, 0, seq, epoch}
 end
 local nops, ndur, neph = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local i = 11
+local i = 13
 for _ = 1, nops do
   local op = ARGV[i]
   if op == 'set' then
@@ -58,7 +72,7 @@ if ndur > 0 then
     if first == 0 then first = seq end
     local s = string.format('%d', seq)
     redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], '*', 's', s, 'e', ARGV[i])
-    redis.call(ARGV[7], KEYS[3], s .. ' ' .. ARGV[i])
+    redis.call(ARGV[7], KEYS[3], s .. ' ' .. epoch .. ' ' .. ARGV[i])
     i = i + 1
   end
   local cutoff = now_ms() - tonumber(ARGV[6])
@@ -67,40 +81,43 @@ if ndur > 0 then
   end
 end
 for _ = 1, neph do
-  redis.call(ARGV[7], KEYS[3], '0 ' .. ARGV[i])
+  redis.call(ARGV[7], KEYS[3], '0 - ' .. ARGV[i])
   i = i + 1
 end
 if nops > 0 or ndur > 0 then
-  redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq), 'ver', string.format('%d', ver + 1))
+  redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq), 'ver', string.format('%d', ver + 1), 'epoch', epoch)
 end
 if ARGV[1] == '1' then
   redis.call('SET', KEYS[4], string.format('%d', first), 'PX', ARGV[2])
 end
-return {0, first, seq}
+return {0, first, seq, epoch}
 `)
 
 // historyScript returns the durable events after a seq.
 //
 // KEYS: 1 meta, 2 hist. ARGV: 1 since, 2 history age ms.
-// Returns {last seq, complete (0/1), seq1, json1, seq2, json2, ...}.
+// Returns {last seq, complete (0/1), epoch (empty if none), seq1, json1, seq2,
+// json2, ...}.
 // The stream holds the room's most recent events with consecutive seqs
 // (it is only ever trimmed from its head), so its length tells how far back
 // it reaches; the caller still checks the seqs it gets.
 var historyScript = goredis.NewScript(nowMS + `
-local seq = tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0
+local m = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+local seq = tonumber(m[1]) or 0
+local epoch = m[2] or ''
 local since = tonumber(ARGV[1])
 if since >= seq then
-  if since == seq then return {seq, 1} end
-  return {seq, 0}
+  if since == seq then return {seq, 1, epoch} end
+  return {seq, 0, epoch}
 end
 local cutoff = now_ms() - tonumber(ARGV[2])
 if cutoff > 0 then
   redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d', cutoff))
 end
 local n = redis.call('XLEN', KEYS[2])
-if since + 1 < seq - n + 1 then return {seq, 0} end
+if since + 1 < seq - n + 1 then return {seq, 0, epoch} end
 local rows = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', string.format('%d', seq - since))
-local out = {seq, 1}
+local out = {seq, 1, epoch}
 for j = #rows, 1, -1 do
   local f = rows[j][2]
   out[#out + 1] = f[2]
@@ -109,16 +126,42 @@ end
 return out
 `)
 
-// snapshotScript reads seq, version and namespace states at one instant.
+// snapshotScript reads seq, version, epoch and namespace states at one
+// instant. A room without an epoch (new, or its data was lost) gets the
+// fresh one in ARGV[1] now, so joined always names the sequence.
 //
-// KEYS: 1 meta, 2.. state hashes. Returns {seq, ver, {k, v, ...}, ...}.
+// KEYS: 1 meta, 2.. state hashes. ARGV: 1 a fresh epoch.
+// Returns {seq, ver, epoch, {k, v, ...}, ...}.
 var snapshotScript = goredis.NewScript(`
-local m = redis.call('HMGET', KEYS[1], 'seq', 'ver')
-local out = {tonumber(m[1]) or 0, tonumber(m[2]) or 0}
+local m = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'epoch')
+local epoch = m[3]
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local out = {tonumber(m[1]) or 0, tonumber(m[2]) or 0, epoch}
 for j = 2, #KEYS do
   out[#out + 1] = redis.call('HGETALL', KEYS[j])
 end
 return out
+`)
+
+// epochScript starts a new epoch for a room whose seq went back: a node
+// saw seq ARGV[2] in epoch ARGV[1], and the room is still in that epoch
+// with a lower seq (a failover to a replica that had not caught up). The
+// room's events from here on are of the fresh epoch ARGV[3], so every node
+// and client sees the change. A room with no epoch gets ARGV[3] too.
+//
+// KEYS: 1 meta. Returns {seq, epoch}.
+var epochScript = goredis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+local seq = tonumber(m[1]) or 0
+local epoch = m[2]
+if (not epoch) or (epoch == ARGV[1] and seq < tonumber(ARGV[2])) then
+  epoch = ARGV[3]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+return {seq, epoch}
 `)
 
 // joinConnScript records a room in a connection's room set.

@@ -48,7 +48,12 @@ func factory(base redis.Options) coretest.Factory {
 
 func TestConformanceSingle(t *testing.T) {
 	srv := redistest.StartServer(t)
-	coretest.RunStore(t, factory(redis.Options{Addr: srv.Addr()}))
+	f := factory(redis.Options{Addr: srv.Addr()})
+	f.Lose = func(t *testing.T, a core.Store) core.Store {
+		srv.MustDo("FLUSHALL")
+		return a
+	}
+	coretest.RunStore(t, f)
 }
 
 func TestConformanceCluster(t *testing.T) {

@@ -28,6 +28,12 @@ type Factory struct {
 	// Peer, if set, returns a second store sharing a's backend, as a second
 	// gateway node would; cross-node tests run only when it is set.
 	Peer func(t *testing.T, a core.Store) core.Store
+	// Lose, if set, makes a's backend lose every room's data, as a restart
+	// without persistence would, and returns the store to use afterwards:
+	// a itself when it survives that (Redis flushed under it), or a new
+	// one (a process-local store, whose loss is a new process). The
+	// data-loss cases run only when it is set.
+	Lose func(t *testing.T, a core.Store) core.Store
 }
 
 var defaultCfg = Config{HistoryLimit: 50, HistoryAge: time.Hour, LivenessTTL: time.Hour}
@@ -48,6 +54,8 @@ func RunStore(t *testing.T, f Factory) {
 		{"VersionConflict", defaultCfg, testConflict},
 		{"StateOps", defaultCfg, testState},
 		{"BusOrder", defaultCfg, testBus},
+		{"Epoch", defaultCfg, testEpoch},
+		{"EpochAfterDataLoss", defaultCfg, testEpochAfterLoss},
 		{"Liveness", Config{HistoryLimit: 50, HistoryAge: time.Hour, LivenessTTL: 1500 * time.Millisecond}, testLiveness},
 	}
 	for _, tt := range tests {
@@ -480,5 +488,108 @@ func testLiveness(t *testing.T, s core.Store, _ Factory) {
 			t.Fatalf("untouched connection never expired: %v", ids)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// testEpoch: every room has a non-empty epoch, the same in snapshots,
+// commit results, history and the events the bus delivers (on every node),
+// and rooms do not share one.
+func testEpoch(t *testing.T, s core.Store, f Factory) {
+	ctx := ctxT(t)
+	var got collector
+	s.SetSink(got.add)
+	must(t, s.Subscribe(ctx, "ep"))
+	pub := s
+	if f.Peer != nil {
+		pub = f.Peer(t, s)
+		t.Cleanup(func() { _ = pub.Close() })
+	}
+	snap, err := s.Snapshot(ctx, "ep")
+	must(t, err)
+	if snap.Epoch == "" || len(snap.Epoch) > core.MaxEpochLen {
+		t.Fatalf("new room's epoch = %q, want 1..%d characters", snap.Epoch, core.MaxEpochLen)
+	}
+	for i := 1; i <= 3; i++ {
+		res, err := pub.Commit(ctx, core.Commit{Room: "ep", Durable: []core.Event{ev("ep", "t.e", i)}})
+		must(t, err)
+		if res.Epoch != snap.Epoch {
+			t.Fatalf("commit %d epoch %q, snapshot's %q", i, res.Epoch, snap.Epoch)
+		}
+	}
+	again, err := pub.Snapshot(ctx, "ep")
+	must(t, err)
+	events, _, complete, err := pub.History(ctx, "ep", 0)
+	must(t, err)
+	if again.Epoch != snap.Epoch || !complete || len(events) != 3 {
+		t.Fatalf("after commits: epoch %q (was %q), history complete=%v len=%d", again.Epoch, snap.Epoch, complete, len(events))
+	}
+	for _, e := range append(events, got.wait(t, 3)...) {
+		if e.Epoch != snap.Epoch {
+			t.Fatalf("event seq %d has epoch %q, want %q", e.Seq, e.Epoch, snap.Epoch)
+		}
+	}
+	other, err := s.Snapshot(ctx, "ep-other")
+	must(t, err)
+	if other.Epoch == snap.Epoch {
+		t.Fatalf("rooms ep and ep-other share epoch %q", snap.Epoch)
+	}
+}
+
+// testEpochAfterDataLoss: when the backend loses its data the room's seq
+// starts again at 1, in a new epoch that snapshots, commits and history
+// report, and that the bus shows to a subscribed node (by the events
+// themselves or an epoch mark) — so no node mistakes the new seqs for
+// copies of the old ones.
+func testEpochAfterLoss(t *testing.T, s core.Store, f Factory) {
+	if f.Lose == nil {
+		t.Skip("the factory cannot make its backend lose data")
+	}
+	ctx := ctxT(t)
+	var got collector
+	s.SetSink(got.add)
+	must(t, s.Subscribe(ctx, "lost"))
+	var old string
+	for i := 1; i <= 5; i++ {
+		res, err := s.Commit(ctx, core.Commit{Room: "lost", Durable: []core.Event{ev("lost", "t.e", i)}})
+		must(t, err)
+		old = res.Epoch
+	}
+	got.wait(t, 5)
+	s2 := f.Lose(t, s)
+	if s2 != s {
+		t.Cleanup(func() { _ = s2.Close() })
+	}
+	res, err := s2.Commit(ctx, core.Commit{Room: "lost", Durable: []core.Event{ev("lost", "t.e", 6)}})
+	must(t, err)
+	if res.FirstSeq != 1 || res.Epoch == "" || res.Epoch == old {
+		t.Fatalf("first commit after the loss = %+v, want seq 1 in a new epoch (old %q)", res, old)
+	}
+	snap, err := s2.Snapshot(ctx, "lost")
+	must(t, err)
+	events, _, complete, err := s2.History(ctx, "lost", 0)
+	must(t, err)
+	if snap.Epoch != res.Epoch || !complete || len(events) != 1 || events[0].Epoch != res.Epoch {
+		t.Fatalf("after the loss: snapshot epoch %q, history %+v complete=%v; want epoch %q", snap.Epoch, events, complete, res.Epoch)
+	}
+	if s2 != s {
+		return // the old store's subscriptions went with it
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seen := false
+		for _, e := range got.wait(t, 5)[5:] {
+			if e.Epoch == res.Epoch && (e.IsEpochMark() || e.Seq == 1) {
+				seen = true
+			} else if e.Seq != 0 && !e.IsEpochMark() {
+				t.Fatalf("after the loss the bus delivered seq %d of epoch %q, want epoch %q", e.Seq, e.Epoch, res.Epoch)
+			}
+		}
+		if seen {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bus never showed the new epoch to the subscribed node")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -55,6 +55,10 @@ type room struct {
 	version uint64
 	hist    []core.Event
 	histAt  []time.Time
+	// epoch names this room's sequence: random per room and process, so
+	// a room that starts over (a restarted gateway, a forgotten room)
+	// never continues a sequence that clients knew.
+	epoch string
 	// histArr and histAtArr are the whole arrays under hist and histAt:
 	// trim re-slices the log forward and appendHist moves it back to the
 	// front, so a room at its history limit appends without allocating.
@@ -100,7 +104,7 @@ func New(o Options) *Store {
 func (s *Store) roomLocked(name string) *room {
 	r := s.rooms[name]
 	if r == nil {
-		r = &room{members: map[core.ConnID]core.User{}, users: map[string]int{},
+		r = &room{members: map[core.ConnID]core.User{}, users: map[string]int{}, epoch: core.NewEpoch(),
 			state: map[string]map[string][]byte{}, dedupe: map[string]dedupeEntry{}}
 		s.rooms[name] = r
 	}
@@ -259,7 +263,7 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 	defer r.mu.Unlock()
 	if cm.DedupeKey != "" {
 		if d, ok := r.dedupe[cm.DedupeKey]; ok && now.Before(d.expires) {
-			return core.CommitResult{FirstSeq: d.seq, LastSeq: r.seq}, core.ErrDuplicate
+			return core.CommitResult{FirstSeq: d.seq, LastSeq: r.seq, Epoch: r.epoch}, core.ErrDuplicate
 		}
 	}
 	if cm.CheckVersion && cm.ExpectVersion != r.version {
@@ -275,7 +279,7 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 	for i := range cm.Durable {
 		r.seq++
 		e := cm.Durable[i]
-		e.Seq = r.seq
+		e.Seq, e.Epoch = r.seq, r.epoch
 		if i == 0 {
 			res.FirstSeq = e.Seq
 		}
@@ -306,7 +310,7 @@ func (s *Store) Commit(_ context.Context, cm core.Commit) (core.CommitResult, er
 			r.pruneAt = now.Add(time.Minute)
 		}
 	}
-	res.LastSeq = r.seq
+	res.LastSeq, res.Epoch = r.seq, r.epoch
 	return res, nil
 }
 
@@ -412,7 +416,7 @@ func (s *Store) Snapshot(_ context.Context, name string, namespaces ...string) (
 	r := s.room(name)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	snap := core.Snapshot{Seq: r.seq, Version: r.version, State: make(map[string]map[string][]byte, len(namespaces))}
+	snap := core.Snapshot{Seq: r.seq, Version: r.version, Epoch: r.epoch, State: make(map[string]map[string][]byte, len(namespaces))}
 	var held []*loan
 	for _, ns := range namespaces {
 		m := r.state[ns]

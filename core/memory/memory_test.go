@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/core/coretest"
@@ -11,9 +12,17 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	coretest.RunStore(t, coretest.Factory{New: func(t *testing.T, cfg coretest.Config) core.Store {
+	newStore := func(cfg coretest.Config) core.Store {
 		return memory.New(memory.Options{HistoryLimit: cfg.HistoryLimit, HistoryAge: cfg.HistoryAge, LivenessTTL: cfg.LivenessTTL})
-	}})
+	}
+	coretest.RunStore(t, coretest.Factory{
+		New: func(t *testing.T, cfg coretest.Config) core.Store { return newStore(cfg) },
+		// The memory store's data lives and dies with its process: a
+		// restarted gateway has a new, empty store.
+		Lose: func(t *testing.T, _ core.Store) core.Store {
+			return newStore(coretest.Config{HistoryLimit: 50, HistoryAge: time.Hour, LivenessTTL: time.Hour})
+		},
+	})
 }
 
 // Snapshots share the store's state maps (copy on write): a snapshot never
