@@ -263,8 +263,9 @@ type report struct {
 		Phases []phaseResult `json:"phases"`
 		Total  phaseResult   `json:"total"`
 		// Members verified and dropped.
-		Members int `json:"members"`
-		Dropped int `json:"dropped"`
+		Members    int      `json:"members"`
+		Dropped    int      `json:"dropped"`
+		LostSample []string `json:"lost_sample"`
 	} `json:"verify"`
 	Pass     bool     `json:"pass"`
 	Failures []string `json:"failures"`
@@ -282,6 +283,7 @@ type phaseResult struct {
 	Unacked    uint64  `json:"unacked"`
 	Recovery   float64 `json:"recovery_s"`
 	Recovered  bool    `json:"recovered"`
+	Slowest    string  `json:"slowest"`
 }
 
 func (c *cluster) run(ctx context.Context, plan []fault) (*report, error) {
@@ -351,6 +353,14 @@ func (c *cluster) print(rep *report, plan []fault) {
 				p.Phase, what[p.Phase], p.Acked, p.Expected, p.Delivered, p.Resynced, p.Lost, p.Duplicates, p.OutOfOrder, p.Unacked, rec)
 		}
 		fmt.Fprintf(&b, "\nmembers verified %d, dropped %d; reconnections %d; resync frames %d\n", v.Members, v.Dropped, rep.Connections.Reconnects, rep.Order.Resyncs)
+		for _, p := range v.Phases {
+			if p.Slowest != "" {
+				fmt.Fprintf(&b, "%s: recovery waited last for %s\n", p.Phase, p.Slowest)
+			}
+		}
+		for _, l := range v.LostSample {
+			fmt.Fprintf(&b, "lost: %s\n", l)
+		}
 	}
 	if len(rep.Errors) > 0 {
 		fmt.Fprintf(&b, "errors seen by clients (expected during faults): %v\n", rep.Errors)

@@ -377,6 +377,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if rep.Verify != nil {
 		p("verification  %d members verified, %d dropped; per phase (deliveries = acked messages × members):", rep.Verify.Members, rep.Verify.Dropped)
 		b.WriteString(rep.Verify.Table())
+		for _, l := range rep.Verify.LostSample {
+			p("  lost: %s", l)
+		}
 	}
 	if rep.Pass {
 		p("result        PASS")

@@ -92,6 +92,8 @@ type PhaseResult struct {
 	// Recovered is false when some room had no acknowledged message
 	// scheduled in the phase, so there is no time to recover.
 	Recovered bool `json:"recovered"`
+	// Slowest says what the time to recover waited for last.
+	Slowest string `json:"slowest,omitempty"`
 }
 
 // VerifyReport is the ledger's verdict for a run.
@@ -100,7 +102,12 @@ type VerifyReport struct {
 	Total   PhaseResult   `json:"total"`
 	Members int           `json:"members"` // joined at the start and still joined at the end
 	Dropped int           `json:"dropped"` // joined at the start, gone at the end
+	// LostSample describes a few lost deliveries, for the diagnosis.
+	LostSample []string `json:"lost_sample,omitempty"`
 }
+
+// maxLostSample bounds VerifyReport.LostSample.
+const maxLostSample = 10
 
 // phaseOf returns the index of the phase t falls in (phases sorted by
 // start); times before the first phase belong to it.
@@ -149,6 +156,12 @@ func Verify(phases []PhaseMark, rooms []VRoom) VerifyReport {
 	var rep VerifyReport
 	// recoveredAt[i]: the latest moment phase i still waited for.
 	recoveredAt := make([]int64, len(phases))
+	slowest := make([]string, len(phases))
+	later := func(pi int, t int64, what string) {
+		if t > recoveredAt[pi] {
+			recoveredAt[pi], slowest[pi] = t, what
+		}
+	}
 	for ri := range rooms {
 		rm := &rooms[ri]
 		firstAck := make([]int64, len(phases)) // per phase, earliest ack of a message scheduled in it
@@ -184,6 +197,12 @@ func Verify(phases []PhaseMark, rooms []VRoom) VerifyReport {
 					pr.Resynced++
 				default:
 					pr.Lost++
+					if len(rep.LostSample) < maxLostSample {
+						rep.LostSample = append(rep.LostSample, fmt.Sprintf(
+							"room %d member %d: message %d (seq %d, scheduled %+.3fs, acked %+.3fs into %s) never arrived; member got %d resyncs %s, rejoins at %s",
+							ri, mi, k, m.Seq, secs(m.Sched-phases[pi].Start), secs(m.AckAt-phases[pi].Start), phases[pi].Name,
+							len(mb.Resyncs), epString(mb.Resyncs, phases[pi].Start), timesString(mb.Rejoins, phases[pi].Start)))
+					}
 				}
 			}
 		}
@@ -192,7 +211,7 @@ func Verify(phases []PhaseMark, rooms []VRoom) VerifyReport {
 				res[pi].Recovered = false
 				continue
 			}
-			recoveredAt[pi] = max(recoveredAt[pi], firstAck[pi])
+			later(pi, firstAck[pi], fmt.Sprintf("room %d's first ack", ri))
 		}
 		for mi := range rm.Members {
 			mb := &rm.Members[mi]
@@ -211,13 +230,14 @@ func Verify(phases []PhaseMark, rooms []VRoom) VerifyReport {
 			}
 			for _, t := range mb.Rejoins {
 				pi := phaseOf(phases, t)
-				recoveredAt[pi] = max(recoveredAt[pi], t)
+				later(pi, t, fmt.Sprintf("room %d member %d's reconnect or re-join", ri, mi))
 			}
 		}
 	}
 	for i := range res {
 		if res[i].Recovered {
 			res[i].Recovery = round(max(0, time.Duration(recoveredAt[i]-phases[i].Start)).Seconds(), 2)
+			res[i].Slowest = slowest[i]
 		}
 		t := &rep.Total
 		t.Acked += res[i].Acked
@@ -286,4 +306,22 @@ func (v *VerifyReport) Table() string {
 			p.Phase, p.Acked, p.Expected, p.Delivered, p.Resynced, p.Lost, p.Duplicates, p.OutOfOrder, p.Unacked, rec)
 	}
 	return b.String()
+}
+
+func secs(d int64) float64 { return time.Duration(d).Seconds() }
+
+func epString(eps []ResyncEp, base int64) string {
+	var parts []string
+	for _, e := range eps {
+		parts = append(parts, fmt.Sprintf("{at %+.3fs, rejoined %+.3fs at seq %d}", secs(e.At-base), secs(e.RejoinAt-base), e.Seq))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func timesString(ts []int64, base int64) string {
+	var parts []string
+	for _, t := range ts {
+		parts = append(parts, fmt.Sprintf("%+.3fs", secs(t-base)))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
