@@ -28,9 +28,9 @@ import (
 //   - delivered: the member received it (once; a second copy counts as a
 //     duplicate, an arrival out of the publisher's order as out of order);
 //   - resynced: the member did not receive it, and a resync covers it: the
-//     message was acknowledged before the member's re-join after a resync
-//     completed, and either before the resync arrived or with a seq at or
-//     below the one the member re-joined at;
+//     message was acknowledged before the resync arrived, or its seq is at
+//     or below the one the member re-joined at after that resync (and it
+//     was acknowledged before the member's next resync, if any);
 //   - lost: neither. This is the failure the ledger exists to catch.
 //
 // Messages are attributed to the phase (fault) during which they were
@@ -116,18 +116,22 @@ func phaseOf(phases []PhaseMark, t int64) int {
 	return max(0, i-1)
 }
 
-// covered reports whether a resync of the member accounts for message m.
+// covered reports whether a resync of the member accounts for message m:
+// m was acknowledged before the resync arrived, or it is at or below the
+// seq the member re-joined at (it precedes the join point: the commit came
+// before the member's snapshot, even when the publisher's ack arrived
+// after the member's joined) and was acknowledged before the member's next
+// resync, whose re-join seq belongs to a later start of the room.
 func covered(eps []ResyncEp, m VMsg) bool {
-	for _, e := range eps {
-		if e.RejoinAt == 0 {
-			// Never re-joined: only what was acked before the resync
-			// arrived is covered (the member counts as dropped anyway).
-			if m.AckAt < e.At {
-				return true
-			}
-			continue
+	for i, e := range eps {
+		if m.AckAt < e.At {
+			return true
 		}
-		if m.AckAt <= e.RejoinAt && (m.AckAt < e.At || m.Seq <= e.Seq) {
+		next := int64(1<<63 - 1)
+		if i+1 < len(eps) {
+			next = eps[i+1].At
+		}
+		if e.RejoinAt != 0 && m.Seq <= e.Seq && m.AckAt < next {
 			return true
 		}
 	}

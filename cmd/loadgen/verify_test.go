@@ -75,6 +75,19 @@ func TestVerify(t *testing.T) {
 			fails: []string{"steady: 1 acknowledged deliveries lost"},
 		},
 		{
+			name: "a message acked after the re-join at or below the joined seq is resynced (committed before the join point)",
+			members: []VMember{{Joined: true, Got: []uint8{1, 1, 0},
+				Resyncs: []ResyncEp{{At: 27, RejoinAt: 28, Seq: 3}}, Rejoins: []int64{28}}},
+			total: counts{acked: 3, expected: 3, delivered: 2, resynced: 1},
+		},
+		{
+			name: "an older re-join seq does not cover a message acked after the next resync's re-join",
+			members: []VMember{{Joined: true, Got: []uint8{1, 1, 0},
+				Resyncs: []ResyncEp{{At: 12, RejoinAt: 13, Seq: 5}, {At: 27, RejoinAt: 28, Seq: 0}}, Rejoins: []int64{13, 28}}},
+			total: counts{acked: 3, expected: 3, delivered: 2, lost: 1},
+			fails: []string{"fault: 1 acknowledged deliveries lost"},
+		},
+		{
 			name: "a message acked after the re-join is not covered by the resync",
 			members: []VMember{{Joined: true, Got: []uint8{1, 1, 0},
 				Resyncs: []ResyncEp{{At: 22, RejoinAt: 24, Seq: 2}}, Rejoins: []int64{24}}},
