@@ -52,6 +52,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/classgate/classgate/adapters/redis"
 )
 
 // masterName is the Sentinel name of the primary.
@@ -84,22 +86,9 @@ type options struct {
 }
 
 func main() {
-	o := options{}
-	flag.StringVar(&o.bin, "bin", "bin", "directory holding the gateway and loadgen binaries (make build)")
-	flag.StringVar(&o.redis, "redis-server", "redis-server", "redis-server binary (also run as Sentinel)")
-	flag.IntVar(&o.rooms, "rooms", 100, "rooms")
-	flag.IntVar(&o.users, "users", 30, "members per room (one publisher), split across the two nodes")
-	flag.Float64Var(&o.rate, "rate", 200, "durable chat messages per second, all rooms together")
-	flag.DurationVar(&o.steady, "steady", 10*time.Second, "steady load before the first fault")
-	flag.DurationVar(&o.settle, "settle", 15*time.Second, "time given to each fault and the recovery from it")
-	flag.DurationVar(&o.down, "down", time.Second, "how long Redis stays down when restarted")
-	flag.DurationVar(&o.pause, "pause", 0, "CLIENT PAUSE duration; 0 = the store's operation timeout + 1s")
-	flag.DurationVar(&o.opTimeout, "op-timeout", 2*time.Second, "the gateways' store.redis.op_timeout (every store operation, a commit included)")
-	flag.StringVar(&o.out, "out", "", "also write the result table (Markdown) to this file")
-	flag.BoolVar(&o.keep, "keep", false, "keep the working directory and its logs even when the run passes")
-	flag.StringVar(&o.only, "faults", "", "comma-separated subset of the faults to inject (default: all, in plan order)")
-	flag.StringVar(&o.loadgenArg, "loadgen-args", "", "extra arguments for loadgen (space-separated)")
-	flag.Parse()
+	var o options
+	fs := newFlags(&o)
+	_ = fs.Parse(os.Args[1:]) // ExitOnError
 	if o.pause == 0 {
 		o.pause = o.opTimeout + time.Second
 	}
@@ -110,6 +99,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 	}
 	os.Exit(code)
+}
+
+// newFlags defines the command line into o.
+func newFlags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("chaos", flag.ExitOnError)
+	fs.StringVar(&o.bin, "bin", "bin", "directory holding the gateway and loadgen binaries (make build)")
+	fs.StringVar(&o.redis, "redis-server", "redis-server", "redis-server binary (also run as Sentinel)")
+	fs.IntVar(&o.rooms, "rooms", 100, "rooms")
+	fs.IntVar(&o.users, "users", 30, "members per room (one publisher), split across the two nodes")
+	fs.Float64Var(&o.rate, "rate", 200, "durable chat messages per second, all rooms together")
+	fs.DurationVar(&o.steady, "steady", 10*time.Second, "steady load before the first fault")
+	fs.DurationVar(&o.settle, "settle", 15*time.Second, "time given to each fault and the recovery from it")
+	fs.DurationVar(&o.down, "down", time.Second, "how long Redis stays down when restarted")
+	fs.DurationVar(&o.pause, "pause", 0, "CLIENT PAUSE duration; 0 = the store's operation timeout + 1s")
+	fs.DurationVar(&o.opTimeout, "op-timeout", redis.DefaultOpTimeout, "the gateways' store.redis.op_timeout (every store operation, a commit included)")
+	fs.StringVar(&o.out, "out", "", "also write the result table (Markdown) to this file")
+	fs.BoolVar(&o.keep, "keep", false, "keep the working directory and its logs even when the run passes")
+	fs.StringVar(&o.only, "faults", "", "comma-separated subset of the faults to inject (default: all, in plan order)")
+	fs.StringVar(&o.loadgenArg, "loadgen-args", "", "extra arguments for loadgen (space-separated)")
+	return fs
 }
 
 // fault is one step of the plan.
