@@ -264,6 +264,9 @@ type report struct {
 		Connected  int64  `json:"connected"`
 		Reconnects uint64 `json:"reconnects"`
 	} `json:"connections"`
+	Messages struct {
+		Retries uint64 `json:"retries"`
+	} `json:"messages"`
 	Order struct {
 		Resyncs uint64 `json:"resyncs"`
 	} `json:"order"`
@@ -361,7 +364,8 @@ func (c *cluster) print(rep *report, plan []fault) {
 			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %s |\n",
 				p.Phase, what[p.Phase], p.Acked, p.Expected, p.Delivered, p.Resynced, p.Lost, p.Duplicates, p.OutOfOrder, p.Unacked, rec)
 		}
-		fmt.Fprintf(&b, "\nmembers verified %d, dropped %d; reconnections %d; resync frames %d\n", v.Members, v.Dropped, rep.Connections.Reconnects, rep.Order.Resyncs)
+		fmt.Fprintf(&b, "\nmembers verified %d, dropped %d; reconnections %d; resync frames %d; retries after an internal error %d\n",
+			v.Members, v.Dropped, rep.Connections.Reconnects, rep.Order.Resyncs, rep.Messages.Retries)
 		for _, p := range v.Phases {
 			if p.Slowest != "" {
 				fmt.Fprintf(&b, "%s: recovery waited last for %s\n", p.Phase, p.Slowest)
@@ -533,7 +537,7 @@ func (c *cluster) startLoadgen(ctx context.Context) (*loadgen, error) {
 		"-url", strings.Join(c.urls, ","), "-secret", secret,
 		"-rooms", strconv.Itoa(c.o.rooms), "-users", strconv.Itoa(c.o.users), "-publishers", "1",
 		"-rate", strconv.FormatFloat(c.o.rate, 'f', -1, 64), "-mix", "chat=1",
-		"-verify", "-reconnect", "-phases-stdin", "-json",
+		"-verify", "-reconnect", "-retry", "3", "-phases-stdin", "-json",
 		"-drain", "60s", "-settle", "0s", "-connect-concurrency", "64",
 	}
 	if c.o.loadgenArg != "" {

@@ -134,6 +134,7 @@ type Config struct {
 	ReconnectFor time.Duration // how long one client keeps trying to reconnect
 	Verify       bool          // per-message, per-member delivery ledger (verify.go)
 	PhasesStdin  bool          // publish until "stop" on stdin; "phase NAME" lines start phases
+	Retries      int           // re-sends of a message answered internal, same id
 }
 
 // ParseFlags reads the command line into a Config and validates it.
@@ -168,6 +169,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.MaxP99, "max-p99", 0, "fail the run when the end-to-end p99 latency exceeds this; 0 = no limit")
 	fs.BoolVar(&c.Reconnect, "reconnect", false, "reconnect after an unexpected close (to the next -url), re-joining with since")
 	fs.DurationVar(&c.ReconnectFor, "reconnect-for", 60*time.Second, "how long one client keeps trying to reconnect before it counts as dropped")
+	fs.IntVar(&c.Retries, "retry", 0, "re-send a message answered with error \"internal\" (same id, after 250ms) up to this many times; the gateway's dedupe must keep it from being delivered twice")
 	fs.BoolVar(&c.Verify, "verify", false, "check every acknowledged message against every member: delivered once in order, covered by a resync, or lost (the verdict replaces the room totals)")
 	fs.BoolVar(&c.PhasesStdin, "phases-stdin", false, "publish until a \"stop\" line (or EOF) on stdin instead of -warmup/-duration; a \"phase NAME\" line starts a phase of the -verify report (for a chaos driver)")
 	if err := fs.Parse(args); err != nil {
@@ -228,6 +230,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PhasesStdin && c.Idle {
 		errs = append(errs, "-phases-stdin needs publishing (not -idle)")
+	}
+	if c.Retries < 0 {
+		errs = append(errs, "-retry must not be negative")
 	}
 	if c.Points < 1 {
 		errs = append(errs, "-points must be at least 1")

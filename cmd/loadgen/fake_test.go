@@ -25,7 +25,7 @@ import (
 type fakeGateway struct {
 	t        *testing.T
 	verifier *auth.Verifier
-	fault    string // "", "drop", "dup", "swap", "noack", "reject", "close", "resync", "regress"
+	fault    string // "", "drop", "dup", "swap", "noack", "reject", "close", "resync", "regress", "timeout", "nodedupe"
 	faultAt  int
 
 	mu       sync.Mutex
@@ -40,6 +40,7 @@ type fakeRoom struct {
 	members []*websocket.Conn
 	hist    []string                   // durable events, hist[i] has seq i+1
 	last    map[*websocket.Conn]uint64 // highest seq sent to each member
+	dedupe  map[string]uint64          // user/id → seq of its commit
 }
 
 type heldFrame struct {
@@ -123,6 +124,12 @@ func (g *fakeGateway) handle(c *websocket.Conn, cl auth.Claims, typ, room, id st
 		g.write(c, `{"type":"ack","id":`+strconv.Quote(id)+`}`)
 		return
 	}
+	if seq, ok := rm.dedupe[cl.Subject+"/"+id]; ok && g.fault != "nodedupe" {
+		// A retry of a message already committed: the original seq,
+		// nothing delivered again.
+		g.write(c, `{"type":"ack","id":`+strconv.Quote(id)+`,"seq":`+strconv.FormatUint(seq, 10)+`}`)
+		return
+	}
 	g.durables++
 	fault := ""
 	if g.durables == g.faultAt {
@@ -139,7 +146,14 @@ func (g *fakeGateway) handle(c *websocket.Conn, cl auth.Claims, typ, room, id st
 	}
 	rm.seq++
 	ev := `{"type":"` + out + `","room":` + strconv.Quote(room) + `,"seq":` + strconv.FormatUint(rm.seq, 10) + `,"ts":1,"from":` + from + `,"data":` + string(data) + `}`
-	if fault != "noack" {
+	rm.dedupe[cl.Subject+"/"+id] = rm.seq
+	switch fault {
+	case "noack":
+	case "timeout", "nodedupe":
+		// Committed, but the answer is the error of a commit that
+		// timed out: the client cannot tell, and retries.
+		g.write(c, `{"type":"error","id":`+strconv.Quote(id)+`,"code":"internal","message":"store timeout (test)"}`)
+	default:
 		g.write(c, `{"type":"ack","id":`+strconv.Quote(id)+`,"seq":`+strconv.FormatUint(rm.seq, 10)+`}`)
 	}
 	rm.hist = append(rm.hist, ev)
@@ -177,7 +191,7 @@ func (g *fakeGateway) join(c *websocket.Conn, room, id string, since *uint64) {
 	defer g.mu.Unlock()
 	rm := g.rooms[room]
 	if rm == nil {
-		rm = &fakeRoom{last: map[*websocket.Conn]uint64{}}
+		rm = &fakeRoom{last: map[*websocket.Conn]uint64{}, dedupe: map[string]uint64{}}
 		g.rooms[room] = rm
 	}
 	if !slices.Contains(rm.members, c) {

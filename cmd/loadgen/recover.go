@@ -29,6 +29,34 @@ import (
 // rejoinID is the id of the join a client sends after a resync.
 const rejoinID = "rj"
 
+// retryCode is the error a publisher retries (-retry): the gateway could
+// not reach its store in time, and the message may or may not have been
+// committed. A retry carries the same id, so the gateway's dedupe must
+// answer it with the original seq and deliver nothing twice.
+const retryCode = "internal"
+
+// retryDelay is the wait before a retry.
+const retryDelay = 250 * time.Millisecond
+
+// retry re-sends message n of publisher cl (same id, marker and schedule)
+// after retryDelay, on whatever connection cl has then.
+func (r *Run) retry(cl *client, n uint64, p pendingMsg) {
+	p.tries++
+	cl.mu.Lock()
+	cl.pending[n] = p
+	cl.mu.Unlock()
+	r.c.retries.Add(1)
+	time.AfterFunc(retryDelay, func() {
+		buf := r.appendMessage(nil, cl, p.kind, n, p.sched)
+		conn, _ := cl.current()
+		if conn == nil || conn.writeText(buf) != nil {
+			cl.mu.Lock()
+			delete(cl.pending, n)
+			cl.mu.Unlock()
+		}
+	})
+}
+
 // resync handles a resync frame: re-join the room and start over.
 func (r *Run) resync(cl *client, f inFrame) {
 	if len(f.Epoch) > 0 {
@@ -122,6 +150,18 @@ func (r *Run) record(cl *client, data []byte) {
 	if key >= len(cl.vm.Got) {
 		cl.vm.Got = append(cl.vm.Got, make([]uint8, key+1-len(cl.vm.Got)+64)...)
 	}
+	if key >= len(cl.gen) {
+		cl.gen = append(cl.gen, make([]uint16, len(cl.vm.Got)-len(cl.gen))...)
+	}
+	gen := uint16(len(cl.vm.Resyncs))
+	if cl.vm.Got[key] > 0 && cl.gen[key] != gen {
+		// A copy from before a resync and one after it: the resync
+		// told the client to start over (a store that lost its data
+		// also lost the dedupe of a retry), so this is not a duplicate.
+		cl.gen[key] = gen
+		return
+	}
+	cl.gen[key] = gen
 	if cl.vm.Got[key] < 255 {
 		cl.vm.Got[key]++
 	}

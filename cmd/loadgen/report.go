@@ -74,7 +74,8 @@ type MessageReport struct {
 	Sent         uint64  `json:"sent"`
 	Acked        uint64  `json:"acked"`
 	Unanswered   uint64  `json:"unanswered"`
-	Cut          uint64  `json:"cut,omitempty"` // in flight on a connection that ended unexpectedly (-reconnect)
+	Cut          uint64  `json:"cut,omitempty"`     // in flight on a connection that ended unexpectedly (-reconnect)
+	Retries      uint64  `json:"retries,omitempty"` // re-sends after an internal error (-retry)
 	SendFailed   uint64  `json:"send_failed"`
 	LateSends    uint64  `json:"late_sends"` // sent more than one interval after their slot
 	SentPerSec   float64 `json:"sent_per_s"`
@@ -158,7 +159,7 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 	rep.Messages = MessageReport{
 		SentTotal: r.c.sentTotal.Load(), Sent: r.c.sentWindow.Load(), Acked: r.c.ackedWindow.Load(),
 		SendFailed: r.c.sendFailures.Load(), LateSends: r.c.lateSends.Load(),
-		AckedDurable: r.c.ackedDurableWindow.Load(), Cut: r.c.cutPending.Load(),
+		AckedDurable: r.c.ackedDurableWindow.Load(), Cut: r.c.cutPending.Load(), Retries: r.c.retries.Load(),
 	}
 	var pending uint64
 	for _, cl := range r.clients {

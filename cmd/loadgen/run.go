@@ -60,6 +60,7 @@ type client struct {
 	rejoining bool     // a re-join after a resync awaits its joined
 	vm        VMember  // -verify: what this member received
 	lastN     []uint64 // -verify: per publisher slot, the highest counter received
+	gen       []uint16 // -verify: per message key, the member's resync count at its first copy
 }
 
 // current returns the client's connection and its end channel.
@@ -72,6 +73,7 @@ func (cl *client) current() (*wsConn, chan struct{}) {
 type pendingMsg struct {
 	sched int64 // scheduled send time, unix nanos
 	kind  Kind
+	tries int // retries sent so far (-retry)
 }
 
 // counters are the run-wide totals, updated atomically from many
@@ -86,7 +88,7 @@ type counters struct {
 	otherRecv                        atomic.Uint64 // presence, history, … (not loadgen's)
 	duplicates, gaps, reorders       atomic.Uint64
 	resyncs, disconnects, badFrames  atomic.Uint64
-	reconnects, cutPending           atomic.Uint64
+	reconnects, cutPending, retries  atomic.Uint64
 	sendFailures, lateSends          atomic.Uint64
 	errMu                            sync.Mutex
 	errors                           map[string]uint64 // error frames by code, plus local failures
@@ -462,6 +464,9 @@ func (r *Run) answer(cl *client, f inFrame) {
 			msg = u
 		}
 		r.c.addError(code, fmt.Sprintf("id=%s: %.200s", f.ID, msg))
+		if found && code == retryCode && p.tries < r.cfg.Retries {
+			r.retry(cl, id, p)
+		}
 		return
 	}
 	if !found {

@@ -268,6 +268,16 @@ func TestVerifyAgainstFake(t *testing.T) {
 				t.Errorf("resynced %d lost %d resyncs %d, want 1 0 1", v.Total.Resynced, v.Total.Lost, rep.Order.Resyncs)
 			}
 		}},
+		{name: "a retry after a timed-out commit is deduplicated", fault: "timeout", pass: true, check: func(t *testing.T, v *VerifyReport, rep *Report) {
+			if rep.Messages.Retries != 1 || v.Total.Unacked != 0 || v.Total.Duplicates != 0 || v.Total.Delivered != v.Total.Expected {
+				t.Errorf("retries %d unacked %d duplicates %d delivered %d of %d", rep.Messages.Retries, v.Total.Unacked, v.Total.Duplicates, v.Total.Delivered, v.Total.Expected)
+			}
+		}},
+		{name: "a retry delivered twice is a duplicate", fault: "nodedupe", fail: "3 duplicate deliveries", check: func(t *testing.T, v *VerifyReport, rep *Report) {
+			if rep.Messages.Retries != 1 || v.Total.Duplicates != 3 {
+				t.Errorf("retries %d duplicates %d, want 1 3", rep.Messages.Retries, v.Total.Duplicates)
+			}
+		}},
 		{name: "reconnect with since replays", fault: "close", pass: true, check: func(t *testing.T, v *VerifyReport, rep *Report) {
 			if rep.Connections.Reconnects != 1 || v.Total.Delivered != v.Total.Expected || v.Total.Resynced != 0 {
 				t.Errorf("reconnects %d, delivered %d of %d, resynced %d", rep.Connections.Reconnects, v.Total.Delivered, v.Total.Expected, v.Total.Resynced)
@@ -279,7 +289,7 @@ func TestVerifyAgainstFake(t *testing.T) {
 			t.Parallel()
 			g := newFakeGateway(t, testSecret, tc.fault)
 			cfg := testConfig(g.URL())
-			cfg.Verify, cfg.Reconnect, cfg.ReconnectFor = true, true, 5*time.Second
+			cfg.Verify, cfg.Reconnect, cfg.ReconnectFor, cfg.Retries = true, true, 5*time.Second, 2
 			rep := NewRun(cfg, nil).Execute(context.Background())
 			if rep.Verify == nil {
 				t.Fatal("no verification in the report")
