@@ -139,8 +139,9 @@ func (r *Run) msgKey(pub int, n uint64) int {
 }
 
 // record notes, for -verify, that cl received the durable message whose
-// payload is data.
-func (r *Run) record(cl *client, data []byte) {
+// payload is data; late says its seq was not above every seq the member
+// had already seen (since it last joined afresh).
+func (r *Run) record(cl *client, data []byte, late bool) {
 	_, pub, n, ok := parseMarker(data)
 	if !ok || n == 0 || pub < 0 || pub >= len(r.clients) || r.clients[pub].room != cl.room {
 		r.c.addError("bad_marker", fmt.Sprintf("%.200s", data))
@@ -168,15 +169,9 @@ func (r *Run) record(cl *client, data []byte) {
 	if cl.vm.Got[key] > 1 {
 		return // a duplicate; counted by Verify
 	}
-	slot := pub % r.cfg.Users
-	if slot >= len(cl.lastN) {
-		cl.lastN = append(cl.lastN, make([]uint64, slot+1-len(cl.lastN))...)
-	}
-	if n < cl.lastN[slot] {
+	if late {
 		cl.vm.Late = append(cl.vm.Late, key)
-		return
 	}
-	cl.lastN[slot] = n
 }
 
 // readControl reads the chaos driver's lines until "stop" or the end of

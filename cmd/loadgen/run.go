@@ -59,7 +59,6 @@ type client struct {
 	epoch     string   // the room's epoch from the last joined or resync, if any
 	rejoining bool     // a re-join after a resync awaits its joined
 	vm        VMember  // -verify: what this member received
-	lastN     []uint64 // -verify: per publisher slot, the highest counter received
 	gen       []uint16 // -verify: per message key, the member's resync count at its first copy
 }
 
@@ -378,7 +377,9 @@ func (r *Run) handle(cl *client, b []byte) {
 	}
 	// While a re-join is pending, seqs belong to the room's new start
 	// (possibly a new epoch); the tracker restarts at the joined.
+	late := false // at or below a seq this member already had: out of order
 	if f.Seq > 0 && !notEvents[string(f.Type)] && !cl.rejoining {
+		late = f.Seq <= cl.tr.Last()
 		cl.tr.Observe(f.Seq)
 	}
 	var kind Kind = -1
@@ -414,7 +415,7 @@ func (r *Run) handle(cl *client, b []byte) {
 		return
 	}
 	if r.cfg.Verify {
-		r.record(cl, f.Data)
+		r.record(cl, f.Data, late)
 	}
 	now := nowUnix()
 	d := time.Duration(now - sched)

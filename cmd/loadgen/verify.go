@@ -26,7 +26,9 @@ import (
 // of:
 //
 //   - delivered: the member received it (once; a second copy counts as a
-//     duplicate, an arrival out of the publisher's order as out of order);
+//     duplicate, an arrival with a seq not above every seq the member had
+//     already seen as out of order: the room's order is its seq order,
+//     which a publisher's retry may put after its later messages);
 //   - resynced: the member did not receive it, and a resync covers it: the
 //     message was acknowledged before the resync arrived, or its seq is at
 //     or below the one the member re-joined at after that resync (and it
