@@ -261,8 +261,9 @@ type report struct {
 		Rate  float64 `json:"rate"`
 	} `json:"settings"`
 	Connections struct {
-		Connected  int64  `json:"connected"`
-		Reconnects uint64 `json:"reconnects"`
+		Connected     int64  `json:"connected"`
+		Reconnects    uint64 `json:"reconnects"`
+		RejoinRetries uint64 `json:"rejoin_retries"`
 	} `json:"connections"`
 	Messages struct {
 		Retries uint64 `json:"retries"`
@@ -278,6 +279,7 @@ type report struct {
 		Members    int      `json:"members"`
 		Dropped    int      `json:"dropped"`
 		LostSample []string `json:"lost_sample"`
+		LateSample []string `json:"late_sample"`
 	} `json:"verify"`
 	Pass     bool     `json:"pass"`
 	Failures []string `json:"failures"`
@@ -364,8 +366,8 @@ func (c *cluster) print(rep *report, plan []fault) {
 			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %s |\n",
 				p.Phase, what[p.Phase], p.Acked, p.Expected, p.Delivered, p.Resynced, p.Lost, p.Duplicates, p.OutOfOrder, p.Unacked, rec)
 		}
-		fmt.Fprintf(&b, "\nmembers verified %d, dropped %d; reconnections %d; resync frames %d; retries after an internal error %d\n",
-			v.Members, v.Dropped, rep.Connections.Reconnects, rep.Order.Resyncs, rep.Messages.Retries)
+		fmt.Fprintf(&b, "\nmembers verified %d, dropped %d; reconnections %d; resync frames %d (re-joins sent again after an error %d); retries after an internal error %d\n",
+			v.Members, v.Dropped, rep.Connections.Reconnects, rep.Order.Resyncs, rep.Connections.RejoinRetries, rep.Messages.Retries)
 		for _, p := range v.Phases {
 			if p.Slowest != "" {
 				fmt.Fprintf(&b, "%s: recovery waited last for %s\n", p.Phase, p.Slowest)
@@ -373,6 +375,9 @@ func (c *cluster) print(rep *report, plan []fault) {
 		}
 		for _, l := range v.LostSample {
 			fmt.Fprintf(&b, "lost: %s\n", l)
+		}
+		for _, l := range v.LateSample {
+			fmt.Fprintf(&b, "out of order: %s\n", l)
 		}
 	}
 	if len(rep.Errors) > 0 {

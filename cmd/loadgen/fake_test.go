@@ -25,14 +25,17 @@ import (
 type fakeGateway struct {
 	t        *testing.T
 	verifier *auth.Verifier
-	fault    string // "", "drop", "dup", "swap", "noack", "reject", "close", "resync", "regress", "timeout", "nodedupe"
+	fault    string // "", "drop", "dup", "swap", "noack", "reject", "close", "resync", "rejoinfail", "regress", "timeout", "nodedupe"
 	faultAt  int
 
 	mu       sync.Mutex
 	rooms    map[string]*fakeRoom
 	durables int        // durable messages so far, all rooms
 	held     *heldFrame // for "swap": a frame held back for one member
-	srv      *httptest.Server
+	// rejoinFailed: for "rejoinfail", the re-join after the resync was
+	// refused once.
+	rejoinFailed bool
+	srv          *httptest.Server
 }
 
 type fakeRoom struct {
@@ -164,7 +167,7 @@ func (g *fakeGateway) handle(c *websocket.Conn, cl auth.Claims, typ, room, id st
 		}
 		rm.last[m] = rm.seq
 		switch {
-		case m == victim && fault == "resync":
+		case m == victim && (fault == "resync" || fault == "rejoinfail"):
 			g.write(m, `{"type":"resync","room":`+strconv.Quote(room)+`,"seq":`+strconv.FormatUint(rm.seq, 10)+`}`)
 		case m == victim && fault == "drop":
 		case m == victim && fault == "dup":
@@ -193,6 +196,14 @@ func (g *fakeGateway) join(c *websocket.Conn, room, id string, since *uint64) {
 	if rm == nil {
 		rm = &fakeRoom{last: map[*websocket.Conn]uint64{}, dedupe: map[string]uint64{}}
 		g.rooms[room] = rm
+	}
+	if g.fault == "rejoinfail" && id == rejoinID && !g.rejoinFailed {
+		// The store is still down: the join fails and, as the gateway
+		// does, the membership is gone.
+		g.rejoinFailed = true
+		rm.members = slices.DeleteFunc(rm.members, func(m *websocket.Conn) bool { return m == c })
+		g.write(c, `{"type":"error","id":`+strconv.Quote(id)+`,"code":"internal","message":"store down (test)"}`)
+		return
 	}
 	if !slices.Contains(rm.members, c) {
 		rm.members = append(rm.members, c)

@@ -77,6 +77,28 @@ func (r *Run) resync(cl *client, f inFrame) {
 	}
 }
 
+// retryRejoin sends the re-join again after a while: the last one was
+// answered with an error (the store was still unavailable).
+func (r *Run) retryRejoin(cl *client) {
+	r.c.rejoinRetries.Add(1)
+	time.AfterFunc(retryDelay+time.Duration(mrand.Int64N(int64(retryDelay))), func() {
+		conn, _ := cl.current()
+		join := `{"type":"join","room":` + strconv.Quote(cl.room.id) + `,"id":"` + rejoinID + `"}`
+		if conn != nil {
+			_ = conn.writeText([]byte(join)) // a failure ends the connection: the reconnect joins afresh
+		}
+	})
+}
+
+// noteLate keeps a few descriptions of out-of-order arrivals.
+func (r *Run) noteLate(s string) {
+	r.lateMu.Lock()
+	defer r.lateMu.Unlock()
+	if len(r.lateSample) < maxLostSample {
+		r.lateSample = append(r.lateSample, s)
+	}
+}
+
 // rejoined completes a re-join after a resync at the joined's seq.
 func (r *Run) rejoined(cl *client, seq uint64, at int64) {
 	if !cl.rejoining {
@@ -234,5 +256,8 @@ func (r *Run) verify() *VerifyReport {
 		rooms[ri].Members = append(rooms[ri].Members, vm)
 	}
 	v := Verify(phases, rooms)
+	r.lateMu.Lock()
+	v.LateSample = append([]string(nil), r.lateSample...)
+	r.lateMu.Unlock()
 	return &v
 }

@@ -66,6 +66,9 @@ type ConnReport struct {
 	Upgrade     LatencySummary `json:"upgrade"`   // dial → WebSocket upgraded (the rest is the join)
 	Disconnects uint64         `json:"unexpected_disconnects"`
 	Reconnects  uint64         `json:"reconnects,omitempty"` // -reconnect: successful reconnections
+	// RejoinRetries counts re-joins after a resync sent again because the
+	// first was answered with an error.
+	RejoinRetries uint64 `json:"rejoin_retries,omitempty"`
 }
 
 // MessageReport counts what the publishers sent.
@@ -150,7 +153,7 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 	rep.Connections = ConnReport{
 		Target: len(r.clients), Connected: r.c.connected.Load(), Failed: r.c.connectFailed.Load(),
 		Seconds: round(cs, 3), Handshake: r.connectLat.Summary(), Upgrade: r.dialLat.Summary(), Disconnects: r.c.disconnects.Load(),
-		Reconnects: r.c.reconnects.Load(),
+		Reconnects: r.c.reconnects.Load(), RejoinRetries: r.c.rejoinRetries.Load(),
 	}
 	if cs > 0 {
 		rep.Connections.PerSecond = round(float64(rep.Connections.Connected)/cs, 1)
@@ -380,6 +383,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 		b.WriteString(rep.Verify.Table())
 		for _, l := range rep.Verify.LostSample {
 			p("  lost: %s", l)
+		}
+		for _, l := range rep.Verify.LateSample {
+			p("  out of order: %s", l)
 		}
 	}
 	if rep.Pass {

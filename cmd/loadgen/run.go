@@ -88,6 +88,7 @@ type counters struct {
 	duplicates, gaps, reorders       atomic.Uint64
 	resyncs, disconnects, badFrames  atomic.Uint64
 	reconnects, cutPending, retries  atomic.Uint64
+	rejoinRetries                    atomic.Uint64
 	sendFailures, lateSends          atomic.Uint64
 	errMu                            sync.Mutex
 	errors                           map[string]uint64 // error frames by code, plus local failures
@@ -156,6 +157,9 @@ type Run struct {
 	bg           sync.WaitGroup
 	reconnecting atomic.Int64 // clients between two connections
 	rejoining    atomic.Int64 // clients waiting for a re-join after a resync
+
+	lateMu     sync.Mutex
+	lateSample []string // a few out-of-order arrivals, for the diagnosis
 }
 
 // NewRun prepares a run; nothing connects until Execute.
@@ -380,6 +384,9 @@ func (r *Run) handle(cl *client, b []byte) {
 	late := false // at or below a seq this member already had: out of order
 	if f.Seq > 0 && !notEvents[string(f.Type)] && !cl.rejoining {
 		late = f.Seq <= cl.tr.Last()
+		if late && r.cfg.Verify {
+			r.noteLate(fmt.Sprintf("client %d (room %s): %s seq %d after seq %d, epoch %q", cl.idx, cl.room.id, f.Type, f.Seq, cl.tr.Last(), cl.epoch))
+		}
 		cl.tr.Observe(f.Seq)
 	}
 	var kind Kind = -1
@@ -467,6 +474,9 @@ func (r *Run) answer(cl *client, f inFrame) {
 		r.c.addError(code, fmt.Sprintf("id=%s: %.200s", f.ID, msg))
 		if found && code == retryCode && p.tries < r.cfg.Retries {
 			r.retry(cl, id, p)
+		}
+		if string(f.ID) == rejoinID && cl.rejoining {
+			r.retryRejoin(cl) // still not joined: the gateway dropped the membership
 		}
 		return
 	}

@@ -268,6 +268,11 @@ func TestVerifyAgainstFake(t *testing.T) {
 				t.Errorf("resynced %d lost %d resyncs %d, want 1 0 1", v.Total.Resynced, v.Total.Lost, rep.Order.Resyncs)
 			}
 		}},
+		{name: "a re-join refused after a resync is sent again", fault: "rejoinfail", pass: true, check: func(t *testing.T, v *VerifyReport, rep *Report) {
+			if rep.Connections.RejoinRetries != 1 || v.Total.Lost != 0 || v.Dropped != 0 || v.Total.Delivered+v.Total.Resynced != v.Total.Expected {
+				t.Errorf("rejoin retries %d lost %d dropped %d", rep.Connections.RejoinRetries, v.Total.Lost, v.Dropped)
+			}
+		}},
 		{name: "a retry after a timed-out commit is deduplicated", fault: "timeout", pass: true, check: func(t *testing.T, v *VerifyReport, rep *Report) {
 			if rep.Messages.Retries != 1 || v.Total.Unacked != 0 || v.Total.Duplicates != 0 || v.Total.Delivered != v.Total.Expected {
 				t.Errorf("retries %d unacked %d duplicates %d delivered %d of %d", rep.Messages.Retries, v.Total.Unacked, v.Total.Duplicates, v.Total.Delivered, v.Total.Expected)

@@ -106,6 +106,8 @@ type VerifyReport struct {
 	Dropped int           `json:"dropped"` // joined at the start, gone at the end
 	// LostSample describes a few lost deliveries, for the diagnosis.
 	LostSample []string `json:"lost_sample,omitempty"`
+	// LateSample describes a few out-of-order arrivals (filled by the run).
+	LateSample []string `json:"late_sample,omitempty"`
 }
 
 // maxLostSample bounds VerifyReport.LostSample.
