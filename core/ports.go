@@ -2,9 +2,10 @@ package core
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -86,7 +87,11 @@ type Event struct {
 
 // NewEpoch returns a fresh random epoch for a room's sequence: 16 hex
 // digits, so two sequences of one room practically never share one.
-func NewEpoch() string { return fmt.Sprintf("%016x", rand.Uint64()) }
+func NewEpoch() string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
+}
 
 // IsEpochMark reports whether e is not a room event but a Bus's notice
 // that the room's sequence moved to epoch e.Epoch at seq e.Seq (the store

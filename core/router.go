@@ -1013,6 +1013,10 @@ func (r *Router) deliver(e Event) {
 	}
 	lr.deliverMu.Unlock()
 	r.mu.RUnlock()
+	if len(resync) > 0 {
+		r.log.Warn("room's sequence changed epoch (the store lost or rewound its data): resyncing its members",
+			"room", e.Room, "epoch", e.Epoch, "seq", resyncAt, "members", len(resync))
+	}
 	for _, id := range resync {
 		// The room's sequence restarted or went back under this member:
 		// never leave it with a silent gap.
@@ -1032,7 +1036,9 @@ func (r *Router) deliver(e Event) {
 	clear(ids)
 	*idsp = ids[:0]
 	idsPool.Put(idsp)
-	r.o.Observer.Delivered(e.Type, n, e.TS)
+	if !e.IsEpochMark() {
+		r.o.Observer.Delivered(e.Type, n, e.TS)
+	}
 }
 
 // idsPool recycles deliver's recipient lists (one per event).

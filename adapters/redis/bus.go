@@ -52,8 +52,57 @@ type sub struct {
 	once  sync.Once
 	last  uint64 // last durable seq delivered; reader goroutine only
 	base  uint64 // the room's seq when first confirmed; reader goroutine only
-	// epoch is the epoch last and base count in; reader goroutine only.
-	epoch string
+	// epoch is the epoch last and base count in; retired the one before
+	// it, whose late messages (published before the switch, so covered by
+	// the resync it caused) are dropped. Reader goroutine only.
+	epoch   string
+	retired string
+
+	// posMu guards posEpoch and posSeq: the reader's epoch and highest
+	// seq seen, for commits on other goroutines to compare with.
+	posMu    sync.Mutex
+	posEpoch string
+	posSeq   uint64
+}
+
+// switchEpoch makes epoch, at seq, the sequence the reader counts in;
+// reader goroutine only.
+func (sb *sub) switchEpoch(epoch string, seq uint64) {
+	if sb.epoch != "" && sb.epoch != epoch {
+		sb.retired = sb.epoch
+	}
+	sb.last, sb.base, sb.epoch = seq, seq, epoch
+	sb.savePos()
+}
+
+// savePos publishes the reader's position; reader goroutine only.
+func (sb *sub) savePos() {
+	seq := max(sb.last, sb.base)
+	sb.posMu.Lock()
+	sb.posEpoch, sb.posSeq = sb.epoch, seq
+	sb.posMu.Unlock()
+}
+
+// checkWentBack is called after a commit applied res to room (channel
+// ch): a seq this node already saw in the same epoch means the room's seq
+// went back (a failover to a replica that had not caught up, seen before
+// the re-subscription showed it). A new epoch is started, and every node
+// told, so members resync rather than take the new seqs for copies.
+func (b *bus) checkWentBack(ctx context.Context, ch, room string, res core.CommitResult) {
+	b.mu.Lock()
+	sb := b.subs[ch]
+	b.mu.Unlock()
+	if sb == nil {
+		return
+	}
+	sb.posMu.Lock()
+	epoch, seen := sb.posEpoch, sb.posSeq
+	sb.posMu.Unlock()
+	if epoch == res.Epoch && seen >= res.FirstSeq {
+		// Best effort: when it fails, the re-subscription after the
+		// failover compares again.
+		_, _, _ = b.s.newEpoch(ctx, room, epoch, seen)
+	}
 }
 
 func newBus(s *Store) *bus {
@@ -228,6 +277,14 @@ func (b *bus) dispatch(sb *sub, payload string) {
 	if err != nil {
 		return
 	}
+	if body == "mark" {
+		// A node started a new epoch (see epochScript).
+		if sink := b.sink.Load(); sink != nil && epoch != sb.epoch && epoch != sb.retired {
+			sb.switchEpoch(epoch, seq)
+			(*sink)(core.Event{Room: sb.room, Seq: seq, Epoch: epoch})
+		}
+		return
+	}
 	var e core.Event
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
 		return
@@ -240,9 +297,11 @@ func (b *bus) dispatch(sb *sub, payload string) {
 	if seq > 0 {
 		e.Epoch = epoch
 		if epoch != sb.epoch {
+			if epoch == sb.retired {
+				return // published before the switch: the resync covers it
+			}
 			if sb.epoch != "" {
-				sb.last = seq
-				sb.epoch = epoch
+				sb.switchEpoch(epoch, seq)
 				(*sink)(e)
 				return
 			}
@@ -255,6 +314,7 @@ func (b *bus) dispatch(sb *sub, payload string) {
 			b.repair(sb, seq, *sink)
 		}
 		sb.last = seq
+		sb.savePos()
 	}
 	(*sink)(e)
 }
@@ -277,6 +337,7 @@ func (b *bus) confirmed(sb *sub) {
 		// it never suppresses a message.
 		if err == nil {
 			sb.base, sb.epoch = snap.Seq, snap.Epoch
+			sb.savePos()
 		}
 		close(sb.ready)
 		return
@@ -300,23 +361,29 @@ func (b *bus) confirmed(sb *sub) {
 			if seq, epoch, err = b.s.newEpoch(ctx, sb.room, sb.epoch, from); err != nil {
 				// Redis is gone again: resync this node's members
 				// anyway, under an epoch of this node's own; the
-				// room's next events (of another epoch) resync them
-				// once more rather than leave a gap.
-				seq, epoch = snap.Seq, core.NewEpoch()
+				// room's next events (still of the old epoch, which
+				// is therefore not retired) resync them once more
+				// rather than leave a gap.
+				sb.last, sb.base, sb.epoch = snap.Seq, snap.Seq, core.NewEpoch()
+				sb.savePos()
+				(*sink)(core.Event{Room: sb.room, Seq: sb.last, Epoch: sb.epoch})
+				return
 			}
 		}
-		sb.last, sb.base, sb.epoch = seq, seq, epoch
+		sb.switchEpoch(epoch, seq)
 		(*sink)(core.Event{Room: sb.room, Seq: seq, Epoch: epoch})
 		return
 	}
 	if sb.epoch == "" {
 		sb.epoch = snap.Epoch
+		sb.savePos()
 	}
 	if snap.Seq <= from {
 		return
 	}
 	b.repairFrom(from, sb, snap.Seq+1, *sink)
 	sb.last = snap.Seq
+	sb.savePos()
 }
 
 // repair delivers the durable events between sb.last and seq from the

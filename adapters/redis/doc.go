@@ -23,7 +23,10 @@
 // slot; connection keys carry the connection id. Braces and '%' in ids are
 // escaped (%7B, %7D, %25) so a tag always ends where the id ends.
 //
-//	P r{room}:meta       hash  seq, ver (room seq and state version)
+//	P r{room}:meta       hash  seq, ver, epoch (room seq, state version, and the
+//	                     epoch the seq counts in: set by the commit or snapshot
+//	                     script when missing, i.e. when the seq starts from
+//	                     nothing, and replaced when a node sees the seq went back)
 //	P r{room}:hist       stream, one entry per durable event: s=seq, e=event JSON;
 //	                     auto IDs (server ms), trimmed to history_limit (MAXLEN)
 //	                     and history_age (MINID)
@@ -32,7 +35,8 @@
 //	P r{room}:mem        hash  conn id → member user JSON
 //	P r{room}:users      hash  user id → number of that user's conns in the room
 //	P r{room}:ch         pub/sub channel (sharded in Cluster mode); messages are
-//	                     "<seq> <event JSON>", seq 0 for ephemeral events
+//	                     "<seq> <epoch> <event JSON>", "0 - <JSON>" for
+//	                     ephemeral events, "<seq> <epoch> mark" for a new epoch
 //	P c{conn}            hash  info (ConnInfo JSON), user (User JSON), uid, node
 //	P c{conn}:rooms      set   rooms the connection joined
 //	P live               zset  conn id → last heartbeat (server time, ms)
@@ -48,7 +52,17 @@
 // With Options.WaitReplicas > 0 a commit is acknowledged only after WAIT
 // confirmed it on that many replicas; otherwise Commit returns an error
 // wrapping core.ErrUnavailable. The events were already published by then
-// (a client that retries with the same message id gets the original seq).
+// (a client that retries with the same message id gets the original seq,
+// once WAIT confirms it too).
+//
+// Epochs (see core.Snapshot.Epoch): a room whose data Redis lost gets a new
+// epoch with its next commit or snapshot. The bus starts its count over on
+// an event of another epoch; on re-subscribing after a connection failure
+// it compares the room's seq and epoch with what it delivered and hands the
+// sink an epoch mark when the epoch changed or the seq went back (then
+// starting a new epoch in Redis first). A commit that gets a seq this node
+// already delivered in the same epoch does the same. Every node is told of
+// a new epoch by a "mark" message on the room's channel.
 //
 // Errors caused by an unreachable or failing-over Redis (network errors,
 // timeouts, LOADING, READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN) wrap

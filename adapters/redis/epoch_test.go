@@ -311,3 +311,45 @@ func TestSeqWentBackResyncs(t *testing.T) {
 		t.Fatalf("resume from the old epoch got %v, want joined then resync to the new epoch", got)
 	}
 }
+
+// TestSeqWentBackWhileSubscribed: the room's seq goes back under nodes
+// whose subscriptions never dropped (here: its meta rewritten to seq 5
+// while members had 10, as a replica that had not caught up might serve
+// before the nodes re-subscribed). The first commit that gets a seq a node
+// already delivered starts a new epoch and tells every node: every member
+// of both nodes gets resync, and no acknowledged message is silently lost.
+func TestSeqWentBackWhileSubscribed(t *testing.T) {
+	srv := redistest.StartServer(t)
+	prefix := redistest.Prefix(t)
+	_, members := epochCluster(t, redis.Options{Addr: srv.Addr(), Prefix: prefix})
+	for n := 1; n <= 10; n++ {
+		members[n%3].send(t, n)
+	}
+	waitAll(t, members, 1, 10)
+	old := members[0].view(t).epoch
+	srv.MustDo("HSET", prefix+"r{r}:meta", "seq", "5")
+
+	acked := map[int]uint64{}
+	for n := 11; n <= 15; n++ {
+		acked[n] = members[n%3].send(t, n)
+	}
+	epoch, _ := srv.MustDo("HGET", prefix+"r{r}:meta", "epoch").(string)
+	if epoch == old {
+		t.Fatalf("epoch still %q after the seq went back", old)
+	}
+	for _, m := range members {
+		redistest.WaitFor(t, 30*time.Second, string(m.id)+" to receive or be resynced past 11..15", func() bool {
+			v := m.view(t)
+			for n := 11; n <= 15; n++ {
+				if !v.got[n] && !v.covered(acked[n], epoch) {
+					return false
+				}
+			}
+			return len(v.resyncs) > 0
+		})
+	}
+	for n := 16; n <= 20; n++ {
+		members[n%3].send(t, n)
+	}
+	waitAll(t, members, 16, 20)
+}

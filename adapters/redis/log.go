@@ -102,6 +102,9 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	case 2:
 		return core.CommitResult{LastSeq: last, Epoch: res.Epoch}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrConflict)
 	}
+	if first > 0 {
+		s.bus.checkWentBack(ctx, keys[2], cm.Room, res)
+	}
 	return res, nil
 }
 
@@ -142,7 +145,8 @@ func (s *Store) commitWait(ctx context.Context, c *goredis.Client, keys []string
 // a seq below seenSeq (see epochScript), and returns the room's seq and
 // epoch.
 func (s *Store) newEpoch(ctx context.Context, room, seen string, seenSeq uint64) (uint64, string, error) {
-	reply, err := s.run(ctx, epochScript, []string{s.k.room(room).meta()}, seen, strconv.FormatUint(seenSeq, 10), core.NewEpoch())
+	rk := s.k.room(room)
+	reply, err := s.run(ctx, epochScript, []string{rk.meta(), rk.channel()}, seen, strconv.FormatUint(seenSeq, 10), core.NewEpoch(), s.publish)
 	if err != nil {
 		return 0, "", s.fail("new epoch of "+room, err)
 	}

@@ -150,9 +150,11 @@ return out
 // saw seq ARGV[2] in epoch ARGV[1], and the room is still in that epoch
 // with a lower seq (a failover to a replica that had not caught up). The
 // room's events from here on are of the fresh epoch ARGV[3], so every node
-// and client sees the change. A room with no epoch gets ARGV[3] too.
+// and client sees the change, and every node is told at once with the
+// message "<seq> <epoch> mark". A room with no epoch gets ARGV[3] too.
 //
-// KEYS: 1 meta. Returns {seq, epoch}.
+// KEYS: 1 meta, 2 channel. ARGV: 1 epoch seen, 2 seq seen, 3 fresh epoch,
+// 4 publish command. Returns {seq, epoch}.
 var epochScript = goredis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
 local seq = tonumber(m[1]) or 0
@@ -160,6 +162,7 @@ local epoch = m[2]
 if (not epoch) or (epoch == ARGV[1] and seq < tonumber(ARGV[2])) then
   epoch = ARGV[3]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call(ARGV[4], KEYS[2], string.format('%d', seq) .. ' ' .. epoch .. ' mark')
 end
 return {seq, epoch}
 `)

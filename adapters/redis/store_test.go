@@ -61,5 +61,12 @@ func TestConformanceCluster(t *testing.T) {
 		t.Skip("cluster start-up in -short mode")
 	}
 	c := redistest.StartCluster(t, 3)
-	coretest.RunStore(t, factory(redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs()}))
+	f := factory(redis.Options{Mode: redis.ModeCluster, Addrs: c.Addrs()})
+	f.Lose = func(t *testing.T, a core.Store) core.Store {
+		for _, n := range c.Nodes {
+			n.MustDo("FLUSHALL")
+		}
+		return a
+	}
+	coretest.RunStore(t, f)
 }

@@ -106,6 +106,8 @@ export interface Frame<D = any> {
   data?: D;
   code?: string;
   message?: string;
+  /** `joined` and `resync`: the epoch of the room's sequence. */
+  epoch?: string;
 }
 
 /** The answer to a join. */
@@ -138,7 +140,11 @@ export interface StateEvent {
 export interface ResyncEvent {
   room: string;
   seq: number;
-  /** `history`: the server sent `resync`; `reset`: the room's seq went backwards. */
+  /**
+   * `history`: the server answered a join with `resync`; `reset`: the
+   * room's sequence restarted or went back (a `resync` outside a join, or
+   * joined.seq below since) — the client re-joins for a fresh join state.
+   */
   reason: 'history' | 'reset';
 }
 

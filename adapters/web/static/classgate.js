@@ -136,6 +136,7 @@ export class ClassgateError extends Error {
  * @property {User} [user]
  * @property {string[]} [features]
  * @property {string} [connection_id]
+ * @property {string} [epoch] `joined`, `resync`: the room sequence's epoch
  */
 
 /**
@@ -166,6 +167,9 @@ export class ClassgateError extends Error {
  * @property {any} gapTimer
  * @property {string} [joinId] id of the join in flight
  * @property {number | undefined} [joinSince] its `since`
+ * @property {string} [epoch] the room's epoch lastSeq counts in (from the
+ *   last `joined` or `resync`), sent back with `since`
+ * @property {boolean} [fresh] the next join asks for a fresh start (no since)
  * @property {Array<{resolve: (f: Frame) => void, reject: (e: Error) => void, timer: any}>} waiters
  */
 
@@ -631,7 +635,11 @@ export class Client {
     r.joinId = id;
     /** @type {any} */
     const frame = { type: 'join', room: r.name, id };
-    if (r.everJoined) frame.since = r.lastSeq;
+    if (r.everJoined && !r.fresh) {
+      frame.since = r.lastSeq;
+      if (r.epoch) frame.epoch = r.epoch;
+    }
+    r.fresh = false;
     r.joinSince = frame.since;
     this.write(JSON.stringify(frame));
   }
@@ -645,6 +653,7 @@ export class Client {
     // Ignore a join we no longer wait for: left meanwhile, or superseded.
     if (!r || r.status !== 'joining' || (f.id !== undefined && f.id !== r.joinId)) return;
     const seq = typeof f.seq === 'number' ? f.seq : 0;
+    if (typeof f.epoch === 'string') r.epoch = f.epoch;
     if (r.joinSince === undefined) {
       // Fresh join: the join state that follows is as of (at least) seq.
       r.lastSeq = seq;
@@ -890,17 +899,27 @@ export class Client {
   }
 
   /**
-   * The server could not replay what this client missed; the join state
-   * frames that follow describe the room completely.
+   * The server could not replay what this client missed: in answer to a
+   * join (right after `joined`, in the same epoch), the join state frames
+   * that follow describe the room completely. A resync naming another
+   * epoch than the room's comes outside a join: the room's sequence
+   * restarted or went back (the store lost data), so re-join without since
+   * for a fresh join state. Events after seq may be applied meanwhile.
    * @private
    * @param {Frame} f
    */
   onResync(f) {
     const r = f.room ? this.rooms.get(f.room) : undefined;
     if (!r) return;
+    const live = r.status === 'joined' && typeof f.epoch === 'string' && r.epoch !== undefined && f.epoch !== r.epoch;
     if (typeof f.seq === 'number') r.lastSeq = f.seq;
+    if (typeof f.epoch === 'string') r.epoch = f.epoch;
     this.dropHeld(r);
-    this.emit('resync', { room: r.name, seq: r.lastSeq, reason: 'history' });
+    this.emit('resync', { room: r.name, seq: r.lastSeq, reason: live ? 'reset' : 'history' });
+    if (live && this.rooms.get(r.name) === r) {
+      r.fresh = true;
+      this.sendJoin(r);
+    }
   }
 
   /**

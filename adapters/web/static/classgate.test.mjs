@@ -434,6 +434,69 @@ test('resync resets lastSeq and emits resync', async () => {
   assert.deepEqual(env.events.map((e) => e.seq), [901]);
 });
 
+test('a re-join sends the epoch of the last joined or resync with since', async () => {
+  const env = setup();
+  env.client.connect();
+  await flush();
+  const ws = env.sockets[0];
+  ws.open();
+  const p = env.client.join('r1');
+  ws.recv({ type: 'joined', room: 'r1', id: ws.lastJoin('r1').id, seq: 4, epoch: 'e1' });
+  await p;
+  ws.recv(ev('r1', 5));
+  ws.serverClose(1012);
+  await env.clock.advance(60000);
+  const ws2 = env.sockets[1];
+  ws2.open();
+  const j = ws2.lastJoin('r1');
+  assert.equal(j.since, 5);
+  assert.equal(j.epoch, 'e1');
+});
+
+test('a resync outside a join re-joins without since, then resumes in the new epoch', async () => {
+  const env = setup();
+  env.client.connect();
+  await flush();
+  const ws = env.sockets[0];
+  ws.open();
+  const p = env.client.join('r1');
+  ws.recv({ type: 'joined', room: 'r1', id: ws.lastJoin('r1').id, seq: 15, epoch: 'e1' });
+  await p;
+  const resyncs = [];
+  env.client.on('resync', (r) => resyncs.push(r));
+  // The store restarted empty: seqs start again at 1 in epoch e2.
+  ws.recv({ type: 'resync', room: 'r1', seq: 0, epoch: 'e2' });
+  assert.deepEqual(resyncs, [{ room: 'r1', seq: 0, reason: 'reset' }]);
+  const fresh = ws.lastJoin('r1');
+  assert.equal(fresh.since, undefined);
+  assert.equal(fresh.epoch, undefined);
+  ws.recv(ev('r1', 1)); // not taken for a copy of the old seq 1
+  assert.deepEqual(env.events.map((e) => e.seq), [1]);
+  ws.recv({ type: 'joined', room: 'r1', id: fresh.id, seq: 1, epoch: 'e2' });
+  ws.recv(ev('r1', 2));
+  assert.deepEqual(env.events.map((e) => e.seq), [1, 2]);
+  ws.serverClose(1012);
+  await env.clock.advance(60000);
+  const ws2 = env.sockets[1];
+  ws2.open();
+  const j = ws2.lastJoin('r1');
+  assert.equal(j.since, 2);
+  assert.equal(j.epoch, 'e2');
+});
+
+test('a resync answering a join (same epoch as joined) does not re-join', async () => {
+  const env = setup();
+  env.client.connect();
+  await flush();
+  const ws = env.sockets[0];
+  ws.open();
+  const p = env.client.join('r1');
+  ws.recv({ type: 'joined', room: 'r1', id: ws.lastJoin('r1').id, seq: 900, epoch: 'e1' });
+  ws.recv({ type: 'resync', room: 'r1', seq: 900, epoch: 'e1' });
+  await p;
+  assert.equal(ws.frames('join').length, 1);
+});
+
 test('a room whose history restarted (joined.seq < since) is resynced', async () => {
   const env = setup();
   const ws = await joined(env, 'r1', 50);
