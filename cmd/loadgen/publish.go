@@ -16,7 +16,7 @@ func (r *Run) appendMessage(buf []byte, cl *client, kind Kind, n uint64, sched i
 	buf = append(buf, `","room":`...)
 	buf = strconv.AppendQuote(buf, cl.room.id)
 	buf = append(buf, `,"id":"`...)
-	buf = strconv.AppendUint(buf, n, 10)
+	buf = strconv.AppendUint(buf, r.idBase+n, 10)
 	buf = append(buf, `","data":`...)
 	switch kind {
 	case KindChat:

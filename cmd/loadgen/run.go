@@ -142,6 +142,12 @@ type Run struct {
 
 	pollers []*poller // read every connection (see wsconn.go)
 
+	// idBase is added to a publisher's message number to make its id:
+	// ids differ from run to run, so the gateway's dedupe (same user,
+	// room and id within its window) never mistakes a message of this run
+	// for one of an earlier run against the same gateway.
+	idBase uint64
+
 	// Control, with PhasesStdin, is read for "phase NAME" and "stop"
 	// lines (main passes os.Stdin).
 	Control io.Reader
@@ -164,7 +170,7 @@ type Run struct {
 
 // NewRun prepares a run; nothing connects until Execute.
 func NewRun(cfg Config, log io.Writer) *Run {
-	r := &Run{cfg: cfg, log: log, stopPub: make(chan struct{})}
+	r := &Run{cfg: cfg, log: log, stopPub: make(chan struct{}), idBase: uint64(time.Now().UnixMilli()) * 1_000_000}
 	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
 	r.rooms = make([]*room, cfg.Rooms)
 	for i := range r.rooms {
@@ -456,7 +462,8 @@ func (r *Run) answer(cl *client, f inFrame) {
 	id, err := strconv.ParseUint(string(f.ID), 10, 64)
 	var p pendingMsg
 	found := false
-	if err == nil {
+	if err == nil && id > r.idBase {
+		id -= r.idBase
 		cl.mu.Lock()
 		p, found = cl.pending[id]
 		delete(cl.pending, id)
