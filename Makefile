@@ -21,7 +21,7 @@ TEST_TIMEOUT ?= 15m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda fuzz
+.PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda fuzz chaos
 
 all: build
 
@@ -69,6 +69,11 @@ lambda: plugins
 run-lambda: plugins
 	@scripts/install-redis.sh
 	configs/sam/run-local.sh
+
+# Not part of make test (a few minutes); flags: $(BIN)/chaos -h.
+chaos: build
+	@scripts/install-redis.sh
+	$(BIN)/chaos -bin $(BIN)
 
 clean:
 	rm -rf $(BIN)

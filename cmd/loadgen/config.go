@@ -130,7 +130,11 @@ type Config struct {
 	HandshakeTTL time.Duration // per-connection dial+join timeout
 	MaxP99       time.Duration // fail when the p99 latency exceeds it; 0 = no limit
 	CPUProfile   string        // write loadgen's own CPU profile here
-
+	Reconnect    bool          // reconnect after an unexpected close, resuming with since
+	ReconnectFor time.Duration // how long one client keeps trying to reconnect
+	Verify       bool          // per-message, per-member delivery ledger (verify.go)
+	PhasesStdin  bool          // publish until "stop" on stdin; "phase NAME" lines start phases
+	Retries      int           // re-sends of a message answered internal, same id
 }
 
 // ParseFlags reads the command line into a Config and validates it.
@@ -163,6 +167,11 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.HandshakeTTL, "handshake-timeout", 30*time.Second, "longest dial+join per connection")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write loadgen's own CPU profile to this file (to see what the load generator costs)")
 	fs.DurationVar(&c.MaxP99, "max-p99", 0, "fail the run when the end-to-end p99 latency exceeds this; 0 = no limit")
+	fs.BoolVar(&c.Reconnect, "reconnect", false, "reconnect after an unexpected close (to the next -url), re-joining with since")
+	fs.DurationVar(&c.ReconnectFor, "reconnect-for", 60*time.Second, "how long one client keeps trying to reconnect before it counts as dropped")
+	fs.IntVar(&c.Retries, "retry", 0, "re-send a message answered with error \"internal\" (same id, after 250ms) up to this many times; the gateway's dedupe must keep it from being delivered twice")
+	fs.BoolVar(&c.Verify, "verify", false, "check every acknowledged message against every member: delivered once in order, covered by a resync, or lost (the verdict replaces the room totals)")
+	fs.BoolVar(&c.PhasesStdin, "phases-stdin", false, "publish until a \"stop\" line (or EOF) on stdin instead of -warmup/-duration; a \"phase NAME\" line starts a phase of the -verify report (for a chaos driver)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -215,6 +224,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, "-connect-concurrency must be at least 1")
+	}
+	if c.Reconnect && c.ReconnectFor <= 0 {
+		errs = append(errs, "-reconnect-for must be positive")
+	}
+	if c.PhasesStdin && c.Idle {
+		errs = append(errs, "-phases-stdin needs publishing (not -idle)")
+	}
+	if c.Retries < 0 {
+		errs = append(errs, "-retry must not be negative")
 	}
 	if c.Points < 1 {
 		errs = append(errs, "-points must be at least 1")

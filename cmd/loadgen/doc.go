@@ -40,6 +40,18 @@
 // memory and CPU time from /proc before connecting, once connected and
 // idle, and at the end, and reports memory per connection and CPU use.
 //
+// For fault runs (make chaos, docs/RELIABILITY.md), -verify keeps a ledger
+// of every acknowledged durable message and, per member, of what arrived
+// (verify.go): each acked message × member that stayed joined is
+// delivered (exactly once, in order), resynced (a resync covers it) or
+// lost. -reconnect replaces a connection the server or the network cut:
+// the client dials the next -url and re-joins with since and epoch (the
+// missed events come by replay). Whatever the flags, a client answers a
+// resync by re-joining the room without since. -phases-stdin publishes
+// until "stop" on stdin and takes "phase NAME" lines that split the
+// ledger's report by fault; with -verify, the ledger alone decides the
+// verdict (errors and disconnects are expected during faults).
+//
 // The process exits non-zero when anything was lost, duplicated or out of
 // order, or when errors occurred, unless -allow-loss is given.
 //

@@ -64,6 +64,10 @@ func (r *Run) Execute(ctx context.Context) *Report {
 
 	stopProgress := r.startProgress(&phase)
 	defer stopProgress()
+	defer r.bgCancel()
+	if r.cfg.PhasesStdin {
+		go r.readControl()
+	}
 
 	sample(serverPID, &smp.serverBefore)
 	sample(selfPID, &smp.selfBefore)
@@ -158,7 +162,7 @@ func (r *Run) connectAll(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := r.connect(ctx, cl); err != nil {
+			if err := r.connect(ctx, cl, joinFirst); err != nil {
 				r.c.connectFailed.Add(1)
 				r.c.addError("connect_failed", err.Error())
 			}
@@ -172,7 +176,7 @@ func (r *Run) connectAll(ctx context.Context) {
 func (r *Run) publishAll(ctx context.Context, phase *atomic.Value, tm *timings, atStart, atEnd func()) {
 	var pubs []*client
 	for _, cl := range r.clients {
-		if cl.pub && cl.conn != nil {
+		if conn, _ := cl.current(); cl.pub && conn != nil {
 			pubs = append(pubs, cl)
 		}
 	}
@@ -183,6 +187,12 @@ func (r *Run) publishAll(ctx context.Context, phase *atomic.Value, tm *timings, 
 	start := time.Now().Add(100 * time.Millisecond)
 	tm.windowStart = start.Add(r.cfg.Warmup)
 	tm.windowEnd = tm.windowStart.Add(r.cfg.Duration)
+	if r.cfg.PhasesStdin {
+		// Everything is measured, until the driver says stop.
+		tm.windowStart = start
+		tm.windowEnd = start.Add(365 * 24 * time.Hour)
+		r.addPhase("steady", unixOf(start))
+	}
 	r.c.measureStartUnix.Store(unixOf(tm.windowStart))
 	r.c.measureEndUnix.Store(unixOf(tm.windowEnd))
 	// Every publisher gets the same share; their schedules are staggered
@@ -202,7 +212,19 @@ func (r *Run) publishAll(ctx context.Context, phase *atomic.Value, tm *timings, 
 	}
 	r.c.publishing.Store(true)
 	phase.Store(phaseWarmup)
-	if sleepCtx(ctx, time.Until(tm.windowStart)) {
+	if r.cfg.PhasesStdin {
+		phase.Store(phaseMeasure)
+		atStart()
+		if r.log != nil {
+			fmt.Fprintln(r.log, "loadgen: publishing")
+		}
+		select {
+		case <-ctx.Done():
+		case <-r.stopPub:
+		}
+		tm.windowEnd = time.Now()
+		r.c.measureEndUnix.Store(unixOf(tm.windowEnd))
+	} else if sleepCtx(ctx, time.Until(tm.windowStart)) {
 		phase.Store(phaseMeasure)
 		atStart()
 		sleepCtx(ctx, time.Until(tm.windowEnd))
@@ -218,11 +240,21 @@ func (r *Run) publishAll(ctx context.Context, phase *atomic.Value, tm *timings, 
 }
 
 // drain waits until every room has received what it should have, every
-// message has been answered, or Drain has passed.
+// message has been answered, or Drain has passed. With -reconnect, where
+// a room may rightly receive less (a resync), it also ends once every
+// client is connected and joined and nothing has arrived for quietFor.
 func (r *Run) drain(ctx context.Context) {
+	const quietFor = 2 * time.Second
 	deadline := time.Now().Add(r.cfg.Drain)
+	last, quietSince := r.c.recvTotal.Load(), time.Now()
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if r.settled() {
+			return
+		}
+		if n := r.c.recvTotal.Load(); n != last {
+			last, quietSince = n, time.Now()
+		}
+		if r.cfg.Reconnect && r.reconnecting.Load() == 0 && r.rejoining.Load() == 0 && time.Since(quietSince) > quietFor {
 			return
 		}
 		sleepCtx(ctx, 20*time.Millisecond)
@@ -231,13 +263,16 @@ func (r *Run) drain(ctx context.Context) {
 
 // settled reports whether all expected deliveries and answers arrived.
 func (r *Run) settled() bool {
+	if r.reconnecting.Load() > 0 || r.rejoining.Load() > 0 {
+		return false
+	}
 	for _, rm := range r.rooms {
 		if rm.received.Load() < rm.acked.Load()*uint64(rm.members.Load()) {
 			return false
 		}
 	}
 	for _, cl := range r.clients {
-		if !cl.pub || cl.conn == nil {
+		if !cl.pub {
 			continue
 		}
 		cl.mu.Lock()
@@ -253,13 +288,17 @@ func (r *Run) settled() bool {
 // closeAll closes every connection with a normal closure, many at once,
 // and waits for the read loops to end.
 func (r *Run) closeAll() {
+	for _, cl := range r.clients {
+		cl.closing.Store(true)
+	}
+	r.stopBackground()
 	sem := make(chan struct{}, 512)
 	var wg sync.WaitGroup
 	for _, cl := range r.clients {
-		if cl.conn == nil {
+		conn, done := cl.current()
+		if conn == nil {
 			continue
 		}
-		cl.closing.Store(true)
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -267,18 +306,23 @@ func (r *Run) closeAll() {
 			defer func() { <-sem }()
 			// Wait up to 5 s for the server's close frame, then cut the
 			// connection.
-			_ = cl.conn.close(1000, "loadgen done")
+			_ = conn.close(1000, "loadgen done")
 			t := time.NewTimer(5 * time.Second)
 			defer t.Stop()
 			select {
-			case <-cl.done:
+			case <-done:
 			case <-t.C:
-				cl.conn.abort()
-				<-cl.done
+				conn.abort()
+				<-done
 			}
 		}()
 	}
 	wg.Wait()
+	for _, cl := range r.clients {
+		r.c.duplicates.Add(cl.tr.Duplicates)
+		r.c.gaps.Add(cl.tr.Gaps())
+		r.c.reorders.Add(cl.tr.Reorders)
+	}
 }
 
 // startProgress prints a progress line to r.log every second until the

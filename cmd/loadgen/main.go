@@ -54,7 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 		defer pprof.StopCPUProfile()
 	}
-	rep := NewRun(cfg, stderr).Execute(ctx)
+	lg := NewRun(cfg, stderr)
+	lg.Control = os.Stdin
+	rep := lg.Execute(ctx)
 	switch {
 	case cfg.JSON:
 		err = rep.WriteJSON(stdout)

@@ -16,7 +16,7 @@ func (r *Run) appendMessage(buf []byte, cl *client, kind Kind, n uint64, sched i
 	buf = append(buf, `","room":`...)
 	buf = strconv.AppendQuote(buf, cl.room.id)
 	buf = append(buf, `,"id":"`...)
-	buf = strconv.AppendUint(buf, n, 10)
+	buf = strconv.AppendUint(buf, r.idBase+n, 10)
 	buf = append(buf, `","data":`...)
 	switch kind {
 	case KindChat:
@@ -86,22 +86,34 @@ func (r *Run) publish(ctx context.Context, cl *client, start time.Time, offset, 
 		sched := unixOf(due)
 		buf = r.appendMessage(buf[:0], cl, kind, n, sched)
 		cl.mu.Lock()
+		conn, done := cl.conn, cl.done
 		cl.pending[n] = pendingMsg{sched: sched, kind: kind}
 		cl.mu.Unlock()
+		if r.cfg.Verify && kind.Durable() {
+			cl.room.setMsg(r.msgKey(cl.idx, n), func(m *VMsg) { m.Sched = sched })
+		}
 		in := r.c.inWindow(sched)
 		r.c.sentTotal.Add(1)
 		if in {
 			r.c.sentWindow.Add(1)
 			r.sendLag.Record(time.Duration(nowUnix() - sched))
 		}
-		if err := cl.conn.writeText(buf); err != nil {
+		if err := conn.writeText(buf); err != nil {
 			r.c.sendFailures.Add(1)
+			if r.cfg.Reconnect {
+				// Disconnected: this slot is not sent; the schedule goes
+				// on and the next connection takes over.
+				cl.mu.Lock()
+				delete(cl.pending, n)
+				cl.mu.Unlock()
+				continue
+			}
 			r.c.addError("send_failed", err.Error())
 			if ctx.Err() != nil || cl.closing.Load() {
 				return
 			}
 			select {
-			case <-cl.done:
+			case <-done:
 				return // connection gone; counted by the read loop
 			default:
 			}

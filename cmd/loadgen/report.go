@@ -34,8 +34,11 @@ type Report struct {
 	Errors      map[string]uint64 `json:"errors"`
 	CloseCodes  map[string]uint64 `json:"close_codes,omitempty"`
 	ErrorSample []string          `json:"error_sample,omitempty"`
-	Pass        bool              `json:"pass"`
-	Failures    []string          `json:"failures,omitempty"`
+	// Verify is the per-message, per-member verdict (-verify); when
+	// present it decides Pass instead of the room totals.
+	Verify   *VerifyReport `json:"verify,omitempty"`
+	Pass     bool          `json:"pass"`
+	Failures []string      `json:"failures,omitempty"`
 }
 
 // Settings echo the configuration of the run.
@@ -62,6 +65,10 @@ type ConnReport struct {
 	Handshake   LatencySummary `json:"handshake"` // dial → joined, per connection
 	Upgrade     LatencySummary `json:"upgrade"`   // dial → WebSocket upgraded (the rest is the join)
 	Disconnects uint64         `json:"unexpected_disconnects"`
+	Reconnects  uint64         `json:"reconnects,omitempty"` // -reconnect: successful reconnections
+	// RejoinRetries counts re-joins after a resync sent again because the
+	// first was answered with an error.
+	RejoinRetries uint64 `json:"rejoin_retries,omitempty"`
 }
 
 // MessageReport counts what the publishers sent.
@@ -70,6 +77,8 @@ type MessageReport struct {
 	Sent         uint64  `json:"sent"`
 	Acked        uint64  `json:"acked"`
 	Unanswered   uint64  `json:"unanswered"`
+	Cut          uint64  `json:"cut,omitempty"`     // in flight on a connection that ended unexpectedly (-reconnect)
+	Retries      uint64  `json:"retries,omitempty"` // re-sends after an internal error (-retry)
 	SendFailed   uint64  `json:"send_failed"`
 	LateSends    uint64  `json:"late_sends"` // sent more than one interval after their slot
 	SentPerSec   float64 `json:"sent_per_s"`
@@ -144,6 +153,7 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 	rep.Connections = ConnReport{
 		Target: len(r.clients), Connected: r.c.connected.Load(), Failed: r.c.connectFailed.Load(),
 		Seconds: round(cs, 3), Handshake: r.connectLat.Summary(), Upgrade: r.dialLat.Summary(), Disconnects: r.c.disconnects.Load(),
+		Reconnects: r.c.reconnects.Load(), RejoinRetries: r.c.rejoinRetries.Load(),
 	}
 	if cs > 0 {
 		rep.Connections.PerSecond = round(float64(rep.Connections.Connected)/cs, 1)
@@ -152,7 +162,7 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 	rep.Messages = MessageReport{
 		SentTotal: r.c.sentTotal.Load(), Sent: r.c.sentWindow.Load(), Acked: r.c.ackedWindow.Load(),
 		SendFailed: r.c.sendFailures.Load(), LateSends: r.c.lateSends.Load(),
-		AckedDurable: r.c.ackedDurableWindow.Load(),
+		AckedDurable: r.c.ackedDurableWindow.Load(), Cut: r.c.cutPending.Load(), Retries: r.c.retries.Load(),
 	}
 	var pending uint64
 	for _, cl := range r.clients {
@@ -223,6 +233,9 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 		}
 		rep.Machine = m
 	}
+	if cfg.Verify {
+		rep.Verify = r.verify()
+	}
 	rep.judge(cfg)
 	return rep
 }
@@ -257,6 +270,17 @@ func (rep *Report) judge(cfg Config) {
 		}
 	}
 	add(rep.Interrupted, "interrupted")
+	if rep.Verify != nil {
+		// Faults are the point of such a run: disconnects, errors and
+		// resyncs are expected; what must hold is the ledger's verdict.
+		add(rep.Connections.Failed > 0, "%d connections failed", rep.Connections.Failed)
+		add(rep.Order.BadFrames > 0, "%d bad frames", rep.Order.BadFrames)
+		add(rep.Errors["bad_marker"] > 0, "%d deliveries with a bad marker", rep.Errors["bad_marker"])
+		f = append(f, rep.Verify.Failures()...)
+		rep.Failures = f
+		rep.Pass = len(f) == 0
+		return
+	}
 	add(rep.Connections.Failed > 0, "%d connections failed", rep.Connections.Failed)
 	add(rep.Connections.Disconnects > 0, "%d unexpected disconnects", rep.Connections.Disconnects)
 	add(rep.Deliveries.Lost > 0, "%d deliveries lost", rep.Deliveries.Lost)
@@ -354,6 +378,16 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if len(rep.CloseCodes) > 0 {
 		p("close codes   %v", rep.CloseCodes)
 	}
+	if rep.Verify != nil {
+		p("verification  %d members verified, %d dropped; per phase (deliveries = acked messages × members):", rep.Verify.Members, rep.Verify.Dropped)
+		b.WriteString(rep.Verify.Table())
+		for _, l := range rep.Verify.LostSample {
+			p("  lost: %s", l)
+		}
+		for _, l := range rep.Verify.LateSample {
+			p("  out of order: %s", l)
+		}
+	}
 	if rep.Pass {
 		p("result        PASS")
 	} else {
@@ -409,10 +443,17 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	if m := rep.Machine; m != nil {
 		row("machine busy / others", "%.0f %% / %.0f %% (of %d00 %%)", m.BusyPct, m.OthersPct, m.CPUs)
 	}
+	if rep.Verify != nil {
+		row("verified members / dropped", "%d / %d", rep.Verify.Members, rep.Verify.Dropped)
+	}
 	if rep.Pass {
 		row("result", "PASS")
 	} else {
 		row("result", "FAIL: %s", strings.Join(rep.Failures, "; "))
+	}
+	if rep.Verify != nil {
+		b.WriteString("\n")
+		b.WriteString(rep.Verify.Table())
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write report: %w", err)

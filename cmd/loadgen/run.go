@@ -21,28 +21,58 @@ type room struct {
 	members  atomic.Int64  // connections that joined
 	acked    atomic.Uint64 // durable messages acknowledged, scheduled in the window
 	received atomic.Uint64 // deliveries of those messages, over all members
+
+	vmu  sync.Mutex
+	msgs []VMsg // -verify: the room's durable messages by key (see msgKey)
 }
 
-// client is one connection. Its read loop owns tr; pending is shared
-// between the publisher goroutine and the read loop.
+// setMsg updates message key of the room's ledger under its lock.
+func (rm *room) setMsg(key int, f func(*VMsg)) {
+	rm.vmu.Lock()
+	defer rm.vmu.Unlock()
+	if key >= len(rm.msgs) {
+		rm.msgs = append(rm.msgs, make([]VMsg, key+1-len(rm.msgs))...)
+	}
+	f(&rm.msgs[key])
+}
+
+// client is one member of a room: one connection at a time (-reconnect
+// replaces it after an unexpected close). Its read loop owns tr and the
+// fields below it (a reconnect runs only between two connections, so it
+// owns them then); conn, done and pending are shared with the publisher
+// goroutine under mu.
 type client struct {
-	idx  int
-	room *room
-	pub  bool
-	url  string
-	conn *wsConn
-	tr   SeqTracker
+	idx    int
+	room   *room
+	pub    bool
+	url    string
+	urlIdx int // index of url in Config.URLs
 
 	mu      sync.Mutex
+	conn    *wsConn
+	done    chan struct{}         // closed when conn has ended
 	pending map[uint64]pendingMsg // id → what was sent, until its ack or error
 
 	closing atomic.Bool // set before loadgen closes the connection itself
-	done    chan struct{}
+
+	tr        SeqTracker
+	epoch     string   // the room's epoch from the last joined or resync, if any
+	rejoining bool     // a re-join after a resync awaits its joined
+	vm        VMember  // -verify: what this member received
+	gen       []uint16 // -verify: per message key, the member's resync count at its first copy
+}
+
+// current returns the client's connection and its end channel.
+func (cl *client) current() (*wsConn, chan struct{}) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.conn, cl.done
 }
 
 type pendingMsg struct {
 	sched int64 // scheduled send time, unix nanos
 	kind  Kind
+	tries int // retries sent so far (-retry)
 }
 
 // counters are the run-wide totals, updated atomically from many
@@ -57,6 +87,8 @@ type counters struct {
 	otherRecv                        atomic.Uint64 // presence, history, … (not loadgen's)
 	duplicates, gaps, reorders       atomic.Uint64
 	resyncs, disconnects, badFrames  atomic.Uint64
+	reconnects, cutPending, retries  atomic.Uint64
+	rejoinRetries                    atomic.Uint64
 	sendFailures, lateSends          atomic.Uint64
 	errMu                            sync.Mutex
 	errors                           map[string]uint64 // error frames by code, plus local failures
@@ -109,11 +141,37 @@ type Run struct {
 	dialLat    Histogram // dial → upgraded
 
 	pollers []*poller // read every connection (see wsconn.go)
+
+	// idBase is added to a publisher's message number to make its id:
+	// ids differ from run to run, so the gateway's dedupe (same user,
+	// room and id within its window) never mistakes a message of this run
+	// for one of an earlier run against the same gateway.
+	idBase uint64
+
+	// Control, with PhasesStdin, is read for "phase NAME" and "stop"
+	// lines (main passes os.Stdin).
+	Control io.Reader
+	stopPub chan struct{} // closed by "stop" or the end of Control
+	phMu    sync.Mutex
+	phases  []PhaseMark
+
+	// Background work that outlives a connection: reconnects.
+	bgCtx        context.Context
+	bgCancel     context.CancelFunc
+	bgMu         sync.Mutex
+	bgStopped    bool
+	bg           sync.WaitGroup
+	reconnecting atomic.Int64 // clients between two connections
+	rejoining    atomic.Int64 // clients waiting for a re-join after a resync
+
+	lateMu     sync.Mutex
+	lateSample []string // a few out-of-order arrivals, for the diagnosis
 }
 
 // NewRun prepares a run; nothing connects until Execute.
 func NewRun(cfg Config, log io.Writer) *Run {
-	r := &Run{cfg: cfg, log: log}
+	r := &Run{cfg: cfg, log: log, stopPub: make(chan struct{}), idBase: uint64(time.Now().UnixMilli()) * 1_000_000}
+	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
 	r.rooms = make([]*room, cfg.Rooms)
 	for i := range r.rooms {
 		r.rooms[i] = &room{id: cfg.RoomID(i)}
@@ -122,11 +180,12 @@ func NewRun(cfg Config, log io.Writer) *Run {
 	for i := range r.clients {
 		rm := r.rooms[i/cfg.Users]
 		r.clients[i] = &client{
-			idx:  i,
-			room: rm,
-			pub:  !cfg.Idle && i%cfg.Users < cfg.Publishers,
-			url:  cfg.URLs[i%len(cfg.URLs)],
-			done: make(chan struct{}),
+			idx:     i,
+			room:    rm,
+			pub:     !cfg.Idle && i%cfg.Users < cfg.Publishers,
+			url:     cfg.URLs[i%len(cfg.URLs)],
+			urlIdx:  i % len(cfg.URLs),
+			pending: make(map[uint64]pendingMsg),
 		}
 	}
 	return r
@@ -152,8 +211,17 @@ func (r *Run) token(cl *client) (string, error) {
 	return tok, nil
 }
 
+// joinMode says how a connection joins the client's room.
+type joinMode int
+
+const (
+	joinFirst  joinMode = iota // the run's first join: the tracker starts at joined's seq
+	joinResume                 // a reconnect: since = the last seq seen (and the epoch); the tracker goes on
+	joinFresh                  // a reconnect while a resync's re-join was pending: start over at joined's seq
+)
+
 // connect dials client cl, joins its room and starts its read loop.
-func (r *Run) connect(ctx context.Context, cl *client) error {
+func (r *Run) connect(ctx context.Context, cl *client, mode joinMode) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.HandshakeTTL)
 	defer cancel()
 	tok, err := r.token(cl)
@@ -177,8 +245,14 @@ func (r *Run) connect(ctx context.Context, cl *client) error {
 	}
 	r.dialLat.Record(time.Since(start))
 	conn := &wsConn{nc: nc, fd: -1}
-	join := []byte(`{"type":"join","room":` + strconv.Quote(cl.room.id) + `,"id":"j"}`)
-	if err := conn.writeText(join); err != nil {
+	join := `{"type":"join","room":` + strconv.Quote(cl.room.id) + `,"id":"j"`
+	if mode == joinResume {
+		join += `,"since":` + strconv.FormatUint(cl.tr.Last(), 10)
+		if cl.epoch != "" {
+			join += `,"epoch":` + strconv.Quote(cl.epoch)
+		}
+	}
+	if err := conn.writeText([]byte(join + "}")); err != nil {
 		nc.Close()
 		return fmt.Errorf("send join: %w", err)
 	}
@@ -195,7 +269,19 @@ func (r *Run) connect(ctx context.Context, cl *client) error {
 		}
 		switch string(f.Type) {
 		case "joined":
-			cl.tr.Start(f.Seq)
+			now := nowUnix()
+			switch mode {
+			case joinFirst:
+				cl.tr.Start(f.Seq)
+				cl.vm.Joined = true
+			case joinResume:
+				cl.vm.Rejoins = append(cl.vm.Rejoins, now)
+			case joinFresh:
+				r.rejoined(cl, f.Seq, now)
+			}
+			if len(f.Epoch) > 0 {
+				cl.epoch = string(f.Epoch)
+			}
 		case "error":
 			nc.Close()
 			return fmt.Errorf("join refused: %s", b)
@@ -217,12 +303,16 @@ func (r *Run) connect(ctx context.Context, cl *client) error {
 		nc.Close()
 		return fmt.Errorf("detach socket: %w", err)
 	}
-	cl.conn = conn
-	cl.pending = make(map[uint64]pendingMsg)
+	done := make(chan struct{})
+	cl.mu.Lock()
+	cl.conn, cl.done = conn, done
+	cl.mu.Unlock()
 	conn.onText = func(b []byte) { r.handle(cl, b) }
-	conn.onEnd = func(e *closeError) { r.ended(cl, e) }
-	cl.room.members.Add(1)
-	r.c.connected.Add(1)
+	conn.onEnd = func(e *closeError) { r.ended(cl, done, e) }
+	if mode == joinFirst {
+		cl.room.members.Add(1)
+		r.c.connected.Add(1)
+	}
 	if rest, ok := conn.consume(rest); ok {
 		conn.rbuf = append(conn.rbuf, rest...)
 	} else {
@@ -234,17 +324,33 @@ func (r *Run) connect(ctx context.Context, cl *client) error {
 	return nil
 }
 
-// ended accounts for the end of cl's connection.
-func (r *Run) ended(cl *client, e *closeError) {
-	defer close(cl.done)
-	if !cl.closing.Load() {
-		r.c.disconnects.Add(1)
-		r.c.addClose(statusText(e.code))
-		r.c.addError("disconnected", e.Error())
+// ended accounts for the end of cl's connection (whose end channel is
+// done) and, with -reconnect, starts reconnecting when loadgen did not
+// close it itself.
+func (r *Run) ended(cl *client, done chan struct{}, e *closeError) {
+	defer close(done)
+	if cl.closing.Load() {
+		return
 	}
-	r.c.duplicates.Add(cl.tr.Duplicates)
-	r.c.gaps.Add(cl.tr.Gaps())
-	r.c.reorders.Add(cl.tr.Reorders)
+	r.c.disconnects.Add(1)
+	r.c.addClose(statusText(e.code))
+	if !r.cfg.Reconnect {
+		r.c.addError("disconnected", e.Error())
+		return
+	}
+	// What was in flight on this connection will never be answered.
+	cl.mu.Lock()
+	r.c.cutPending.Add(uint64(len(cl.pending)))
+	clear(cl.pending)
+	cl.mu.Unlock()
+	r.bgMu.Lock()
+	defer r.bgMu.Unlock()
+	if r.bgStopped {
+		return
+	}
+	r.reconnecting.Add(1)
+	r.bg.Add(1)
+	go r.reconnect(cl)
 }
 
 // Frame types that answer the client or describe the room at join; their
@@ -268,9 +374,25 @@ func (r *Run) handle(cl *client, b []byte) {
 		return
 	case "resync":
 		r.c.resyncs.Add(1)
+		r.resync(cl, f)
+		return
+	case "joined":
+		if cl.rejoining && string(f.ID) == rejoinID {
+			r.rejoined(cl, f.Seq, nowUnix())
+			if len(f.Epoch) > 0 {
+				cl.epoch = string(f.Epoch)
+			}
+		}
 		return
 	}
-	if f.Seq > 0 && !notEvents[string(f.Type)] {
+	// While a re-join is pending, seqs belong to the room's new start
+	// (possibly a new epoch); the tracker restarts at the joined.
+	late := false // at or below a seq this member already had: out of order
+	if f.Seq > 0 && !notEvents[string(f.Type)] && !cl.rejoining {
+		late = f.Seq <= cl.tr.Last()
+		if late && r.cfg.Verify {
+			r.noteLate(fmt.Sprintf("client %d (room %s): %s seq %d after seq %d, epoch %q", cl.idx, cl.room.id, f.Type, f.Seq, cl.tr.Last(), cl.epoch))
+		}
 		cl.tr.Observe(f.Seq)
 	}
 	var kind Kind = -1
@@ -305,6 +427,9 @@ func (r *Run) handle(cl *client, b []byte) {
 		r.c.otherRecv.Add(1) // someone else's chat or drawing
 		return
 	}
+	if r.cfg.Verify {
+		r.record(cl, f.Data, late)
+	}
 	now := nowUnix()
 	d := time.Duration(now - sched)
 	r.latAll.Record(d)
@@ -337,7 +462,8 @@ func (r *Run) answer(cl *client, f inFrame) {
 	id, err := strconv.ParseUint(string(f.ID), 10, 64)
 	var p pendingMsg
 	found := false
-	if err == nil {
+	if err == nil && id > r.idBase {
+		id -= r.idBase
 		cl.mu.Lock()
 		p, found = cl.pending[id]
 		delete(cl.pending, id)
@@ -353,12 +479,22 @@ func (r *Run) answer(cl *client, f inFrame) {
 			msg = u
 		}
 		r.c.addError(code, fmt.Sprintf("id=%s: %.200s", f.ID, msg))
+		if found && code == retryCode && p.tries < r.cfg.Retries {
+			r.retry(cl, id, p)
+		}
+		if string(f.ID) == rejoinID && cl.rejoining {
+			r.retryRejoin(cl) // still not joined: the gateway dropped the membership
+		}
 		return
 	}
 	if !found {
 		return // an ack of something else (leave, …)
 	}
 	r.c.ackedTotal.Add(1)
+	if r.cfg.Verify && p.kind.Durable() {
+		at, seq := nowUnix(), f.Seq
+		cl.room.setMsg(r.msgKey(cl.idx, id), func(m *VMsg) { m.AckAt, m.Seq = at, seq })
+	}
 	if r.c.inWindow(p.sched) {
 		r.c.ackedWindow.Add(1)
 		r.ackLat.Record(time.Duration(nowUnix() - p.sched))

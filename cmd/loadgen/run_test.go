@@ -225,3 +225,91 @@ func wantFail(t *testing.T, rep *Report, reason string) {
 		t.Errorf("failures %q do not mention %q", rep.Failures, reason)
 	}
 }
+
+// TestVerifyAgainstFake runs loadgen with -verify and -reconnect against
+// the fake gateway and checks that the ledger tells each fault apart: a
+// loss, a duplicate, a reorder and a silent seq regression fail the run; a
+// resync and a reconnection with since (replay) do not.
+func TestVerifyAgainstFake(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault string
+		pass  bool
+		fail  string
+		check func(t *testing.T, v *VerifyReport, rep *Report)
+	}{
+		{name: "clean", pass: true, check: func(t *testing.T, v *VerifyReport, _ *Report) {
+			if v.Total.Delivered != v.Total.Expected || v.Total.Expected != v.Total.Acked*3 || v.Members != 6 {
+				t.Errorf("delivered %d of %d expected, %d acked, %d members", v.Total.Delivered, v.Total.Expected, v.Total.Acked, v.Members)
+			}
+		}},
+		{name: "lost", fault: "drop", fail: "1 acknowledged deliveries lost", check: func(t *testing.T, v *VerifyReport, _ *Report) {
+			if v.Total.Lost != 1 {
+				t.Errorf("lost %d, want 1", v.Total.Lost)
+			}
+		}},
+		{name: "duplicated", fault: "dup", fail: "1 duplicate deliveries", check: func(t *testing.T, v *VerifyReport, _ *Report) {
+			if v.Total.Duplicates != 1 || v.Total.Lost != 0 {
+				t.Errorf("duplicates %d lost %d, want 1 0", v.Total.Duplicates, v.Total.Lost)
+			}
+		}},
+		{name: "out of order", fault: "swap", fail: "1 deliveries out of order", check: func(t *testing.T, v *VerifyReport, _ *Report) {
+			if v.Total.OutOfOrder != 1 || v.Total.Lost != 0 {
+				t.Errorf("out of order %d lost %d, want 1 0", v.Total.OutOfOrder, v.Total.Lost)
+			}
+		}},
+		{name: "silent seq regression", fault: "regress", fail: "acknowledged deliveries lost", check: func(t *testing.T, v *VerifyReport, _ *Report) {
+			if v.Total.Lost == 0 {
+				t.Error("no loss counted")
+			}
+		}},
+		{name: "resync covers the missed message", fault: "resync", pass: true, check: func(t *testing.T, v *VerifyReport, rep *Report) {
+			if v.Total.Resynced != 1 || v.Total.Lost != 0 || rep.Order.Resyncs != 1 {
+				t.Errorf("resynced %d lost %d resyncs %d, want 1 0 1", v.Total.Resynced, v.Total.Lost, rep.Order.Resyncs)
+			}
+		}},
+		{name: "a re-join refused after a resync is sent again", fault: "rejoinfail", pass: true, check: func(t *testing.T, v *VerifyReport, rep *Report) {
+			if rep.Connections.RejoinRetries != 1 || v.Total.Lost != 0 || v.Dropped != 0 || v.Total.Delivered+v.Total.Resynced != v.Total.Expected {
+				t.Errorf("rejoin retries %d lost %d dropped %d", rep.Connections.RejoinRetries, v.Total.Lost, v.Dropped)
+			}
+		}},
+		{name: "a retry after a timed-out commit is deduplicated", fault: "timeout", pass: true, check: func(t *testing.T, v *VerifyReport, rep *Report) {
+			if rep.Messages.Retries != 1 || v.Total.Unacked != 0 || v.Total.Duplicates != 0 || v.Total.Delivered != v.Total.Expected {
+				t.Errorf("retries %d unacked %d duplicates %d delivered %d of %d", rep.Messages.Retries, v.Total.Unacked, v.Total.Duplicates, v.Total.Delivered, v.Total.Expected)
+			}
+		}},
+		{name: "a retry delivered twice is a duplicate", fault: "nodedupe", fail: "3 duplicate deliveries", check: func(t *testing.T, v *VerifyReport, rep *Report) {
+			if rep.Messages.Retries != 1 || v.Total.Duplicates != 3 {
+				t.Errorf("retries %d duplicates %d, want 1 3", rep.Messages.Retries, v.Total.Duplicates)
+			}
+		}},
+		{name: "reconnect with since replays", fault: "close", pass: true, check: func(t *testing.T, v *VerifyReport, rep *Report) {
+			if rep.Connections.Reconnects != 1 || v.Total.Delivered != v.Total.Expected || v.Total.Resynced != 0 {
+				t.Errorf("reconnects %d, delivered %d of %d, resynced %d", rep.Connections.Reconnects, v.Total.Delivered, v.Total.Expected, v.Total.Resynced)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := newFakeGateway(t, testSecret, tc.fault)
+			cfg := testConfig(g.URL())
+			cfg.Verify, cfg.Reconnect, cfg.ReconnectFor, cfg.Retries = true, true, 5*time.Second, 2
+			rep := NewRun(cfg, nil).Execute(context.Background())
+			if rep.Verify == nil {
+				t.Fatal("no verification in the report")
+			}
+			if tc.pass {
+				if !rep.Pass {
+					var b bytes.Buffer
+					_ = rep.WriteText(&b)
+					t.Fatalf("failed: %v\n%s", rep.Failures, b.String())
+				}
+			} else {
+				wantFail(t, rep, tc.fail)
+			}
+			tc.check(t, rep.Verify, rep)
+			t.Logf("\n%s", rep.Verify.Table())
+		})
+	}
+}

@@ -17,6 +17,9 @@ type inFrame struct {
 	Seq  uint64
 	TS   int64  // the gateway's stamp, unix milliseconds (0 if absent)
 	Data []byte // raw JSON value of data
+	// Epoch is the room's seq epoch on joined and resync (PROTOCOL 1.1),
+	// unquoted; empty when the gateway sends none.
+	Epoch []byte
 }
 
 var errFrame = errors.New("malformed frame")
@@ -69,6 +72,8 @@ func parseFrame(b []byte) (inFrame, error) {
 			f.Msg = unquote(v)
 		case "data":
 			f.Data = v
+		case "epoch":
+			f.Epoch = unquote(v)
 		case "seq":
 			n, err := strconv.ParseUint(string(v), 10, 64)
 			if err != nil {
@@ -188,4 +193,32 @@ func findMarker(data []byte) (sched int64, ok bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// parseMarker finds loadgen's marker in a raw data value and returns all
+// it carries: the scheduled send time, the publishing client's index and
+// the publisher's message counter.
+func parseMarker(data []byte) (sched int64, pub int, n uint64, ok bool) {
+	i := bytes.Index(data, markerPrefix)
+	if i < 0 {
+		return 0, 0, 0, false
+	}
+	var fields [3]uint64
+	j := i + len(markerPrefix)
+	for f := range fields {
+		k := j
+		for k < len(data) && data[k] >= '0' && data[k] <= '9' {
+			k++
+		}
+		if k == j || k >= len(data) || (f < 2 && data[k] != ':') {
+			return 0, 0, 0, false
+		}
+		v, err := strconv.ParseUint(string(data[j:k]), 10, 63)
+		if err != nil {
+			return 0, 0, 0, false
+		}
+		fields[f] = v
+		j = k + 1
+	}
+	return int64(fields[0]), int(fields[1]), fields[2], true
 }

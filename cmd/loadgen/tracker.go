@@ -32,6 +32,16 @@ func (t *SeqTracker) Start(seq uint64) {
 	t.started = true
 }
 
+// Restart begins again after seq, forgetting the gaps remembered so far:
+// after a resync the client starts over from the seq it re-joined at, and
+// what it missed before is accounted for by the resync. The counters stay.
+func (t *SeqTracker) Restart(seq uint64) {
+	t.last = seq
+	t.started = true
+	t.missing = nil
+	t.overflow = 0
+}
+
 // Observe records one durable event's seq.
 func (t *SeqTracker) Observe(seq uint64) {
 	switch {
