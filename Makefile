@@ -5,6 +5,7 @@
 #   make lint    gofmt, go vet, pinned staticcheck
 #   make fuzz    every Go fuzz target, 60s each (FUZZTIME=); make test runs each 3s
 #   make bench   Go benchmarks + a standard load generator run
+#   make chaos   2 nodes on Redis under load through store and node faults; 0 acked messages lost (docs/RELIABILITY.md)
 #   make token   print a dev token (NAME=, ROLE=, ROOMS=)
 #   make lambda  bootstrap zips for AWS Lambda (provided.al2023, arm64) in bin/lambda
 #   make run-lambda  the Lambda deployment locally: API Gateway emulator + real binaries + redis
