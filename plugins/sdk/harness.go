@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/classgate/classgate/core"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -222,21 +223,10 @@ func (e *harnessEnv) exceed(format string, args ...any) int32 {
 	return resultLimit
 }
 
-// validType is the protocol's rule for event types: lower-case ASCII
-// letters, digits, '_' and '-' around one '.' (the host's check).
-func validType(t string) bool {
-	dot := -1
-	for i := 0; i < len(t); i++ {
-		switch c := t[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
-		case c == '.' && dot < 0:
-			dot = i
-		default:
-			return false
-		}
-	}
-	return dot > 0 && dot < len(t)-1
-}
+// validType is the protocol's rule for event types, the host's check:
+// core.ValidType (the harness runs natively, so it can use core's one
+// definition).
+func validType(t string) bool { return core.ValidType(t) }
 
 // forLogs returns an env that only logs (used during init, where state and
 // emits are denied).
