@@ -3,9 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
+	"github.com/classgate/classgate/internal/resp"
 	"net"
 	"os"
 	"path/filepath"
@@ -78,62 +77,14 @@ func (n *redisNode) do(args ...string) (any, error) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := conn.Write([]byte(b.String())); err != nil {
+	if err := resp.WriteCommand(conn, args...); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", n.name, args[0], err)
 	}
-	v, err := readReply(bufio.NewReader(conn))
+	v, err := resp.ReadReply(bufio.NewReader(conn))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", n.name, args[0], err)
 	}
 	return v, nil
-}
-
-// readReply reads one RESP2 reply.
-func readReply(r *bufio.Reader) (any, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return nil, err
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return nil, errors.New("empty reply")
-	}
-	switch line[0] {
-	case '+':
-		return line[1:], nil
-	case '-':
-		return nil, errors.New(line[1:])
-	case ':':
-		return strconv.ParseInt(line[1:], 10, 64)
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return nil, err
-		}
-		return string(buf[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], err = readReply(r); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unexpected reply %q", line)
 }
 
 // info returns one field of INFO section ("" when unavailable).

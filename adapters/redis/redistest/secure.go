@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"github.com/classgate/classgate/internal/resp"
 	"math/big"
 	"net"
 	"os"
@@ -221,12 +222,7 @@ func secureDial(s *Server, pki *PKI, user, password string) func() (net.Conn, er
 		if user != "" {
 			args = []string{"AUTH", user, password}
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "*%d\r\n", len(args))
-		for _, a := range args {
-			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-		}
-		if _, err := c.Write([]byte(b.String())); err != nil {
+		if err := resp.WriteCommand(c, args...); err != nil {
 			c.Close()
 			return nil, err
 		}
