@@ -290,18 +290,6 @@ func StartSecureSentinel(t testing.TB, replicas int, o SecureOptions, sentinelUs
 		t.Cleanup(s.Kill)
 		sn.Sentinels = append(sn.Sentinels, s)
 	}
-	WaitFor(t, 3*startTimeout, "sentinels to discover replicas and each other", func() bool {
-		for _, s := range sn.Sentinels {
-			v, err := s.Do("SENTINEL", "MASTER", MasterName)
-			if err != nil {
-				return false
-			}
-			m := pairs(v)
-			if m["num-slaves"] != strconv.Itoa(replicas) || m["num-other-sentinels"] != "2" {
-				return false
-			}
-		}
-		return true
-	})
+	sn.waitSettled(t, replicas)
 	return sn
 }

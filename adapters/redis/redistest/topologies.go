@@ -64,6 +64,14 @@ sentinel parallel-syncs %s 1
 		t.Cleanup(s.Kill)
 		sn.Sentinels = append(sn.Sentinels, s)
 	}
+	sn.waitSettled(t, replicas)
+	return sn
+}
+
+// waitSettled waits until every Sentinel sees the primary's replicas and
+// the two other Sentinels.
+func (sn *Sentinel) waitSettled(t testing.TB, replicas int) {
+	t.Helper()
 	WaitFor(t, 3*startTimeout, "sentinels to discover replicas and each other", func() bool {
 		for _, s := range sn.Sentinels {
 			v, err := s.Do("SENTINEL", "MASTER", MasterName)
@@ -77,7 +85,6 @@ sentinel parallel-syncs %s 1
 		}
 		return true
 	})
-	return sn
 }
 
 // Addrs are the Sentinels' addresses, for Options.Addrs.
