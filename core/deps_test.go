@@ -14,7 +14,7 @@ func TestDependencyRule(t *testing.T) {
 		allowed []string
 	}{
 		{"github.com/classgate/classgate/core/...", []string{"github.com/classgate/classgate/core"}},
-		{"github.com/classgate/classgate/plugins/sdk/...", []string{"github.com/classgate/classgate/plugins/sdk", "github.com/classgate/classgate/plugins/abi"}},
+		{"github.com/classgate/classgate/plugins/sdk/...", []string{"github.com/classgate/classgate/plugins/sdk", "github.com/classgate/classgate/plugins/abi", "github.com/classgate/classgate/core/eventtype"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkgs, func(t *testing.T) {

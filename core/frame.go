@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/classgate/classgate/core/eventtype"
 )
 
 // Limits of the wire format (PROTOCOL v1.1). They are part of the
@@ -17,7 +19,7 @@ const (
 	// MaxRoomLen is the longest room id, in bytes of UTF-8.
 	MaxRoomLen = 256
 	// MaxTypeLen is the longest event type, in bytes.
-	MaxTypeLen = 64
+	MaxTypeLen = eventtype.MaxLen
 )
 
 // MaxEpochLen is the longest epoch a client may send on join (the stores
@@ -99,22 +101,7 @@ func ValidRoom(room string) bool {
 // both parts non-empty, of lower-case ASCII letters, digits, '_' and '-',
 // at most MaxTypeLen bytes in all. It is the one rule for client frames,
 // plugin emits and replies, and system messages (Router.Broadcast).
-func ValidType(t string) bool {
-	dot := -1
-	if len(t) > MaxTypeLen {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		switch c := t[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
-		case c == '.' && dot < 0:
-			dot = i
-		default:
-			return false
-		}
-	}
-	return dot > 0 && dot < len(t)-1
-}
+func ValidType(t string) bool { return eventtype.Valid(t) }
 
 // validFrameType accepts what a client may send as a type: a valid event
 // type, or a single word of the same alphabet (join, leave, ping, or an

@@ -7,10 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/classgate/classgate/core"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/classgate/classgate/core/eventtype"
 )
 
 // This file is the native stub of the SDK: outside wasip1 the Call API is
@@ -224,9 +225,8 @@ func (e *harnessEnv) exceed(format string, args ...any) int32 {
 }
 
 // validType is the protocol's rule for event types, the host's check:
-// core.ValidType (the harness runs natively, so it can use core's one
-// definition).
-func validType(t string) bool { return core.ValidType(t) }
+// core/eventtype, the one definition core and the host use too.
+func validType(t string) bool { return eventtype.Valid(t) }
 
 // forLogs returns an env that only logs (used during init, where state and
 // emits are denied).
