@@ -23,7 +23,7 @@ import (
 // (Type), Deliveries (Type), DeliveryLatency (commit to posted), Joins,
 // Acks, Duplicates, Replayed, Resyncs, RateLimited, Errors (Code),
 // PluginCalls/PluginErrors/PluginLatency (Plugin), StoreErrors (Op), Posts
-// (Outcome), PostLatency, PostRetries, Deletes (Outcome), Pruned, Swept,
+// (Outcome), PostLatency, PostRetries, Deletes (Outcome), Pruned, Swept, SweptAlive,
 // ColdStarts and InitDuration.
 //
 // EMF is safe for concurrent use.
@@ -214,6 +214,10 @@ func (m *EMF) Pruned(n int) { m.count(none, "Pruned", float64(n)) }
 
 // Swept counts connections removed because their liveness expired.
 func (m *EMF) Swept(n int) { m.count(none, "Swept", float64(n)) }
+
+// SweptAlive counts connections whose registry liveness expired but that
+// API Gateway still held (HandlerOptions.Liveness): touched, not removed.
+func (m *EMF) SweptAlive(n int) { m.count(none, "SweptAlive", float64(n)) }
 
 // ColdStart records this execution environment's initialisation time.
 func (m *EMF) ColdStart(init time.Duration) {

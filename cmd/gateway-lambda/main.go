@@ -292,7 +292,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		return nil, err
 	}
 	h, err := awsapigw.NewHandler(awsapigw.HandlerOptions{Router: router, Sender: sender, Metrics: emf,
-		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Expiry: store, ExpiryEvery: le.ExpiryEvery, MetricsEvery: le.MetricsEvery, Logger: log})
+		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Liveness: store, Expiry: store, ExpiryEvery: le.ExpiryEvery, MetricsEvery: le.MetricsEvery, Logger: log})
 	if err != nil {
 		return nil, err
 	}
