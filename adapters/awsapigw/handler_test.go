@@ -572,3 +572,50 @@ func TestMetricsAggregatedPerInterval(t *testing.T) {
 		t.Fatalf("%d Duration values (want the %d-value sample), %v invocations counted (want %d)", values, MaxSamples, count, 3*MaxSamples)
 	}
 }
+
+// TestMetricSamples: SetSamples bounds the latency values a write keeps
+// (0: counts only), while counts stay exact.
+func TestMetricSamples(t *testing.T) {
+	tests := []struct {
+		name       string
+		set        int // -1: leave the default
+		wantValues int
+	}{
+		{"default", -1, MaxSamples},
+		{"fewer", 20, 20},
+		{"counts only", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			m := NewEMF(&out, "Classgate", "fn", nil)
+			if tt.set >= 0 {
+				m.SetSamples(tt.set)
+			}
+			const n = 2 * MaxSamples
+			for i := range n {
+				m.Invocation("$default", time.Duration(i)*time.Microsecond, nil)
+			}
+			m.Flush()
+			values, count := 0, 0.0
+			for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+				var doc map[string]any
+				if err := json.Unmarshal([]byte(l), &doc); err != nil {
+					t.Fatalf("not JSON: %s", l)
+				}
+				switch vs := doc["Duration"].(type) {
+				case []any:
+					values += len(vs)
+				case float64:
+					values++
+				}
+				if c, ok := doc["Invocations"].(float64); ok {
+					count += c
+				}
+			}
+			if values != tt.wantValues || count != n {
+				t.Fatalf("%d Duration values (want %d), %v invocations counted (want %d)", values, tt.wantValues, count, n)
+			}
+		})
+	}
+}
