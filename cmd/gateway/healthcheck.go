@@ -6,11 +6,35 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/classgate/classgate/internal/config"
 )
 
 // healthcheckTimeout bounds one -healthcheck probe (connect + answer).
 const healthcheckTimeout = 3 * time.Second
+
+// probeAddr is the listen address -healthcheck probes: -listen, else
+// CLASSGATE_SERVER__LISTEN (the container image sets it), else
+// server.listen of the configuration. The first two need no valid
+// configuration, so a probe never fails for a reason that does not stop
+// the node (a secret only in a -config file the probe was not given).
+func probeAddr(listen, cfgPath string, environ []string, over map[string]any) (string, error) {
+	if listen != "" {
+		return listen, nil
+	}
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "CLASSGATE_SERVER__LISTEN="); ok && v != "" {
+			return v, nil
+		}
+	}
+	cfg, err := config.Load(cfgPath, environ, over)
+	if err != nil {
+		return "", fmt.Errorf("healthcheck: %w", err)
+	}
+	return cfg.Server.Listen, nil
+}
 
 // probeURL returns the /healthz URL of a node listening on listen
 // (server.listen): an unspecified host (0.0.0.0, ::, empty) is probed on

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,20 +54,31 @@ func TestHealthcheckFlag(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return strings.TrimPrefix(srv.URL, "http://")
 	}
+	healthy := serve(http.StatusOK)
+	file := filepath.Join(t.TempDir(), "node.yaml")
+	if err := os.WriteFile(file, []byte("auth:\n  hs256_secret: "+testSecret+"\nserver:\n  listen: "+healthy+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
-		listen  string
+		args    []string
+		env     []string
 		wantErr string
 	}{
-		{"healthy", serve(http.StatusOK), ""},
-		{"unhealthy", serve(http.StatusServiceUnavailable), "503"},
-		{"nothing listening", proc.FreeAddr(t), "connect"},
+		{"healthy", []string{"-listen", healthy}, nil, ""},
+		{"unhealthy", []string{"-listen", serve(http.StatusServiceUnavailable)}, nil, "503"},
+		{"nothing listening", []string{"-listen", proc.FreeAddr(t)}, nil, "connect"},
+		// The container image: the address from the environment, no
+		// secret needed (the node may have it from a file).
+		{"address from the environment", nil, []string{"CLASSGATE_SERVER__LISTEN=" + healthy}, ""},
+		{"address from the configuration file", []string{"-config", file}, nil, ""},
+		{"configuration invalid", nil, []string{"CLASSGATE_SERVR__LISTEN=x"}, "healthcheck: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb strings.Builder
-			env := []string{"CLASSGATE_AUTH__HS256_SECRET=" + testSecret, cacheEnv}
-			err := run(context.Background(), []string{"-healthcheck", "-listen", tt.listen}, env, &out, &errb)
+			env := append([]string{cacheEnv}, tt.env...)
+			err := run(context.Background(), append([]string{"-healthcheck"}, tt.args...), env, &out, &errb)
 			if tt.wantErr == "" {
 				if err != nil || !strings.Contains(out.String(), "healthy") {
 					t.Fatalf("run = %v, out %q", err, out.String())

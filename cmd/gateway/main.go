@@ -68,12 +68,16 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if *dev {
 		over["dev.enabled"] = true
 	}
+	if *probe {
+		addr, err := probeAddr(*listen, *cfgPath, environ, over)
+		if err != nil {
+			return err
+		}
+		return healthcheck(ctx, addr, stdout)
+	}
 	cfg, err := config.Load(*cfgPath, environ, over)
 	if err != nil {
 		return err
-	}
-	if *probe {
-		return healthcheck(ctx, cfg.Server.Listen, stdout)
 	}
 	if *check {
 		// Load every plugin too, so a broken or wrong-ABI module fails here.
