@@ -73,7 +73,9 @@ func TestImage(t *testing.T) {
 		err := filepath.WalkDir(img.root, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
 				rel, _ := filepath.Rel(img.root, p)
-				files = append(files, "/"+rel)
+				if !strings.HasPrefix(rel, "tmp/classgate-wazero/") {
+					files = append(files, "/"+rel)
+				}
 			}
 			return err
 		})
@@ -82,7 +84,10 @@ func TestImage(t *testing.T) {
 		}
 		want := []string{"/etc/group", "/etc/passwd", "/etc/ssl/certs/ca-certificates.crt", "/gateway"}
 		if !equal(files, want) {
-			t.Errorf("files %q, want exactly %q (no shell, nothing else)", files, want)
+			t.Errorf("files %q, want exactly %q besides the plugin cache (no shell, nothing else)", files, want)
+		}
+		if n := len(cacheFiles(t, img.root)); n == 0 {
+			t.Error("no pre-compiled plugin in /tmp/classgate-wazero")
 		}
 		f, err := elf.Open(filepath.Join(img.root, "gateway"))
 		if err != nil {
@@ -115,9 +120,13 @@ func TestImage(t *testing.T) {
 		env := append(append([]string{}, c.Env...),
 			"CLASSGATE_AUTH__HS256_SECRET="+secret,
 			"CLASSGATE_SERVER__LISTEN="+addr) // loopback only in tests
+		cached := cacheFiles(t, img.root)
 		gw := img.start(t, env)
 		if err := proc.WaitHTTP("http://"+addr+"/healthz", 90*time.Second); err != nil {
 			t.Fatalf("/healthz: %v\n%s", err, gw.output())
+		}
+		if now := cacheFiles(t, img.root); !equal(now, cached) {
+			t.Errorf("the gateway compiled plugins at start (cache %d files, was %d): the image's pre-compiled cache missed", len(now), len(cached))
 		}
 		out, err := img.command(env, "-healthcheck").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "healthy") {
@@ -295,6 +304,12 @@ func untar(r io.Reader, dir string) error {
 		default:
 			return fmt.Errorf("%s: tar entry type %q not handled", name, h.Typeflag)
 		}
+		if os.Geteuid() == 0 {
+			// The image's ownership (the user owns its plugin cache).
+			if err := os.Lchown(p, h.Uid, h.Gid); err != nil {
+				return err
+			}
+		}
 	}
 }
 
@@ -397,6 +412,23 @@ func composeGateways(t *testing.T) map[string][]string {
 			env = append(env, k+"="+v)
 		}
 		out[name] = env
+	}
+	return out
+}
+
+// cacheFiles lists the wazero cache files of the extracted image.
+func cacheFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	dir := filepath.Join(root, "tmp/classgate-wazero")
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, strings.TrimPrefix(p, dir))
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
 	}
 	return out
 }
