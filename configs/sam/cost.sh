@@ -20,7 +20,7 @@ set -euo pipefail
 awk \
 	-v classrooms="${CLASSROOMS:-1000}" -v users="${USERS:-30}" -v hours="${HOURS:-8}" -v days="${DAYS:-22}" \
 	-v cursor_per_s="${CURSOR_PER_S:-1}" -v chat="${CHAT:-300}" -v strokes="${STROKES:-600}" \
-	-v pings="${PINGS:-0}" -v joins="${JOINS:-1}" -v probes="${PROBES:-12}" \
+	-v pings="${PINGS:-0}" -v joins="${JOINS:-1}" -v probes="${PROBES:-6}" \
 	-v lambda_ms="${LAMBDA_MS:-40}" -v lambda_gb="${LAMBDA_GB:-0.5}" \
 	-v node_ms="${NODE_MS:-40}" -v node_gb="${NODE_GB:-1}" -v node_log_b="${NODE_LOG_BYTES:-200}" \
 	-v nats="${NATS:-2}" -v nodes="${NODES:-}" -v deliveries_per_node="${DELIVERIES_PER_NODE:-10000}" '
@@ -55,7 +55,7 @@ BEGIN {
 	o_acks = durable
 	o_pongs = p
 	o_joins = j * 4 + j * 2 * (u - 1)   # joined + 3 join states; presence join and leave to the others
-	o_probes = probes * u            # GetConnection lookups of silent connections (liveness_ttl 5m)
+	o_probes = probes * u            # GetConnection lookups of connections silent for liveness_ttl (10m): at most 6 an hour
 	out_msgs = o_cursor + o_durable + o_acks + o_pongs + o_joins + o_probes
 	r_out = out_msgs - o_acks - o_probes   # the replaced handler: no acks, no lookups
 	invocations = in_msgs + 3 * j          # + $connect, $disconnect, authorizer
