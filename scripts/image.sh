@@ -34,7 +34,13 @@ CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH go build -trimpath \
 	-ldflags "-s -w -X main.version=$VERSION" -o "$root/gateway.new" ./cmd/gateway
 # Keep the old file (and its mtime, which podman's layer cache keys on
 # along with the content) when the binary did not change.
-if cmp -s "$root/gateway.new" "$root/gateway"; then rm "$root/gateway.new"; else mv "$root/gateway.new" "$root/gateway"; fi
+changed=1
+if cmp -s "$root/gateway.new" "$root/gateway"; then
+	rm "$root/gateway.new"
+	changed=0
+else
+	mv "$root/gateway.new" "$root/gateway"
+fi
 cmp -s "$CA" "$root/etc/ssl/certs/ca-certificates.crt" || cp "$CA" "$root/etc/ssl/certs/ca-certificates.crt"
 printf 'root:x:0:0:root:/:/sbin/nologin\nclassgate:x:65532:65532:classgate:/tmp:/sbin/nologin\n' >"$root/etc/passwd"
 printf 'root:x:0:\nclassgate:x:65532:\n' >"$root/etc/group"
@@ -46,8 +52,11 @@ chmod 0644 "$root/etc/passwd" "$root/etc/group" "$root/etc/ssl/certs/ca-certific
 # well under a second instead of compiling them (seconds; wazero keys the
 # cache by its version and architecture: a miss just compiles and adds).
 # Only for this machine's architecture: another one would need its CPU.
+# Kept while the binary (and so the plugins it embeds) is unchanged.
 cache=$CTX/wazero-cache
-rm -rf "$cache" && mkdir -p "$cache"
+if [ "$changed" = 1 ] || [ ! -d "$cache" ]; then
+	rm -rf "$cache" && mkdir -p "$cache"
+fi
 if [ "$ARCH" = "$(go env GOHOSTARCH)" ]; then
 	env -i CLASSGATE_AUTH__HS256_SECRET=image-build-secret-0123456789abcdef \
 		CLASSGATE_PLUGINS__CACHE_DIR="$PWD/$cache" "$root/gateway" -check >/dev/null
