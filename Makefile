@@ -9,6 +9,8 @@
 #   make token   print a dev token (NAME=, ROLE=, ROOMS=)
 #   make lambda  bootstrap zips for AWS Lambda (provided.al2023, arm64) in bin/lambda
 #   make run-lambda  the Lambda deployment locally: API Gateway emulator + real binaries + redis
+#   make image   container image localhost/classgate:latest with podman (IMAGE=, ARCH=; Containerfile)
+#   make cost    monthly cost, Lambda vs containers vs the replaced system (CLASSROOMS=, HOURS=, ...; docs/LAMBDA.md)
 
 GO          ?= go
 BIN         := bin
@@ -22,7 +24,7 @@ TEST_TIMEOUT ?= 15m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda fuzz chaos
+.PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda fuzz chaos image cost
 
 all: build
 
@@ -44,6 +46,7 @@ token: build
 deps:
 	@scripts/install-redis.sh
 	@scripts/install-chromium.sh || echo "chromium unavailable: browser tests will skip"
+	@scripts/install-podman.sh >/dev/null || echo "podman unavailable: the container image test will skip"
 
 test: plugins deps
 	$(GO) vet ./...
@@ -75,6 +78,12 @@ run-lambda: plugins
 chaos: build
 	@scripts/install-redis.sh
 	$(BIN)/chaos -bin $(BIN)
+
+image: plugins
+	scripts/image.sh
+
+cost:
+	@configs/sam/cost.sh
 
 clean:
 	rm -rf $(BIN)

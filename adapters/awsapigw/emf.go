@@ -23,7 +23,7 @@ import (
 // (Type), Deliveries (Type), DeliveryLatency (commit to posted), Joins,
 // Acks, Duplicates, Replayed, Resyncs, RateLimited, Errors (Code),
 // PluginCalls/PluginErrors/PluginLatency (Plugin), StoreErrors (Op), Posts
-// (Outcome), PostLatency, PostRetries, Deletes (Outcome), Pruned, Swept,
+// (Outcome), PostLatency, PostRetries, Deletes (Outcome), Pruned, Swept, SweptAlive,
 // ColdStarts and InitDuration.
 //
 // EMF is safe for concurrent use.
@@ -33,6 +33,7 @@ type EMF struct {
 	now    func() time.Time
 
 	mu      sync.Mutex
+	samples int // values kept per latency metric per write (SetSamples)
 	groups  map[dim]*group
 	pending []int64 // event timestamps (ms) delivered in this invocation
 }
@@ -50,22 +51,35 @@ type group struct {
 	seen   map[string]int // values offered per metric since the last flush
 }
 
-// MaxSamples bounds the values of one latency metric (per dimension value)
-// written per flush: past it, a uniform sample of them (reservoir
-// sampling) is kept, so percentiles stay unbiased while the log volume —
-// billed per GB ingested — no longer grows with the traffic. Counts are
-// exact whatever the volume.
+// MaxSamples is the default bound (SetSamples) of the values of one
+// latency metric (per dimension value) written per flush: past it, a
+// uniform sample of them (reservoir sampling) is kept, so percentiles stay
+// unbiased while the log volume — billed per GB ingested — no longer grows
+// with the traffic. Counts are exact whatever the volume.
 const MaxSamples = 500
 
-// sample offers v to metric's reservoir.
-func (g *group) sample(metric string, v float64) {
+// sample offers v to metric's reservoir of at most limit values.
+func (g *group) sample(metric string, v float64, limit int) {
 	n := g.seen[metric]
 	g.seen[metric] = n + 1
-	if vs := g.values[metric]; len(vs) < MaxSamples {
+	if limit <= 0 {
+		return
+	}
+	if vs := g.values[metric]; len(vs) < limit {
 		g.values[metric] = append(vs, v)
-	} else if j := rand.IntN(n + 1); j < MaxSamples {
+	} else if j := rand.IntN(n + 1); j < limit {
 		vs[j] = v
 	}
+}
+
+// SetSamples sets how many values of each latency metric (per dimension
+// value) a write keeps at most (default MaxSamples; the rest are sampled
+// out uniformly). 0 writes counts only: no latency metric at all, the
+// smallest log volume. Call it before the first metric is recorded.
+func (m *EMF) SetSamples(n int) {
+	m.mu.Lock()
+	m.samples = max(n, 0)
+	m.mu.Unlock()
 }
 
 // NewEMF writes metrics of function fn in namespace ns to w (stdout in
@@ -74,7 +88,7 @@ func NewEMF(w io.Writer, ns, fn string, now func() time.Time) *EMF {
 	if now == nil {
 		now = time.Now
 	}
-	return &EMF{ns: ns, fn: fn, w: w, now: now, groups: map[dim]*group{}}
+	return &EMF{ns: ns, fn: fn, w: w, now: now, samples: MaxSamples, groups: map[dim]*group{}}
 }
 
 func (m *EMF) grp(d dim) *group {
@@ -95,7 +109,7 @@ func (m *EMF) count(d dim, metric string, n float64) {
 func (m *EMF) value(d dim, metric string, v float64) {
 	m.mu.Lock()
 	g := m.grp(d)
-	g.sample(metric, v)
+	g.sample(metric, v, m.samples)
 	m.mu.Unlock()
 }
 
@@ -154,7 +168,7 @@ func (m *EMF) PluginCall(namespace string, d time.Duration, err error) {
 	if err != nil {
 		g.counts["PluginErrors"]++
 	}
-	g.sample("PluginLatency", ms(d))
+	g.sample("PluginLatency", ms(d), m.samples)
 	m.mu.Unlock()
 }
 
@@ -176,7 +190,7 @@ func (m *EMF) Posted(outcome string, attempts int, d time.Duration) {
 		g.counts["PostRetries"] += float64(attempts - 1)
 	}
 	if outcome == "ok" {
-		g.sample("PostLatency", ms(d))
+		g.sample("PostLatency", ms(d), m.samples)
 	}
 	m.mu.Unlock()
 }
@@ -186,7 +200,7 @@ func (m *EMF) Posted(outcome string, attempts int, d time.Duration) {
 func (m *EMF) OrderWaited(d time.Duration, forced bool) {
 	m.mu.Lock()
 	g := m.grp(none)
-	g.sample("OrderWait", ms(d))
+	g.sample("OrderWait", ms(d), m.samples)
 	if forced {
 		g.counts["OrderForced"]++
 	}
@@ -205,7 +219,7 @@ func (m *EMF) Invocation(route string, d time.Duration, err error) {
 	if err != nil {
 		g.counts["InvocationErrors"]++
 	}
-	g.sample("Duration", ms(d))
+	g.sample("Duration", ms(d), m.samples)
 	m.mu.Unlock()
 }
 
@@ -214,6 +228,10 @@ func (m *EMF) Pruned(n int) { m.count(none, "Pruned", float64(n)) }
 
 // Swept counts connections removed because their liveness expired.
 func (m *EMF) Swept(n int) { m.count(none, "Swept", float64(n)) }
+
+// SweptAlive counts connections whose registry liveness expired but that
+// API Gateway still held (HandlerOptions.Liveness): touched, not removed.
+func (m *EMF) SweptAlive(n int) { m.count(none, "SweptAlive", float64(n)) }
 
 // ColdStart records this execution environment's initialisation time.
 func (m *EMF) ColdStart(init time.Duration) {
@@ -238,7 +256,7 @@ func (m *EMF) Settle() {
 func (m *EMF) settleLocked(now time.Time) {
 	for _, ts := range m.pending {
 		if lat := now.UnixMilli() - ts; lat >= 0 {
-			m.grp(none).sample("DeliveryLatency", float64(lat))
+			m.grp(none).sample("DeliveryLatency", float64(lat), m.samples)
 		}
 	}
 	m.pending = m.pending[:0]

@@ -30,6 +30,7 @@ type fakeAPI struct {
 	posts   int                   // attempts, including faults
 	signed  bool                  // every request carried a SigV4 header
 	deletes []core.ConnID
+	gets    []core.ConnID // GetConnection lookups, whatever the answer
 	// hold, when set, is called (without mu) before a request is answered:
 	// a test makes a post hang there.
 	hold    func(ctx context.Context, id core.ConnID, body string)
@@ -86,7 +87,11 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256") {
 		f.signed = false
 	}
-	f.posts++
+	if r.Method == http.MethodGet {
+		f.gets = append(f.gets, id)
+	} else {
+		f.posts++
+	}
 	status := http.StatusOK
 	if f.gone[id] {
 		status = http.StatusGone
@@ -94,7 +99,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		status = q[0]
 		f.faults[id] = q[1:]
 	}
-	if status == http.StatusOK {
+	if status == http.StatusOK && r.Method != http.MethodGet {
 		f.log = append(f.log, call{conn: id, data: string(body), del: r.Method == http.MethodDelete})
 		if r.Method == http.MethodDelete {
 			f.deletes = append(f.deletes, id)
@@ -106,6 +111,12 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `{"message":"%s"}`, errorTypes[status])
+		return
+	}
+	if r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, `{"connectedAt":"2026-12-01T08:00:00Z","lastActiveAt":"2026-12-01T08:00:00Z","identity":{"sourceIp":"127.0.0.1","userAgent":"test"}}`)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

@@ -41,6 +41,18 @@ type HandlerOptions struct {
 	SweepEvery time.Duration
 	// SweepLimit bounds the connections one sweep removes (default 64).
 	SweepLimit int
+	// Liveness, when set, makes the sweep ask API Gateway first: each
+	// connection whose liveness expired in the registry is looked up
+	// (Sender.Alive, GetConnection); one API Gateway still holds is alive
+	// and touched, not removed — a member that only listens sends nothing
+	// (its client pings only when nothing arrives), so its registry
+	// liveness lapses although its socket is fine. Only connections API
+	// Gateway answers 410 for are disconnected (their $disconnect was
+	// lost); an unanswered lookup is retried at the next sweep. nil: the
+	// router's sweep (Router.Sweep) removes every expired connection.
+	// Clients then need not ping for liveness, only for API Gateway's
+	// 10-minute idle timeout (docs/LAMBDA.md). *redis.Store implements it.
+	Liveness LivenessStore
 	// Expiry, when set, indexes every connection's token expiry in Redis
 	// (a sorted set under Key("texp")) so that the function closes a
 	// connection whose token expired even when it sends nothing: every
@@ -72,6 +84,13 @@ type Handler struct {
 	sweeping   bool
 	lastExpiry time.Time
 	endpoint   string // the last event's Management API endpoint
+}
+
+// LivenessStore is the part of the registry (core.Registry) the sweep
+// uses when HandlerOptions.Liveness is set.
+type LivenessStore interface {
+	Expired(ctx context.Context, limit int) ([]core.ConnID, error)
+	Touch(ctx context.Context, ids ...core.ConnID) error
 }
 
 // ExpiryStore is what the token-expiry index needs of Redis;
@@ -309,17 +328,20 @@ func (h *Handler) finish(ctx context.Context, b *batch) {
 	if !h.sweepDue() {
 		return
 	}
-	n, err := h.o.Router.Sweep(ctx, h.o.SweepLimit)
+	n, kept, err := h.sweep(ctx, b.endpoint)
 	h.mu.Lock()
 	h.sweeping = false
 	h.mu.Unlock()
 	if err != nil {
 		h.log.Warn("sweep failed", "err", err)
 	}
-	if n > 0 {
-		h.log.Info("swept expired connections", "n", n)
-		if h.o.Metrics != nil {
+	if n > 0 || kept > 0 {
+		h.log.Info("swept expired connections", "n", n, "alive", kept)
+		if h.o.Metrics != nil && n > 0 {
 			h.o.Metrics.Swept(n)
+		}
+		if h.o.Metrics != nil && kept > 0 {
+			h.o.Metrics.SweptAlive(kept)
 		}
 	}
 	for _, g := range b.flush() {
@@ -382,6 +404,59 @@ func (h *Handler) closeExpired(ctx context.Context, b *batch, force bool) {
 		_ = h.o.Router.Disconnect(ctx, g)
 	}
 	b.flush()
+}
+
+// sweep disconnects up to SweepLimit connections whose liveness expired,
+// asking API Gateway first when Liveness is set (see there). It returns
+// how many it disconnected and how many API Gateway still held (touched).
+func (h *Handler) sweep(ctx context.Context, endpoint string) (swept, alive int, err error) {
+	if h.o.Liveness == nil {
+		n, err := h.o.Router.Sweep(ctx, h.o.SweepLimit)
+		return n, 0, err
+	}
+	ids, err := h.o.Liveness.Expired(ctx, h.o.SweepLimit)
+	if err != nil || len(ids) == 0 {
+		return 0, 0, err
+	}
+	// Look them up in parallel (as many at once as posts).
+	state := make([]int8, len(ids)) // 1 alive, -1 gone, 0 unknown
+	sem := make(chan struct{}, h.o.Sender.o.Workers)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ok, err := h.o.Sender.Alive(ctx, endpoint, id)
+			switch {
+			case err != nil:
+				h.log.Warn("sweep: connection lookup failed (checked again at the next sweep)", "conn", id, "err", err)
+			case ok:
+				state[i] = 1
+			default:
+				state[i] = -1
+			}
+		}()
+	}
+	wg.Wait()
+	var live []core.ConnID
+	for i, id := range ids {
+		switch state[i] {
+		case 1:
+			live = append(live, id)
+		case -1:
+			if err := h.o.Router.Disconnect(ctx, id); err != nil {
+				return swept, len(live), fmt.Errorf("awsapigw: sweep: %w", err)
+			}
+			swept++
+		}
+	}
+	if len(live) > 0 {
+		if err := h.o.Liveness.Touch(ctx, live...); err != nil {
+			return swept, 0, fmt.Errorf("awsapigw: sweep: touch %d live connections: %w", len(live), err)
+		}
+	}
+	return swept, len(live), nil
 }
 
 // sweepDue reports (and claims) the environment's next sweep.

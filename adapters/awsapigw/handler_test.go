@@ -75,7 +75,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHandler(HandlerOptions{Router: r, Sender: snd, Metrics: emf, Now: clk.Now, Logger: quiet})
+	h, err := NewHandler(HandlerOptions{Router: r, Sender: snd, Metrics: emf, Liveness: st, Now: clk.Now, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,13 +205,88 @@ func TestGoneIsPrunedAndLeaveAnnounced(t *testing.T) {
 	}
 }
 
-func TestSweepRemovesSilentConnections(t *testing.T) {
+// TestSweepAsksAPIGatewayFirst: B sends nothing for longer than the
+// liveness TTL while A keeps talking. Whether B is removed depends on what
+// API Gateway says of it: a member that only listens is still connected
+// and must keep receiving; one whose $disconnect was lost is gone; an
+// unanswered lookup removes nobody and is asked again at the next sweep.
+func TestSweepAsksAPIGatewayFirst(t *testing.T) {
+	tests := []struct {
+		name       string
+		say        bool  // A's frames are messages fanned out to B (else pings)
+		status     []int // API Gateway's answers to B's lookups (none: connected)
+		gone       bool  // B is gone (every lookup 410)
+		wantMember bool
+		wantMetric string
+	}{
+		{name: "listening member stays", say: true, wantMember: true, wantMetric: `"SweptAlive":`},
+		{name: "lost $disconnect is swept", gone: true, wantMember: false, wantMetric: `"Swept":1`},
+		{name: "failed lookups keep it until one answers", status: []int{500, 500}, wantMember: true, wantMetric: `"SweptAlive":`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			r.connect("A", "ann", time.Hour)
+			r.connect("B", "bob", time.Hour)
+			r.send("A", `{"type":"join","room":"r1","id":"j"}`)
+			r.send("B", `{"type":"join","room":"r1","id":"j"}`)
+			r.api.mu.Lock()
+			r.api.gone["B"] = tt.gone
+			r.api.mu.Unlock()
+			for i := range 8 {
+				r.clk.Add(25 * time.Second)
+				if i == 2 {
+					// B's liveness (1 min) lapses now: the next two
+					// sweeps' lookups fail in the failing case.
+					r.api.mu.Lock()
+					r.api.faults["B"] = tt.status
+					r.api.mu.Unlock()
+				}
+				if tt.say {
+					r.send("A", fmt.Sprintf(`{"type":"echo.say","room":"r1","id":"m%d","data":{}}`, i))
+				} else {
+					r.send("A", `{"type":"ping","id":"p"}`)
+				}
+			}
+			members, _ := r.store.Members(context.Background(), "r1")
+			isMember := len(members) == 2
+			if isMember != tt.wantMember || members[0].Conn != "A" {
+				t.Fatalf("members after B's liveness expired: %+v (want B a member: %v)", members, tt.wantMember)
+			}
+			r.api.mu.Lock()
+			lookups, faultsLeft := len(r.api.gets), len(r.api.faults["B"])
+			r.api.mu.Unlock()
+			if lookups == 0 || faultsLeft > 0 {
+				t.Fatalf("the sweep asked API Gateway %d times, %d scripted failures left", lookups, faultsLeft)
+			}
+			sawLeave := strings.Contains(strings.Join(r.api.types("A"), ","), "echo.left")
+			if sawLeave == tt.wantMember {
+				t.Fatalf("A saw B leave: %v, want %v", sawLeave, !tt.wantMember)
+			}
+			if tt.say {
+				// B got every message, the last ones included.
+				if n := strings.Count(strings.Join(r.api.types("B"), ","), "echo.said"); n != 8 {
+					t.Fatalf("B got %d of 8 messages: %v", n, r.api.types("B"))
+				}
+			}
+			r.emf.Flush()
+			if !strings.Contains(r.out.String(), tt.wantMetric) {
+				t.Fatalf("no %s metric in %s", tt.wantMetric, r.out.String())
+			}
+		})
+	}
+}
+
+// TestSweepWithoutLivenessRemovesSilentConnections: without
+// HandlerOptions.Liveness the router's sweep removes a silent connection
+// without asking API Gateway (the behaviour before the lookup).
+func TestSweepWithoutLivenessRemovesSilentConnections(t *testing.T) {
 	r := newRig(t)
+	r.h.o.Liveness = nil
 	r.connect("A", "ann", time.Hour)
 	r.connect("B", "bob", time.Hour)
 	r.send("A", `{"type":"join","room":"r1","id":"j"}`)
 	r.send("B", `{"type":"join","room":"r1","id":"j"}`)
-	// B goes silent and its $disconnect is lost; A keeps talking.
 	for range 5 {
 		r.clk.Add(25 * time.Second)
 		r.send("A", `{"type":"ping","id":"p"}`)
@@ -495,5 +570,52 @@ func TestMetricsAggregatedPerInterval(t *testing.T) {
 	}
 	if values != MaxSamples || count != 3*MaxSamples {
 		t.Fatalf("%d Duration values (want the %d-value sample), %v invocations counted (want %d)", values, MaxSamples, count, 3*MaxSamples)
+	}
+}
+
+// TestMetricSamples: SetSamples bounds the latency values a write keeps
+// (0: counts only), while counts stay exact.
+func TestMetricSamples(t *testing.T) {
+	tests := []struct {
+		name       string
+		set        int // -1: leave the default
+		wantValues int
+	}{
+		{"default", -1, MaxSamples},
+		{"fewer", 20, 20},
+		{"counts only", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			m := NewEMF(&out, "Classgate", "fn", nil)
+			if tt.set >= 0 {
+				m.SetSamples(tt.set)
+			}
+			const n = 2 * MaxSamples
+			for i := range n {
+				m.Invocation("$default", time.Duration(i)*time.Microsecond, nil)
+			}
+			m.Flush()
+			values, count := 0, 0.0
+			for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+				var doc map[string]any
+				if err := json.Unmarshal([]byte(l), &doc); err != nil {
+					t.Fatalf("not JSON: %s", l)
+				}
+				switch vs := doc["Duration"].(type) {
+				case []any:
+					values += len(vs)
+				case float64:
+					values++
+				}
+				if c, ok := doc["Invocations"].(float64); ok {
+					count += c
+				}
+			}
+			if values != tt.wantValues || count != n {
+				t.Fatalf("%d Duration values (want %d), %v invocations counted (want %d)", values, tt.wantValues, count, n)
+			}
+		})
 	}
 }

@@ -252,6 +252,24 @@ func (s *Sender) post(ctx context.Context, endpoint string, id core.ConnID, fram
 	}
 }
 
+// Alive asks API Gateway whether it still holds the connection
+// (GetConnection, one attempt bounded by PostTimeout): true when it
+// answers, false for 410 Gone, an error otherwise (throttled, transport,
+// timeout: ask again later). Not a billed message: only client messages
+// and posts to @connections are.
+func (s *Sender) Alive(ctx context.Context, endpoint string, id core.ConnID) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.PostTimeout)
+	defer cancel()
+	_, err := s.client(endpoint).GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(string(id))})
+	switch classify(err) {
+	case "ok":
+		return true, nil
+	case "gone":
+		return false, nil
+	}
+	return false, fmt.Errorf("awsapigw: get connection %s: %w", id, err)
+}
+
 // del deletes a connection (one retry budget, like post).
 func (s *Sender) del(ctx context.Context, endpoint string, id core.ConnID, code int, reason string) error {
 	s.log.Info("closing connection (API Gateway cannot send the close code)", "conn", id, "code", code, "reason", reason)

@@ -71,6 +71,9 @@ type lambdaEnv struct {
 	// aggregated metrics (1m; negative: after every invocation).
 	Namespace    string
 	MetricsEvery time.Duration
+	// METRICS_SAMPLES: values kept per latency metric per write
+	// (awsapigw.MaxSamples, 500; 0: counts only).
+	MetricsSamples int
 	// COMPILE_CACHE: "on" (default: the wazero cache in
 	// $TMPDIR/classgate-wazero unless plugins.cache_dir is set) or "off"
 	// (compile in memory).
@@ -88,7 +91,7 @@ type lambdaEnv struct {
 
 func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
 	le := lambdaEnv{Workers: 16, PostBudget: 2 * time.Second, PostTimeout: awsapigw.DefaultPostTimeout,
-		OrderWait: 2 * time.Second, OrderLease: 5 * time.Second, Order: true, ExpiryEvery: time.Second, MetricsEvery: awsapigw.DefaultMetricsEvery, SweepEvery: 30 * time.Second, SweepLimit: 64, Namespace: "Classgate", CompileCache: true}
+		OrderWait: 2 * time.Second, OrderLease: 5 * time.Second, Order: true, ExpiryEvery: time.Second, MetricsEvery: awsapigw.DefaultMetricsEvery, MetricsSamples: awsapigw.MaxSamples, SweepEvery: 30 * time.Second, SweepLimit: 64, Namespace: "Classgate", CompileCache: true}
 	const prefix = "CLASSGATE_LAMBDA__"
 	var rest []string
 	var errs []error
@@ -138,6 +141,11 @@ func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
 			le.MetricsEvery, err = time.ParseDuration(v)
 			if err == nil && le.MetricsEvery == 0 {
 				err = errors.New("must not be 0 (negative: after every invocation)")
+			}
+		case "METRICS_SAMPLES":
+			le.MetricsSamples, err = strconv.Atoi(v)
+			if err == nil && le.MetricsSamples < 0 {
+				err = errors.New("must not be negative (0: counts only)")
 			}
 		case "COMPILE_CACHE":
 			switch v {
@@ -269,6 +277,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 	pluginInit := time.Since(pstart)
 	fn := envValue(environ, "AWS_LAMBDA_FUNCTION_NAME")
 	emf := awsapigw.NewEMF(stdout, le.Namespace, fn, nil)
+	emf.SetSamples(le.MetricsSamples)
 	order := awsapigw.OrderOptions{Wait: le.OrderWait, Lease: le.OrderLease}
 	if le.Order {
 		order.Store = store
@@ -292,7 +301,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		return nil, err
 	}
 	h, err := awsapigw.NewHandler(awsapigw.HandlerOptions{Router: router, Sender: sender, Metrics: emf,
-		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Expiry: store, ExpiryEvery: le.ExpiryEvery, MetricsEvery: le.MetricsEvery, Logger: log})
+		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Liveness: store, Expiry: store, ExpiryEvery: le.ExpiryEvery, MetricsEvery: le.MetricsEvery, Logger: log})
 	if err != nil {
 		return nil, err
 	}

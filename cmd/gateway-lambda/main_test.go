@@ -21,11 +21,12 @@ func TestParseLambdaEnv(t *testing.T) {
 	}{
 		{"defaults", []string{"PATH=/bin"}, func(le lambdaEnv) bool {
 			return le.Workers == 16 && le.PostBudget == 2*time.Second && le.SweepEvery == 30*time.Second && le.CompileCache && le.Namespace == "Classgate" &&
-				le.Order && le.OrderWait == 2*time.Second && le.OrderLease == 5*time.Second && le.PostTimeout == time.Second && le.ExpiryEvery == time.Second && le.MetricsEvery == time.Minute
+				le.Order && le.OrderWait == 2*time.Second && le.OrderLease == 5*time.Second && le.PostTimeout == time.Second && le.ExpiryEvery == time.Second && le.MetricsEvery == time.Minute &&
+				le.MetricsSamples == 500
 		}, 1, ""},
 		{"order keys", []string{"CLASSGATE_LAMBDA__ORDER=off", "CLASSGATE_LAMBDA__ORDER_WAIT=300ms", "CLASSGATE_LAMBDA__ORDER_LEASE=2s",
-			"CLASSGATE_LAMBDA__POST_TIMEOUT=250ms", "CLASSGATE_LAMBDA__EXPIRY_EVERY=-1s", "CLASSGATE_LAMBDA__METRICS_EVERY=-1s"}, func(le lambdaEnv) bool {
-			return le.MetricsEvery < 0 && !le.Order && le.OrderWait == 300*time.Millisecond && le.OrderLease == 2*time.Second && le.PostTimeout == 250*time.Millisecond && le.ExpiryEvery < 0
+			"CLASSGATE_LAMBDA__POST_TIMEOUT=250ms", "CLASSGATE_LAMBDA__EXPIRY_EVERY=-1s", "CLASSGATE_LAMBDA__METRICS_EVERY=-1s", "CLASSGATE_LAMBDA__METRICS_SAMPLES=0"}, func(le lambdaEnv) bool {
+			return le.MetricsEvery < 0 && le.MetricsSamples == 0 && !le.Order && le.OrderWait == 300*time.Millisecond && le.OrderLease == 2*time.Second && le.PostTimeout == 250*time.Millisecond && le.ExpiryEvery < 0
 		}, 0, ""},
 		{"bad order values", []string{"CLASSGATE_LAMBDA__ORDER=sometimes", "CLASSGATE_LAMBDA__ORDER_WAIT=0s"}, nil, 0, `ORDER: must be "on" or "off"`},
 		{"non-positive post timeout", []string{"CLASSGATE_LAMBDA__POST_TIMEOUT=0s"}, nil, 0, "POST_TIMEOUT: must be positive"},
@@ -35,6 +36,7 @@ func TestParseLambdaEnv(t *testing.T) {
 			return le.Endpoint == "http://127.0.0.1:1/s" && le.Workers == 4 && le.PostBudget == 500*time.Millisecond && le.SweepEvery < 0 &&
 				le.SweepLimit == 8 && !le.CompileCache && le.CacheSeed == "/var/task/c" && le.Namespace == "X"
 		}, 1, ""},
+		{"negative metric samples", []string{"CLASSGATE_LAMBDA__METRICS_SAMPLES=-5"}, nil, 0, "METRICS_SAMPLES: must not be negative"},
 		{"unknown key", []string{"CLASSGATE_LAMBDA__WORKRES=4"}, nil, 0, "CLASSGATE_LAMBDA__WORKRES: unknown key"},
 		{"bad values", []string{"CLASSGATE_LAMBDA__WORKERS=0", "CLASSGATE_LAMBDA__POST_BUDGET=soon", "CLASSGATE_LAMBDA__COMPILE_CACHE=maybe"}, nil, 0, "WORKERS: must be positive"},
 	}

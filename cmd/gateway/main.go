@@ -2,10 +2,13 @@
 // a WebSocket server, with the in-memory store (one machine) or Redis
 // (several nodes).
 //
-//	gateway [-config FILE] [-listen ADDR] [-dev] [-check]
+//	gateway [-config FILE] [-listen ADDR] [-dev] [-check] [-healthcheck]
 //
 // Configuration: defaults < YAML file < CLASSGATE_* environment < flags.
 // -check validates the configuration and exits without serving.
+// -healthcheck probes /healthz of the node the same configuration
+// describes (server.listen) and exits 0 when it answers 200: the
+// container image's HEALTHCHECK, which has no shell or curl.
 package main
 
 import (
@@ -54,6 +57,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	listen := fs.String("listen", "", "listen address (overrides server.listen)")
 	dev := fs.Bool("dev", false, "enable dev mode (token endpoint; never in production)")
 	check := fs.Bool("check", false, "validate the configuration and exit")
+	probe := fs.Bool("healthcheck", false, "probe /healthz of the node at server.listen; exit 0 when healthy")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +67,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	if *dev {
 		over["dev.enabled"] = true
+	}
+	if *probe {
+		addr, err := probeAddr(*listen, *cfgPath, environ, over)
+		if err != nil {
+			return err
+		}
+		return healthcheck(ctx, addr, stdout)
 	}
 	cfg, err := config.Load(*cfgPath, environ, over)
 	if err != nil {
