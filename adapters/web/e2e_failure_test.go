@@ -197,6 +197,8 @@ func TestClassroomFailurePaths(t *testing.T) {
 		}
 		failed := `[...document.querySelectorAll('[data-testid=message][data-status=failed]')]`
 		student.waitFor(t, "shown as not sent", failed+`.length === 1 && `+failed+`[0].querySelector('[data-testid=message-retry]') && `+failed+`[0].querySelector('[data-testid=message-discard]')`)
+		// On the phone the chat is a tab: open it, as a person would.
+		student.click(t, `[data-testid=tab-chat]`)
 		student.shot(t, "13-refused-message")
 		// Retry sends it again with a new id: refused again, still one line.
 		// (Scrolled to the end first, as a person would: on a phone the
@@ -208,6 +210,7 @@ func TestClassroomFailurePaths(t *testing.T) {
 		student.click(t, `[data-testid=message-discard]`)
 		student.waitFor(t, "discarded", failed+`.length === 0 && !classroom.chat().some(m => m.text === `+jsStr(long)+`)`)
 		teacher.mustEval(t, `!classroom.chat().some(m => m.text === `+jsStr(long)+`)`)
+		student.click(t, `[data-testid=tab-board]`)
 	})
 
 	step("offline emulation: a send while offline is shown once on every screen", func(t *testing.T) {

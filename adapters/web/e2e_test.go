@@ -41,7 +41,7 @@ import (
 
 const (
 	// e2eBudget bounds the whole browser test.
-	e2eBudget = 90 * time.Second
+	e2eBudget = 120 * time.Second
 	// waitBudget bounds each wait for something to appear in a page.
 	waitBudget = 10 * time.Second
 )
@@ -94,35 +94,23 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.mustEval(t, `!document.querySelector('[data-testid=hand-button]').hidden`)
 	})
 
-	step("layout: chat input in view, 44 px touch targets on the phone", func(t *testing.T) {
-		// The phone (390×844, touch): every visible control at least 44×44
-		// CSS px, text at least 16 px, the chat input within the viewport.
-		var small []string
-		student.eval(t, `[...document.querySelectorAll('#classroom button, #classroom input, #classroom select')]
-			.filter(e => e.offsetParent !== null)
-			.map(e => [e, e.getBoundingClientRect()])
-			.filter(([e, r]) => r.width < 44 || r.height < 44)
-			.map(([e, r]) => (e.dataset.testid || e.id || e.tagName) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height))`, &small)
-		if len(small) > 0 {
-			t.Errorf("phone: touch targets under 44×44 px: %v", small)
-		}
-		student.mustEval(t, `parseFloat(getComputedStyle(document.querySelector('[data-testid=chat-input]')).fontSize) >= 16`)
-		inView := `(() => { const r = document.querySelector('[data-testid=chat-input]').getBoundingClientRect();
-			return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; })()`
-		student.mustEval(t, inView)
-		// Scrolled to the end, the chat's last line is above the pinned input.
-		student.mustEval(t, `(() => { window.scrollTo(0, document.documentElement.scrollHeight);
-			const l = document.querySelector('[data-testid=messages]').getBoundingClientRect();
-			const f = document.querySelector('.chat-form').getBoundingClientRect();
-			return l.bottom <= f.top; })()`)
-		student.shot(t, "layout-390x844")
-		// A tablet (768×1024, one column) and a laptop (1366×768): the input
-		// is in view without scrolling.
-		for _, vp := range [][2]int64{{768, 1024}, {1366, 768}} {
-			teacher.do(t, "resize", chromedp.EmulateViewport(vp[0], vp[1]))
-			teacher.waitFor(t, fmt.Sprintf("chat input in view at %dx%d", vp[0], vp[1]), inView)
-			teacher.shot(t, fmt.Sprintf("layout-%dx%d", vp[0], vp[1]))
-		}
+	step("layout: tabs, chat input in view, 44 px touch targets on phone and tablet", func(t *testing.T) {
+		// The phone (390×844, touch) and a tablet (768×1024, touch): board,
+		// chat and people as tabs, each showing its view alone; on every
+		// tab the chat input is within the viewport; every visible control
+		// at least 44×44 CSS px; input and message text at least 16 px, no
+		// visible text under 12 px. Measured with getBoundingClientRect and
+		// getComputedStyle.
+		student.checkNarrowLayout(t, "390x844")
+		teacher.do(t, "tablet", chromedp.EmulateViewport(768, 1024, chromedp.EmulateMobile, chromedp.EmulateTouch))
+		teacher.checkNarrowLayout(t, "768x1024")
+		// A laptop (1366×768): no tabs, board, people and chat side by
+		// side, the input in view without scrolling.
+		teacher.do(t, "laptop", chromedp.EmulateViewport(1366, 768))
+		teacher.waitFor(t, "no tabs on a laptop", `getComputedStyle(document.querySelector('[data-testid=tab-board]').parentElement).display === "none"`)
+		teacher.mustEval(t, `['board', 'messages', 'presence'].every(id => document.querySelector('[data-testid=' + id + ']').getBoundingClientRect().height > 0)`)
+		teacher.mustEval(t, chatInputInView)
+		teacher.shot(t, "layout-1366x768")
 		teacher.do(t, "restore", chromedp.EmulateViewport(1280, 800))
 	})
 
@@ -171,6 +159,14 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.type_(t, `[data-testid=chat-input]`, "\n")
 		teacher.waitFor(t, "student's message", `classroom.chat().some(m => m.text === "Thank you" && m.from.name === "Sam")`)
 		teacher.waitFor(t, "message in the DOM", `[...document.querySelectorAll('[data-testid=message] .text')].some(e => e.textContent === "Thank you")`)
+		// On the phone's board tab, the teacher's message is counted on the
+		// Chat tab; opening it shows the message and clears the count.
+		student.mustEval(t, `classroom.tab === "board" && document.querySelector('[data-testid=chat-unread]').textContent === "1" && !document.querySelector('[data-testid=chat-unread]').hidden`)
+		student.click(t, `[data-testid=tab-chat]`)
+		student.waitFor(t, "message visible on the chat tab", `[...document.querySelectorAll('[data-testid=message] .text')].some(e => e.textContent === "Welcome to class!" && e.getBoundingClientRect().height > 0)`)
+		student.mustEval(t, `document.querySelector('[data-testid=chat-unread]').hidden`)
+		student.shot(t, "03-chat-tab-student")
+		student.click(t, `[data-testid=tab-board]`)
 		teacher.shot(t, "03-chat-teacher")
 		student.shot(t, "03-chat-student")
 	})
@@ -181,10 +177,28 @@ func TestClassroomInBrowser(t *testing.T) {
 		teacher.waitFor(t, "hand in presence", `classroom.presence().some(p => p.name === "Sam" && p.status === "hand_raised")`)
 		teacher.waitFor(t, "hand in the DOM", `[...document.querySelectorAll('[data-testid=person][data-status=hand_raised]')].some(e => e.textContent.includes("Sam"))`)
 		teacher.waitFor(t, "hand counter", `!document.querySelector('[data-testid=hand-count]').hidden`)
+		// Hard to miss: first in the list, counted in the title, a chime
+		// (attempted: headless has no audio), and on the phone's People tab.
+		teacher.mustEval(t, `document.querySelector('[data-testid=person]').dataset.status === "hand_raised"`)
+		teacher.mustEval(t, `document.title.startsWith("(✋ 1) ") && classroom.chimes >= 1`)
+		student.mustEval(t, `!document.querySelector('[data-testid=tab-hands]').hidden`)
+		student.mustEval(t, `document.querySelector('[data-testid=lower-hand]') === null`)
 		teacher.shot(t, "04-hand-teacher")
-		student.click(t, `[data-testid=hand-button]`)
+		// A student cannot lower anyone's hand (presence.lower_hand is
+		// teacher-only): forbidden.
+		var res struct {
+			OK   bool   `json:"ok"`
+			Code string `json:"code"`
+		}
+		student.eval(t, `classroom.lowerHand(classroom.me.id)`, &res)
+		if res.OK || res.Code != "forbidden" {
+			t.Fatalf("student's lower_hand answered %+v, want code forbidden", res)
+		}
+		// The teacher lowers it with the button on the student's line.
+		teacher.click(t, `[data-testid=person][data-status=hand_raised] [data-testid=lower-hand]`)
 		teacher.waitFor(t, "hand lowered", `classroom.presence().some(p => p.name === "Sam" && p.status !== "hand_raised")`)
-		teacher.waitFor(t, "hand counter gone", `document.querySelector('[data-testid=hand-count]').hidden`)
+		teacher.waitFor(t, "hand counter gone", `document.querySelector('[data-testid=hand-count]').hidden && !document.title.startsWith("(")`)
+		student.waitFor(t, "student sees own hand down", `document.querySelector('[data-testid=hand-button]').getAttribute('aria-pressed') === "false"`)
 	})
 
 	step("the student's clear is refused", func(t *testing.T) {
@@ -209,6 +223,11 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.waitFor(t, "board restored", `classroom.elements().length === 1 && classroom.elements()[0].kind === "stroke"`)
 		student.waitFor(t, "stroke re-rendered", `classroom.ink(800, 500, 12) < 160`)
 		student.waitFor(t, "chat restored", `["Welcome to class!", "Thank you"].every(x => classroom.chat().some(m => m.text === x))`)
+		// History is honest: the restored messages (from chat.history) keep
+		// the time they were sent, shown on every line.
+		student.mustEval(t, `classroom.chat().length >= 2 && classroom.chat().every(m => m.ts > 1.7e12 && m.ts <= Date.now())`)
+		student.mustEval(t, `(() => { const ts = [...document.querySelectorAll('[data-testid=message] time')];
+			return ts.length >= 2 && ts.every(e => e.hasAttribute('datetime') && !e.classList.contains('unknown')); })()`)
 		student.shot(t, "06-reloaded-student")
 	})
 
@@ -241,6 +260,9 @@ func TestClassroomInBrowser(t *testing.T) {
 		teacher.waitFor(t, "board drawn", `classroom.ink(800, 500, 12) < 160`)
 		teacher.shot(t, "doc-classroom-1366x768")
 		student.shot(t, "doc-classroom-390x844")
+		student.click(t, `[data-testid=tab-chat]`)
+		student.shot(t, "doc-classroom-390x844-chat")
+		student.click(t, `[data-testid=tab-board]`)
 	})
 }
 
@@ -571,6 +593,70 @@ func (u *browserUser) type_(t *testing.T, sel, text string) {
 func (u *browserUser) reload(t *testing.T) {
 	t.Helper()
 	u.do(t, "reload", chromedp.Reload())
+}
+
+// chatInputInView is true when the chat input is inside the viewport.
+const chatInputInView = `(() => { const r = document.querySelector('[data-testid=chat-input]').getBoundingClientRect();
+	return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; })()`
+
+// narrowLayoutJS measures the page on a narrow touch screen and returns the
+// problems found ([] when none): controls under 44×44 px, the chat input or
+// message text under 16 px, visible text under 12 px, the chat input out of
+// the viewport.
+const narrowLayoutJS = `(() => {
+	const bad = [];
+	const visible = (e) => { const r = e.getBoundingClientRect(); return e.offsetParent !== null && r.width > 0 && r.height > 0; };
+	for (const e of document.querySelectorAll('#classroom button, #classroom input:not([type=radio]), #classroom select')) {
+		if (!visible(e)) continue;
+		const r = e.getBoundingClientRect();
+		if (r.width < 44 || r.height < 44) bad.push('target ' + (e.dataset.testid || e.id || e.tagName) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+	}
+	for (const sel of ['[data-testid=chat-input]', '[data-testid=message] .text', '[data-testid=person] .name']) {
+		for (const e of document.querySelectorAll(sel)) {
+			if (visible(e) && parseFloat(getComputedStyle(e).fontSize) < 16) bad.push('text ' + sel + ' ' + getComputedStyle(e).fontSize);
+		}
+	}
+	const walk = document.createTreeWalker(document.querySelector('#classroom'), NodeFilter.SHOW_TEXT);
+	for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+		const e = n.parentElement;
+		if (!n.textContent.trim() || !e || !visible(e) || e.closest('.sr')) continue;
+		if (parseFloat(getComputedStyle(e).fontSize) < 12) bad.push('small text "' + n.textContent.trim().slice(0, 20) + '" ' + getComputedStyle(e).fontSize);
+	}
+	if (!` + chatInputInView + `) bad.push('chat input out of view');
+	return bad;
+})()`
+
+// checkNarrowLayout checks the tabbed layout of a narrow screen: each tab
+// shows its view alone, the chat input stays in view on every tab, and
+// narrowLayoutJS finds nothing on any of them. It ends on the board tab.
+func (u *browserUser) checkNarrowLayout(t *testing.T, size string) {
+	t.Helper()
+	u.waitFor(t, "tabs shown at "+size, `getComputedStyle(document.querySelector('[data-testid=tab-board]').parentElement).display !== "none"`)
+	views := map[string]string{"board": "board", "chat": "messages", "people": "presence"}
+	for _, tab := range []string{"chat", "people", "board"} {
+		u.click(t, `[data-testid=tab-`+tab+`]`)
+		u.waitFor(t, tab+" tab selected", `classroom.tab === "`+tab+`" && document.querySelector('[data-testid=tab-`+tab+`]').getAttribute('aria-selected') === "true"`)
+		for name, testid := range views {
+			shown := `document.querySelector('[data-testid=` + testid + `]').getBoundingClientRect().height > 0`
+			if name != tab {
+				shown = "!" + shown
+			}
+			u.mustEval(t, shown)
+		}
+		// Scrolled to the end, the input is still in view and nothing is
+		// hidden under it.
+		u.mustEval(t, `(window.scrollTo(0, document.documentElement.scrollHeight), true)`)
+		var bad []string
+		u.eval(t, narrowLayoutJS, &bad)
+		if len(bad) > 0 {
+			t.Errorf("%s, %s tab: %v", size, tab, bad)
+		}
+		if tab == "chat" {
+			u.mustEval(t, `(() => { const l = document.querySelector('[data-testid=messages]').getBoundingClientRect();
+				const f = document.querySelector('.chat-form').getBoundingClientRect(); return l.bottom <= f.top + 1; })()`)
+		}
+		u.shot(t, "layout-"+size+"-"+tab)
+	}
 }
 
 type rect struct{ X, Y, W, H float64 }

@@ -119,6 +119,14 @@ let client = null;
 
 const S = {
   /** @type {User | null} */ me: null,
+  /** Narrow screens: the tab shown. @type {'board' | 'chat' | 'people'} */
+  tab: 'board',
+  /** Chat messages from others received while the chat tab was not shown. */
+  unread: 0,
+  /** Raised hands at the last render, and chimes played (teachers). */
+  hands: 0,
+  chimes: 0,
+  /** @type {any} */ audio: null,
   room: '',
   /** Plugin namespaces enabled in the room (from `joined`). @type {string[]} */
   features: [],
@@ -493,6 +501,10 @@ function onFrame(f) {
       renderChat();
       break;
     case 'chat.message':
+      if (S.tab !== 'chat' && f.from && asUser(f.from).id !== S.me?.id && !S.chat.has(Number(f.seq))) {
+        S.unread++;
+        renderUnread();
+      }
       addChat({ seq: f.seq, from: f.from, text: d.text, ts: f.ts });
       if (f.from) S.typing.delete(asUser(f.from).id);
       renderChat();
@@ -1279,11 +1291,23 @@ function upsertPerson(u, status) {
 
 /** @param {Person} a @param {Person} b */
 function personOrder(a, b) {
-  const rank = (/** @type {Person} */ p) => (p.role === 'teacher' ? 0 : p.status === 'hand_raised' ? 1 : 2);
+  // Raised hands first (oldest order kept by name), then teachers, then the rest.
+  const rank = (/** @type {Person} */ p) => (p.status === 'hand_raised' ? 0 : p.role === 'teacher' ? 1 : 2);
   return rank(a) - rank(b) || a.name.localeCompare(b.name);
 }
 
+/**
+ * The teacher's "Lower" button on a raised hand (presence.lower_hand).
+ * @param {Person} p
+ */
+function lowerButton(p) {
+  const b = h('button', { type: 'button', class: 'lower', 'data-testid': 'lower-hand', 'aria-label': `Lower ${p.name}'s hand` }, ['Lower']);
+  b.addEventListener('click', () => lowerHand(p.id));
+  return b;
+}
+
 function renderPresence() {
+  const teacher = S.me?.role === 'teacher';
   const people = [...S.people.values()].sort(personOrder);
   $('presence').replaceChildren(
     ...people.map((p) =>
@@ -1301,6 +1325,7 @@ function renderPresence() {
           h('span', { class: 'hand-icon', 'aria-label': 'hand raised' }, ['✋']),
           h('span', { class: 'name' }, [p.name + (p.id === S.me?.id ? ' (you)' : '')]),
           h('span', { class: 'role' }, [p.role]),
+          ...(teacher && p.status === 'hand_raised' && p.id !== S.me?.id ? [lowerButton(p)] : []),
         ],
       ),
     ),
@@ -1310,6 +1335,13 @@ function renderPresence() {
   const hc = $('hand-count');
   hc.hidden = hands === 0;
   hc.textContent = `✋ ${hands}`;
+  const th = $('tab-hands');
+  th.hidden = hands === 0;
+  th.textContent = `✋ ${hands}`;
+  // Hard to miss for a teacher in another tab or window: the title counts hands.
+  document.title = (teacher && hands > 0 ? `(✋ ${hands}) ` : '') + `${S.room} — classgate`;
+  if (teacher && hands > S.hands) chime();
+  S.hands = hands;
   const mine = S.me ? S.people.get(S.me.id)?.status === 'hand_raised' : false;
   const hb = $('hand');
   hb.setAttribute('aria-pressed', String(mine));
@@ -1332,10 +1364,102 @@ function setHand(up) {
     },
   );
 }
+/**
+ * A teacher lowers another user's raised hand (refused with `forbidden` for
+ * other roles).
+ * @param {string} userId
+ * @returns {Promise<{ok: boolean, seq?: number, code?: string}>}
+ */
+function lowerHand(userId) {
+  if (!client) return Promise.resolve({ ok: false, code: 'closed' });
+  return client.send('presence.lower_hand', S.room, { user: userId }).then(
+    (ack) => ({ ok: true, seq: ack.seq }),
+    (err) => {
+      showError(err);
+      return { ok: false, code: err.code || 'error' };
+    },
+  );
+}
+
+/**
+ * A short, quiet two-tone chime when a hand goes up (teachers only). Browsers
+ * allow sound only after the user interacted with the page; before that, or
+ * without Web Audio, it is silently skipped. `classroom.chimes` counts them.
+ */
+function chime() {
+  S.chimes++;
+  try {
+    const AC = /** @type {any} */ (window).AudioContext;
+    if (!AC) return;
+    S.audio ??= new AC();
+    const ac = S.audio;
+    if (ac.state !== 'running') return;
+    const g = ac.createGain();
+    g.gain.value = 0.04;
+    g.connect(ac.destination);
+    [660, 880].forEach((f, i) => {
+      const o = ac.createOscillator();
+      o.frequency.value = f;
+      o.connect(g);
+      o.start(ac.currentTime + i * 0.12);
+      o.stop(ac.currentTime + i * 0.12 + 0.1);
+    });
+  } catch {
+    /* no sound: the title and the list still show it */
+  }
+}
+
 $('hand').addEventListener('click', () => {
   const mine = S.me ? S.people.get(S.me.id)?.status === 'hand_raised' : false;
   setHand(!mine);
 });
+
+// ------------------------------------------------------------------ tabs
+
+/** @type {('board' | 'chat' | 'people')[]} */
+const TABS = ['board', 'chat', 'people'];
+
+/**
+ * Shows one view on narrow screens (CSS hides the others below 900 px; wider
+ * screens show all three whatever the tab).
+ * @param {'board' | 'chat' | 'people'} name
+ */
+function showTab(name) {
+  S.tab = name;
+  $('classroom').dataset.tab = name;
+  for (const t of TABS) {
+    const b = $('tab-' + t);
+    b.setAttribute('aria-selected', String(t === name));
+    b.tabIndex = t === name ? 0 : -1;
+  }
+  if (name === 'chat') {
+    S.unread = 0;
+    renderUnread();
+    const ol = $('messages');
+    ol.scrollTop = ol.scrollHeight;
+  }
+}
+
+function renderUnread() {
+  const u = $('chat-unread');
+  u.hidden = S.unread === 0;
+  u.textContent = String(S.unread);
+  u.setAttribute('aria-label', `${S.unread} unread`);
+}
+
+for (const t of TABS) {
+  const b = $('tab-' + t);
+  b.addEventListener('click', () => showTab(t));
+  // Arrow keys move between tabs (WAI-ARIA tabs pattern).
+  b.addEventListener('keydown', (e) => {
+    const i = TABS.indexOf(t);
+    const next = e.key === 'ArrowRight' ? TABS[(i + 1) % 3] : e.key === 'ArrowLeft' ? TABS[(i + 2) % 3] : null;
+    if (!next) return;
+    e.preventDefault();
+    showTab(next);
+    $('tab-' + next).focus();
+  });
+}
 
 $('signin-again').addEventListener('click', signInAgain);
 $('history-notice-close').addEventListener('click', () => {
@@ -1439,7 +1563,17 @@ const classroom = {
   clear: clearBoard,
   say,
   setHand,
+  lowerHand,
   setTool,
+  /** Hands-up chimes played (or attempted) so far. */
+  get chimes() {
+    return S.chimes;
+  },
+  /** The tab shown on narrow screens (`board`, `chat`, `people`). */
+  get tab() {
+    return S.tab;
+  },
+  showTab,
   /** Make reconnects wait until release() (a deterministic offline window). */
   hold() {
     if (!S.hold) S.hold = new Promise((r) => (S.release = r));
