@@ -369,7 +369,7 @@ func pageBase(t *testing.T, gw *gatewayProc) string {
 	if err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`src="/app.js"`)) {
+		if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`src="/app.js`)) {
 			return gw.url
 		}
 	}
