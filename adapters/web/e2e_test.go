@@ -264,6 +264,26 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.shot(t, "doc-classroom-390x844-chat")
 		student.click(t, `[data-testid=tab-board]`)
 	})
+
+	step("a long chat shows its newest lines and pages back through the rest", func(t *testing.T) {
+		// 60 more messages: with what is there, more than one page (50).
+		var n int
+		teacher.eval(t, `(async () => { for (let i = 1; i <= 60; i++) { const r = await classroom.say("line " + i); if (!r.ok) return -i; } return classroom.chat().length; })()`, &n)
+		if n < 61 {
+			t.Fatalf("teacher's lines: %d (a negative number is the refused one)", n)
+		}
+		student.waitFor(t, "all lines received", `classroom.chat().some(m => m.text === "line 60")`)
+		student.click(t, `[data-testid=tab-chat]`)
+		lines := `document.querySelectorAll('[data-testid=message]').length`
+		student.waitFor(t, "newest page shown", lines+` === 50 && !!document.querySelector('[data-testid=chat-earlier]')`)
+		student.mustEval(t, `[...document.querySelectorAll('[data-testid=message] .text')].at(-1).textContent === "line 60"`)
+		student.shot(t, "09-chat-paged")
+		for student.isTrue(t, `!!document.querySelector('[data-testid=chat-earlier]')`) {
+			student.click(t, `[data-testid=chat-earlier]`)
+		}
+		student.mustEval(t, lines+` === classroom.chat().length && [...document.querySelectorAll('[data-testid=message] .text')][0].textContent === classroom.chat()[0].text`)
+		student.click(t, `[data-testid=tab-board]`)
+	})
 }
 
 // ---------------------------------------------------------------- gateway
@@ -525,6 +545,14 @@ func (u *browserUser) evalRaw(expr string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(u.ctx, waitBudget)
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+}
+
+// isTrue reports whether the boolean expression expr is true now.
+func (u *browserUser) isTrue(t *testing.T, expr string) bool {
+	t.Helper()
+	var ok bool
+	u.eval(t, expr, &ok)
+	return ok
 }
 
 // mustEval fails unless expr is true now.

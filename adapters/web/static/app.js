@@ -123,6 +123,8 @@ const S = {
   tab: 'board',
   /** Chat messages from others received while the chat tab was not shown. */
   unread: 0,
+  /** How many of the newest chat lines are rendered (grows by CHAT_PAGE). */
+  chatShown: 50,
   /** Raised hands at the last render, and chimes played (teachers). */
   hands: 0,
   chimes: 0,
@@ -1194,11 +1196,32 @@ function timeLabel(ts) {
     : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
+/**
+ * Chat lines shown at first and added by each "Show earlier messages": the
+ * protocol has no request for older history, so the page pages through what
+ * it holds (the join's chat.history, the chat plugin's last N, plus all
+ * received since), rendering only the newest lines.
+ */
+const CHAT_PAGE = 50;
+
 function renderChat() {
   const ol = $('messages');
   const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+  const all = chatList();
+  const hidden = Math.max(0, all.length - S.chatShown);
+  /** @type {HTMLElement[]} */
+  const earlier = [];
+  if (hidden > 0) {
+    const n = Math.min(hidden, CHAT_PAGE);
+    const b = h('button', { type: 'button', class: 'link', 'data-testid': 'chat-earlier' }, [
+      `Show ${n} earlier message${n === 1 ? '' : 's'} (${hidden} not shown)`,
+    ]);
+    b.addEventListener('click', showEarlierChat);
+    earlier.push(h('li', { class: 'earlier' }, [b]));
+  }
   ol.replaceChildren(
-    ...chatList().map((m) => {
+    ...earlier,
+    ...all.slice(hidden).map((m) => {
       const status = m.failed ? 'failed' : m.pending ? 'sending' : 'sent';
       /** @type {(Node|string)[]} */
       const kids = [
@@ -1234,6 +1257,17 @@ function renderChat() {
     }),
   );
   if (atBottom) ol.scrollTop = ol.scrollHeight;
+}
+
+/** One page more of older chat lines, keeping the reader's place. */
+function showEarlierChat() {
+  const ol = $('messages');
+  const fromBottom = ol.scrollHeight - ol.scrollTop;
+  S.chatShown += CHAT_PAGE;
+  renderChat();
+  ol.scrollTop = ol.scrollHeight - fromBottom;
+  const more = /** @type {HTMLElement | null} */ (ol.querySelector('[data-testid=chat-earlier]'));
+  (more || $('chat-input')).focus();
 }
 
 /** @param {import('./classgate.js').Frame} f */

@@ -208,7 +208,11 @@ export interface ChatEntry {
   seq: number;
   from: User;
   text: string;
-  /** Unix ms, when the chat plugin records it. */
+  /**
+   * Unix ms: the host's clock when the chat plugin took the message (a few
+   * ms before the broadcast's `ts`); absent in entries stored by a chat
+   * plugin older than this field.
+   */
   ts?: number;
 }
 
@@ -249,7 +253,9 @@ export declare class Room {
   on(name: string, fn: (frame: Frame) => void): () => void;
   once<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
   once(name: string, fn: (frame: Frame) => void): () => void;
-  off(name: string, fn: (payload: any) => void): void;
+  /** Remove a listener added with on() (or once(), before it fired). */
+  off<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): void;
+  off(name: string, fn: (frame: Frame) => void): void;
   send(type: string, data?: unknown, opts?: { id?: string; timeout?: number }): Promise<Ack>;
   notify(type: string, data?: unknown): boolean;
   /** Leave the room and drop this object's listeners. */
@@ -277,7 +283,9 @@ export declare class Client {
   /** Like on(), for the next event only. */
   once<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
   once(name: string, fn: (frame: Frame) => void): () => void;
-  off(name: string, fn: (payload: any) => void): void;
+  /** Remove a listener added with on() (or once(), before it fired). */
+  off<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): void;
+  off(name: string, fn: (frame: Frame) => void): void;
 
   connect(): void;
   close(code?: number, reason?: string): void;
