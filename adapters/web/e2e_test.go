@@ -277,6 +277,9 @@ func TestClassroomInBrowser(t *testing.T) {
 		lines := `document.querySelectorAll('[data-testid=message]').length`
 		student.waitFor(t, "newest page shown", lines+` === 50 && !!document.querySelector('[data-testid=chat-earlier]')`)
 		student.mustEval(t, `[...document.querySelectorAll('[data-testid=message] .text')].at(-1).textContent === "line 60"`)
+		// Opening the tab shows the newest line, above the pinned input.
+		student.mustEval(t, `(() => { const l = [...document.querySelectorAll('[data-testid=message]')].at(-1).getBoundingClientRect();
+			const f = document.querySelector('.chat-form').getBoundingClientRect(); return l.top >= 0 && l.bottom <= f.top + 1; })()`)
 		student.shot(t, "09-chat-paged")
 		for student.isTrue(t, `!!document.querySelector('[data-testid=chat-earlier]')`) {
 			student.click(t, `[data-testid=chat-earlier]`)

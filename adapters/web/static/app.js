@@ -34,6 +34,8 @@ const CURSOR_SEND_MS = 80; // at most ~12 cursor frames per second
 const CURSOR_TTL_MS = 5000; // hide a silent cursor
 const TYPING_SEND_MS = 2000;
 const TYPING_SHOW_MS = 3500;
+/** Below this width board, chat and people are tabs (app.css's media query). */
+const NARROW = matchMedia('(max-width: 899px)');
 const MAX_STROKE_POINTS = 800; // longer strokes are split into several elements
 const MAX_CHAT = 500;
 const SESSION_KEY = 'classgate.session';
@@ -1207,6 +1209,8 @@ const CHAT_PAGE = 50;
 function renderChat() {
   const ol = $('messages');
   const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+  // On narrow screens the chat tab scrolls the page, not the list.
+  const pageAtBottom = innerHeight + scrollY >= document.documentElement.scrollHeight - 40;
   const all = chatList();
   const hidden = Math.max(0, all.length - S.chatShown);
   /** @type {HTMLElement[]} */
@@ -1257,6 +1261,7 @@ function renderChat() {
     }),
   );
   if (atBottom) ol.scrollTop = ol.scrollHeight;
+  if (pageAtBottom && S.tab === 'chat' && NARROW.matches) ol.lastElementChild?.scrollIntoView({ block: 'end' });
 }
 
 /** One page more of older chat lines, keeping the reader's place. */
@@ -1471,6 +1476,8 @@ function showTab(name) {
     renderUnread();
     const ol = $('messages');
     ol.scrollTop = ol.scrollHeight;
+    // The newest line, above the pinned input (its scroll-margin).
+    if (NARROW.matches) ol.lastElementChild?.scrollIntoView({ block: 'end' });
   }
 }
 
