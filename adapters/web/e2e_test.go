@@ -217,6 +217,35 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.mustEval(t, `classroom.elements().length === 1`)
 	})
 
+	step("erase rights as the whiteboard is configured", func(t *testing.T) {
+		// The snapshot told each page what its role may do (defaults:
+		// teachers clear and erase anything, students erase their own).
+		teacher.mustEval(t, `JSON.stringify(classroom.can) === '{"clear":true,"eraseAny":true,"eraseOwn":true}'`)
+		student.mustEval(t, `JSON.stringify(classroom.can) === '{"clear":false,"eraseAny":false,"eraseOwn":true}'`)
+		student.mustEval(t, `!document.querySelector('[data-testid=tool-eraser]').hidden`)
+		// The student's eraser on the teacher's stroke: not sent, said so.
+		student.click(t, `[data-testid=tool-eraser]`)
+		r := student.boardRect(t)
+		click := func(x, y float64) { student.clickAt(t, r.X+x/1600*r.W, r.Y+y/1000*r.H) } // board units
+		errs := 0
+		student.eval(t, `classroom.errors().length`, &errs)
+		click(800, 500)
+		student.waitFor(t, "refused locally", fmt.Sprintf(`classroom.errors().length === %d && classroom.errors().at(-1).message.includes("only your own")`, errs+1))
+		teacher.mustEval(t, `classroom.elements().length === 1`)
+		// Their own rectangle they erase.
+		var res struct {
+			OK bool `json:"ok"`
+		}
+		student.eval(t, `classroom.draw({kind: "rect", points: [[100, 800], [400, 950]], color: "#2f6fed", width: 8})`, &res)
+		if !res.OK {
+			t.Fatal("student's rectangle not acknowledged")
+		}
+		teacher.waitFor(t, "student's rectangle", `classroom.elements().length === 2`)
+		click(100, 875)
+		teacher.waitFor(t, "student's rectangle erased", `classroom.elements().length === 1 && classroom.elements()[0].kind === "stroke"`)
+		student.click(t, `[data-testid=tool-pen]`)
+	})
+
 	step("a reload restores board and chat", func(t *testing.T) {
 		student.reload(t)
 		student.waitFor(t, "reconnected", `classroom.state === "open"`)

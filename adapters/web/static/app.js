@@ -125,6 +125,13 @@ const S = {
   tab: 'board',
   /** Chat messages from others received while the chat tab was not shown. */
   unread: 0,
+  /**
+   * What the whiteboard lets this user do (from the snapshot; null until
+   * then). @type {{clear: boolean, eraseAny: boolean, eraseOwn: boolean} | null}
+   */
+  can: null,
+  /** Element id → the user id that drew it (from draw events). @type {Map<string, string>} */
+  owners: new Map(),
   /** How many of the newest chat lines are rendered (grows by CHAT_PAGE). */
   chatShown: 50,
   /** Raised hands at the last render, and chimes played (teachers). */
@@ -295,7 +302,7 @@ function start() {
     S.features = Array.isArray(f.features) ? f.features : [];
     $('me').textContent = `${S.me.name || S.me.id} (${S.me.role || 'member'})`;
     const teacher = S.me.role === 'teacher';
-    $('clear').hidden = !teacher;
+    applyRights();
     // Teachers do not raise hands: the button is for students.
     $('hand').hidden = teacher;
     document.body.dataset.role = S.me.role || '';
@@ -546,6 +553,11 @@ function onFrame(f) {
 /** @param {any} d */
 function applySnapshot(d) {
   const seq = typeof d.seq === 'number' ? d.seq : 0;
+  if (d.can && typeof d.can === 'object') {
+    // What this user's role may do, as the whiteboard plugin is configured.
+    S.can = { clear: d.can.clear === true, eraseAny: d.can.erase_any === true, eraseOwn: d.can.erase_own === true };
+    applyRights();
+  }
   if (seq < S.board.seq) return; // older than what we already applied
   S.board.seq = seq;
   S.board.elements.clear();
@@ -553,7 +565,35 @@ function applySnapshot(d) {
     if (el && typeof el.id === 'string') S.board.elements.set(el.id, el);
   }
   for (const id of S.board.elements.keys()) S.pendingEls.delete(id);
+  for (const id of S.owners.keys()) if (!S.board.elements.has(id)) S.owners.delete(id);
   scheduleRender();
+}
+
+/**
+ * Shows only the board actions this user may take: Clear, and the eraser
+ * (hidden when the user may erase nothing). Before the first snapshot (or
+ * from a whiteboard plugin that does not say), teachers clear and everyone
+ * erases, and the server's answer decides.
+ */
+function applyRights() {
+  const teacher = S.me?.role === 'teacher';
+  $('clear').hidden = !(S.can ? S.can.clear : teacher);
+  const eraser = S.can ? S.can.eraseAny || S.can.eraseOwn : true;
+  /** @type {HTMLElement} */ (document.querySelector('[data-tool=eraser]')).hidden = !eraser;
+  if (!eraser && S.tool === 'eraser') setTool('pen');
+}
+
+/**
+ * Whether this user may erase el: anyone's with erase_any, their own (drawn
+ * here, or by the same user elsewhere) with erase_own.
+ * @param {Element} el
+ */
+function mayErase(el) {
+  if (!S.can || S.can.eraseAny) return true;
+  if (!S.can.eraseOwn) return false;
+  const me = S.me?.id || '';
+  const owner = S.owners.get(el.id) ?? (S.pendingEls.has(el.id) || el.id.startsWith(me + '-') ? me : '');
+  return owner === me;
 }
 
 /** @param {import('./classgate.js').Frame} f */
@@ -567,14 +607,18 @@ function applyBoardEvent(f) {
   if (f.type === 'whiteboard.draw') {
     const el = d.element;
     if (el && typeof el.id === 'string') {
+      // The first drawer owns an element (a redraw keeps the owner).
+      if (f.from && !S.owners.has(el.id)) S.owners.set(el.id, asUser(f.from).id);
       S.board.elements.set(el.id, el);
       S.pendingEls.delete(el.id);
     }
   } else if (f.type === 'whiteboard.erase') {
     S.board.elements.delete(d.id);
     S.pendingEls.delete(d.id);
+    S.owners.delete(d.id);
   } else {
     S.board.elements.clear();
+    S.owners.clear();
   }
   scheduleRender();
 }
@@ -716,14 +760,15 @@ function boardPoint(e) {
 }
 
 /**
- * The topmost element under p (board units), or null.
+ * The topmost element under p (board units) that ok accepts, or null.
  * @param {number[]} p
+ * @param {(el: Element) => boolean} [ok]
  * @returns {Element | null}
  */
-function hitTest(p) {
+function hitTest(p, ok = () => true) {
   const els = visibleElements();
   for (let i = els.length - 1; i >= 0; i--) {
-    if (hits(els[i], p)) return els[i];
+    if (hits(els[i], p) && ok(els[i])) return els[i];
   }
   return null;
 }
@@ -851,8 +896,9 @@ canvas.addEventListener('pointerdown', (e) => {
   const p = boardPoint(e);
   switch (S.tool) {
     case 'eraser': {
-      const el = hitTest(p);
+      const el = hitTest(p, mayErase);
       if (el) eraseElement(el.id);
+      else if (hitTest(p)) showError({ code: 'forbidden', detail: 'you can erase only your own drawings' });
       return;
     }
     case 'text':
@@ -1609,6 +1655,10 @@ const classroom = {
   /** Hands-up chimes played (or attempted) so far. */
   get chimes() {
     return S.chimes;
+  },
+  /** Board rights from the snapshot: `{clear, eraseAny, eraseOwn}` or null. */
+  get can() {
+    return S.can && { ...S.can };
   },
   /** The tab shown on narrow screens (`board`, `chat`, `people`). */
   get tab() {
