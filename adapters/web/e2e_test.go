@@ -285,6 +285,8 @@ func TestClassroomInBrowser(t *testing.T) {
 
 	step("screenshots for the docs", func(t *testing.T) {
 		// README.md shows these (docs/classroom-*.png are copies).
+		student.click(t, `[data-testid=hand-button]`)
+		teacher.waitFor(t, "hand shown", `!!document.querySelector('[data-testid=lower-hand]')`)
 		teacher.do(t, "resize", chromedp.EmulateViewport(1366, 768))
 		teacher.waitFor(t, "board drawn", `classroom.ink(800, 500, 12) < 160`)
 		teacher.shot(t, "doc-classroom-1366x768")
@@ -292,6 +294,8 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.click(t, `[data-testid=tab-chat]`)
 		student.shot(t, "doc-classroom-390x844-chat")
 		student.click(t, `[data-testid=tab-board]`)
+		teacher.click(t, `[data-testid=lower-hand]`)
+		student.waitFor(t, "hand lowered", `document.querySelector('[data-testid=hand-button]').getAttribute('aria-pressed') === "false"`)
 	})
 
 	step("a long chat shows its newest lines and pages back through the rest", func(t *testing.T) {
