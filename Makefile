@@ -9,6 +9,7 @@
 #   make token   print a dev token (NAME=, ROLE=, ROOMS=)
 #   make lambda  bootstrap zips for AWS Lambda (provided.al2023, arm64) in bin/lambda
 #   make run-lambda  the Lambda deployment locally: API Gateway emulator + real binaries + redis
+#   make web-screenshots  regenerate adapters/web/docs/*.png (the classroom at 1366x768 and 390x844) from the browser test
 
 GO          ?= go
 BIN         := bin
@@ -23,6 +24,7 @@ TEST_TIMEOUT ?= 15m
 CMDS := $(notdir $(wildcard cmd/*))
 
 .PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda fuzz chaos
+.PHONY: web-screenshots
 
 all: build
 
@@ -52,6 +54,13 @@ test: plugins deps
 
 fuzz: plugins
 	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz.sh
+
+WEB_SHOTS := adapters/web/testdata/artifacts
+web-screenshots: plugins deps
+	CLASSGATE_ARTIFACTS=$(CURDIR)/$(WEB_SHOTS) $(GO) test -count=1 -run 'TestClassroomInBrowser$$' ./adapters/web/
+	cp $(WEB_SHOTS)/teacher-doc-classroom-1366x768.png adapters/web/docs/classroom-1366x768.png
+	cp $(WEB_SHOTS)/student-doc-classroom-390x844.png adapters/web/docs/classroom-390x844.png
+	cp $(WEB_SHOTS)/student-doc-classroom-390x844-chat.png adapters/web/docs/classroom-390x844-chat.png
 
 test-short: plugins
 	$(GO) test -short ./...
