@@ -152,11 +152,11 @@ func (p *presence) lowerHand(c *sdk.Call) error {
 	}
 	rec, known := c.Get("u:" + string(id))
 	if !known {
-		return c.Reject("user " + string(id) + " is not in the room")
+		return c.Reject("that user is not in the room")
 	}
 	o, err := jsonlite.ParseObject(rec)
 	if err != nil {
-		return c.Reject("user " + string(id) + " has an unreadable record")
+		return c.Reject("that user's presence record is unreadable")
 	}
 	if status, _, _ := o.String("status"); status != p.handStatus {
 		return nil // already down: nothing to tell anyone

@@ -192,17 +192,19 @@ func TestLowerHand(t *testing.T) {
 		{"nobody configured", `{"lower_roles":[]}`, ann, `{"user":"u2"}`, "hand_raised", "nobody can lower another user's hand", true, "", "hand_raised"},
 		{"custom statuses", `{"default_status":"here","hand_status":"question"}`, ann, `{"user":"u2"}`, "question", "", false,
 			`{"user":{"id":"u2","name":"Bob \"B\"","role":"student"},"status":"here"}`, "here"},
-		{"unknown user", "", ann, `{"user":"nobody"}`, "hand_raised", "user nobody is not in the room", false, "", "hand_raised"},
-		{"user gone", "", ann, `{"user":"u2"}`, "", "user u2 is not in the room", false, "", ""},
+		{"unknown user", "", ann, `{"user":"nobody"}`, "hand_raised", "that user is not in the room", false, "", "hand_raised"},
+		{"user gone", "", ann, `{"user":"u2"}`, "", "that user is not in the room", false, "", ""},
 		{"no user", "", ann, `{}`, "hand_raised", "user must be a user id (a non-empty string)", false, "", "hand_raised"},
 		{"user not a string", "", ann, `{"user":2}`, "hand_raised", "user must be a user id (a non-empty string)", false, "", "hand_raised"},
 		{"data not an object", "", ann, `"u2"`, "hand_raised", "data must be an object {user}", false, "", "hand_raised"},
+		{"unreadable record", "", ann, `{"user":"u3"}`, "hand_raised", "that user's presence record is unreadable", false, "", "hand_raised"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newPresence(t, tc.cfg)
 			if tc.bobStatus != "" {
 				h.State["u:u2"] = []byte(`{"id":"u2","name":"Bob \"B\"","role":"student","status":"` + tc.bobStatus + `"}`)
 			}
+			h.State["u:u3"] = []byte(`{"id":"u3",`) // a damaged record
 			res, err := h.Message(tc.by, "c1", "presence.lower_hand", tc.data)
 			if err != nil {
 				t.Fatal(err)

@@ -1494,6 +1494,22 @@ function chime() {
   }
 }
 
+// Browsers start sound only from a user gesture: a teacher's first click or
+// key press lets later chimes play.
+for (const type of ['pointerdown', 'keydown']) {
+  document.addEventListener(type, () => {
+    if (S.me?.role !== 'teacher' || S.audio?.state === 'running') return;
+    const AC = /** @type {any} */ (window).AudioContext;
+    if (!AC) return;
+    try {
+      S.audio ??= new AC();
+      S.audio.resume();
+    } catch {
+      /* no sound */
+    }
+  });
+}
+
 $('hand').addEventListener('click', () => {
   const mine = S.me ? S.people.get(S.me.id)?.status === 'hand_raised' : false;
   setHand(!mine);
