@@ -34,6 +34,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/classgate/classgate/internal/browsertest"
 	"github.com/classgate/classgate/internal/proc"
@@ -721,6 +722,11 @@ func (u *browserUser) checkNarrowLayout(t *testing.T, size string) {
 		}
 		u.shot(t, "layout-"+size+"-"+tab)
 	}
+	// Keyboard: arrow keys move between the tabs (WAI-ARIA tabs pattern).
+	u.do(t, "arrow right", chromedp.Focus(chromedp.CSS(`[data-testid=tab-board]`)), chromedp.KeyEvent(kb.ArrowRight))
+	u.waitFor(t, "chat tab by keyboard", `classroom.tab === "chat" && document.activeElement === document.querySelector('[data-testid=tab-chat]')`)
+	u.do(t, "arrow left", chromedp.KeyEvent(kb.ArrowLeft))
+	u.waitFor(t, "board tab by keyboard", `classroom.tab === "board" && document.activeElement === document.querySelector('[data-testid=tab-board]')`)
 }
 
 type rect struct{ X, Y, W, H float64 }

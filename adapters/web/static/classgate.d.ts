@@ -222,6 +222,18 @@ export interface BoardElement {
   [field: string]: unknown;
 }
 
+/**
+ * What the joining user's role may do on the board, as the whiteboard
+ * plugin is configured (in its snapshot; absent from older plugins).
+ */
+export interface BoardRights {
+  clear: boolean;
+  /** Erase (or redraw) anyone's elements. */
+  erase_any: boolean;
+  /** Erase (or redraw) the elements this user drew. */
+  erase_own: boolean;
+}
+
 /** The frames of the three classroom plugins, by type. */
 export interface ClassroomEventMap {
   'chat.message': Frame<{ text: string }>;
@@ -230,7 +242,7 @@ export interface ClassroomEventMap {
   'whiteboard.draw': Frame<{ element: BoardElement }>;
   'whiteboard.erase': Frame<{ id: string }>;
   'whiteboard.clear': Frame<Record<string, never>>;
-  'whiteboard.snapshot': Frame<{ elements: BoardElement[]; seq: number }>;
+  'whiteboard.snapshot': Frame<{ elements: BoardElement[]; seq: number; can?: BoardRights }>;
   'whiteboard.cursor': Frame<{ x: number; y: number }>;
   'presence.state': Frame<{ users: Array<User & { status: string }> }>;
   'presence.join': Frame<{ user: User }>;

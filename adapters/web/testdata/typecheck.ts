@@ -37,3 +37,7 @@ math.on('chat.history', onHistory);
 math.off('chat.history', onHistory);
 // @ts-expect-error a state listener is not a chat.message listener
 math.off('chat.message', (s: { state: string; attempt: number }) => void s.attempt);
+math.on('whiteboard.snapshot', (f) => {
+  const clear: boolean | undefined = f.data?.can?.clear;
+  void clear;
+});
