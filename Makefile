@@ -4,12 +4,12 @@
 #   make test    every test with the race detector (installs redis/chromium when missing)
 #   make lint    gofmt, go vet, pinned staticcheck
 #   make fuzz    every Go fuzz target, 60s each (FUZZTIME=); make test runs each 3s
+#   make web-screenshots  regenerate adapters/web/docs/*.png (the classroom at 1366x768 and 390x844) from the browser test
 #   make bench   Go benchmarks + a standard load generator run
 #   make chaos   2 nodes on Redis under load through store and node faults; 0 acked messages lost (docs/RELIABILITY.md)
 #   make token   print a dev token (NAME=, ROLE=, ROOMS=)
 #   make lambda  bootstrap zips for AWS Lambda (provided.al2023, arm64) in bin/lambda
 #   make run-lambda  the Lambda deployment locally: API Gateway emulator + real binaries + redis
-#   make web-screenshots  regenerate adapters/web/docs/*.png (the classroom at 1366x768 and 390x844) from the browser test
 
 GO          ?= go
 BIN         := bin
@@ -24,7 +24,6 @@ TEST_TIMEOUT ?= 15m
 CMDS := $(notdir $(wildcard cmd/*))
 
 .PHONY: all build plugins run test test-short lint bench token clean deps lambda run-lambda fuzz chaos
-.PHONY: web-screenshots
 
 all: build
 
@@ -55,6 +54,7 @@ test: plugins deps
 fuzz: plugins
 	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz.sh
 
+.PHONY: web-screenshots
 WEB_SHOTS := adapters/web/testdata/artifacts
 web-screenshots: plugins deps
 	CLASSGATE_ARTIFACTS=$(CURDIR)/$(WEB_SHOTS) $(GO) test -count=1 -run 'TestClassroomInBrowser$$' ./adapters/web/
