@@ -4,6 +4,7 @@
 #   make test    every test with the race detector (installs redis/chromium when missing)
 #   make lint    gofmt, go vet, pinned staticcheck
 #   make fuzz    every Go fuzz target, 60s each (FUZZTIME=); make test runs each 3s
+#   make web-screenshots  regenerate adapters/web/docs/*.png (the classroom at 1366x768 and 390x844) from the browser test
 #   make bench   Go benchmarks + a standard load generator run
 #   make chaos   2 nodes on Redis under load through store and node faults; 0 acked messages lost (docs/RELIABILITY.md)
 #   make token   print a dev token (NAME=, ROLE=, ROOMS=)
@@ -55,6 +56,14 @@ test: plugins deps
 
 fuzz: plugins
 	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz.sh
+
+.PHONY: web-screenshots
+WEB_SHOTS := adapters/web/testdata/artifacts
+web-screenshots: plugins deps
+	CLASSGATE_ARTIFACTS=$(CURDIR)/$(WEB_SHOTS) $(GO) test -count=1 -run 'TestClassroomInBrowser$$' ./adapters/web/
+	cp $(WEB_SHOTS)/teacher-doc-classroom-1366x768.png adapters/web/docs/classroom-1366x768.png
+	cp $(WEB_SHOTS)/student-doc-classroom-390x844.png adapters/web/docs/classroom-390x844.png
+	cp $(WEB_SHOTS)/student-doc-classroom-390x844-chat.png adapters/web/docs/classroom-390x844-chat.png
 
 test-short: plugins
 	$(GO) test -short ./...

@@ -197,6 +197,8 @@ func TestClassroomFailurePaths(t *testing.T) {
 		}
 		failed := `[...document.querySelectorAll('[data-testid=message][data-status=failed]')]`
 		student.waitFor(t, "shown as not sent", failed+`.length === 1 && `+failed+`[0].querySelector('[data-testid=message-retry]') && `+failed+`[0].querySelector('[data-testid=message-discard]')`)
+		// On the phone the chat is a tab: open it, as a person would.
+		student.click(t, `[data-testid=tab-chat]`)
 		student.shot(t, "13-refused-message")
 		// Retry sends it again with a new id: refused again, still one line.
 		// (Scrolled to the end first, as a person would: on a phone the
@@ -208,6 +210,7 @@ func TestClassroomFailurePaths(t *testing.T) {
 		student.click(t, `[data-testid=message-discard]`)
 		student.waitFor(t, "discarded", failed+`.length === 0 && !classroom.chat().some(m => m.text === `+jsStr(long)+`)`)
 		teacher.mustEval(t, `!classroom.chat().some(m => m.text === `+jsStr(long)+`)`)
+		student.click(t, `[data-testid=tab-board]`)
 	})
 
 	step("offline emulation: a send while offline is shown once on every screen", func(t *testing.T) {
@@ -237,6 +240,39 @@ func TestClassroomFailurePaths(t *testing.T) {
 		student.waitFor(t, "indicator connected", `document.querySelector('[data-testid=conn]').dataset.state === "open"`)
 		student.shot(t, "15-back-online")
 		for _, u := range both {
+			u.noDuplicatesSeen(t)
+		}
+	})
+
+	step("a page brought back to the front or resumed checks its connection", func(t *testing.T) {
+		// Phones hide and freeze background tabs; the page checks its
+		// connection (a ping with a 5 s deadline) when it is visible again
+		// and when it resumes. The calls are counted in the page. Both are
+		// emulated: document.visibilityState overridden and
+		// visibilitychange dispatched (headless Chromium has no tab
+		// switching), the Page Lifecycle `resume` event dispatched
+		// (DevTools' Page.setWebLifecycleState frozen/active did not fire
+		// it on a visible headless page).
+		student.mustEval(t, `(() => { const c = classroom.client; window.__checks = [];
+			const orig = c.checkConnection.bind(c);
+			c.checkConnection = (ms) => { window.__checks.push(ms ?? null); return orig(ms); };
+			return true; })()`)
+		setVisibility := func(state string) {
+			student.mustEval(t, `(Object.defineProperty(document, 'visibilityState', {value: "`+state+`", configurable: true}),
+				document.dispatchEvent(new Event('visibilitychange')), true)`)
+		}
+		setVisibility("hidden")
+		student.mustEval(t, `window.__checks.length === 0`)
+		setVisibility("visible")
+		student.waitFor(t, "checked on visible", `window.__checks.length === 1 && window.__checks[0] === 5000`)
+		student.mustEval(t, `(document.dispatchEvent(new Event('resume')), true)`)
+		student.waitFor(t, "checked on resume", `window.__checks.length === 2 && window.__checks[1] === 5000`)
+		// The check is a real ping: the link answers and stays connected, and
+		// a message sent next goes through once.
+		student.waitFor(t, "still connected", `classroom.state === "open" && document.querySelector('[data-testid=conn]').dataset.state === "open"`)
+		student.type_(t, `[data-testid=chat-input]`, "back in front\n")
+		for _, u := range both {
+			u.waitWithin(t, recoverBudget, "message once, acknowledged", fmt.Sprintf(onceJS, jsList("back in front")))
 			u.noDuplicatesSeen(t)
 		}
 	})

@@ -34,6 +34,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/classgate/classgate/internal/browsertest"
 	"github.com/classgate/classgate/internal/proc"
@@ -41,7 +42,7 @@ import (
 
 const (
 	// e2eBudget bounds the whole browser test.
-	e2eBudget = 90 * time.Second
+	e2eBudget = 120 * time.Second
 	// waitBudget bounds each wait for something to appear in a page.
 	waitBudget = 10 * time.Second
 )
@@ -94,35 +95,23 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.mustEval(t, `!document.querySelector('[data-testid=hand-button]').hidden`)
 	})
 
-	step("layout: chat input in view, 44 px touch targets on the phone", func(t *testing.T) {
-		// The phone (390×844, touch): every visible control at least 44×44
-		// CSS px, text at least 16 px, the chat input within the viewport.
-		var small []string
-		student.eval(t, `[...document.querySelectorAll('#classroom button, #classroom input, #classroom select')]
-			.filter(e => e.offsetParent !== null)
-			.map(e => [e, e.getBoundingClientRect()])
-			.filter(([e, r]) => r.width < 44 || r.height < 44)
-			.map(([e, r]) => (e.dataset.testid || e.id || e.tagName) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height))`, &small)
-		if len(small) > 0 {
-			t.Errorf("phone: touch targets under 44×44 px: %v", small)
-		}
-		student.mustEval(t, `parseFloat(getComputedStyle(document.querySelector('[data-testid=chat-input]')).fontSize) >= 16`)
-		inView := `(() => { const r = document.querySelector('[data-testid=chat-input]').getBoundingClientRect();
-			return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; })()`
-		student.mustEval(t, inView)
-		// Scrolled to the end, the chat's last line is above the pinned input.
-		student.mustEval(t, `(() => { window.scrollTo(0, document.documentElement.scrollHeight);
-			const l = document.querySelector('[data-testid=messages]').getBoundingClientRect();
-			const f = document.querySelector('.chat-form').getBoundingClientRect();
-			return l.bottom <= f.top; })()`)
-		student.shot(t, "layout-390x844")
-		// A tablet (768×1024, one column) and a laptop (1366×768): the input
-		// is in view without scrolling.
-		for _, vp := range [][2]int64{{768, 1024}, {1366, 768}} {
-			teacher.do(t, "resize", chromedp.EmulateViewport(vp[0], vp[1]))
-			teacher.waitFor(t, fmt.Sprintf("chat input in view at %dx%d", vp[0], vp[1]), inView)
-			teacher.shot(t, fmt.Sprintf("layout-%dx%d", vp[0], vp[1]))
-		}
+	step("layout: tabs, chat input in view, 44 px touch targets on phone and tablet", func(t *testing.T) {
+		// The phone (390×844, touch) and a tablet (768×1024, touch): board,
+		// chat and people as tabs, each showing its view alone; on every
+		// tab the chat input is within the viewport; every visible control
+		// at least 44×44 CSS px; input and message text at least 16 px, no
+		// visible text under 12 px. Measured with getBoundingClientRect and
+		// getComputedStyle.
+		student.checkNarrowLayout(t, "390x844")
+		teacher.do(t, "tablet", chromedp.EmulateViewport(768, 1024, chromedp.EmulateMobile, chromedp.EmulateTouch))
+		teacher.checkNarrowLayout(t, "768x1024")
+		// A laptop (1366×768): no tabs, board, people and chat side by
+		// side, the input in view without scrolling.
+		teacher.do(t, "laptop", chromedp.EmulateViewport(1366, 768))
+		teacher.waitFor(t, "no tabs on a laptop", `getComputedStyle(document.querySelector('[data-testid=tab-board]').parentElement).display === "none"`)
+		teacher.mustEval(t, `['board', 'messages', 'presence'].every(id => document.querySelector('[data-testid=' + id + ']').getBoundingClientRect().height > 0)`)
+		teacher.mustEval(t, chatInputInView)
+		teacher.shot(t, "layout-1366x768")
 		teacher.do(t, "restore", chromedp.EmulateViewport(1280, 800))
 	})
 
@@ -171,6 +160,14 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.type_(t, `[data-testid=chat-input]`, "\n")
 		teacher.waitFor(t, "student's message", `classroom.chat().some(m => m.text === "Thank you" && m.from.name === "Sam")`)
 		teacher.waitFor(t, "message in the DOM", `[...document.querySelectorAll('[data-testid=message] .text')].some(e => e.textContent === "Thank you")`)
+		// On the phone's board tab, the teacher's message is counted on the
+		// Chat tab; opening it shows the message and clears the count.
+		student.mustEval(t, `classroom.tab === "board" && document.querySelector('[data-testid=chat-unread]').textContent === "1" && !document.querySelector('[data-testid=chat-unread]').hidden`)
+		student.click(t, `[data-testid=tab-chat]`)
+		student.waitFor(t, "message visible on the chat tab", `[...document.querySelectorAll('[data-testid=message] .text')].some(e => e.textContent === "Welcome to class!" && e.getBoundingClientRect().height > 0)`)
+		student.mustEval(t, `document.querySelector('[data-testid=chat-unread]').hidden`)
+		student.shot(t, "03-chat-tab-student")
+		student.click(t, `[data-testid=tab-board]`)
 		teacher.shot(t, "03-chat-teacher")
 		student.shot(t, "03-chat-student")
 	})
@@ -181,10 +178,28 @@ func TestClassroomInBrowser(t *testing.T) {
 		teacher.waitFor(t, "hand in presence", `classroom.presence().some(p => p.name === "Sam" && p.status === "hand_raised")`)
 		teacher.waitFor(t, "hand in the DOM", `[...document.querySelectorAll('[data-testid=person][data-status=hand_raised]')].some(e => e.textContent.includes("Sam"))`)
 		teacher.waitFor(t, "hand counter", `!document.querySelector('[data-testid=hand-count]').hidden`)
+		// Hard to miss: first in the list, counted in the title, a chime
+		// (attempted: headless has no audio), and on the phone's People tab.
+		teacher.mustEval(t, `document.querySelector('[data-testid=person]').dataset.status === "hand_raised"`)
+		teacher.mustEval(t, `document.title.startsWith("(✋ 1) ") && classroom.chimes >= 1`)
+		student.mustEval(t, `!document.querySelector('[data-testid=tab-hands]').hidden`)
+		student.mustEval(t, `document.querySelector('[data-testid=lower-hand]') === null`)
 		teacher.shot(t, "04-hand-teacher")
-		student.click(t, `[data-testid=hand-button]`)
+		// A student cannot lower anyone's hand (presence.lower_hand is
+		// teacher-only): forbidden.
+		var res struct {
+			OK   bool   `json:"ok"`
+			Code string `json:"code"`
+		}
+		student.eval(t, `classroom.lowerHand(classroom.me.id)`, &res)
+		if res.OK || res.Code != "forbidden" {
+			t.Fatalf("student's lower_hand answered %+v, want code forbidden", res)
+		}
+		// The teacher lowers it with the button on the student's line.
+		teacher.click(t, `[data-testid=person][data-status=hand_raised] [data-testid=lower-hand]`)
 		teacher.waitFor(t, "hand lowered", `classroom.presence().some(p => p.name === "Sam" && p.status !== "hand_raised")`)
-		teacher.waitFor(t, "hand counter gone", `document.querySelector('[data-testid=hand-count]').hidden`)
+		teacher.waitFor(t, "hand counter gone", `document.querySelector('[data-testid=hand-count]').hidden && !document.title.startsWith("(")`)
+		student.waitFor(t, "student sees own hand down", `document.querySelector('[data-testid=hand-button]').getAttribute('aria-pressed') === "false"`)
 	})
 
 	step("the student's clear is refused", func(t *testing.T) {
@@ -203,12 +218,46 @@ func TestClassroomInBrowser(t *testing.T) {
 		student.mustEval(t, `classroom.elements().length === 1`)
 	})
 
+	step("erase rights as the whiteboard is configured", func(t *testing.T) {
+		// The snapshot told each page what its role may do (defaults:
+		// teachers clear and erase anything, students erase their own).
+		teacher.mustEval(t, `JSON.stringify(classroom.can) === '{"clear":true,"eraseAny":true,"eraseOwn":true}'`)
+		student.mustEval(t, `JSON.stringify(classroom.can) === '{"clear":false,"eraseAny":false,"eraseOwn":true}'`)
+		student.mustEval(t, `!document.querySelector('[data-testid=tool-eraser]').hidden`)
+		// The student's eraser on the teacher's stroke: not sent, said so.
+		student.click(t, `[data-testid=tool-eraser]`)
+		r := student.boardRect(t)
+		click := func(x, y float64) { student.clickAt(t, r.X+x/1600*r.W, r.Y+y/1000*r.H) } // board units
+		errs := 0
+		student.eval(t, `classroom.errors().length`, &errs)
+		click(800, 500)
+		student.waitFor(t, "refused locally", fmt.Sprintf(`classroom.errors().length === %d && classroom.errors().at(-1).message.includes("only your own")`, errs+1))
+		teacher.mustEval(t, `classroom.elements().length === 1`)
+		// Their own rectangle they erase.
+		var res struct {
+			OK bool `json:"ok"`
+		}
+		student.eval(t, `classroom.draw({kind: "rect", points: [[100, 800], [400, 950]], color: "#2f6fed", width: 8})`, &res)
+		if !res.OK {
+			t.Fatal("student's rectangle not acknowledged")
+		}
+		teacher.waitFor(t, "student's rectangle", `classroom.elements().length === 2`)
+		click(100, 875)
+		teacher.waitFor(t, "student's rectangle erased", `classroom.elements().length === 1 && classroom.elements()[0].kind === "stroke"`)
+		student.click(t, `[data-testid=tool-pen]`)
+	})
+
 	step("a reload restores board and chat", func(t *testing.T) {
 		student.reload(t)
 		student.waitFor(t, "reconnected", `classroom.state === "open"`)
 		student.waitFor(t, "board restored", `classroom.elements().length === 1 && classroom.elements()[0].kind === "stroke"`)
 		student.waitFor(t, "stroke re-rendered", `classroom.ink(800, 500, 12) < 160`)
 		student.waitFor(t, "chat restored", `["Welcome to class!", "Thank you"].every(x => classroom.chat().some(m => m.text === x))`)
+		// History is honest: the restored messages (from chat.history) keep
+		// the time they were sent, shown on every line.
+		student.mustEval(t, `classroom.chat().length >= 2 && classroom.chat().every(m => m.ts > 1.7e12 && m.ts <= Date.now())`)
+		student.mustEval(t, `(() => { const ts = [...document.querySelectorAll('[data-testid=message] time')];
+			return ts.length >= 2 && ts.every(e => e.hasAttribute('datetime') && !e.classList.contains('unknown')); })()`)
 		student.shot(t, "06-reloaded-student")
 	})
 
@@ -237,10 +286,40 @@ func TestClassroomInBrowser(t *testing.T) {
 
 	step("screenshots for the docs", func(t *testing.T) {
 		// README.md shows these (docs/classroom-*.png are copies).
+		student.click(t, `[data-testid=hand-button]`)
+		teacher.waitFor(t, "hand shown", `!!document.querySelector('[data-testid=lower-hand]')`)
 		teacher.do(t, "resize", chromedp.EmulateViewport(1366, 768))
 		teacher.waitFor(t, "board drawn", `classroom.ink(800, 500, 12) < 160`)
 		teacher.shot(t, "doc-classroom-1366x768")
 		student.shot(t, "doc-classroom-390x844")
+		student.click(t, `[data-testid=tab-chat]`)
+		student.shot(t, "doc-classroom-390x844-chat")
+		student.click(t, `[data-testid=tab-board]`)
+		teacher.click(t, `[data-testid=lower-hand]`)
+		student.waitFor(t, "hand lowered", `document.querySelector('[data-testid=hand-button]').getAttribute('aria-pressed') === "false"`)
+	})
+
+	step("a long chat shows its newest lines and pages back through the rest", func(t *testing.T) {
+		// 60 more messages: with what is there, more than one page (50).
+		var n int
+		teacher.eval(t, `(async () => { for (let i = 1; i <= 60; i++) { const r = await classroom.say("line " + i); if (!r.ok) return -i; } return classroom.chat().length; })()`, &n)
+		if n < 61 {
+			t.Fatalf("teacher's lines: %d (a negative number is the refused one)", n)
+		}
+		student.waitFor(t, "all lines received", `classroom.chat().some(m => m.text === "line 60")`)
+		student.click(t, `[data-testid=tab-chat]`)
+		lines := `document.querySelectorAll('[data-testid=message]').length`
+		student.waitFor(t, "newest page shown", lines+` === 50 && !!document.querySelector('[data-testid=chat-earlier]')`)
+		student.mustEval(t, `[...document.querySelectorAll('[data-testid=message] .text')].at(-1).textContent === "line 60"`)
+		// Opening the tab shows the newest line, above the pinned input.
+		student.mustEval(t, `(() => { const l = [...document.querySelectorAll('[data-testid=message]')].at(-1).getBoundingClientRect();
+			const f = document.querySelector('.chat-form').getBoundingClientRect(); return l.top >= 0 && l.bottom <= f.top + 1; })()`)
+		student.shot(t, "09-chat-paged")
+		for student.isTrue(t, `!!document.querySelector('[data-testid=chat-earlier]')`) {
+			student.click(t, `[data-testid=chat-earlier]`)
+		}
+		student.mustEval(t, lines+` === classroom.chat().length && [...document.querySelectorAll('[data-testid=message] .text')][0].textContent === classroom.chat()[0].text`)
+		student.click(t, `[data-testid=tab-board]`)
 	})
 }
 
@@ -347,7 +426,7 @@ func pageBase(t *testing.T, gw *gatewayProc) string {
 	if err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`src="/app.js"`)) {
+		if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`src="/app.js`)) {
 			return gw.url
 		}
 	}
@@ -505,6 +584,14 @@ func (u *browserUser) evalRaw(expr string) ([]byte, error) {
 	return chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
 }
 
+// isTrue reports whether the boolean expression expr is true now.
+func (u *browserUser) isTrue(t *testing.T, expr string) bool {
+	t.Helper()
+	var ok bool
+	u.eval(t, expr, &ok)
+	return ok
+}
+
 // mustEval fails unless expr is true now.
 func (u *browserUser) mustEval(t *testing.T, expr string) {
 	t.Helper()
@@ -571,6 +658,75 @@ func (u *browserUser) type_(t *testing.T, sel, text string) {
 func (u *browserUser) reload(t *testing.T) {
 	t.Helper()
 	u.do(t, "reload", chromedp.Reload())
+}
+
+// chatInputInView is true when the chat input is inside the viewport.
+const chatInputInView = `(() => { const r = document.querySelector('[data-testid=chat-input]').getBoundingClientRect();
+	return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; })()`
+
+// narrowLayoutJS measures the page on a narrow touch screen and returns the
+// problems found ([] when none): controls under 44×44 px, the chat input or
+// message text under 16 px, visible text under 12 px, the chat input out of
+// the viewport.
+const narrowLayoutJS = `(() => {
+	const bad = [];
+	const visible = (e) => { const r = e.getBoundingClientRect(); return e.offsetParent !== null && r.width > 0 && r.height > 0; };
+	for (const e of document.querySelectorAll('#classroom button, #classroom input:not([type=radio]), #classroom select')) {
+		if (!visible(e)) continue;
+		const r = e.getBoundingClientRect();
+		if (r.width < 44 || r.height < 44) bad.push('target ' + (e.dataset.testid || e.id || e.tagName) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+	}
+	for (const sel of ['[data-testid=chat-input]', '[data-testid=message] .text', '[data-testid=person] .name']) {
+		for (const e of document.querySelectorAll(sel)) {
+			if (visible(e) && parseFloat(getComputedStyle(e).fontSize) < 16) bad.push('text ' + sel + ' ' + getComputedStyle(e).fontSize);
+		}
+	}
+	const walk = document.createTreeWalker(document.querySelector('#classroom'), NodeFilter.SHOW_TEXT);
+	for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+		const e = n.parentElement;
+		if (!n.textContent.trim() || !e || !visible(e) || e.closest('.sr')) continue;
+		if (parseFloat(getComputedStyle(e).fontSize) < 12) bad.push('small text "' + n.textContent.trim().slice(0, 20) + '" ' + getComputedStyle(e).fontSize);
+	}
+	if (!` + chatInputInView + `) bad.push('chat input out of view');
+	return bad;
+})()`
+
+// checkNarrowLayout checks the tabbed layout of a narrow screen: each tab
+// shows its view alone, the chat input stays in view on every tab, and
+// narrowLayoutJS finds nothing on any of them. It ends on the board tab.
+func (u *browserUser) checkNarrowLayout(t *testing.T, size string) {
+	t.Helper()
+	u.waitFor(t, "tabs shown at "+size, `getComputedStyle(document.querySelector('[data-testid=tab-board]').parentElement).display !== "none"`)
+	views := map[string]string{"board": "board", "chat": "messages", "people": "presence"}
+	for _, tab := range []string{"chat", "people", "board"} {
+		u.click(t, `[data-testid=tab-`+tab+`]`)
+		u.waitFor(t, tab+" tab selected", `classroom.tab === "`+tab+`" && document.querySelector('[data-testid=tab-`+tab+`]').getAttribute('aria-selected') === "true"`)
+		for name, testid := range views {
+			shown := `document.querySelector('[data-testid=` + testid + `]').getBoundingClientRect().height > 0`
+			if name != tab {
+				shown = "!" + shown
+			}
+			u.mustEval(t, shown)
+		}
+		// Scrolled to the end, the input is still in view and nothing is
+		// hidden under it.
+		u.mustEval(t, `(window.scrollTo(0, document.documentElement.scrollHeight), true)`)
+		var bad []string
+		u.eval(t, narrowLayoutJS, &bad)
+		if len(bad) > 0 {
+			t.Errorf("%s, %s tab: %v", size, tab, bad)
+		}
+		if tab == "chat" {
+			u.mustEval(t, `(() => { const l = document.querySelector('[data-testid=messages]').getBoundingClientRect();
+				const f = document.querySelector('.chat-form').getBoundingClientRect(); return l.bottom <= f.top + 1; })()`)
+		}
+		u.shot(t, "layout-"+size+"-"+tab)
+	}
+	// Keyboard: arrow keys move between the tabs (WAI-ARIA tabs pattern).
+	u.do(t, "arrow right", chromedp.Focus(chromedp.CSS(`[data-testid=tab-board]`)), chromedp.KeyEvent(kb.ArrowRight))
+	u.waitFor(t, "chat tab by keyboard", `classroom.tab === "chat" && document.activeElement === document.querySelector('[data-testid=tab-chat]')`)
+	u.do(t, "arrow left", chromedp.KeyEvent(kb.ArrowLeft))
+	u.waitFor(t, "board tab by keyboard", `classroom.tab === "board" && document.activeElement === document.querySelector('[data-testid=tab-board]')`)
 }
 
 type rect struct{ X, Y, W, H float64 }

@@ -3,28 +3,16 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 //go:embed static/index.html static/app.js static/app.css static/classgate.js static/classgate.d.ts
 var files embed.FS
-
-// asset is one embedded file, ready to serve, plain and gzipped.
-type asset struct {
-	name   string
-	ctype  string
-	etag   string
-	body   []byte
-	gzEtag string
-	gz     []byte // nil when gzip does not make it smaller
-}
 
 // routes maps URL paths to the embedded files and their content types. The
 // types are explicit so that the result does not depend on the host's
@@ -50,22 +38,7 @@ const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; " +
 // use and may be called more than once; every handler shares the same
 // read-only embedded data.
 func Static() http.Handler {
-	assets := make(map[string]*asset, len(routes))
-	for path, r := range routes {
-		body, err := files.ReadFile(r.file)
-		if err != nil {
-			// The embed directive guarantees the files exist.
-			panic(fmt.Sprintf("web: embedded %s missing: %v", r.file, err))
-		}
-		sum := sha256.Sum256(body)
-		hash := hex.EncodeToString(sum[:12])
-		a := &asset{name: r.file, ctype: r.ctype, etag: `"` + hash + `"`, body: body}
-		if gz := gzipped(body); len(gz) < len(body) {
-			// Another representation, another ETag (RFC 9110 §8.8.3).
-			a.gz, a.gzEtag = gz, `"`+hash+`-gz"`
-		}
-		assets[path] = a
-	}
+	assets := staticAssets()
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		a, ok := assets[req.URL.Path]
 		if !ok {
@@ -79,7 +52,11 @@ func Static() http.Handler {
 		}
 		h := w.Header()
 		h.Set("Content-Type", a.ctype)
-		h.Set("Cache-Control", "no-cache")
+		if v := req.URL.Query().Get("v"); v != "" && v == a.version && a.ctype[:9] != "text/html" {
+			h.Set("Cache-Control", "public, max-age="+strconv.Itoa(ImmutableMaxAge)+", immutable")
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
 		body, etag := a.body, a.etag
 		if a.gz != nil {
 			h.Set("Vary", "Accept-Encoding")
@@ -98,6 +75,20 @@ func Static() http.Handler {
 		// ranges.
 		http.ServeContent(w, req, a.name, time.Time{}, bytes.NewReader(body))
 	})
+}
+
+var (
+	assetsOnce sync.Once
+	assetsMap  map[string]*asset
+)
+
+// staticAssets builds the served files once per process (every Static
+// handler shares them; they are read-only). A file that fails to minify is
+// served as written: buildAssets still returns every asset with its error,
+// and TestAssetsAreMinified fails on that error, so a tested binary has none.
+func staticAssets() map[string]*asset {
+	assetsOnce.Do(func() { assetsMap, _ = buildAssets() })
+	return assetsMap
 }
 
 // gzipped compresses b once, at start (the assets are read-only).

@@ -17,10 +17,10 @@ func TestStaticServesEmbeddedFiles(t *testing.T) {
 	cases := []struct {
 		path, ctype, contains string
 	}{
-		{"/", "text/html; charset=utf-8", `<script type="module" src="/app.js">`},
+		{"/", "text/html; charset=utf-8", `<script type="module" src="/app.js?v=`},
 		{"/classgate.js", "text/javascript; charset=utf-8", "export class Client"},
 		{"/classgate.d.ts", "application/typescript; charset=utf-8", "export declare class Client"},
-		{"/app.js", "text/javascript; charset=utf-8", "from './classgate.js'"},
+		{"/app.js", "text/javascript; charset=utf-8", `from"./classgate.js?v=`},
 		{"/app.css", "text/css; charset=utf-8", "#board"},
 	}
 	for _, c := range cases {

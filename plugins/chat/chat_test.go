@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/classgate/classgate/plugins/sdk"
 )
@@ -118,6 +119,7 @@ func TestTypingAndUnknown(t *testing.T) {
 
 type message struct {
 	Seq  uint64 `json:"seq"`
+	TS   *int64 `json:"ts"`
 	From struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
@@ -185,6 +187,48 @@ func TestHistory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHistoryTimestamps: every history entry carries the time its message
+// was sent (ms since the epoch, from the clock the host gives the plugin),
+// so a page can show when history messages were written; entries stored
+// before ts was kept are served as they are.
+func TestHistoryTimestamps(t *testing.T) {
+	t.Run("fake clock", func(t *testing.T) {
+		defer func(f func() int64) { now = f }(now)
+		clock := int64(1764115200000)
+		now = func() int64 { clock += 1500; return clock }
+		h := newChat(t, "")
+		h.State["m:0"] = append([]byte{0, 0, 0, 0, 0, 0, 0, 1}, `{"seq":1,"from":{"id":"u1","name":"Ann","role":"teacher"},"text":"old"}`...)
+		h.State["n"] = []byte("1")
+		h.Seq = 1
+		for _, text := range []string{"a", "b"} {
+			if res, err := h.Message(ann, "c1", "chat.send", `{"text":"`+text+`"}`); err != nil || res.Reject != "" {
+				t.Fatalf("send: %+v %v", res, err)
+			}
+		}
+		got := history(t, h)
+		if len(got) != 3 || got[0].TS != nil {
+			t.Fatalf("history = %+v, want the old entry without ts first", got)
+		}
+		for i, want := range []int64{1764115201500, 1764115203000} {
+			if m := got[i+1]; m.TS == nil || *m.TS != want {
+				t.Errorf("entry %s ts = %v, want %d", m.Text, m.TS, want)
+			}
+		}
+	})
+	t.Run("wall clock", func(t *testing.T) {
+		h := newChat(t, "")
+		before := time.Now().UnixMilli()
+		if _, err := h.Message(ann, "c1", "chat.send", `{"text":"now"}`); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now().UnixMilli()
+		got := history(t, h)
+		if len(got) != 1 || got[0].TS == nil || *got[0].TS < before || *got[0].TS > after {
+			t.Fatalf("history = %+v, want ts in [%d, %d]", got, before, after)
+		}
+	})
 }
 
 func TestHistoryShrinksAcrossConfigChange(t *testing.T) {

@@ -8,9 +8,15 @@
 //	chat.send {text}  → durable chat.message {text} to the room; the text is
 //	                    trimmed, empty or too long texts are rejected
 //	chat.typing {}    → ephemeral chat.typing {} to the others
-//	(join)            → reply chat.history {messages:[{seq,from,text}…]}, the
+//	(join)            → reply chat.history {messages:[{seq,ts,from,text}…]}, the
 //	                    last N messages, oldest first, as many of them as
 //	                    fit in max_history_bytes (the oldest are left out)
+//
+// A history entry's ts is the host's wall clock (milliseconds since the Unix
+// epoch, WASI clock_time_get) when the plugin handled the send; the
+// broadcast's ts is the gateway's clock when the event was committed, a
+// moment later (so the two may differ by a few milliseconds). Entries stored
+// before ts was kept have none.
 //
 // The history is bounded twice: at most N messages of at most max_length
 // characters each are kept, and the reply carries the newest of them that
@@ -36,6 +42,7 @@ import (
 	"errors"
 	"sort"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/classgate/classgate/plugins/sdk"
@@ -53,6 +60,10 @@ const (
 	defaultHistory         = 50
 	defaultMaxHistoryBytes = sdk.DefaultJoinStateBytes
 )
+
+// now is the clock of history entries, in Unix milliseconds (a variable
+// for tests).
+var now = func() int64 { return time.Now().UnixMilli() }
 
 // minHistoryBytes is the smallest max_history_bytes accepted: room for one
 // message of a few kilobytes.
@@ -136,6 +147,8 @@ func (p *chat) send(c *sdk.Call) error {
 	buf := binary.BigEndian.AppendUint64(p.buf[:0], seq)
 	buf = append(buf, `{"seq":`...)
 	buf = strconv.AppendUint(buf, seq, 10)
+	buf = append(buf, `,"ts":`...)
+	buf = strconv.AppendInt(buf, now(), 10)
 	buf = append(buf, `,"from":`...)
 	buf = c.Sender.AppendJSON(buf)
 	buf = append(buf, `,"text":`...)

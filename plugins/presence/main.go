@@ -8,6 +8,13 @@
 //	(a user's first connection joins) → durable presence.join {user}
 //	(a user's last connection leaves) → durable presence.leave {user}
 //	presence.update {status}          → durable presence.update {user, status}
+//	presence.lower_hand {user}        → durable presence.update {user, status}:
+//	                                    the user (an id) whose status is
+//	                                    hand_status gets default_status back;
+//	                                    lower_roles only ("forbidden" for
+//	                                    others), an ack without event when
+//	                                    the hand is already down, rejected
+//	                                    for a user not in the room
 //	(every join)                      → reply presence.state {users:[…]}, each
 //	                                    user once with id, name, role, status,
 //	                                    the joining user included, by user id
@@ -19,6 +26,9 @@
 //	default_status string    status of a user who just joined, default "online"
 //	statuses       []string  allowed statuses; default: any of 1–32 characters
 //	                         from a-z, 0-9, '_' and '-'
+//	hand_status    string    the status of a raised hand, default "hand_raised"
+//	lower_roles    []string  roles that may lower another user's hand
+//	                         (presence.lower_hand), default ["teacher"]
 //
 // State: "u:<user id>" → the user's JSON {id,name,role,status}.
 package main
@@ -26,6 +36,7 @@ package main
 import (
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/classgate/classgate/plugins/sdk"
 	"github.com/classgate/classgate/plugins/sdk/jsonlite"
@@ -35,8 +46,22 @@ func init() { sdk.Register(New) }
 
 func main() {}
 
+// Defaults of the settings (docs/PROTOCOL.md quotes them; a test checks it
+// does).
+const (
+	defaultStatus     = "online"
+	defaultHandStatus = "hand_raised"
+)
+
+// defaultLowerRoles may lower another user's hand unless lower_roles says
+// otherwise.
+var defaultLowerRoles = []string{"teacher"}
+
 type presence struct {
 	defaultStatus string
+	handStatus    string
+	lowerRoles    []string
+	lowerDenied   string // the forbidden message for other roles
 	statuses      []string
 	buf           []byte // reused for outputs (the host copies them)
 }
@@ -45,7 +70,7 @@ type presence struct {
 func New(cfg sdk.Config) (sdk.Handler, error) {
 	p := &presence{}
 	var err error
-	if p.defaultStatus, err = cfg.String("default_status", "online"); err != nil {
+	if p.defaultStatus, err = cfg.String("default_status", defaultStatus); err != nil {
 		return nil, err
 	}
 	if p.statuses, err = cfg.Strings("statuses", nil); err != nil {
@@ -53,6 +78,19 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 	}
 	if !validStatus(p.defaultStatus) {
 		return nil, errors.New("presence: default_status must be 1–32 characters of a-z, 0-9, '_' or '-'")
+	}
+	if p.handStatus, err = cfg.String("hand_status", defaultHandStatus); err != nil {
+		return nil, err
+	}
+	if !validStatus(p.handStatus) || p.handStatus == p.defaultStatus {
+		return nil, errors.New("presence: hand_status must be 1–32 characters of a-z, 0-9, '_' or '-', other than default_status")
+	}
+	if p.lowerRoles, err = cfg.Strings("lower_roles", defaultLowerRoles); err != nil {
+		return nil, err
+	}
+	p.lowerDenied = "only " + strings.Join(p.lowerRoles, ", ") + " can lower another user's hand"
+	if len(p.lowerRoles) == 0 {
+		p.lowerDenied = "nobody can lower another user's hand"
 	}
 	return p.handle, nil
 }
@@ -64,7 +102,11 @@ func (p *presence) handle(c *sdk.Call) error {
 	case sdk.HookLeave:
 		return p.leave(c)
 	}
-	if c.Action != "update" {
+	switch c.Action {
+	case "update":
+	case "lower_hand":
+		return p.lowerHand(c)
+	default:
 		return c.Reject("unknown type " + c.Type)
 	}
 	if jsonlite.KindOf(c.Data) != jsonlite.Object {
@@ -93,6 +135,47 @@ func (p *presence) handle(c *sdk.Call) error {
 		return err
 	}
 	return c.Broadcast("update", buf[rec:])
+}
+
+// lowerHand sets the status of the user named by data.user back to
+// default_status when it is hand_status (a teacher answering a question).
+func (p *presence) lowerHand(c *sdk.Call) error {
+	if !slices.Contains(p.lowerRoles, c.Sender.Role) {
+		return c.Forbid(p.lowerDenied)
+	}
+	if jsonlite.KindOf(c.Data) != jsonlite.Object {
+		return c.Reject("data must be an object {user}")
+	}
+	id, ok, err := jsonlite.LookupString(c.Data, "user")
+	if err != nil || !ok || len(id) == 0 {
+		return c.Reject("user must be a user id (a non-empty string)")
+	}
+	rec, known := c.Get("u:" + string(id))
+	if !known {
+		return c.Reject("that user is not in the room")
+	}
+	o, err := jsonlite.ParseObject(rec)
+	if err != nil {
+		return c.Reject("that user's presence record is unreadable")
+	}
+	if status, _, _ := o.String("status"); status != p.handStatus {
+		return nil // already down: nothing to tell anyone
+	}
+	name, _, _ := o.String("name")
+	role, _, _ := o.String("role")
+	u := sdk.User{ID: string(id), Name: name, Role: role}
+	buf := userJSON(p.buf[:0], u, p.defaultStatus)
+	n := len(buf)
+	buf = append(buf, `{"user":`...)
+	buf = u.AppendJSON(buf)
+	buf = append(buf, `,"status":`...)
+	buf = jsonlite.AppendString(buf, p.defaultStatus)
+	buf = append(buf, '}')
+	p.buf = buf
+	if err := c.Set("u:"+u.ID, buf[:n]); err != nil {
+		return err
+	}
+	return c.Broadcast("update", buf[n:])
 }
 
 func (p *presence) join(c *sdk.Call) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -160,9 +161,119 @@ func TestEmptyRoomClearsStateAndEmptyStateIsArray(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	for _, cfg := range []string{`{"default_status":"Not Valid"}`, `{"statuses":"away"}`} {
+	for _, cfg := range []string{`{"default_status":"Not Valid"}`, `{"statuses":"away"}`, `{"hand_status":"Hand Up"}`, `{"hand_status":"online"}`, `{"lower_roles":"teacher"}`} {
 		if _, err := sdk.NewHarness("presence", New, cfg); err == nil {
 			t.Errorf("config %s accepted", cfg)
+		}
+	}
+}
+
+func TestLowerHand(t *testing.T) {
+	carl := sdk.User{ID: "u3", Name: "Carl", Role: "student"}
+	for _, tc := range []struct {
+		name       string
+		cfg        string
+		by         sdk.User
+		data       string
+		bobStatus  string // bob's status before ("" = bob not in the room)
+		wantReject string
+		wantForbid bool
+		wantEmit   string // the presence.update data, "" = none
+		wantRecord string // bob's status after
+	}{
+		{"teacher lowers a raised hand", "", ann, `{"user":"u2"}`, "hand_raised", "", false,
+			`{"user":{"id":"u2","name":"Bob \"B\"","role":"student"},"status":"online"}`, "online"},
+		{"hand already down: ack, no event", "", ann, `{"user":"u2"}`, "online", "", false, "", "online"},
+		{"other status is not a hand", "", ann, `{"user":"u2"}`, "away", "", false, "", "away"},
+		{"student may not", "", carl, `{"user":"u2"}`, "hand_raised", "only teacher can lower another user's hand", true, "", "hand_raised"},
+		{"student may not lower even their own through it", "", bob, `{"user":"u2"}`, "hand_raised", "only teacher can lower another user's hand", true, "", "hand_raised"},
+		{"configured roles", `{"lower_roles":["teacher","assistant"]}`, sdk.User{ID: "u9", Name: "Tia", Role: "assistant"}, `{"user":"u2"}`, "hand_raised", "", false,
+			`{"user":{"id":"u2","name":"Bob \"B\"","role":"student"},"status":"online"}`, "online"},
+		{"nobody configured", `{"lower_roles":[]}`, ann, `{"user":"u2"}`, "hand_raised", "nobody can lower another user's hand", true, "", "hand_raised"},
+		{"custom statuses", `{"default_status":"here","hand_status":"question"}`, ann, `{"user":"u2"}`, "question", "", false,
+			`{"user":{"id":"u2","name":"Bob \"B\"","role":"student"},"status":"here"}`, "here"},
+		{"unknown user", "", ann, `{"user":"nobody"}`, "hand_raised", "that user is not in the room", false, "", "hand_raised"},
+		{"user gone", "", ann, `{"user":"u2"}`, "", "that user is not in the room", false, "", ""},
+		{"no user", "", ann, `{}`, "hand_raised", "user must be a user id (a non-empty string)", false, "", "hand_raised"},
+		{"user not a string", "", ann, `{"user":2}`, "hand_raised", "user must be a user id (a non-empty string)", false, "", "hand_raised"},
+		{"data not an object", "", ann, `"u2"`, "hand_raised", "data must be an object {user}", false, "", "hand_raised"},
+		{"unreadable record", "", ann, `{"user":"u3"}`, "hand_raised", "that user's presence record is unreadable", false, "", "hand_raised"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newPresence(t, tc.cfg)
+			if tc.bobStatus != "" {
+				h.State["u:u2"] = []byte(`{"id":"u2","name":"Bob \"B\"","role":"student","status":"` + tc.bobStatus + `"}`)
+			}
+			h.State["u:u3"] = []byte(`{"id":"u3",`) // a damaged record
+			res, err := h.Message(tc.by, "c1", "presence.lower_hand", tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Reject != tc.wantReject || res.Forbidden != tc.wantForbid {
+				t.Fatalf("reject %q forbidden %v, want %q %v", res.Reject, res.Forbidden, tc.wantReject, tc.wantForbid)
+			}
+			var got string
+			for _, e := range res.Emits {
+				if e.Type != "presence.update" || !e.Durable || e.To.Kind != sdk.KindRoom {
+					t.Fatalf("emit %+v", e)
+				}
+				got = e.Data
+			}
+			if got != tc.wantEmit || len(res.Emits) > 1 {
+				t.Fatalf("emits %+v, want %s", res.Emits, tc.wantEmit)
+			}
+			if tc.bobStatus == "" {
+				return
+			}
+			var rec user
+			if err := json.Unmarshal(h.State["u:u2"], &rec); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Status != tc.wantRecord || rec.Name != `Bob "B"` || rec.Role != "student" {
+				t.Fatalf("record after = %+v, want status %s", rec, tc.wantRecord)
+			}
+		})
+	}
+	// A later join sees the lowered hand.
+	h := newPresence(t, "")
+	for _, u := range []sdk.User{ann, bob} {
+		if _, err := h.Join(u, u.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := h.Message(bob, "b1", "presence.update", `{"status":"hand_raised"}`); err != nil || res.Reject != "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if res, err := h.Message(ann, "a1", "presence.lower_hand", `{"user":"u2"}`); err != nil || res.Reject != "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	res, err := h.Join(carl, "c1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range state(t, res) {
+		if u.Status != "online" {
+			t.Fatalf("after lowering, state %+v", state(t, res))
+		}
+	}
+}
+
+// TestDocsQuoteDefaults: docs/PROTOCOL.md states the role rule's keys with
+// the defaults defined here.
+func TestDocsQuoteDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, _ := json.Marshal(defaultLowerRoles)
+	for _, want := range []string{
+		"`presence.lower_hand {user: <user id>}`",
+		"`lower_roles` (`" + string(roles) + "`)",
+		"`hand_status` (`\"" + defaultHandStatus + "\"`)",
+		"`default_status` (`\"" + defaultStatus + "\"`)",
+	} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/PROTOCOL.md does not say %s", want)
 		}
 	}
 }

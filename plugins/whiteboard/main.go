@@ -13,8 +13,11 @@
 //	                             are rejected
 //	whiteboard.clear {}        → durable whiteboard.clear {}; clear_roles only
 //	whiteboard.cursor {x,y}    → ephemeral whiteboard.cursor {x,y} to the others
-//	(join)                     → reply whiteboard.snapshot {elements:[…], seq},
-//	                             the board as of seq, in draw order
+//	(join)                     → reply whiteboard.snapshot {elements:[…], seq,
+//	                             can}, the board as of seq, in draw order;
+//	                             can = {clear, erase_any, erase_own}: what
+//	                             the joining user's role may do, so a page
+//	                             offers only what the configuration allows
 //
 // Who may erase: the roles in erase_any_roles erase (and redraw) any
 // element; everyone else erases and redraws only the elements they drew
@@ -65,8 +68,11 @@ func main() {}
 const maxIDLen = 128
 
 // snapshotOverhead is the most the snapshot's data adds to the board
-// bytes: {"elements":[ … ],"seq":<up to 20 digits>}.
-const snapshotOverhead = len(`{"elements":[`) + len(`],"seq":`) + 20 + len(`}`)
+// bytes: {"elements":[ … ],"seq":<up to 20 digits>,"can":{…}}.
+const snapshotOverhead = len(`{"elements":[`) + len(`],"seq":`) + 20 + len(canFalse) + len(`}`)
+
+// canFalse is the longest "can" member of a snapshot (every right false).
+const canFalse = `,"can":{"clear":false,"erase_any":false,"erase_own":false}`
 
 // Defaults of the integer settings (docs/PROTOCOL.md quotes them; a test
 // checks it does).
@@ -165,7 +171,7 @@ func (b *board) mayErase(c *sdk.Call, ref []byte) bool {
 func (b *board) handle(c *sdk.Call) error {
 	switch c.Hook {
 	case sdk.HookJoin:
-		return c.Reply("snapshot", snapshot(c))
+		return c.Reply("snapshot", b.snapshot(c))
 	case sdk.HookLeave:
 		return nil
 	}
@@ -318,9 +324,9 @@ func cursor(c *sdk.Call, obj jsonlite.Obj) error {
 }
 
 // snapshot builds {"elements":[…],"seq":N} in draw order.
-func snapshot(c *sdk.Call) []byte {
+func (b *board) snapshot(c *sdk.Call) []byte {
 	es := c.List("o:")
-	size := 32
+	size := snapshotOverhead
 	for _, e := range es {
 		size += len(e.Value) + 1
 	}
@@ -334,7 +340,14 @@ func snapshot(c *sdk.Call) []byte {
 	}
 	out = append(out, `],"seq":`...)
 	out = strconv.AppendUint(out, c.Seq, 10)
-	return append(out, '}')
+	anyRole := slices.Contains(b.eraseAnyRoles, c.Sender.Role)
+	out = append(out, `,"can":{"clear":`...)
+	out = strconv.AppendBool(out, slices.Contains(b.clearRoles, c.Sender.Role))
+	out = append(out, `,"erase_any":`...)
+	out = strconv.AppendBool(out, anyRole)
+	out = append(out, `,"erase_own":`...)
+	out = strconv.AppendBool(out, anyRole || b.eraseOwn)
+	return append(out, "}}"...)
 }
 
 // counters reads "k": the last order number, the element count and the

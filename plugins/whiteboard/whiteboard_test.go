@@ -189,7 +189,7 @@ func TestClearRolesConfig(t *testing.T) {
 func TestEmptySnapshot(t *testing.T) {
 	h := newBoard(t, "")
 	_, raw := snapshotOf(t, h)
-	if raw != `{"elements":[],"seq":0}` {
+	if raw != `{"elements":[],"seq":0,"can":{"clear":false,"erase_any":false,"erase_own":true}}` {
 		t.Fatalf("snapshot = %s", raw)
 	}
 }
@@ -273,7 +273,7 @@ func TestStudentClearIsForbidden(t *testing.T) {
 func TestBoardBytesBound(t *testing.T) {
 	pad := func(n int) string { return `,"t":"` + strings.Repeat("x", n) + `"` }
 	// Each el("eN", pad(100)) is 132 bytes, 133 in board bytes; with the
-	// snapshot's overhead of 42 bytes, 3 fit in 500 (441) and 4 do not (574).
+	// snapshot's overhead of 100 bytes, 3 fit in 500 (499) and 4 do not (632).
 	const cfg = `{"max_element_bytes":250,"max_board_bytes":500}`
 	type step struct {
 		typ, data  string
@@ -399,5 +399,68 @@ func TestDocsQuoteDefaults(t *testing.T) {
 	}
 	if want := fmt.Sprintf("at most %d", sdk.MaxJoinStateBytes); !strings.Contains(string(doc), want) {
 		t.Errorf("docs/PROTOCOL.md does not say %q", want)
+	}
+}
+
+// TestSnapshotSaysWhatTheRoleMay: the snapshot tells the joining user what
+// its role may do under the configuration (the page offers only that).
+func TestSnapshotSaysWhatTheRoleMay(t *testing.T) {
+	type can struct {
+		Clear    bool `json:"clear"`
+		EraseAny bool `json:"erase_any"`
+		EraseOwn bool `json:"erase_own"`
+	}
+	for _, tc := range []struct {
+		name, cfg string
+		user      sdk.User
+		want      can
+	}{
+		{"teacher, defaults", "", teacher, can{true, true, true}},
+		{"student, defaults", "", student, can{false, false, true}},
+		{"student, erase_own off", `{"erase_own":false}`, student, can{false, false, false}},
+		{"teacher, erase_own off", `{"erase_own":false}`, teacher, can{true, true, true}},
+		{"student may clear", `{"clear_roles":["teacher","student"]}`, student, can{true, false, true}},
+		{"student erases any", `{"erase_any_roles":["student"]}`, student, can{false, true, true}},
+		{"nobody clears", `{"clear_roles":[]}`, teacher, can{false, true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newBoard(t, tc.cfg)
+			res, err := h.Join(tc.user, "c1", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s struct {
+				Can *can `json:"can"`
+			}
+			if err := json.Unmarshal([]byte(res.Replies[0].Data), &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Can == nil || *s.Can != tc.want {
+				t.Fatalf("can = %+v, want %+v (%s)", s.Can, tc.want, res.Replies[0].Data)
+			}
+			// The rights it states are the ones enforced.
+			if _, err := h.Message(teacher, "c0", "whiteboard.draw", el("t1", "")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.Message(tc.user, "c1", "whiteboard.draw", el("own", "")); err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range []struct {
+				typ, data string
+				allowed   bool
+			}{
+				{"whiteboard.erase", `{"id":"own"}`, tc.want.EraseOwn},
+				{"whiteboard.erase", `{"id":"t1"}`, tc.want.EraseAny || tc.user == teacher && tc.want.EraseOwn},
+				{"whiteboard.clear", `{}`, tc.want.Clear},
+			} {
+				res, err := h.Message(tc.user, "c1", a.typ, a.data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := res.Reject == ""; got != a.allowed || (!got && !res.Forbidden) {
+					t.Errorf("%s %s: reject %q forbidden %v, want allowed %v", a.typ, a.data, res.Reject, res.Forbidden, a.allowed)
+				}
+			}
+		})
 	}
 }

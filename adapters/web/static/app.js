@@ -34,6 +34,8 @@ const CURSOR_SEND_MS = 80; // at most ~12 cursor frames per second
 const CURSOR_TTL_MS = 5000; // hide a silent cursor
 const TYPING_SEND_MS = 2000;
 const TYPING_SHOW_MS = 3500;
+/** Below this width board, chat and people are tabs (app.css's media query). */
+const NARROW = matchMedia('(max-width: 899px)');
 const MAX_STROKE_POINTS = 800; // longer strokes are split into several elements
 const MAX_CHAT = 500;
 const SESSION_KEY = 'classgate.session';
@@ -119,6 +121,23 @@ let client = null;
 
 const S = {
   /** @type {User | null} */ me: null,
+  /** Narrow screens: the tab shown. @type {'board' | 'chat' | 'people'} */
+  tab: 'board',
+  /** Chat messages from others received while the chat tab was not shown. */
+  unread: 0,
+  /**
+   * What the whiteboard lets this user do (from the snapshot; null until
+   * then). @type {{clear: boolean, eraseAny: boolean, eraseOwn: boolean} | null}
+   */
+  can: null,
+  /** Element id → the user id that drew it (from draw events). @type {Map<string, string>} */
+  owners: new Map(),
+  /** How many of the newest chat lines are rendered (grows by CHAT_PAGE). */
+  chatShown: 50,
+  /** Raised hands at the last render, and chimes played (teachers). */
+  hands: 0,
+  chimes: 0,
+  /** @type {any} */ audio: null,
   room: '',
   /** Plugin namespaces enabled in the room (from `joined`). @type {string[]} */
   features: [],
@@ -283,7 +302,7 @@ function start() {
     S.features = Array.isArray(f.features) ? f.features : [];
     $('me').textContent = `${S.me.name || S.me.id} (${S.me.role || 'member'})`;
     const teacher = S.me.role === 'teacher';
-    $('clear').hidden = !teacher;
+    applyRights();
     // Teachers do not raise hands: the button is for students.
     $('hand').hidden = teacher;
     document.body.dataset.role = S.me.role || '';
@@ -493,6 +512,10 @@ function onFrame(f) {
       renderChat();
       break;
     case 'chat.message':
+      if (S.tab !== 'chat' && f.from && asUser(f.from).id !== S.me?.id && !S.chat.has(Number(f.seq))) {
+        S.unread++;
+        renderUnread();
+      }
       addChat({ seq: f.seq, from: f.from, text: d.text, ts: f.ts });
       if (f.from) S.typing.delete(asUser(f.from).id);
       renderChat();
@@ -530,6 +553,11 @@ function onFrame(f) {
 /** @param {any} d */
 function applySnapshot(d) {
   const seq = typeof d.seq === 'number' ? d.seq : 0;
+  if (d.can && typeof d.can === 'object') {
+    // What this user's role may do, as the whiteboard plugin is configured.
+    S.can = { clear: d.can.clear === true, eraseAny: d.can.erase_any === true, eraseOwn: d.can.erase_own === true };
+    applyRights();
+  }
   if (seq < S.board.seq) return; // older than what we already applied
   S.board.seq = seq;
   S.board.elements.clear();
@@ -537,7 +565,35 @@ function applySnapshot(d) {
     if (el && typeof el.id === 'string') S.board.elements.set(el.id, el);
   }
   for (const id of S.board.elements.keys()) S.pendingEls.delete(id);
+  for (const id of S.owners.keys()) if (!S.board.elements.has(id)) S.owners.delete(id);
   scheduleRender();
+}
+
+/**
+ * Shows only the board actions this user may take: Clear, and the eraser
+ * (hidden when the user may erase nothing). Before the first snapshot (or
+ * from a whiteboard plugin that does not say), teachers clear and everyone
+ * erases, and the server's answer decides.
+ */
+function applyRights() {
+  const teacher = S.me?.role === 'teacher';
+  $('clear').hidden = !(S.can ? S.can.clear : teacher);
+  const eraser = S.can ? S.can.eraseAny || S.can.eraseOwn : true;
+  /** @type {HTMLElement} */ (document.querySelector('[data-tool=eraser]')).hidden = !eraser;
+  if (!eraser && S.tool === 'eraser') setTool('pen');
+}
+
+/**
+ * Whether this user may erase el: anyone's with erase_any, their own (drawn
+ * here, or by the same user elsewhere) with erase_own.
+ * @param {Element} el
+ */
+function mayErase(el) {
+  if (!S.can || S.can.eraseAny) return true;
+  if (!S.can.eraseOwn) return false;
+  const me = S.me?.id || '';
+  const owner = S.owners.get(el.id) ?? (S.pendingEls.has(el.id) || el.id.startsWith(me + '-') ? me : '');
+  return owner === me;
 }
 
 /** @param {import('./classgate.js').Frame} f */
@@ -551,14 +607,18 @@ function applyBoardEvent(f) {
   if (f.type === 'whiteboard.draw') {
     const el = d.element;
     if (el && typeof el.id === 'string') {
+      // The first drawer owns an element (a redraw keeps the owner).
+      if (f.from && !S.owners.has(el.id)) S.owners.set(el.id, asUser(f.from).id);
       S.board.elements.set(el.id, el);
       S.pendingEls.delete(el.id);
     }
   } else if (f.type === 'whiteboard.erase') {
     S.board.elements.delete(d.id);
     S.pendingEls.delete(d.id);
+    S.owners.delete(d.id);
   } else {
     S.board.elements.clear();
+    S.owners.clear();
   }
   scheduleRender();
 }
@@ -700,14 +760,15 @@ function boardPoint(e) {
 }
 
 /**
- * The topmost element under p (board units), or null.
+ * The topmost element under p (board units) that ok accepts, or null.
  * @param {number[]} p
+ * @param {(el: Element) => boolean} [ok]
  * @returns {Element | null}
  */
-function hitTest(p) {
+function hitTest(p, ok = () => true) {
   const els = visibleElements();
   for (let i = els.length - 1; i >= 0; i--) {
-    if (hits(els[i], p)) return els[i];
+    if (hits(els[i], p) && ok(els[i])) return els[i];
   }
   return null;
 }
@@ -835,8 +896,9 @@ canvas.addEventListener('pointerdown', (e) => {
   const p = boardPoint(e);
   switch (S.tool) {
     case 'eraser': {
-      const el = hitTest(p);
+      const el = hitTest(p, mayErase);
       if (el) eraseElement(el.id);
+      else if (hitTest(p)) showError({ code: 'forbidden', detail: 'you can erase only your own drawings' });
       return;
     }
     case 'text':
@@ -1182,11 +1244,34 @@ function timeLabel(ts) {
     : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
+/**
+ * Chat lines shown at first and added by each "Show earlier messages": the
+ * protocol has no request for older history, so the page pages through what
+ * it holds (the join's chat.history, the chat plugin's last N, plus all
+ * received since), rendering only the newest lines.
+ */
+const CHAT_PAGE = 50;
+
 function renderChat() {
   const ol = $('messages');
   const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+  // On narrow screens the chat tab scrolls the page, not the list.
+  const pageAtBottom = innerHeight + scrollY >= document.documentElement.scrollHeight - 40;
+  const all = chatList();
+  const hidden = Math.max(0, all.length - S.chatShown);
+  /** @type {HTMLElement[]} */
+  const earlier = [];
+  if (hidden > 0) {
+    const n = Math.min(hidden, CHAT_PAGE);
+    const b = h('button', { type: 'button', class: 'link', 'data-testid': 'chat-earlier' }, [
+      `Show ${n} earlier message${n === 1 ? '' : 's'} (${hidden} not shown)`,
+    ]);
+    b.addEventListener('click', showEarlierChat);
+    earlier.push(h('li', { class: 'earlier' }, [b]));
+  }
   ol.replaceChildren(
-    ...chatList().map((m) => {
+    ...earlier,
+    ...all.slice(hidden).map((m) => {
       const status = m.failed ? 'failed' : m.pending ? 'sending' : 'sent';
       /** @type {(Node|string)[]} */
       const kids = [
@@ -1222,6 +1307,18 @@ function renderChat() {
     }),
   );
   if (atBottom) ol.scrollTop = ol.scrollHeight;
+  if (pageAtBottom && S.tab === 'chat' && NARROW.matches) ol.lastElementChild?.scrollIntoView({ block: 'end' });
+}
+
+/** One page more of older chat lines, keeping the reader's place. */
+function showEarlierChat() {
+  const ol = $('messages');
+  const fromBottom = ol.scrollHeight - ol.scrollTop;
+  S.chatShown += CHAT_PAGE;
+  renderChat();
+  ol.scrollTop = ol.scrollHeight - fromBottom;
+  const more = /** @type {HTMLElement | null} */ (ol.querySelector('[data-testid=chat-earlier]'));
+  (more || $('chat-input')).focus();
 }
 
 /** @param {import('./classgate.js').Frame} f */
@@ -1279,11 +1376,23 @@ function upsertPerson(u, status) {
 
 /** @param {Person} a @param {Person} b */
 function personOrder(a, b) {
-  const rank = (/** @type {Person} */ p) => (p.role === 'teacher' ? 0 : p.status === 'hand_raised' ? 1 : 2);
+  // Raised hands first (oldest order kept by name), then teachers, then the rest.
+  const rank = (/** @type {Person} */ p) => (p.status === 'hand_raised' ? 0 : p.role === 'teacher' ? 1 : 2);
   return rank(a) - rank(b) || a.name.localeCompare(b.name);
 }
 
+/**
+ * The teacher's "Lower" button on a raised hand (presence.lower_hand).
+ * @param {Person} p
+ */
+function lowerButton(p) {
+  const b = h('button', { type: 'button', class: 'lower', 'data-testid': 'lower-hand', 'aria-label': `Lower ${p.name}'s hand` }, ['Lower']);
+  b.addEventListener('click', () => lowerHand(p.id));
+  return b;
+}
+
 function renderPresence() {
+  const teacher = S.me?.role === 'teacher';
   const people = [...S.people.values()].sort(personOrder);
   $('presence').replaceChildren(
     ...people.map((p) =>
@@ -1301,6 +1410,7 @@ function renderPresence() {
           h('span', { class: 'hand-icon', 'aria-label': 'hand raised' }, ['✋']),
           h('span', { class: 'name' }, [p.name + (p.id === S.me?.id ? ' (you)' : '')]),
           h('span', { class: 'role' }, [p.role]),
+          ...(teacher && p.status === 'hand_raised' && p.id !== S.me?.id ? [lowerButton(p)] : []),
         ],
       ),
     ),
@@ -1310,6 +1420,13 @@ function renderPresence() {
   const hc = $('hand-count');
   hc.hidden = hands === 0;
   hc.textContent = `✋ ${hands}`;
+  const th = $('tab-hands');
+  th.hidden = hands === 0;
+  th.textContent = `✋ ${hands}`;
+  // Hard to miss for a teacher in another tab or window: the title counts hands.
+  document.title = (teacher && hands > 0 ? `(✋ ${hands}) ` : '') + `${S.room} — classgate`;
+  if (teacher && hands > S.hands) chime();
+  S.hands = hands;
   const mine = S.me ? S.people.get(S.me.id)?.status === 'hand_raised' : false;
   const hb = $('hand');
   hb.setAttribute('aria-pressed', String(mine));
@@ -1332,10 +1449,120 @@ function setHand(up) {
     },
   );
 }
+/**
+ * A teacher lowers another user's raised hand (refused with `forbidden` for
+ * other roles).
+ * @param {string} userId
+ * @returns {Promise<{ok: boolean, seq?: number, code?: string}>}
+ */
+function lowerHand(userId) {
+  if (!client) return Promise.resolve({ ok: false, code: 'closed' });
+  return client.send('presence.lower_hand', S.room, { user: userId }).then(
+    (ack) => ({ ok: true, seq: ack.seq }),
+    (err) => {
+      showError(err);
+      return { ok: false, code: err.code || 'error' };
+    },
+  );
+}
+
+/**
+ * A short, quiet two-tone chime when a hand goes up (teachers only). Browsers
+ * allow sound only after the user interacted with the page; before that, or
+ * without Web Audio, it is silently skipped. `classroom.chimes` counts them.
+ */
+function chime() {
+  S.chimes++;
+  try {
+    const AC = /** @type {any} */ (window).AudioContext;
+    if (!AC) return;
+    S.audio ??= new AC();
+    const ac = S.audio;
+    if (ac.state !== 'running') return;
+    const g = ac.createGain();
+    g.gain.value = 0.04;
+    g.connect(ac.destination);
+    [660, 880].forEach((f, i) => {
+      const o = ac.createOscillator();
+      o.frequency.value = f;
+      o.connect(g);
+      o.start(ac.currentTime + i * 0.12);
+      o.stop(ac.currentTime + i * 0.12 + 0.1);
+    });
+  } catch {
+    /* no sound: the title and the list still show it */
+  }
+}
+
+// Browsers start sound only from a user gesture: a teacher's first click or
+// key press lets later chimes play.
+for (const type of ['pointerdown', 'keydown']) {
+  document.addEventListener(type, () => {
+    if (S.me?.role !== 'teacher' || S.audio?.state === 'running') return;
+    const AC = /** @type {any} */ (window).AudioContext;
+    if (!AC) return;
+    try {
+      S.audio ??= new AC();
+      S.audio.resume();
+    } catch {
+      /* no sound */
+    }
+  });
+}
+
 $('hand').addEventListener('click', () => {
   const mine = S.me ? S.people.get(S.me.id)?.status === 'hand_raised' : false;
   setHand(!mine);
 });
+
+// ------------------------------------------------------------------ tabs
+
+/** @type {('board' | 'chat' | 'people')[]} */
+const TABS = ['board', 'chat', 'people'];
+
+/**
+ * Shows one view on narrow screens (CSS hides the others below 900 px; wider
+ * screens show all three whatever the tab).
+ * @param {'board' | 'chat' | 'people'} name
+ */
+function showTab(name) {
+  S.tab = name;
+  $('classroom').dataset.tab = name;
+  for (const t of TABS) {
+    const b = $('tab-' + t);
+    b.setAttribute('aria-selected', String(t === name));
+    b.tabIndex = t === name ? 0 : -1;
+  }
+  if (name === 'chat') {
+    S.unread = 0;
+    renderUnread();
+    const ol = $('messages');
+    ol.scrollTop = ol.scrollHeight;
+    // The newest line, above the pinned input (its scroll-margin).
+    if (NARROW.matches) ol.lastElementChild?.scrollIntoView({ block: 'end' });
+  }
+}
+
+function renderUnread() {
+  const u = $('chat-unread');
+  u.hidden = S.unread === 0;
+  u.textContent = String(S.unread);
+  u.setAttribute('aria-label', `${S.unread} unread`);
+}
+
+for (const t of TABS) {
+  const b = $('tab-' + t);
+  b.addEventListener('click', () => showTab(t));
+  // Arrow keys move between tabs (WAI-ARIA tabs pattern).
+  b.addEventListener('keydown', (e) => {
+    const i = TABS.indexOf(t);
+    const next = e.key === 'ArrowRight' ? TABS[(i + 1) % 3] : e.key === 'ArrowLeft' ? TABS[(i + 2) % 3] : null;
+    if (!next) return;
+    e.preventDefault();
+    showTab(next);
+    $('tab-' + next).focus();
+  });
+}
 
 $('signin-again').addEventListener('click', signInAgain);
 $('history-notice-close').addEventListener('click', () => {
@@ -1439,7 +1666,21 @@ const classroom = {
   clear: clearBoard,
   say,
   setHand,
+  lowerHand,
   setTool,
+  /** Hands-up chimes played (or attempted) so far. */
+  get chimes() {
+    return S.chimes;
+  },
+  /** Board rights from the snapshot: `{clear, eraseAny, eraseOwn}` or null. */
+  get can() {
+    return S.can && { ...S.can };
+  },
+  /** The tab shown on narrow screens (`board`, `chat`, `people`). */
+  get tab() {
+    return S.tab;
+  },
+  showTab,
   /** Make reconnects wait until release() (a deterministic offline window). */
   hold() {
     if (!S.hold) S.hold = new Promise((r) => (S.release = r));

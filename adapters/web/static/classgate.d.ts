@@ -208,7 +208,11 @@ export interface ChatEntry {
   seq: number;
   from: User;
   text: string;
-  /** Unix ms, when the chat plugin records it. */
+  /**
+   * Unix ms: the host's clock when the chat plugin took the message (a few
+   * ms before the broadcast's `ts`); absent in entries stored by a chat
+   * plugin older than this field.
+   */
   ts?: number;
 }
 
@@ -216,6 +220,18 @@ export interface ChatEntry {
 export interface BoardElement {
   id: string;
   [field: string]: unknown;
+}
+
+/**
+ * What the joining user's role may do on the board, as the whiteboard
+ * plugin is configured (in its snapshot; absent from older plugins).
+ */
+export interface BoardRights {
+  clear: boolean;
+  /** Erase (or redraw) anyone's elements. */
+  erase_any: boolean;
+  /** Erase (or redraw) the elements this user drew. */
+  erase_own: boolean;
 }
 
 /** The frames of the three classroom plugins, by type. */
@@ -226,7 +242,7 @@ export interface ClassroomEventMap {
   'whiteboard.draw': Frame<{ element: BoardElement }>;
   'whiteboard.erase': Frame<{ id: string }>;
   'whiteboard.clear': Frame<Record<string, never>>;
-  'whiteboard.snapshot': Frame<{ elements: BoardElement[]; seq: number }>;
+  'whiteboard.snapshot': Frame<{ elements: BoardElement[]; seq: number; can?: BoardRights }>;
   'whiteboard.cursor': Frame<{ x: number; y: number }>;
   'presence.state': Frame<{ users: Array<User & { status: string }> }>;
   'presence.join': Frame<{ user: User }>;
@@ -249,7 +265,9 @@ export declare class Room {
   on(name: string, fn: (frame: Frame) => void): () => void;
   once<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
   once(name: string, fn: (frame: Frame) => void): () => void;
-  off(name: string, fn: (payload: any) => void): void;
+  /** Remove a listener added with on() (or once(), before it fired). */
+  off<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): void;
+  off(name: string, fn: (frame: Frame) => void): void;
   send(type: string, data?: unknown, opts?: { id?: string; timeout?: number }): Promise<Ack>;
   notify(type: string, data?: unknown): boolean;
   /** Leave the room and drop this object's listeners. */
@@ -277,7 +295,9 @@ export declare class Client {
   /** Like on(), for the next event only. */
   once<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): () => void;
   once(name: string, fn: (frame: Frame) => void): () => void;
-  off(name: string, fn: (payload: any) => void): void;
+  /** Remove a listener added with on() (or once(), before it fired). */
+  off<K extends keyof ClientEventMap>(name: K, fn: (payload: ClientEventMap[K]) => void): void;
+  off(name: string, fn: (frame: Frame) => void): void;
 
   connect(): void;
   close(code?: number, reason?: string): void;

@@ -358,20 +358,25 @@ export class Client {
    * @returns {() => void} unsubscribe (before it fired)
    */
   once(name, fn) {
-    const off = this.on(name, (/** @type {any} */ payload) => {
-      off();
+    /** @type {((payload: any) => void) & {listener?: Function}} */
+    const w = (payload) => {
+      this.off(name, w);
       fn(payload);
-    });
-    return off;
+    };
+    w.listener = fn; // so that off(name, fn) finds it
+    return this.on(name, w);
   }
 
   /**
-   * Unsubscribe.
+   * Unsubscribe a listener given to on() or once().
    * @param {string} name
    * @param {(payload: any) => void} fn
    */
   off(name, fn) {
-    this.listeners.get(name)?.delete(fn);
+    const set = this.listeners.get(name);
+    if (!set) return;
+    set.delete(fn);
+    for (const w of set) if (/** @type {any} */ (w).listener === fn) set.delete(w);
   }
 
   /**
@@ -1308,23 +1313,28 @@ export class Room {
    * @returns {() => void} unsubscribe (before it fired)
    */
   once(name, fn) {
-    const off = this.on(name, (/** @type {any} */ p) => {
-      off();
+    /** @type {((p: any) => void) & {listener?: Function}} */
+    const w = (p) => {
+      this.off(name, w);
       fn(p);
-    });
-    return off;
+    };
+    w.listener = fn; // so that off(name, fn) finds it
+    return this.on(name, w);
   }
 
   /**
+   * Unsubscribe a listener given to on() or once().
    * @param {string} name
    * @param {(payload: any) => void} fn
    */
   off(name, fn) {
     const m = this.wrapped.get(name);
-    const w = m?.get(fn);
-    if (!m || !w) return;
-    m.delete(fn);
-    this.client.off(name, /** @type {(p: any) => void} */ (w));
+    if (!m) return;
+    for (const [key, w] of [...m]) {
+      if (key !== fn && /** @type {any} */ (key).listener !== fn) continue;
+      m.delete(key);
+      this.client.off(name, /** @type {(p: any) => void} */ (w));
+    }
   }
 
   /**

@@ -712,6 +712,34 @@ test('once fires for the next event only', async () => {
   assert.deepEqual(got, [1]);
 });
 
+test('off() removes a listener given to on() or once(), on the client and on a room', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  const room = env.client.room('r1');
+  const got = [];
+  const onFn = (f) => got.push(['on', f.seq]);
+  const onceFn = (f) => got.push(['once', f.seq]);
+  const roomOn = (f) => got.push(['room.on', f.seq]);
+  const roomOnce = (f) => got.push(['room.once', f.seq]);
+  const kept = (f) => got.push(['kept', f.seq]);
+  env.client.on('chat.message', onFn);
+  env.client.once('chat.message', onceFn);
+  room.on('chat.message', roomOn);
+  room.once('chat.message', roomOnce);
+  room.once('chat.message', kept);
+  env.client.off('chat.message', onFn);
+  env.client.off('chat.message', onceFn);
+  room.off('chat.message', roomOn);
+  room.off('chat.message', roomOnce);
+  ws.recv(ev('r1', 1));
+  ws.recv(ev('r1', 2));
+  assert.deepEqual(got, [['kept', 1]], 'only the listener not removed fired, once');
+  // Removing a once listener after it fired, or one never added, is harmless.
+  room.off('chat.message', kept);
+  env.client.off('chat.message', () => {});
+  env.client.off('nothing', onFn);
+});
+
 test('room() gives a subscription object with its own events and actions', async () => {
   const env = setup();
   env.client.connect();

@@ -26,3 +26,18 @@ void math.send('chat.send', { text: 'hi' }).then((a) => a.seq);
 math.on('chat.message', (f) => { const n: number | undefined = f.data?.text; void n; });
 // @ts-expect-error a cursor has x and y, not text
 c.on('whiteboard.cursor', (f) => { const t: string | undefined = f.data?.text; void t; });
+
+// off() takes the listener on() took, typed by the event map.
+const onMsg = (f: Parameters<Parameters<typeof math.on<'chat.message'>>[1]>[0]) => void f.data?.text;
+math.on('chat.message', onMsg);
+math.off('chat.message', onMsg);
+c.off('chat.message', onMsg);
+const onHistory = (f: { data?: { messages: Array<{ seq: number; ts?: number }> } }) => void f.data?.messages[0]?.ts;
+math.on('chat.history', onHistory);
+math.off('chat.history', onHistory);
+// @ts-expect-error a state listener is not a chat.message listener
+math.off('chat.message', (s: { state: string; attempt: number }) => void s.attempt);
+math.on('whiteboard.snapshot', (f) => {
+  const clear: boolean | undefined = f.data?.can?.clear;
+  void clear;
+});
