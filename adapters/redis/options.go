@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/classgate/classgate/internal/fielderr"
 )
 
 // Modes of Options.Mode.
@@ -148,7 +150,7 @@ func (o Options) Validate() error {
 	o = o.WithDefaults()
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("redis: %s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("redis: %w", fielderr.Errorf(key, format, args...)))
 	}
 	switch o.Mode {
 	case ModeSingle:
