@@ -177,9 +177,12 @@ func (o Options) Validate() error {
 	if o.Mode != ModeSingle && o.Addr != "" {
 		bad("addr", "only used in single mode (set addrs)")
 	}
-	for _, a := range append([]string{o.Addr}, o.Addrs...) {
-		if a != "" && !strings.Contains(a, ":") {
-			bad("addr", "%q is not host:port", a)
+	if o.Addr != "" && !strings.Contains(o.Addr, ":") {
+		bad("addr", "%q is not host:port", o.Addr)
+	}
+	for _, a := range o.Addrs {
+		if !strings.Contains(a, ":") {
+			bad("addrs", "%q is not host:port", a)
 		}
 	}
 	if o.DB < 0 {

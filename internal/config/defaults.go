@@ -61,7 +61,7 @@ func Defaults() map[string]any {
 		// idle_room_ttl are left out: their zero takes history.*,
 		// store.liveness_ttl and node.id (RedisOptions).
 		"store.redis.mode":              redis.ModeSingle,
-		"store.redis.addr":              redis.DefaultAddr,
+		"store.redis.addr":              "", // empty: redis.DefaultAddr in single mode; must stay empty in the others
 		"store.redis.addrs":             []string{},
 		"store.redis.master_name":       "",
 		"store.redis.username":          "",
