@@ -27,8 +27,8 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 	"github.com/classgate/classgate/plugins/sdk"
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
 )
 
 func init() { sdk.Register(New) }
