@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/classgate/classgate/adapters/awsapigw"
-	"github.com/classgate/classgate/core/auth"
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/internal/config"
 	"github.com/classgate/classgate/internal/fielderr"
 )
@@ -55,7 +55,7 @@ func build(environ []string, stdout io.Writer) (*awsapigw.Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := auth.New(o)
+	v, err := jwt.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/classgate/classgate/adapters/admin"
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/tracing"
@@ -282,7 +283,7 @@ func newVerifier(a config.Auth) (*auth.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := auth.New(o)
+	v, err := jwt.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/tracing"
-	"github.com/classgate/classgate/core/auth"
 	"github.com/classgate/classgate/internal/fielderr"
 	"github.com/classgate/classgate/plugins/host"
 )
@@ -84,9 +84,14 @@ type Server struct {
 
 // Auth configures token validation.
 type Auth struct {
-	HS256Secret string        `koanf:"hs256_secret"`
-	PublicKeys  []string      `koanf:"public_keys"`
-	JWKSFile    string        `koanf:"jwks_file"`
+	HS256Secret string   `koanf:"hs256_secret"`
+	PublicKeys  []string `koanf:"public_keys"`
+	JWKSFile    string   `koanf:"jwks_file"`
+	// JWKSURLs are JSON Web Key Sets fetched at start, then every
+	// JWKSRefresh and when a token names a kid not yet known (key
+	// rotation without a restart).
+	JWKSURLs    []string      `koanf:"jwks_urls"`
+	JWKSRefresh time.Duration `koanf:"jwks_refresh"`
 	Roles       []string      `koanf:"roles"`
 	Leeway      time.Duration `koanf:"leeway"`
 	// Issuer, when set, is required in every token's iss claim.
@@ -98,12 +103,13 @@ type Auth struct {
 	MaxTokenLifetime time.Duration `koanf:"max_token_lifetime"`
 }
 
-// VerifierOptions returns the core/auth options these settings describe,
-// reading the key files. The standalone gateway and the Lambda authorizer
-// both build their Verifier from it.
-func (a Auth) VerifierOptions() (auth.Options, error) {
-	o := auth.Options{HS256Secret: []byte(a.HS256Secret), Roles: a.Roles, Leeway: a.Leeway,
-		Issuer: a.Issuer, Audience: a.Audience, MaxLifetime: a.MaxTokenLifetime}
+// VerifierOptions returns the token verifier's options (adapters/jwt)
+// these settings describe, reading the key files. The standalone gateway
+// and the Lambda authorizer both build their Verifier from it
+// (jwt.New).
+func (a Auth) VerifierOptions() (jwt.Options, error) {
+	o := jwt.Options{HS256Secret: []byte(a.HS256Secret), JWKSURLs: a.JWKSURLs, JWKSRefresh: a.JWKSRefresh,
+		Roles: a.Roles, Leeway: a.Leeway, Issuer: a.Issuer, Audience: a.Audience, MaxLifetime: a.MaxTokenLifetime}
 	for _, p := range a.PublicKeys {
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/wsserver"
 	"github.com/classgate/classgate/core"
@@ -36,6 +37,8 @@ func Defaults() map[string]any {
 		"auth.hs256_secret":       "",
 		"auth.public_keys":        []string{},
 		"auth.jwks_file":          "",
+		"auth.jwks_urls":          []string{},
+		"auth.jwks_refresh":       dur(jwt.DefaultJWKSRefresh),
 		"auth.roles":              []string{"teacher", "student"},
 		"auth.leeway":             "0s",
 		"auth.issuer":             "",

@@ -47,6 +47,8 @@ var keyCases = []keyCase{
 	{key: "auth.hs256_secret", set: "another-secret-of-32-characters!!", want: "another-secret-of-32-characters!!", bad: "short"},
 	{key: "auth.public_keys", set: "a.pem,b.pem", want: []string{"a.pem", "b.pem"}},
 	{key: "auth.jwks_file", set: "keys.json", want: "keys.json"},
+	{key: "auth.jwks_urls", set: "https://lms.example/jwks.json", want: []string{"https://lms.example/jwks.json"}, bad: "ftp://lms.example/keys"},
+	{key: "auth.jwks_refresh", set: "10m", want: 10 * time.Minute, bad: "1s"},
 	{key: "auth.roles", set: "teacher,student,ta", want: []string{"teacher", "student", "ta"}, bad: ""},
 	{key: "auth.leeway", set: "5s", want: 5 * time.Second, bad: "-1s"},
 	{key: "auth.issuer", set: "https://lms.example", want: "https://lms.example"},

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -54,8 +55,16 @@ func (c *Config) Validate() error {
 	if c.Dev.Enabled && !c.Dev.AllowNonLoopback && !loopback(c.Server.Listen) {
 		bad("server.listen", "%q is not a loopback address and dev mode lets anyone who reaches it mint tokens; listen on 127.0.0.1 or set dev.allow_non_loopback", c.Server.Listen)
 	}
-	if c.Auth.HS256Secret == "" && len(c.Auth.PublicKeys) == 0 && c.Auth.JWKSFile == "" {
-		bad("auth.hs256_secret", "required (or auth.public_keys / auth.jwks_file): no way to verify tokens")
+	for _, u := range c.Auth.JWKSURLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			bad("auth.jwks_urls", "%q is not an http(s) URL", u)
+		}
+	}
+	if c.Auth.JWKSRefresh < time.Minute {
+		bad("auth.jwks_refresh", "must be at least 1m, got %s", c.Auth.JWKSRefresh)
+	}
+	if c.Auth.HS256Secret == "" && len(c.Auth.PublicKeys) == 0 && c.Auth.JWKSFile == "" && len(c.Auth.JWKSURLs) == 0 {
+		bad("auth.hs256_secret", "required (or auth.public_keys / auth.jwks_file / auth.jwks_urls): no way to verify tokens")
 	} else if c.Auth.HS256Secret != "" && len(c.Auth.HS256Secret) < 32 {
 		bad("auth.hs256_secret", "must be at least 32 characters")
 	}
