@@ -8,5 +8,6 @@
 //     what both sides share lives in plugins/abi;
 //   - only cmd/... imports internal/config, the composition layer;
 //   - the standalone gateway links no AWS SDK (internal/config does not
-//     import the Lambda adapter).
+//     import the Lambda adapter);
+//   - and, for the repository's hygiene, no compiled binary is committed.
 package layering
