@@ -37,6 +37,7 @@ var keyCases = []keyCase{
 	{key: "server.read_limit", extra: []string{"LIMITS__MAX_MESSAGE_BYTES=1024"}, set: "4096", want: int64(4096), bad: "100"},
 	{key: "server.send_queue", set: "8", want: 8, bad: "0"},
 	{key: "server.write_timeout", set: "3s", want: 3 * time.Second, bad: "0s"},
+	{key: "server.ping_interval", set: "-1s", want: -time.Second, bad: "0s"},
 	{key: "server.ping_interval", set: "5s", want: 5 * time.Second, bad: "soon"},
 	{key: "server.max_connections", set: "5000", want: 5000, bad: "-1"},
 	{key: "server.max_connections_per_user", set: "0", want: 0, bad: "-2"},

@@ -36,6 +36,11 @@ func (c *Config) Validate() error {
 			bad(key, "must be positive")
 		}
 	}
+	if c.Server.PingInterval == 0 {
+		// wsserver would read a zero as its default; in the file it would
+		// look like "off", which is written negative.
+		bad("server.ping_interval", "must not be 0 (negative disables pings)")
+	}
 	positive("server.write_timeout", c.Server.WriteTimeout)
 	positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	positive("server.idle_timeout", c.Server.IdleTimeout)
