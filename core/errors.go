@@ -5,7 +5,9 @@ import "fmt"
 // Code is a protocol error code sent in error frames.
 type Code string
 
-// Error codes of PROTOCOL v1.
+// Error codes of PROTOCOL v1. Add one here and to Codes; the tests in
+// codes_docs_test.go then name the docs that must list it
+// (docs/PROTOCOL.md "Errors", adapters/web/static/classgate.d.ts).
 const (
 	CodeBadRequest  Code = "bad_request"
 	CodeTooLarge    Code = "too_large"
@@ -18,7 +20,9 @@ const (
 	CodeInternal    Code = "internal"
 )
 
-// Close codes of PROTOCOL v1.
+// Close codes of PROTOCOL v1. Add one here and to CloseCodes; the tests in
+// codes_docs_test.go then name the docs that must list it
+// (docs/PROTOCOL.md "Close codes").
 const (
 	CloseNormal       = 1000
 	ClosePolicy       = 1008
@@ -30,6 +34,17 @@ const (
 	CloseRemoved      = 4003
 	CloseSlowConsumer = 4008
 )
+
+// Codes lists every error code, in the order of docs/PROTOCOL.md's Errors
+// table: the one list the docs, the browser client's types and the tests
+// are checked against.
+var Codes = []Code{CodeBadRequest, CodeTooLarge, CodeUnknownType, CodeNotJoined, CodeForbidden,
+	CodeRateLimited, CodeRejected, CodePluginError, CodeInternal}
+
+// CloseCodes lists every close code the gateway sends, in the order of
+// docs/PROTOCOL.md's "Close codes".
+var CloseCodes = []int{CloseNormal, ClosePolicy, CloseTooLarge, CloseInternal, CloseRestarting,
+	CloseTryLater, CloseTokenExpired, CloseRemoved, CloseSlowConsumer}
 
 // Error is a protocol error: a code the client branches on and a message
 // for humans.

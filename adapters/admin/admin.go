@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/core"
 )
 
@@ -156,9 +155,12 @@ type Options struct {
 	Token string
 	// Node is the gateway node (required).
 	Node Node
-	// Stats summarises the metrics for the dashboard (usually
-	// (*metrics.Metrics).Stats); nil makes /admin/stats answer 501.
-	Stats func() (metrics.Stats, error)
+	// Stats summarises the metrics for the dashboard: a value that
+	// encodes as a JSON object (usually (*metrics.Metrics).Stats, wired by
+	// cmd/gateway: this adapter does not import another), to which GET
+	// /admin/stats adds StatsIdentity's fields; nil makes /admin/stats
+	// answer 501.
+	Stats func() (any, error)
 	// Metrics, when set, is served at /metrics on the admin listener
 	// (usually (*metrics.Metrics).Handler()), behind the token unless
 	// PublicMetrics is set.
@@ -324,10 +326,9 @@ func (a *API) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), a.o.Timeout)
 }
 
-// StatsResponse is the body of GET /admin/stats: the metrics summary and
-// the node's identity and state.
-type StatsResponse struct {
-	metrics.Stats
+// StatsIdentity is what GET /admin/stats adds to the object Options.Stats
+// returns: the node's identity and state.
+type StatsIdentity struct {
 	Node          string  `json:"node"`
 	Version       string  `json:"version"`
 	UptimeSeconds float64 `json:"uptime_seconds"`
@@ -344,8 +345,13 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "stats", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, StatsResponse{Stats: s, Node: a.o.NodeID, Version: a.o.Version,
+	body, err := mergeJSON(s, StatsIdentity{Node: a.o.NodeID, Version: a.o.Version,
 		UptimeSeconds: a.o.Now().Sub(a.started).Seconds(), Draining: a.draining.Load() || a.o.Draining != nil && a.o.Draining()})
+	if err != nil {
+		a.fail(w, "stats", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // RoomsResponse is the body of GET /admin/rooms, sorted by room.
@@ -603,4 +609,24 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("admin: configuration reloaded", "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, ReloadResponse{Reloaded: true})
+}
+
+// mergeJSON returns the fields of the JSON objects a and b (b's win) as
+// one object.
+func mergeJSON(a, b any) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	for _, v := range []any{a, b} {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return nil, fmt.Errorf("stats: not a JSON object: %w", err)
+		}
+		for k, f := range obj {
+			out[k] = f
+		}
+	}
+	return out, nil
 }

@@ -125,7 +125,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{node: newFakeNode(), m: metrics.New(metrics.Options{NoRuntimeMetrics: true}), logs: &bytes.Buffer{}}
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, f.logs}, nil))
-	api, err := admin.New(admin.Options{Token: token, Node: f.node, Stats: f.m.Stats, Metrics: f.m.Handler(),
+	api, err := admin.New(admin.Options{Token: token, Node: f.node, Stats: func() (any, error) { return f.m.Stats() }, Metrics: f.m.Handler(),
 		NodeID: "node-1", Version: "v-test", Logger: logger})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@
 // without it the answer is 401. Endpoints:
 //
 //	GET  /admin/                         the operator dashboard (HTML+JS, embedded)
-//	GET  /admin/stats                    live summary for the dashboard (metrics.Stats + node)
+//	GET  /admin/stats                    live summary for the dashboard (Options.Stats + node)
 //	GET  /admin/rooms                    rooms on this node: members, users, plugin versions
 //	GET  /admin/rooms/{room}/presence    a room's connections (room path-escaped: a%2Fb)
 //	POST /admin/kick                     {"user","room"?} → close with 4003, on every node

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/classgate/classgate/adapters/admin"
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/adapters/wsserver"
 	"github.com/classgate/classgate/core"
-	"github.com/classgate/classgate/core/auth"
 	"github.com/classgate/classgate/core/memory"
 )
 
@@ -57,7 +57,7 @@ func TestAdminInProcess(t *testing.T) {
 	var logMu sync.Mutex
 	logs := &strings.Builder{}
 	log := slog.New(slog.NewJSONHandler(lockedWriter{&logMu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	v, err := auth.New(auth.Options{HS256Secret: []byte(e2eSecret)})
+	v, err := jwt.New(jwt.Options{HS256Secret: []byte(e2eSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestAdminInProcess(t *testing.T) {
 		DrainFunc:     ws.Shutdown,
 		ReloadFunc:    func(context.Context) error { return nil },
 	}
-	api, err := admin.New(admin.Options{Token: e2eToken, Node: node, Stats: m.Stats, Metrics: m.Handler(), NodeID: "in-process", Logger: log})
+	api, err := admin.New(admin.Options{Token: e2eToken, Node: node, Stats: func() (any, error) { return m.Stats() }, Metrics: m.Handler(), NodeID: "in-process", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

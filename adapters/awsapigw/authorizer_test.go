@@ -13,12 +13,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/core/auth"
 )
 
 func TestAuthorizer(t *testing.T) {
-	v, err := auth.New(auth.Options{HS256Secret: secret})
+	v, err := jwt.New(jwt.Options{HS256Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestEMFLines(t *testing.T) {
 // server (the verified claims): a comma inside a pattern is not a
 // separator, "class-7a,*" is not a wildcard.
 func TestRoomsAgree(t *testing.T) {
-	v, err := auth.New(auth.Options{HS256Secret: secret})
+	v, err := jwt.New(jwt.Options{HS256Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}

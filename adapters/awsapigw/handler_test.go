@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/core/auth"
 	"github.com/classgate/classgate/core/memory"
@@ -79,7 +80,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := auth.New(auth.Options{HS256Secret: secret})
+	v, err := jwt.New(jwt.Options{HS256Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}

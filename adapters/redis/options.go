@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/classgate/classgate/internal/fielderr"
 )
 
 // Modes of Options.Mode.
@@ -148,7 +150,7 @@ func (o Options) Validate() error {
 	o = o.WithDefaults()
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("redis: %s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("redis: %w", fielderr.Errorf(key, format, args...)))
 	}
 	switch o.Mode {
 	case ModeSingle:
@@ -175,9 +177,12 @@ func (o Options) Validate() error {
 	if o.Mode != ModeSingle && o.Addr != "" {
 		bad("addr", "only used in single mode (set addrs)")
 	}
-	for _, a := range append([]string{o.Addr}, o.Addrs...) {
-		if a != "" && !strings.Contains(a, ":") {
-			bad("addr", "%q is not host:port", a)
+	if o.Addr != "" && !strings.Contains(o.Addr, ":") {
+		bad("addr", "%q is not host:port", o.Addr)
+	}
+	for _, a := range o.Addrs {
+		if !strings.Contains(a, ":") {
+			bad("addrs", "%q is not host:port", a)
 		}
 	}
 	if o.DB < 0 {

@@ -12,13 +12,15 @@ import (
 	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/classgate/classgate/internal/fielderr"
 )
 
 // config builds the client TLS configuration, or nil when TLS is off. Its
 // errors name the key at fault ("redis: tls.ca_file: …").
 func (t TLSOptions) config() (*tls.Config, error) {
 	bad := func(key, format string, args ...any) error {
-		return fmt.Errorf("redis: tls.%s: %s", key, fmt.Sprintf(format, args...))
+		return fmt.Errorf("redis: %w", fielderr.Errorf("tls."+key, format, args...))
 	}
 	if !t.Enabled {
 		if t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" {

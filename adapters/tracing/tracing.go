@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/internal/fielderr"
 )
 
 // Span names. Dashboards and trace queries use them: never rename one.
@@ -64,17 +65,17 @@ type Config struct {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	if c.SampleRatio < 0 || c.SampleRatio > 1 {
-		return fmt.Errorf("tracing.sample_ratio %v: must be between 0 and 1", c.SampleRatio)
+		return fmt.Errorf("tracing: %w", fielderr.Errorf("sample_ratio", "%v: must be between 0 and 1", c.SampleRatio))
 	}
 	if c.Endpoint == "" {
 		return nil
 	}
 	u, err := url.Parse(c.Endpoint)
 	if err != nil {
-		return fmt.Errorf("tracing.endpoint %q: %w", c.Endpoint, err)
+		return fmt.Errorf("tracing: %w", fielderr.Errorf("endpoint", "%q: %w", c.Endpoint, err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("tracing.endpoint %q: want http://host:port or https://host:port[/path]", c.Endpoint)
+		return fmt.Errorf("tracing: %w", fielderr.Errorf("endpoint", "%q: want http://host:port or https://host:port[/path]", c.Endpoint))
 	}
 	return nil
 }

@@ -98,16 +98,16 @@ var _ core.Sender = (*Server)(nil)
 // New returns a server; call Attach before serving.
 func New(o Options) *Server {
 	if o.ReadLimit == 0 {
-		o.ReadLimit = 1 << 20
+		o.ReadLimit = DefaultReadLimit
 	}
 	if o.SendQueue == 0 {
-		o.SendQueue = 512
+		o.SendQueue = DefaultSendQueue
 	}
 	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 10 * time.Second
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.PingInterval == 0 {
-		o.PingInterval = 30 * time.Second
+		o.PingInterval = DefaultPingInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -13,9 +13,9 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/wsserver"
 	"github.com/classgate/classgate/core"
-	"github.com/classgate/classgate/core/auth"
 	"github.com/classgate/classgate/core/memory"
 	"github.com/classgate/classgate/internal/e2e"
 )
@@ -65,7 +65,7 @@ type cfg struct {
 
 func start(t *testing.T, c cfg) *gw {
 	t.Helper()
-	v, err := auth.New(auth.Options{HS256Secret: secret})
+	v, err := jwt.New(jwt.Options{HS256Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/classgate/classgate/adapters/awsapigw"
-	"github.com/classgate/classgate/core/auth"
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/internal/config"
+	"github.com/classgate/classgate/internal/fielderr"
 )
 
 func main() {
@@ -24,40 +24,30 @@ func main() {
 }
 
 func build(environ []string, stdout io.Writer) (*awsapigw.Authorizer, error) {
-	deny := false
+	// lambda.secrets, lambda.secrets_endpoint and lambda.authorizer_deny
+	// are configuration keys like any other (CLASSGATE_LAMBDA__SECRETS …):
+	// read once for the secrets, then loaded with them.
+	pre, err := config.Read("", environ, nil)
+	if err != nil {
+		return nil, err
+	}
 	var refs awsapigw.SecretRefs
-	endpoint := ""
-	var rest []string
-	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "CLASSGATE_LAMBDA__") {
-			rest = append(rest, kv)
-			continue
+	if pre.Lambda.Secrets != "" {
+		// Secrets Manager references resolved at init (see
+		// awsapigw.SecretRefs), e.g. the token secret.
+		if refs, err = awsapigw.ParseSecretRefs(pre.Lambda.Secrets); err != nil {
+			return nil, &fielderr.Error{Key: "lambda.secrets", Err: err}
 		}
-		switch k {
-		case "CLASSGATE_LAMBDA__AUTHORIZER_DENY":
-			deny = v == "true" || v == "1"
-		case "CLASSGATE_LAMBDA__SECRETS":
-			// Secrets Manager references resolved at init (see
-			// awsapigw.SecretRefs), e.g. the token secret.
-			var err error
-			if refs, err = awsapigw.ParseSecretRefs(v); err != nil {
-				return nil, err
-			}
-		case "CLASSGATE_LAMBDA__SECRETS_ENDPOINT":
-			endpoint = v
-		}
-		// Other Lambda-only keys belong to gateway-lambda; ignore them
-		// so both functions can share one environment.
 	}
-	over, err := awsapigw.ResolveSecrets(context.Background(), refs, endpoint)
+	over, err := awsapigw.ResolveSecrets(context.Background(), refs, pre.Lambda.SecretsEndpoint)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load("", rest, over)
+	cfg, err := config.Load("", environ, over)
 	if err != nil {
 		return nil, err
 	}
+	deny := cfg.Lambda.AuthorizerDeny
 	log := slog.New(slog.NewJSONHandler(stdout, nil))
 	// The same auth.* settings, read the same way, as the standalone
 	// gateway: iss, aud and the maximum lifetime included.
@@ -65,7 +55,7 @@ func build(environ []string, stdout io.Writer) (*awsapigw.Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := auth.New(o)
+	v, err := jwt.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -404,7 +404,7 @@ import (
 	"strconv"
 
 	"github.com/classgate/classgate/plugins/sdk"
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 )
 
 func init() { sdk.Register(New) }

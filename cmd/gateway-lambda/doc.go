@@ -15,6 +15,7 @@
 //
 // Configuration: lambda.yaml beside the binary ($LAMBDA_TASK_ROOT), then
 // the CLASSGATE_* environment, as for the standalone gateway (see
-// configs/lambda.yaml), plus the Lambda-only CLASSGATE_LAMBDA__* variables
-// read here (see lambdaEnv).
+// configs/lambda.yaml). The Lambda-only settings are keys like any other,
+// lambda.* (CLASSGATE_LAMBDA__WORKERS=8 …), read through internal/config
+// (config.Lambda; configs/gateway.yaml documents each).
 package main

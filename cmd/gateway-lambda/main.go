@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,14 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/classgate/classgate/adapters/awsapigw"
-	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/internal/config"
+	"github.com/classgate/classgate/internal/fielderr"
 	"github.com/classgate/classgate/plugins/host"
 )
 
@@ -36,147 +34,12 @@ func main() {
 	}
 }
 
-// lambdaEnv are the settings only the Lambda deployment has. They come
-// from CLASSGATE_LAMBDA__<KEY> variables, kept out of internal/config
-// (whose unknown keys are errors).
-type lambdaEnv struct {
-	// CONFIG: the YAML file (default: lambda.yaml in $LAMBDA_TASK_ROOT or
-	// beside the executable, when present).
-	Config string
-	// ENDPOINT: the Management API endpoint; default https://{domain}/{stage}
-	// from each event. The emulator sets http://127.0.0.1:PORT/STAGE.
-	Endpoint string
-	// WORKERS: posts in flight per invocation (16).
-	Workers int
-	// POST_BUDGET: retry budget of one post (2s).
-	PostBudget time.Duration
-	// POST_TIMEOUT: bound of one post attempt; a member slower than that
-	// is closed as a slow consumer (1s).
-	PostTimeout time.Duration
-	// ORDER_WAIT: how long a room's delivery waits for its turn in the
-	// ordered hand-off before posting anyway (2s); ORDER_LEASE: the most a
-	// holder keeps the turn (5s); ORDER: "on" (default) or "off".
-	OrderWait, OrderLease time.Duration
-	Order                 bool
-	// EXPIRY_EVERY: how often an environment closes connections whose
-	// token expired, at the end of an invocation (1s; scheduled events
-	// always do).
-	ExpiryEvery time.Duration
-	// SWEEP_EVERY: how often an environment sweeps expired connections
-	// (30s; negative: never). SWEEP_LIMIT: per sweep (64).
-	SweepEvery time.Duration
-	SweepLimit int
-	// METRICS_NAMESPACE: CloudWatch namespace of the EMF metrics
-	// ("Classgate"). METRICS_EVERY: how often an environment writes its
-	// aggregated metrics (1m; negative: after every invocation).
-	Namespace    string
-	MetricsEvery time.Duration
-	// METRICS_SAMPLES: values kept per latency metric per write
-	// (awsapigw.MaxSamples, 500; 0: counts only).
-	MetricsSamples int
-	// COMPILE_CACHE: "on" (default: the wazero cache in
-	// $TMPDIR/classgate-wazero unless plugins.cache_dir is set) or "off"
-	// (compile in memory).
-	CompileCache bool
-	// SECRETS: configuration keys resolved from Secrets Manager at init,
-	// a JSON object {"auth.hs256_secret": "ARN#jsonkey", …}
-	// (awsapigw.SecretRefs); SECRETS_ENDPOINT overrides the endpoint.
-	Secrets         awsapigw.SecretRefs
-	SecretsEndpoint string
-	// CACHE_SEED: a directory holding a compilation cache made by
-	// `bootstrap -warm-cache` for this architecture (e.g. shipped in the
-	// zip); copied into the cache directory at init.
-	CacheSeed string
-}
-
-func parseLambdaEnv(environ []string) (lambdaEnv, []string, error) {
-	le := lambdaEnv{Workers: 16, PostBudget: 2 * time.Second, PostTimeout: awsapigw.DefaultPostTimeout,
-		OrderWait: 2 * time.Second, OrderLease: 5 * time.Second, Order: true, ExpiryEvery: time.Second, MetricsEvery: awsapigw.DefaultMetricsEvery, MetricsSamples: awsapigw.MaxSamples, SweepEvery: 30 * time.Second, SweepLimit: 64, Namespace: "Classgate", CompileCache: true}
-	const prefix = "CLASSGATE_LAMBDA__"
-	var rest []string
-	var errs []error
-	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, prefix) {
-			rest = append(rest, kv)
-			continue
-		}
-		var err error
-		switch key := strings.TrimPrefix(k, prefix); key {
-		case "CONFIG":
-			le.Config = v
-		case "ENDPOINT":
-			le.Endpoint = v
-		case "WORKERS":
-			le.Workers, err = strconv.Atoi(v)
-			if err == nil && le.Workers < 1 {
-				err = errors.New("must be positive")
-			}
-		case "POST_BUDGET":
-			le.PostBudget, err = time.ParseDuration(v)
-		case "POST_TIMEOUT":
-			le.PostTimeout, err = positiveDuration(v)
-		case "ORDER_WAIT":
-			le.OrderWait, err = positiveDuration(v)
-		case "ORDER_LEASE":
-			le.OrderLease, err = positiveDuration(v)
-		case "ORDER":
-			switch v {
-			case "on", "":
-				le.Order = true
-			case "off":
-				le.Order = false
-			default:
-				err = errors.New(`must be "on" or "off"`)
-			}
-		case "EXPIRY_EVERY":
-			le.ExpiryEvery, err = time.ParseDuration(v)
-		case "SWEEP_EVERY":
-			le.SweepEvery, err = time.ParseDuration(v)
-		case "SWEEP_LIMIT":
-			le.SweepLimit, err = strconv.Atoi(v)
-		case "METRICS_NAMESPACE":
-			le.Namespace = v
-		case "METRICS_EVERY":
-			le.MetricsEvery, err = time.ParseDuration(v)
-			if err == nil && le.MetricsEvery == 0 {
-				err = errors.New("must not be 0 (negative: after every invocation)")
-			}
-		case "METRICS_SAMPLES":
-			le.MetricsSamples, err = strconv.Atoi(v)
-			if err == nil && le.MetricsSamples < 0 {
-				err = errors.New("must not be negative (0: counts only)")
-			}
-		case "COMPILE_CACHE":
-			switch v {
-			case "on", "":
-				le.CompileCache = true
-			case "off":
-				le.CompileCache = false
-			default:
-				err = errors.New(`must be "on" or "off"`)
-			}
-		case "CACHE_SEED":
-			le.CacheSeed = v
-		case "SECRETS":
-			le.Secrets, err = awsapigw.ParseSecretRefs(v)
-		case "SECRETS_ENDPOINT":
-			le.SecretsEndpoint = v
-		default:
-			err = errors.New("unknown key")
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", k, err))
-		}
-	}
-	return le, rest, errors.Join(errs...)
-}
-
-// configPath is the YAML file to load: CLASSGATE_LAMBDA__CONFIG, or
-// lambda.yaml in the task root or beside the executable.
-func configPath(le lambdaEnv, environ []string) string {
-	if le.Config != "" {
-		return le.Config
+// configPath is the YAML file to load: lambda.config (only the
+// environment, CLASSGATE_LAMBDA__CONFIG, can name it), or lambda.yaml in
+// the task root or beside the executable.
+func configPath(l config.Lambda, environ []string) string {
+	if l.Config != "" {
+		return l.Config
 	}
 	var dirs []string
 	for _, kv := range environ {
@@ -196,16 +59,53 @@ func configPath(le lambdaEnv, environ []string) string {
 	return ""
 }
 
+// loadConfig loads the configuration the way the gateway does (the same
+// keys, through internal/config), in three reads: the environment alone
+// names the file (lambda.config); file and environment name the secrets
+// (lambda.secrets), resolved from Secrets Manager unless resolve is false;
+// then everything, with the secrets as overrides, is loaded and validated.
+func loadConfig(ctx context.Context, environ []string, over map[string]any, resolve bool) (*config.Config, string, error) {
+	pre, err := config.Read("", environ, over)
+	if err != nil {
+		return nil, "", err
+	}
+	path := configPath(pre.Lambda, environ)
+	if resolve {
+		pre, err = config.Read(path, environ, over)
+		if err != nil {
+			return nil, "", err
+		}
+		var refs awsapigw.SecretRefs
+		if pre.Lambda.Secrets != "" {
+			if refs, err = awsapigw.ParseSecretRefs(pre.Lambda.Secrets); err != nil {
+				return nil, "", &fielderr.Error{Key: "lambda.secrets", Err: err}
+			}
+		}
+		secrets, err := awsapigw.ResolveSecrets(ctx, refs, pre.Lambda.SecretsEndpoint)
+		if err != nil {
+			return nil, "", err
+		}
+		for k, v := range secrets {
+			over[k] = v
+		}
+	}
+	cfg, err := config.Load(path, environ, over)
+	return cfg, path, err
+}
+
+// senderOptions are the awsapigw.SenderOptions of lambda.* (the
+// configuration's defaults apply; awsapigw's own fallbacks never do).
+func senderOptions(l config.Lambda) awsapigw.SenderOptions {
+	return awsapigw.SenderOptions{Endpoint: l.Endpoint, Workers: l.Workers, Budget: l.PostBudget, PostTimeout: l.PostTimeout,
+		Order: awsapigw.OrderOptions{Wait: l.OrderWait, Lease: l.OrderLease}}
+}
+
 // run builds the handler (nil with -check or -warm-cache).
-func run(ctx context.Context, args, environ []string, stdout io.Writer, start time.Time) (*awsapigw.Handler, error) {
+func run(ctx context.Context, args, environ []string, stdout io.Writer, start time.Time) (_ *awsapigw.Handler, err error) {
 	fset := flag.NewFlagSet("gateway-lambda", flag.ContinueOnError)
 	check := fset.Bool("check", false, "validate the configuration and exit")
 	warm := fset.String("warm-cache", "", "compile the configured plugins into this cache directory and exit")
 	if err := fset.Parse(args); err != nil {
-		return nil, err
-	}
-	le, environ, err := parseLambdaEnv(environ)
-	if err != nil {
 		return nil, err
 	}
 	over := map[string]any{}
@@ -216,25 +116,19 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		if !hasEnv(environ, "CLASSGATE_AUTH__HS256_SECRET") {
 			over["auth.hs256_secret"] = "warm-cache-placeholder-not-a-secret-0000"
 		}
-	} else if le.CompileCache && !hasEnv(environ, "CLASSGATE_PLUGINS__CACHE_DIR") {
-		over["plugins.cache_dir"] = filepath.Join(os.TempDir(), "classgate-wazero")
 	}
-	if *warm == "" {
-		secrets, err := awsapigw.ResolveSecrets(ctx, le.Secrets, le.SecretsEndpoint)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range secrets {
-			over[k] = v
-		}
-	}
-	path := configPath(le, environ)
-	cfg, err := config.Load(path, environ, over)
+	cfg, path, err := loadConfig(ctx, environ, over, *warm == "")
 	if err != nil {
 		return nil, err
 	}
-	if !le.CompileCache && *warm == "" {
-		cfg.Plugins.CacheDir = ""
+	le := cfg.Lambda
+	if *warm == "" {
+		switch {
+		case !le.CompileCache:
+			cfg.Plugins.CacheDir = ""
+		case !hasEnv(environ, "CLASSGATE_PLUGINS__CACHE_DIR"):
+			cfg.Plugins.CacheDir = filepath.Join(os.TempDir(), "classgate-wazero")
+		}
 	}
 	log := newLogger(cfg.Log, stdout)
 	if *warm != "" {
@@ -249,7 +143,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 		fmt.Fprintf(stdout, "plugins compiled into %s\n", *warm)
 		return nil, nil
 	}
-	if cfg.Store.Kind != "redis" {
+	if cfg.Store.Kind != config.StoreRedis {
 		return nil, fmt.Errorf("store.kind is %q: the Lambda deployment needs redis (every invocation may run in another execution environment)", cfg.Store.Kind)
 	}
 	if *check {
@@ -264,39 +158,42 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 			log.Info("compilation cache seeded", "files", n, "dir", cfg.Plugins.CacheDir)
 		}
 	}
-	store, err := redis.New(ctx, cfg.RedisOptions())
+	opened, err := cfg.OpenStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, err
 	}
+	store := opened.Redis
+	defer func() {
+		if err != nil {
+			_ = store.Close()
+		}
+	}()
 	pstart := time.Now()
 	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))
 	if err != nil {
-		_ = store.Close()
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = plugins.Close(context.Background())
+		}
+	}()
 	pluginInit := time.Since(pstart)
 	fn := envValue(environ, "AWS_LAMBDA_FUNCTION_NAME")
-	emf := awsapigw.NewEMF(stdout, le.Namespace, fn, nil)
+	emf := awsapigw.NewEMF(stdout, le.MetricsNamespace, fn, nil)
 	emf.SetSamples(le.MetricsSamples)
-	order := awsapigw.OrderOptions{Wait: le.OrderWait, Lease: le.OrderLease}
+	so := senderOptions(le)
 	if le.Order {
-		order.Store = store
+		so.Order.Store = store
 	}
-	sender, err := awsapigw.NewSender(ctx, awsapigw.SenderOptions{Endpoint: le.Endpoint, Workers: le.Workers, Budget: le.PostBudget,
-		PostTimeout: le.PostTimeout, Order: order, Logger: log, Metrics: emf})
+	so.Logger, so.Metrics = log, emf
+	sender, err := awsapigw.NewSender(ctx, so)
 	if err != nil {
 		return nil, err
 	}
-	router, err := core.NewRouter(core.Options{
-		Store: store, Sender: sender, Plugins: plugins, Direct: true,
-		DedupeWindow: cfg.Dedupe.Window, MaxRoomsPerConn: cfg.Limits.MaxRoomsPerConn,
-		MaxMessageBytes: cfg.Limits.MaxMessageBytes, RatePerSecond: -1,
-		// Concurrent invocations in one room commit optimistically; give a
-		// hot room more attempts than one node (which serialises a room)
-		// ever needs.
-		CommitRetries: 32,
-		Logger:        log, Observer: emf,
-	})
+	ro := cfg.LambdaRouterOptions()
+	ro.Store, ro.Sender, ro.Plugins, ro.Logger, ro.Observer = store, sender, plugins, log, emf
+	router, err := core.NewRouter(ro)
 	if err != nil {
 		return nil, err
 	}
@@ -310,14 +207,6 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 	log.Info("initialised", "init_ms", ms(initDur), "plugins_ms", ms(pluginInit), "cache_dir", cfg.Plugins.CacheDir,
 		"features", plugins.Features("*"), "redis_mode", cfg.RedisOptions().WithDefaults().Mode, "config", path)
 	return h, nil
-}
-
-func positiveDuration(v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
-	if err == nil && d <= 0 {
-		err = errors.New("must be positive")
-	}
-	return d, err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -9,48 +9,62 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/classgate/classgate/adapters/awsapigw"
+	"github.com/classgate/classgate/internal/config"
 )
 
-func TestParseLambdaEnv(t *testing.T) {
+// TestLambdaSettings: the Lambda-only settings are lambda.* keys read
+// through internal/config from CLASSGATE_LAMBDA__* variables, with the
+// configuration's defaults, and reach the sender's options; bad values
+// and unknown keys are errors naming the key.
+func TestLambdaSettings(t *testing.T) {
+	const secret = "CLASSGATE_AUTH__HS256_SECRET=test-secret-test-secret-test-secret-0"
 	tests := []struct {
 		name    string
 		env     []string
-		check   func(lambdaEnv) bool
-		rest    int
+		check   func(config.Lambda, awsapigw.SenderOptions) bool
 		wantErr string
 	}{
-		{"defaults", []string{"PATH=/bin"}, func(le lambdaEnv) bool {
-			return le.Workers == 16 && le.PostBudget == 2*time.Second && le.SweepEvery == 30*time.Second && le.CompileCache && le.Namespace == "Classgate" &&
-				le.Order && le.OrderWait == 2*time.Second && le.OrderLease == 5*time.Second && le.PostTimeout == time.Second && le.ExpiryEvery == time.Second && le.MetricsEvery == time.Minute &&
-				le.MetricsSamples == 500
-		}, 1, ""},
+		{"defaults", []string{"PATH=/bin"}, func(l config.Lambda, so awsapigw.SenderOptions) bool {
+			return l.Workers == 16 && l.PostBudget == 2*time.Second && l.SweepEvery == 30*time.Second && l.SweepLimit == 64 && l.CompileCache &&
+				l.MetricsNamespace == "Classgate" && l.Order && l.OrderWait == 2*time.Second && l.OrderLease == 5*time.Second &&
+				l.PostTimeout == awsapigw.DefaultPostTimeout && l.ExpiryEvery == time.Second && l.MetricsEvery == awsapigw.DefaultMetricsEvery && l.MetricsSamples == awsapigw.MaxSamples &&
+				so.Workers == 16 && so.Budget == 2*time.Second && so.PostTimeout == awsapigw.DefaultPostTimeout && so.Order.Wait == 2*time.Second && so.Order.Lease == 5*time.Second
+		}, ""},
 		{"order keys", []string{"CLASSGATE_LAMBDA__ORDER=off", "CLASSGATE_LAMBDA__ORDER_WAIT=300ms", "CLASSGATE_LAMBDA__ORDER_LEASE=2s",
-			"CLASSGATE_LAMBDA__POST_TIMEOUT=250ms", "CLASSGATE_LAMBDA__EXPIRY_EVERY=-1s", "CLASSGATE_LAMBDA__METRICS_EVERY=-1s", "CLASSGATE_LAMBDA__METRICS_SAMPLES=0"}, func(le lambdaEnv) bool {
-			return le.MetricsEvery < 0 && le.MetricsSamples == 0 && !le.Order && le.OrderWait == 300*time.Millisecond && le.OrderLease == 2*time.Second && le.PostTimeout == 250*time.Millisecond && le.ExpiryEvery < 0
-		}, 0, ""},
-		{"bad order values", []string{"CLASSGATE_LAMBDA__ORDER=sometimes", "CLASSGATE_LAMBDA__ORDER_WAIT=0s"}, nil, 0, `ORDER: must be "on" or "off"`},
-		{"non-positive post timeout", []string{"CLASSGATE_LAMBDA__POST_TIMEOUT=0s"}, nil, 0, "POST_TIMEOUT: must be positive"},
+			"CLASSGATE_LAMBDA__POST_TIMEOUT=250ms", "CLASSGATE_LAMBDA__EXPIRY_EVERY=-1s", "CLASSGATE_LAMBDA__METRICS_EVERY=-1s"}, func(l config.Lambda, so awsapigw.SenderOptions) bool {
+			return l.MetricsEvery < 0 && !l.Order && so.Order.Wait == 300*time.Millisecond && so.Order.Lease == 2*time.Second && so.PostTimeout == 250*time.Millisecond && l.ExpiryEvery < 0
+		}, ""},
+		{"bad order values", []string{"CLASSGATE_LAMBDA__ORDER=sometimes", "CLASSGATE_LAMBDA__ORDER_WAIT=0s"}, nil, "lambda.order"},
+		{"zero order wait", []string{"CLASSGATE_LAMBDA__ORDER_WAIT=0s"}, nil, "lambda.order_wait: must be positive"},
+		{"non-positive post timeout", []string{"CLASSGATE_LAMBDA__POST_TIMEOUT=0s"}, nil, "lambda.post_timeout: must be positive"},
 		{"all keys", []string{"CLASSGATE_LAMBDA__ENDPOINT=http://127.0.0.1:1/s", "CLASSGATE_LAMBDA__WORKERS=4", "CLASSGATE_LAMBDA__POST_BUDGET=500ms",
 			"CLASSGATE_LAMBDA__SWEEP_EVERY=-1s", "CLASSGATE_LAMBDA__SWEEP_LIMIT=8", "CLASSGATE_LAMBDA__COMPILE_CACHE=off",
-			"CLASSGATE_LAMBDA__CACHE_SEED=/var/task/c", "CLASSGATE_LAMBDA__METRICS_NAMESPACE=X", "CLASSGATE_AUTH__HS256_SECRET=s"}, func(le lambdaEnv) bool {
-			return le.Endpoint == "http://127.0.0.1:1/s" && le.Workers == 4 && le.PostBudget == 500*time.Millisecond && le.SweepEvery < 0 &&
-				le.SweepLimit == 8 && !le.CompileCache && le.CacheSeed == "/var/task/c" && le.Namespace == "X"
-		}, 1, ""},
-		{"negative metric samples", []string{"CLASSGATE_LAMBDA__METRICS_SAMPLES=-5"}, nil, 0, "METRICS_SAMPLES: must not be negative"},
-		{"unknown key", []string{"CLASSGATE_LAMBDA__WORKRES=4"}, nil, 0, "CLASSGATE_LAMBDA__WORKRES: unknown key"},
-		{"bad values", []string{"CLASSGATE_LAMBDA__WORKERS=0", "CLASSGATE_LAMBDA__POST_BUDGET=soon", "CLASSGATE_LAMBDA__COMPILE_CACHE=maybe"}, nil, 0, "WORKERS: must be positive"},
+			"CLASSGATE_LAMBDA__CACHE_SEED=/var/task/c", "CLASSGATE_LAMBDA__METRICS_NAMESPACE=X"}, func(l config.Lambda, so awsapigw.SenderOptions) bool {
+			return so.Endpoint == "http://127.0.0.1:1/s" && so.Workers == 4 && so.Budget == 500*time.Millisecond && l.SweepEvery < 0 &&
+				l.SweepLimit == 8 && !l.CompileCache && l.CacheSeed == "/var/task/c" && l.MetricsNamespace == "X"
+		}, ""},
+		{"unknown key", []string{"CLASSGATE_LAMBDA__WORKRES=4"}, nil, "lambda.workres: unknown key"},
+		{"bad values", []string{"CLASSGATE_LAMBDA__WORKERS=0", "CLASSGATE_LAMBDA__POST_BUDGET=soon", "CLASSGATE_LAMBDA__COMPILE_CACHE=maybe"}, nil, "lambda.post_budget"},
+		{"zero workers", []string{"CLASSGATE_LAMBDA__WORKERS=0"}, nil, "lambda.workers: must be positive"},
+		{"bad secrets", []string{"CLASSGATE_LAMBDA__SECRETS=not json"}, nil, "lambda.secrets"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			le, rest, err := parseLambdaEnv(tt.env)
+			env := append([]string{secret, "CLASSGATE_STORE__KIND=redis", "CLASSGATE_LAMBDA__CONFIG="}, tt.env...)
+			cfg, _, err := loadConfig(context.Background(), env, map[string]any{}, true)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || !tt.check(le) || len(rest) != tt.rest {
-				t.Fatalf("le = %+v, rest %v, err %v", le, rest, err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if so := senderOptions(cfg.Lambda); !tt.check(cfg.Lambda, so) {
+				t.Fatalf("lambda = %+v, sender %+v", cfg.Lambda, so)
 			}
 		})
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/classgate/classgate/core/auth"
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/internal/e2e"
 	"github.com/classgate/classgate/internal/proc"
 )
@@ -171,7 +171,7 @@ func TestDevMode(t *testing.T) {
 	if strings.Join(got.Rooms, "|") != strings.Join(rooms, "|") || got.User != "ann-teacher" {
 		t.Fatalf("/dev/token = %+v", got)
 	}
-	v, err := auth.New(auth.Options{HS256Secret: []byte(testSecret), Issuer: "https://lms.example", Audience: "classgate", MaxLifetime: 2 * time.Hour})
+	v, err := jwt.New(jwt.Options{HS256Secret: []byte(testSecret), Issuer: "https://lms.example", Audience: "classgate", MaxLifetime: 2 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/classgate/classgate/adapters/admin"
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/tracing"
@@ -35,7 +36,6 @@ import (
 	"github.com/classgate/classgate/adapters/wsserver"
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/core/auth"
-	"github.com/classgate/classgate/core/memory"
 	"github.com/classgate/classgate/internal/config"
 	"github.com/classgate/classgate/plugins/host"
 )
@@ -179,18 +179,35 @@ type node struct {
 	// or its default derived from the file-descriptor limit).
 	maxConns int
 	cluster  *redis.Store // the Redis store, for cluster-wide admin actions; nil with memory
+	cleanup  cleanup      // what close closes, newest first
 }
 
 func (n *node) close() {
 	n.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = n.plugins.Close(ctx)
-	_ = n.store.Close()
-	_ = n.tracer.Shutdown(ctx)
+	n.cleanup.run()
 }
 
-func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node, error) {
+// cleanup closes, newest first, what buildNode opened; on an error path it
+// runs at once, so a failed build leaves nothing open.
+type cleanup []func(context.Context)
+
+func (c *cleanup) add(f func(context.Context)) { *c = append(*c, f) }
+
+func (c cleanup) run() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i](ctx)
+	}
+}
+
+func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, err error) {
+	var opened cleanup
+	defer func() {
+		if err != nil {
+			opened.run()
+		}
+	}()
 	if cfg.Node.ID == "" {
 		h, _ := os.Hostname()
 		cfg.Node.ID = fmt.Sprintf("%s-%d", h, os.Getpid())
@@ -199,68 +216,40 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	if err != nil {
 		return nil, err
 	}
-	maxConns := cfg.Server.MaxConnections
-	if maxConns == 0 {
-		if maxConns, err = wsserver.FDConnectionLimit(); err != nil {
-			return nil, fmt.Errorf("server.max_connections: no value and %w", err)
-		}
+	wo, err := cfg.ServerOptions()
+	if err != nil {
+		return nil, err
 	}
-	var st core.Store
-	var rs *redis.Store
-	switch cfg.Store.Kind {
-	case "memory":
-		st = memory.New(cfg.MemoryOptions())
-	case "redis":
-		var err error
-		if rs, err = redis.New(ctx, cfg.RedisOptions()); err != nil {
-			return nil, fmt.Errorf("store.redis: %w", err)
-		}
-		st = rs
-	default:
-		return nil, fmt.Errorf("store.kind %q is not supported", cfg.Store.Kind)
+	opt, err := cfg.OpenStore(ctx)
+	if err != nil {
+		return nil, err
 	}
+	opened.add(func(context.Context) { _ = opt.Close() })
 	m := metrics.New(metrics.Options{Version: version})
 	tr, err := tracing.Setup(ctx, cfg.Tracing, cfg.Node.ID, version)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	rawStore := st
-	st = tr.Store(metrics.InstrumentStore(st, m))
-	ws := wsserver.New(wsserver.Options{
-		Verifier:       ver,
-		AllowedOrigins: cfg.Server.AllowedOrigins,
-		ReadLimit:      cfg.Server.ReadLimit,
-		SendQueue:      cfg.Server.SendQueue,
-		WriteTimeout:   cfg.Server.WriteTimeout,
-		PingInterval:   cfg.Server.PingInterval,
-		MaxConnections: maxConns,
-		Logger:         log,
-		OnSlowConsumer: m.SlowConsumer,
-		NoIOUring:      !cfg.Server.IOUring,
-
-		MaxConnectionsPerUser: cfg.Server.MaxConnectionsPerUser,
-	})
+	opened.add(func(ctx context.Context) { _ = tr.Shutdown(ctx) })
+	st := tr.Store(metrics.InstrumentStore(opt.Store, m))
+	wo.Verifier, wo.Logger, wo.OnSlowConsumer = ver, log, m.SlowConsumer
+	ws := wsserver.New(wo)
+	opened.add(func(ctx context.Context) { _ = ws.Shutdown(ctx) })
 	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))
 	if err != nil {
-		_ = rawStore.Close()
-		return nil, err
+		return nil, fmt.Errorf("plugins: %w", err)
 	}
+	opened.add(func(ctx context.Context) { _ = plugins.Close(ctx) })
 	plugins.SetObserver(m)
-	rate := cfg.Limits.RatePerSecond
-	if rate == 0 {
-		rate = -1 // 0 in config means unlimited
-	}
-	router, err := core.NewRouter(core.Options{
-		Store: st, Sender: ws, Plugins: tr.Plugins(plugins), Node: cfg.Node.ID, Observer: m,
-		DedupeWindow: cfg.Dedupe.Window, MaxRoomsPerConn: cfg.Limits.MaxRoomsPerConn,
-		MaxMessageBytes: cfg.Limits.MaxMessageBytes, RatePerSecond: rate, RateBurst: cfg.Limits.RateBurst,
-		AbuseLimit: cfg.Limits.AbuseLimit, Logger: log,
-	})
+	ro := cfg.RouterOptions()
+	ro.Store, ro.Sender, ro.Plugins, ro.Observer, ro.Logger = st, ws, tr.Plugins(plugins), m, log
+	router, err := core.NewRouter(ro)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("router: %w", err)
 	}
 	ws.Attach(tr.Router(router))
 	mctx, cancel := context.WithCancel(ctx)
+	opened.add(func(context.Context) { cancel() })
 	go router.Maintain(mctx, cfg.Store.LivenessTTL/3)
 
 	mux := http.NewServeMux()
@@ -289,11 +278,11 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (*node
 	if cfg.Dev.Enabled {
 		mountDev(mux, cfg, ws)
 	}
-	n := &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, metrics: m, tracer: tr, cancel: cancel, maxConns: maxConns, cluster: rs}
-	if rs != nil {
+	n := &node{store: st, router: router, ws: ws, mux: mux, plugins: plugins, metrics: m, tracer: tr, cancel: cancel,
+		maxConns: wo.MaxConnections, cluster: opt.Redis, cleanup: opened}
+	if opt.Redis != nil {
 		// Kicks and drains asked on any node's admin API reach this one.
-		if err := rs.HandleControl(ctx, handleControl(n, admin.DefaultDrainTimeout, log)); err != nil {
-			n.close()
+		if err := opt.Redis.HandleControl(ctx, handleControl(n, admin.DefaultDrainTimeout, log)); err != nil {
 			return nil, fmt.Errorf("store.redis: %w", err)
 		}
 	}
@@ -305,7 +294,7 @@ func newVerifier(a config.Auth) (*auth.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := auth.New(o)
+	v, err := jwt.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

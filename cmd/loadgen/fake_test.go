@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/core/auth"
 )
 
@@ -54,7 +55,7 @@ type heldFrame struct {
 
 func newFakeGateway(t *testing.T, secret, fault string) *fakeGateway {
 	t.Helper()
-	v, err := auth.New(auth.Options{HS256Secret: []byte(secret)})
+	v, err := jwt.New(jwt.Options{HS256Secret: []byte(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,20 +1,11 @@
 package auth
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/hmac"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/classgate/classgate/core"
@@ -85,11 +76,22 @@ func (c Claims) Conn(id core.ConnID) core.ConnInfo {
 	}
 }
 
-// Verifier checks tokens. The zero value accepts nothing; build one with
-// New. A Verifier is safe for concurrent use.
+// Signatures is the port a token library implements (adapters/jwt, on
+// golang-jwt): it checks the signature of a compact JWS against the keys
+// it was configured with — HS256, RS256, ES256; never "none" — and returns
+// the token's payload, undecoded. Its errors wrap ErrMalformed or
+// ErrSignature. It is safe for concurrent use.
+type Signatures interface {
+	Payload(token string) ([]byte, error)
+}
+
+// Verifier checks tokens: the signature through its Signatures, then the
+// claims rules below, the same wherever a token is checked (the
+// standalone server's handshake, the Lambda authorizer). The zero value
+// accepts nothing; build one with New. A Verifier is safe for concurrent
+// use.
 type Verifier struct {
-	hsSecret []byte
-	keys     map[string]crypto.PublicKey // kid → key; "" for keys without kid
+	sig      Signatures
 	roles    map[string]bool
 	leeway   time.Duration
 	issuer   string
@@ -98,16 +100,14 @@ type Verifier struct {
 	now      func() time.Time
 }
 
+// DefaultRoles are the roles accepted when Options.Roles is empty.
+var DefaultRoles = []string{"teacher", "student"}
+
 // Options configure a Verifier.
 type Options struct {
-	// HS256Secret enables HS256 tokens signed with this secret.
-	HS256Secret []byte
-	// PublicKeysPEM are RSA or EC (P-256) public keys in PEM form
-	// ("PUBLIC KEY" or "RSA PUBLIC KEY"), accepted for RS256/ES256 tokens.
-	PublicKeysPEM [][]byte
-	// JWKS is a JSON Web Key Set document; keys are matched by kid.
-	JWKS []byte
-	// Roles allowed in the role claim; empty means teacher and student.
+	// Signatures checks signatures (required; adapters/jwt).
+	Signatures Signatures
+	// Roles allowed in the role claim; empty means DefaultRoles.
 	Roles []string
 	// Leeway tolerated on exp and nbf for clock skew.
 	Leeway time.Duration
@@ -123,36 +123,19 @@ type Options struct {
 	Now func() time.Time
 }
 
-// New builds a Verifier. It fails when no key is configured or a key
-// cannot be parsed.
+// New builds a Verifier. It fails without Signatures.
 func New(o Options) (*Verifier, error) {
-	v := &Verifier{hsSecret: o.HS256Secret, keys: map[string]crypto.PublicKey{}, leeway: o.Leeway, now: o.Now,
+	if o.Signatures == nil {
+		return nil, errors.New("auth: no signature verifier configured")
+	}
+	v := &Verifier{sig: o.Signatures, leeway: o.Leeway, now: o.Now,
 		issuer: o.Issuer, audience: o.Audience, maxLife: o.MaxLifetime}
 	if v.now == nil {
 		v.now = time.Now
 	}
-	for i, p := range o.PublicKeysPEM {
-		k, err := ParsePublicKeyPEM(p)
-		if err != nil {
-			return nil, fmt.Errorf("auth: public key %d: %w", i, err)
-		}
-		v.keys[fmt.Sprintf("#pem%d", i)] = k
-	}
-	if len(o.JWKS) > 0 {
-		ks, err := ParseJWKS(o.JWKS)
-		if err != nil {
-			return nil, fmt.Errorf("auth: jwks: %w", err)
-		}
-		for kid, k := range ks {
-			v.keys[kid] = k
-		}
-	}
-	if len(v.hsSecret) == 0 && len(v.keys) == 0 {
-		return nil, errors.New("auth: no HS256 secret and no public key configured")
-	}
 	roles := o.Roles
 	if len(roles) == 0 {
-		roles = []string{"teacher", "student"}
+		roles = DefaultRoles
 	}
 	v.roles = map[string]bool{}
 	for _, r := range roles {
@@ -174,136 +157,51 @@ var b64 = base64.RawURLEncoding
 // why in detail: for logs, not for clients.
 func (v *Verifier) Verify(token string) (Claims, error) {
 	var c Claims
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return c, fmt.Errorf("%w: want 3 parts, got %d", ErrMalformed, len(parts))
+	if v == nil || v.sig == nil {
+		return c, fmt.Errorf("%w: no verifier configured", ErrSignature)
 	}
-	hb, err := b64.DecodeString(parts[0])
+	pb, err := v.sig.Payload(token)
 	if err != nil {
-		return c, fmt.Errorf("%w: header: %v", ErrMalformed, err)
-	}
-	var h header
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return c, fmt.Errorf("%w: header: %v", ErrMalformed, err)
-	}
-	sig, err := b64.DecodeString(parts[2])
-	if err != nil {
-		return c, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
-	}
-	signed := token[:len(parts[0])+1+len(parts[1])]
-	if err := v.checkSig(h, []byte(signed), sig); err != nil {
 		return c, err
-	}
-	pb, err := b64.DecodeString(parts[1])
-	if err != nil {
-		return c, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
 	if err := json.Unmarshal(pb, &c); err != nil {
 		return c, fmt.Errorf("%w: payload: %v", ErrClaims, err)
 	}
+	return c, v.check(c)
+}
+
+// check applies the claims rules to c.
+func (v *Verifier) check(c Claims) error {
 	if c.Subject == "" {
-		return c, fmt.Errorf("%w: sub is required", ErrClaims)
+		return fmt.Errorf("%w: sub is required", ErrClaims)
 	}
 	if c.Expiry == 0 {
-		return c, fmt.Errorf("%w: exp is required", ErrClaims)
+		return fmt.Errorf("%w: exp is required", ErrClaims)
 	}
 	now := v.now()
 	exp := time.Unix(c.Expiry, 0)
 	if now.After(exp.Add(v.leeway)) {
-		return c, ErrExpired
+		return ErrExpired
 	}
 	if c.NotBefore != 0 && now.Add(v.leeway).Before(time.Unix(c.NotBefore, 0)) {
-		return c, fmt.Errorf("%w: nbf is %v from now", ErrNotYetValid, time.Unix(c.NotBefore, 0).Sub(now))
+		return fmt.Errorf("%w: nbf is %v from now", ErrNotYetValid, time.Unix(c.NotBefore, 0).Sub(now))
 	}
 	if v.maxLife > 0 {
 		if exp.Sub(now) > v.maxLife+v.leeway {
-			return c, fmt.Errorf("%w: exp is %v from now, at most %v allowed", ErrLifetime, exp.Sub(now).Round(time.Second), v.maxLife)
+			return fmt.Errorf("%w: exp is %v from now, at most %v allowed", ErrLifetime, exp.Sub(now).Round(time.Second), v.maxLife)
 		}
 		if c.IssuedAt != 0 && exp.Sub(time.Unix(c.IssuedAt, 0)) > v.maxLife {
-			return c, fmt.Errorf("%w: exp − iat is %v, at most %v allowed", ErrLifetime, exp.Sub(time.Unix(c.IssuedAt, 0)), v.maxLife)
+			return fmt.Errorf("%w: exp − iat is %v, at most %v allowed", ErrLifetime, exp.Sub(time.Unix(c.IssuedAt, 0)), v.maxLife)
 		}
 	}
 	if v.issuer != "" && c.Issuer != v.issuer {
-		return c, fmt.Errorf("%w: iss %q is not the configured issuer", ErrClaims, c.Issuer)
+		return fmt.Errorf("%w: iss %q is not the configured issuer", ErrClaims, c.Issuer)
 	}
 	if v.audience != "" && !slices.Contains(c.Audience, v.audience) {
-		return c, fmt.Errorf("%w: aud %q does not include %q", ErrClaims, []string(c.Audience), v.audience)
+		return fmt.Errorf("%w: aud %q does not include %q", ErrClaims, []string(c.Audience), v.audience)
 	}
 	if c.Role != "" && !v.roles[c.Role] {
-		return c, fmt.Errorf("%w: role %q is not configured", ErrClaims, c.Role)
+		return fmt.Errorf("%w: role %q is not configured", ErrClaims, c.Role)
 	}
-	return c, nil
-}
-
-func (v *Verifier) checkSig(h header, signed, sig []byte) error {
-	switch h.Alg {
-	case "HS256":
-		if len(v.hsSecret) == 0 {
-			return fmt.Errorf("%w: HS256 not configured", ErrSignature)
-		}
-		m := hmac.New(sha256.New, v.hsSecret)
-		m.Write(signed)
-		if !hmac.Equal(m.Sum(nil), sig) {
-			return ErrSignature
-		}
-		return nil
-	case "RS256", "ES256":
-		sum := sha256.Sum256(signed)
-		for kid, k := range v.candidates(h.Kid) {
-			_ = kid
-			if verifyAsym(h.Alg, k, sum[:], sig) {
-				return nil
-			}
-		}
-		return ErrSignature
-	default:
-		return fmt.Errorf("%w: unsupported alg %q", ErrSignature, h.Alg)
-	}
-}
-
-// candidates returns the keys to try: the kid's key when the token names
-// one we know, otherwise every key.
-func (v *Verifier) candidates(kid string) map[string]crypto.PublicKey {
-	if k, ok := v.keys[kid]; ok && kid != "" {
-		return map[string]crypto.PublicKey{kid: k}
-	}
-	return v.keys
-}
-
-func verifyAsym(alg string, k crypto.PublicKey, digest, sig []byte) bool {
-	switch key := k.(type) {
-	case *rsa.PublicKey:
-		return alg == "RS256" && rsa.VerifyPKCS1v15(key, crypto.SHA256, digest, sig) == nil
-	case *ecdsa.PublicKey:
-		if alg != "ES256" || len(sig) != 64 {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:32])
-		s := new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(key, digest, r, s)
-	}
-	return false
-}
-
-// ParsePublicKeyPEM parses an RSA or ECDSA public key in PEM form.
-func ParsePublicKeyPEM(p []byte) (crypto.PublicKey, error) {
-	blk, _ := pem.Decode(p)
-	if blk == nil {
-		return nil, errors.New("no PEM block found")
-	}
-	switch blk.Type {
-	case "RSA PUBLIC KEY":
-		return x509.ParsePKCS1PublicKey(blk.Bytes)
-	case "PUBLIC KEY":
-		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		switch k.(type) {
-		case *rsa.PublicKey, *ecdsa.PublicKey:
-			return k, nil
-		}
-		return nil, fmt.Errorf("unsupported key type %T", k)
-	}
-	return nil, fmt.Errorf("unsupported PEM block %q", blk.Type)
+	return nil
 }

@@ -3,9 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -16,10 +16,10 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/tracing"
-	"github.com/classgate/classgate/core/auth"
-	"github.com/classgate/classgate/core/memory"
+	"github.com/classgate/classgate/internal/fielderr"
 	"github.com/classgate/classgate/plugins/host"
 )
 
@@ -41,6 +41,10 @@ type Config struct {
 	Admin   Admin          `koanf:"admin"`
 	Tracing tracing.Config `koanf:"tracing"`
 	Runtime Runtime        `koanf:"runtime"`
+	// Lambda holds the settings only the AWS Lambda deployment reads
+	// (cmd/gateway-lambda, cmd/authorizer); the standalone gateway
+	// accepts and ignores them.
+	Lambda Lambda `koanf:"lambda"`
 	// Plugins selects the WebAssembly plugin of each namespace. The
 	// embedded chat, whiteboard and presence are configured by default.
 	Plugins host.Config `koanf:"plugins"`
@@ -80,9 +84,14 @@ type Server struct {
 
 // Auth configures token validation.
 type Auth struct {
-	HS256Secret string        `koanf:"hs256_secret"`
-	PublicKeys  []string      `koanf:"public_keys"`
-	JWKSFile    string        `koanf:"jwks_file"`
+	HS256Secret string   `koanf:"hs256_secret"`
+	PublicKeys  []string `koanf:"public_keys"`
+	JWKSFile    string   `koanf:"jwks_file"`
+	// JWKSURLs are JSON Web Key Sets fetched at start, then every
+	// JWKSRefresh and when a token names a kid not yet known (key
+	// rotation without a restart).
+	JWKSURLs    []string      `koanf:"jwks_urls"`
+	JWKSRefresh time.Duration `koanf:"jwks_refresh"`
 	Roles       []string      `koanf:"roles"`
 	Leeway      time.Duration `koanf:"leeway"`
 	// Issuer, when set, is required in every token's iss claim.
@@ -94,23 +103,24 @@ type Auth struct {
 	MaxTokenLifetime time.Duration `koanf:"max_token_lifetime"`
 }
 
-// VerifierOptions returns the core/auth options these settings describe,
-// reading the key files. The standalone gateway and the Lambda authorizer
-// both build their Verifier from it.
-func (a Auth) VerifierOptions() (auth.Options, error) {
-	o := auth.Options{HS256Secret: []byte(a.HS256Secret), Roles: a.Roles, Leeway: a.Leeway,
-		Issuer: a.Issuer, Audience: a.Audience, MaxLifetime: a.MaxTokenLifetime}
+// VerifierOptions returns the token verifier's options (adapters/jwt)
+// these settings describe, reading the key files. The standalone gateway
+// and the Lambda authorizer both build their Verifier from it
+// (jwt.New).
+func (a Auth) VerifierOptions() (jwt.Options, error) {
+	o := jwt.Options{HS256Secret: []byte(a.HS256Secret), JWKSURLs: a.JWKSURLs, JWKSRefresh: a.JWKSRefresh,
+		Roles: a.Roles, Leeway: a.Leeway, Issuer: a.Issuer, Audience: a.Audience, MaxLifetime: a.MaxTokenLifetime}
 	for _, p := range a.PublicKeys {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return o, fmt.Errorf("auth.public_keys: %w", err)
+			return o, &fielderr.Error{Key: "auth.public_keys", Err: err}
 		}
 		o.PublicKeysPEM = append(o.PublicKeysPEM, b)
 	}
 	if a.JWKSFile != "" {
 		b, err := os.ReadFile(a.JWKSFile)
 		if err != nil {
-			return o, fmt.Errorf("auth.jwks_file: %w", err)
+			return o, &fielderr.Error{Key: "auth.jwks_file", Err: err}
 		}
 		o.JWKS = b
 	}
@@ -119,6 +129,8 @@ func (a Auth) VerifierOptions() (auth.Options, error) {
 
 // Limits bound what one connection may do.
 type Limits struct {
+	// RatePerSecond is the per-connection token bucket's rate; 0 means no
+	// rate limit, in the configuration and in core.Options alike.
 	RatePerSecond   float64 `koanf:"rate_per_second"`
 	RateBurst       int     `koanf:"rate_burst"`
 	AbuseLimit      int     `koanf:"abuse_limit"`
@@ -139,6 +151,8 @@ type Dedupe struct {
 
 // Store selects the storage backend.
 type Store struct {
+	// Kind is memory or redis (StoreKinds lists them; OpenStore opens
+	// the one named).
 	Kind        string        `koanf:"kind"`
 	LivenessTTL time.Duration `koanf:"liveness_ttl"`
 	// Memory bounds the in-memory store (store.kind: memory).
@@ -205,76 +219,25 @@ type Log struct {
 	Format string `koanf:"format"`
 }
 
-// Defaults returns the configuration used when nothing overrides it.
-func Defaults() map[string]any {
-	return map[string]any{
-		"node.id":                   "",
-		"server.listen":             "127.0.0.1:8080",
-		"server.allowed_origins":    []string{},
-		"server.read_limit":         1 << 20,
-		"server.send_queue":         512,
-		"server.write_timeout":      "10s",
-		"server.ping_interval":      "30s",
-		"server.max_connections":    0,
-		"server.shutdown_timeout":   "10s",
-		"server.io_uring":           true,
-		"auth.hs256_secret":         "",
-		"auth.public_keys":          []string{},
-		"auth.jwks_file":            "",
-		"auth.roles":                []string{"teacher", "student"},
-		"auth.leeway":               "0s",
-		"limits.rate_per_second":    50.0,
-		"limits.rate_burst":         200,
-		"limits.abuse_limit":        100,
-		"limits.max_rooms_per_conn": 16,
-		"limits.max_message_bytes":  64 << 10,
-		"history.limit":             1000,
-		"history.age":               "1h",
-		"dedupe.window":             "5m",
-		"store.kind":                "memory",
-		"store.liveness_ttl":        "30s",
-		"dev.enabled":               false,
-		"log.level":                 "info",
-		"log.format":                "json",
-		"metrics.enabled":           true,
-		"metrics.path":              "/metrics",
-		"admin.listen":              "",
-		"admin.token":               "",
-		"admin.pprof":               false,
-		"tracing.endpoint":          "",
-		"tracing.sample_ratio":      0.0,
-		"tracing.service_name":      "classgate",
-		"tracing.timeout":           "10s",
-		"runtime.gc_percent":        50,
-
-		// Idle rooms of the memory store (docs/OPERATIONS.md "Memory").
-		"store.memory.max_idle_rooms": memory.DefaultMaxIdleRooms,
-		"store.memory.max_idle_bytes": memory.DefaultMaxIdleBytes,
-
-		// Connection hygiene, token checks, dev and metrics exposure
-		// (docs/OPERATIONS.md "Connections, tokens and memory").
-		"server.max_connections_per_user": 20,
-		"server.idle_timeout":             "60s",
-		"server.read_header_timeout":      "10s",
-		"auth.issuer":                     "",
-		"auth.audience":                   "",
-		"auth.max_token_lifetime":         "24h",
-		"dev.allow_non_loopback":          false,
-		"metrics.public":                  false,
-
-		// The classroom plugins are always configured; a file or the
-		// environment overrides their settings, adds namespaces, or turns
-		// one off with disable: ["*"].
-		"plugins.namespaces.chat.source":       host.EmbeddedPrefix + "chat",
-		"plugins.namespaces.whiteboard.source": host.EmbeddedPrefix + "whiteboard",
-		"plugins.namespaces.presence.source":   host.EmbeddedPrefix + "presence",
-	}
-}
-
 // Load reads defaults, then the YAML file (if path is not empty), then the
 // environment (environ, e.g. os.Environ()), then overrides (flag values by
-// key path), and validates the result.
+// key path), and validates the result. Its errors name the key at fault
+// (*fielderr.Error, joined); Keys lists them.
 func Load(path string, environ []string, overrides map[string]any) (*Config, error) {
+	c, err := Read(path, environ, overrides)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Read is Load without Validate: the layers decoded, for a program that
+// needs some keys (e.g. lambda.secrets) to complete the others before it
+// loads them for good.
+func Read(path string, environ []string, overrides map[string]any) (*Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(Defaults(), "."), nil); err != nil {
 		return nil, fmt.Errorf("config: defaults: %w", err)
@@ -314,11 +277,11 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 	case "none":
 		c.Plugins.CacheDir = ""
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
 	return &c, nil
 }
+
+// Keys returns the key of every problem in an error of Load or Validate.
+func Keys(err error) []string { return fielderr.Keys(err) }
 
 // envKey maps CLASSGATE_SERVER__LISTEN to server.listen.
 func envKey(k, v string) (string, any) {
@@ -326,6 +289,8 @@ func envKey(k, v string) (string, any) {
 	return strings.ReplaceAll(k, "__", "."), v
 }
 
+// unmarshal decodes the tree into c. Unknown keys and values of the wrong
+// type are *fielderr.Error naming the key.
 func unmarshal(k *koanf.Koanf, c *Config) error {
 	var md mapstructure.Metadata
 	dc := &mapstructure.DecoderConfig{
@@ -333,187 +298,53 @@ func unmarshal(k *koanf.Koanf, c *Config) error {
 		TagName:          "koanf",
 		WeaklyTypedInput: true,
 		Metadata:         &md,
-		ErrorUnused:      true,
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			onOffHook,
 			mapstructure.StringToTimeDurationHookFunc(),
 			mapstructure.StringToSliceHookFunc(","),
 		),
 	}
-	if err := k.UnmarshalWithConf("", c, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
-		return fmt.Errorf("config: %w", cleanDecodeErr(err))
-	}
-	return nil
-}
-
-// cleanDecodeErr turns mapstructure's messages into "key: problem" lines.
-func cleanDecodeErr(err error) error {
-	msg := err.Error()
-	msg = strings.ReplaceAll(msg, "decoding failed due to the following error(s):\n\n", "")
-	msg = strings.ReplaceAll(msg, "has invalid keys:", "unknown key(s):")
-	return errors.New(msg)
-}
-
-// Validate checks values that decode but make no sense, naming the key.
-func (c *Config) Validate() error {
 	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	if err := k.UnmarshalWithConf("", c, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
+		errs = append(errs, decodeErrors(err)...)
 	}
-	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
-		bad("server.listen", "%q is not host:port", c.Server.Listen)
-	}
-	if g := c.Runtime.GCPercent; g != 0 && (g < 10 || g > 1000) {
-		bad("runtime.gc_percent", "must be 0 (Go's default) or between 10 and 1000, got %d", g)
-	}
-	if c.Server.ReadLimit < 1024 {
-		bad("server.read_limit", "must be at least 1024 bytes, got %d", c.Server.ReadLimit)
-	}
-	if c.Server.SendQueue < 1 {
-		bad("server.send_queue", "must be positive, got %d", c.Server.SendQueue)
-	}
-	if c.Server.WriteTimeout <= 0 {
-		bad("server.write_timeout", "must be positive")
-	}
-	if c.Server.ShutdownTimeout <= 0 {
-		bad("server.shutdown_timeout", "must be positive")
-	}
-	if c.Server.MaxConnections < 0 {
-		bad("server.max_connections", "must be 0 (derived from the file-descriptor limit) or positive, got %d", c.Server.MaxConnections)
-	}
-	if c.Server.MaxConnectionsPerUser < 0 {
-		bad("server.max_connections_per_user", "must be 0 (no cap) or positive, got %d", c.Server.MaxConnectionsPerUser)
-	}
-	if c.Server.IdleTimeout <= 0 {
-		bad("server.idle_timeout", "must be positive")
-	}
-	if c.Server.ReadHeaderTimeout <= 0 {
-		bad("server.read_header_timeout", "must be positive")
-	}
-	if c.Auth.Leeway < 0 {
-		bad("auth.leeway", "must not be negative")
-	}
-	if c.Auth.MaxTokenLifetime < 0 {
-		bad("auth.max_token_lifetime", "must be 0 (no limit) or positive")
-	}
-	if c.Dev.Enabled && !c.Dev.AllowNonLoopback && !loopback(c.Server.Listen) {
-		bad("server.listen", "%q is not a loopback address and dev mode lets anyone who reaches it mint tokens; listen on 127.0.0.1 or set dev.allow_non_loopback", c.Server.Listen)
-	}
-	if c.Auth.HS256Secret == "" && len(c.Auth.PublicKeys) == 0 && c.Auth.JWKSFile == "" {
-		bad("auth.hs256_secret", "required (or auth.public_keys / auth.jwks_file): no way to verify tokens")
-	} else if c.Auth.HS256Secret != "" && len(c.Auth.HS256Secret) < 32 {
-		bad("auth.hs256_secret", "must be at least 32 characters")
-	}
-	if len(c.Auth.Roles) == 0 {
-		bad("auth.roles", "must list at least one role")
-	}
-	if c.Limits.RatePerSecond < 0 || c.Limits.RateBurst < 1 {
-		bad("limits.rate_per_second", "rate must be >= 0 and limits.rate_burst >= 1")
-	}
-	if c.Limits.MaxRoomsPerConn < 1 {
-		bad("limits.max_rooms_per_conn", "must be positive")
-	}
-	if c.Limits.MaxMessageBytes < 256 || int64(c.Limits.MaxMessageBytes) > c.Server.ReadLimit {
-		bad("limits.max_message_bytes", "must be between 256 and server.read_limit (%d)", c.Server.ReadLimit)
-	}
-	if c.History.Limit < 1 {
-		bad("history.limit", "must be positive")
-	}
-	if c.History.Age <= 0 {
-		bad("history.age", "must be positive")
-	}
-	if c.Dedupe.Window <= 0 {
-		bad("dedupe.window", "must be positive")
-	}
-	switch c.Store.Kind {
-	case "memory", "redis":
-	default:
-		bad("store.kind", "must be memory or redis, got %q", c.Store.Kind)
-	}
-	if c.Store.LivenessTTL < time.Second {
-		bad("store.liveness_ttl", "must be at least 1s")
-	}
-	if c.Store.Memory.MaxIdleRooms < 1 {
-		bad("store.memory.max_idle_rooms", "must be positive")
-	}
-	if c.Store.Memory.MaxIdleBytes < 1 {
-		bad("store.memory.max_idle_bytes", "must be positive")
-	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "json", "text":
-	default:
-		bad("log.format", "must be json or text, got %q", c.Log.Format)
-	}
-	if c.Metrics.Enabled && !strings.HasPrefix(c.Metrics.Path, "/") {
-		bad("metrics.path", "must start with /, got %q", c.Metrics.Path)
-	}
-	if c.Admin.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-			bad("admin.listen", "%q is not host:port", c.Admin.Listen)
-		}
-		if len(c.Admin.Token) < 16 {
-			bad("admin.token", "required (16+ characters) when admin.listen is set")
-		}
-	}
-	if err := c.Tracing.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Store.Kind == "redis" {
-		if err := c.RedisOptions().Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				errs = append(errs, fmt.Errorf("store.redis.%s", strings.TrimPrefix(line, "redis: ")))
-			}
-		}
-	}
-	if err := c.Plugins.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			errs = append(errs, fmt.Errorf("plugins.%s", line))
-		}
+	for _, key := range md.Unused {
+		errs = append(errs, fielderr.Errorf(key, "unknown key"))
 	}
 	return errors.Join(errs...)
 }
 
-// loopback reports whether addr (host:port) only listens on loopback:
-// a loopback IP or "localhost". An empty host listens everywhere.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
+// decodeErrors turns mapstructure's joined errors into *fielderr.Error,
+// each naming its field's key (mapstructure.DecodeError.Name).
+func decodeErrors(err error) []error {
+	var de *mapstructure.DecodeError
+	if errors.As(err, &de) && de == err {
+		return []error{&fielderr.Error{Key: de.Name(), Err: de.Unwrap()}}
 	}
-	if host == "localhost" {
-		return true
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range u.Unwrap() {
+			out = append(out, decodeErrors(e)...)
+		}
+		return out
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	if errors.As(err, &de) {
+		return []error{&fielderr.Error{Key: de.Name(), Err: de.Unwrap()}}
+	}
+	return []error{fmt.Errorf("config: %w", err)}
 }
 
-// MemoryOptions returns the in-memory store's options: history.*,
-// store.liveness_ttl and store.memory.
-func (c *Config) MemoryOptions() memory.Options {
-	return memory.Options{HistoryLimit: c.History.Limit, HistoryAge: c.History.Age, LivenessTTL: c.Store.LivenessTTL,
-		MaxIdleRooms: c.Store.Memory.MaxIdleRooms, MaxIdleBytes: c.Store.Memory.MaxIdleBytes}
-}
-
-// RedisOptions returns store.redis with the shared settings filled in from
-// history.*, store.liveness_ttl and node.id where store.redis leaves them
-// zero.
-func (c *Config) RedisOptions() redis.Options {
-	o := c.Store.Redis
-	if o.HistoryLimit == 0 {
-		o.HistoryLimit = c.History.Limit
+// onOffHook lets a boolean key be written on or off (e.g.
+// CLASSGATE_LAMBDA__ORDER=off), besides true and false.
+func onOffHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Bool {
+		return data, nil
 	}
-	if o.HistoryAge == 0 {
-		o.HistoryAge = c.History.Age
+	switch strings.ToLower(strings.TrimSpace(data.(string))) {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
 	}
-	if o.LivenessTTL == 0 {
-		o.LivenessTTL = c.Store.LivenessTTL
-	}
-	if o.Node == "" {
-		o.Node = c.Node.ID
-	}
-	return o
+	return data, nil
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -117,39 +116,6 @@ func TestVerifierOptionsKeyFiles(t *testing.T) {
 				t.Fatalf("VerifierOptions = %v, want an error naming %s", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-// TestReferenceConfigMatchesDefaults: configs/gateway.yaml states the
-// built-in defaults of the sections it documents key by key (one source:
-// the defaults in code; the file quotes them).
-func TestReferenceConfigMatchesDefaults(t *testing.T) {
-	env := []string{EnvPrefix + "AUTH__HS256_SECRET=" + secret}
-	def, err := Load("", env, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := Load("../../configs/gateway.yaml", env, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		section  string
-		def, ref any
-	}{
-		{"server", def.Server, ref.Server},
-		{"auth", def.Auth, ref.Auth},
-		{"dev", def.Dev, ref.Dev},
-		{"metrics", def.Metrics, ref.Metrics},
-		{"admin", def.Admin, ref.Admin},
-		{"limits", def.Limits, ref.Limits},
-		{"history", def.History, ref.History},
-		{"store.memory", def.Store.Memory, ref.Store.Memory},
-	}
-	for _, tt := range tests {
-		if !reflect.DeepEqual(tt.def, tt.ref) {
-			t.Errorf("%s: configs/gateway.yaml says %+v, the defaults are %+v", tt.section, tt.ref, tt.def)
-		}
 	}
 }
 

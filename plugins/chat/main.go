@@ -45,8 +45,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 	"github.com/classgate/classgate/plugins/sdk"
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
 )
 
 func init() { sdk.Register(New) }

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/classgate/classgate/core"
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 )
 
 // chatState is a chat room with a full history of 50 messages.

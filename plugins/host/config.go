@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/classgate/classgate/internal/fielderr"
 )
 
 // Config selects and limits the plugins. The zero value of a field means its
@@ -185,7 +187,7 @@ var namespaceRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, fielderr.Errorf(key, format, args...))
 	}
 	for _, ns := range c.sortedNamespaces() {
 		p := c.Namespaces[ns]

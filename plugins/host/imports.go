@@ -16,7 +16,7 @@ import (
 
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/plugins/abi"
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 )
 
 // callState is what one guest call (or cg_init) did through the imports.

@@ -38,8 +38,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 	"github.com/classgate/classgate/plugins/sdk"
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
 )
 
 func init() { sdk.Register(New) }

@@ -5,7 +5,7 @@ package sdk
 import (
 	"strings"
 
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 )
 
 // FindJSON returns the raw value at a dot-separated key path of the JSON

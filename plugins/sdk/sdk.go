@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"unsafe"
 
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 )
 
 // Hook says why a Handler is called.

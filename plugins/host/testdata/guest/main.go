@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/classgate/classgate/plugins/abi/jsonlite"
 	"github.com/classgate/classgate/plugins/sdk"
-	"github.com/classgate/classgate/plugins/sdk/jsonlite"
 )
 
 func init() { sdk.Register(New) }
