@@ -76,8 +76,8 @@ func (r *Router) join(ctx context.Context, c *session, f Frame) *Error {
 				continue
 			}
 			call := &Call{Hook: HookJoin, Type: ns + ".join", Room: f.Room, Sender: user, Conn: c.info.ID, FirstOfUser: first}
-			run := handlerRun{h: h, ns: ns, call: call, snap: &snap, replyTo: c.info.ID, sent: &sent}
-			if _, e := r.runHandler(ctx, run); e != nil {
+			run := handlerRun{h: h, ns: ns, call: call, replyTo: c.info.ID, sent: &sent}
+			if _, e := r.runHandler(ctx, run, &snap); e != nil {
 				// Never silence: the newcomer learns which join state it
 				// is missing and why.
 				r.log.Warn("join hook failed", "room", f.Room, "plugin", ns, "code", e.Code, "err", e.Message)

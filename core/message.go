@@ -55,7 +55,7 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 		data = json.RawMessage("{}")
 	}
 	call := &Call{Hook: HookMessage, Type: f.Type, Room: f.Room, Data: data, Sender: c.info.User, Conn: c.info.ID}
-	seq, e := r.runHandler(ctx, handlerRun{h: h, ns: ns, call: call, snap: &snap, release: true, dedupe: dedupe, replyTo: c.info.ID})
+	seq, e := r.runHandler(ctx, handlerRun{h: h, ns: ns, call: call, release: true, dedupe: dedupe, replyTo: c.info.ID}, &snap)
 	if e != nil {
 		if dedupe != "" && (e.Code == CodeRejected || e.Code == CodeForbidden) {
 			// A plugin's refusal is an answer: a retry gets it again.
@@ -95,7 +95,7 @@ func (r *Router) runLeaveHooks(ctx context.Context, info ConnInfo, d Departure) 
 		}
 		call := &Call{Hook: HookLeave, Type: ns + ".leave", Room: d.Room, Sender: d.User, Conn: info.ID,
 			LastOfUser: d.LastOfUser, RoomEmpty: d.RoomEmpty}
-		if _, e := r.runHandler(ctx, handlerRun{h: h, ns: ns, call: call}); e != nil {
+		if _, e := r.runHandler(ctx, handlerRun{h: h, ns: ns, call: call}, nil); e != nil {
 			r.log.Warn("leave hook failed", "room", d.Room, "plugin", ns, "err", e.Message)
 		}
 	}
@@ -106,11 +106,8 @@ type handlerRun struct {
 	h    Handler
 	ns   string // the plugin's namespace
 	call *Call
-	// snap, when not nil, is the first attempt's snapshot; later attempts
-	// (after a conflict) read their own. With release, runHandler owns it
-	// and releases it once the plugin has read it; otherwise it is the
-	// caller's to release.
-	snap    *Snapshot
+	// release: runHandler owns the snapshot it is given and releases it
+	// once the plugin has read it; otherwise it is the caller's to release.
 	release bool
 	// dedupe is the commit's dedupe key ("" for none).
 	dedupe string
@@ -122,10 +119,14 @@ type handlerRun struct {
 
 // runHandler calls a plugin with a snapshot and commits its result,
 // retrying on a concurrent change of the room with a fresh snapshot after
-// a jittered backoff (cut short when ctx ends). It returns the first seq
-// assigned (or the original one for a duplicate).
-func (r *Router) runHandler(ctx context.Context, run handlerRun) (uint64, *Error) {
-	call, ns, snap := run.call, run.ns, run.snap
+// a jittered backoff (cut short when ctx ends). snap, when not nil, is the
+// first attempt's snapshot (see handlerRun.release); later attempts read
+// their own. It is a parameter of its own, not a field of run, so that it
+// stays on the caller's stack (escape analysis would move it to the heap
+// with run's other pointers). It returns the first seq assigned (or the
+// original one for a duplicate).
+func (r *Router) runHandler(ctx context.Context, run handlerRun, snap *Snapshot) (uint64, *Error) {
+	call, ns := run.call, run.ns
 	for attempt := 0; ; attempt++ {
 		// A snapshot taken here, or handed over, is released as soon as
 		// the plugin has read it; otherwise it is the caller's to release.
