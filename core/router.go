@@ -24,17 +24,21 @@ import (
 // never waits on an earlier one while holding a later one:
 //
 //  1. localRoom.proc — a room's processing lock (hub.lockRoom), held
-//     for a whole join, leave, message or leave hook in the room, store
-//     calls and plugin calls included;
+//     for a whole join, leave, message or leave hook in the room on this
+//     node, store calls, plugin calls and the frames it sends included
+//     (so they go out in order);
 //  2. subscription.mu — one room's Bus subscription lock, held across
-//     its Subscribe or Unsubscribe call (network I/O), never with hub.mu;
-//  3. hub.mu — the connection table, rooms and memberships, held only
-//     for map and field updates, never across I/O or a Send;
-//  4. localRoom.deliverMu — one room's delivery, under hub.mu's read
-//     lock (deliver).
+//     its Subscribe call, or its Unsubscribe call and the check before it
+//     (network I/O), and nothing else;
+//  3. hub.mu — the connection table, rooms, memberships and the
+//     subscription entries; held only for map and field updates, never
+//     across I/O, a plugin call or a Send;
+//  4. localRoom.deliverMu — one room's delivery state, under hub.mu's
+//     read lock (hub.deliver).
 //
-// localConn.bucketMu (a connection's rate limit) is a leaf taken with no
-// other lock held. No lock is held while a frame is sent.
+// localConn.bucketMu (a connection's rate limit) is a leaf: nothing is
+// taken while it is held. Neither hub.mu nor deliverMu nor a subscription
+// lock is held while a frame is sent.
 type Router struct {
 	o Options
 	outbox
