@@ -300,3 +300,38 @@ func TestConflictBackoffHonoursContext(t *testing.T) {
 		}
 	})
 }
+
+// TestHubForgetsEverything: after its connections joined, left and
+// disconnected, a standalone node holds no connection, room or
+// subscription entry, and every room it subscribed was unsubscribed.
+func TestHubForgetsEverything(t *testing.T) {
+	r, g, _ := gateRouter(t)
+	ctx := context.Background()
+	for _, f := range []struct{ id, frame string }{
+		{"a", `{"type":"join","room":"r"}`}, {"b", `{"type":"join","room":"r"}`},
+		{"a", `{"type":"join","room":"s"}`}, {"b", `{"type":"join","room":"t"}`},
+		{"b", `{"type":"leave","room":"t"}`},
+	} {
+		must(t, r.Receive(ctx, core.ConnID(f.id), []byte(f.frame)))
+	}
+	must(t, r.Disconnect(ctx, "a"))
+	must(t, r.Disconnect(ctx, "b"))
+	// Unsubscribes run in the background: wait for all three.
+	for deadline := time.Now().Add(30 * time.Second); ; runtime.Gosched() {
+		n := 0
+		for _, c := range g.calls() {
+			if strings.HasPrefix(c, "unsub ") {
+				n++
+			}
+		}
+		if _, _, _, subs := core.HubSizes(r); n == 3 && subs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Bus calls %q: not every room was unsubscribed", g.calls())
+		}
+	}
+	if conns, leaving, rooms, subs := core.HubSizes(r); conns+leaving+rooms+subs != 0 {
+		t.Fatalf("hub holds %d connections, %d leaving, %d rooms, %d subscription entries; want none", conns, leaving, rooms, subs)
+	}
+}
