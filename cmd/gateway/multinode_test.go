@@ -79,13 +79,15 @@ func TestMultiNode(t *testing.T) {
 	const room = "physics-9"
 
 	teacher := dial(a, "teacher", "teacher")
-	teacher.Join(room, -1)
 	onB := dial(b, "bea", "student")
-	onB.Join(room, -1)
 	onC := dial(c, "carl", "student")
-	onC.Join(room, -1)
 	ghost := dial(c, "ghost", "student") // only ever on node C
-	ghost.Join(room, -1)
+	for _, cl := range []*e2e.Client{teacher, onB, onC, ghost} {
+		cl.Join(room, -1)
+		// joined comes before the join hooks commit the user's presence;
+		// the join state comes after, so the next newcomer sees the user.
+		cl.ExpectType("presence.state")
+	}
 
 	// Presence across nodes: a newcomer on B sees users of A and C.
 	late := dial(b, "late", "student")
