@@ -259,15 +259,15 @@ export class Call {
     memory.copy(b.dataStart, changetype<usize>(buf), n);
     const v = new DataView(b.buffer);
     for (let i = 0; i < n; ) {
-      if (n - i < 4) break;
+      if (n - i < 4) return out;
       const kn = <i32>v.getUint32(i, true);
       i += 4;
-      if (kn > n - i || n - i - kn < 4) break;
+      if (kn > n - i || n - i - kn < 4) return out;
       const key = String.UTF8.decodeUnsafe(b.dataStart + i, kn);
       i += kn;
       const vn = <i32>v.getUint32(i, true);
       i += 4;
-      if (vn > n - i) break;
+      if (vn > n - i) return out;
       out.push(new Entry(key, b.subarray(i, i + vn)));
       i += vn;
     }

@@ -60,34 +60,36 @@ export function parseObject(b: Uint8Array): Obj | null {
   if (i >= b.length || b[i] != 0x7b) return null;
   const obj = new Obj();
   i = skipSpace(b, i + 1);
-  if (i < b.length && b[i] == 0x7d) {
-    i++;
-  } else {
-    for (;;) {
-      if (i >= b.length || b[i] != 0x22) return null;
-      const end = scanString(b, i);
-      if (end < 0) return null;
-      const key = unquoteRange(b, i + 1, end - 1);
-      i = skipSpace(b, end);
-      if (i >= b.length || b[i] != 0x3a) return null;
-      i = skipSpace(b, i + 1);
-      const vend = skipValue(b, i, 1);
-      if (vend < 0) return null;
-      obj.members.push(new Member(String.UTF8.decodeUnsafe(key.dataStart, key.length), b.subarray(i, vend)));
-      i = skipSpace(b, vend);
-      if (i < b.length && b[i] == 0x2c) {
-        i = skipSpace(b, i + 1);
-        continue;
-      }
-      if (i < b.length && b[i] == 0x7d) {
-        i++;
-        break;
-      }
-      return null;
-    }
-  }
-  if (skipSpace(b, i) != b.length) return null;
+  if (i < b.length && b[i] == 0x7d) i++;
+  else i = parseMembers(b, i, obj);
+  if (i < 0 || skipSpace(b, i) != b.length) return null;
   return obj;
+}
+
+// parseMembers parses the members of an object from b[i] to its closing
+// brace into obj and returns the index after the brace, or -1. (The loops
+// of this file end by return, never by break: with asc 0.28 a break out of
+// such a for(;;) nested in an if/else trapped as unreachable.)
+function parseMembers(b: Uint8Array, i: i32, obj: Obj): i32 {
+  for (;;) {
+    if (i >= b.length || b[i] != 0x22) return -1;
+    const end = scanString(b, i);
+    if (end < 0) return -1;
+    const key = unquoteRange(b, i + 1, end - 1);
+    i = skipSpace(b, end);
+    if (i >= b.length || b[i] != 0x3a) return -1;
+    i = skipSpace(b, i + 1);
+    const vend = skipValue(b, i, 1);
+    if (vend < 0) return -1;
+    obj.members.push(new Member(String.UTF8.decodeUnsafe(key.dataStart, key.length), b.subarray(i, vend)));
+    i = skipSpace(b, vend);
+    if (i < b.length && b[i] == 0x2c) {
+      i = skipSpace(b, i + 1);
+      continue;
+    }
+    if (i < b.length && b[i] == 0x7d) return i + 1;
+    return -1;
+  }
 }
 
 /**
@@ -147,27 +149,27 @@ export function elements(v: Uint8Array | null): Uint8Array[] | null {
   if (i >= b.length || b[i] != 0x5b) return null;
   const out = new Array<Uint8Array>();
   i = skipSpace(b, i + 1);
-  if (i < b.length && b[i] == 0x5d) {
-    i++;
-  } else {
-    for (;;) {
-      const end = skipValue(b, i, 1);
-      if (end < 0) return null;
-      out.push(b.subarray(i, end));
-      i = skipSpace(b, end);
-      if (i < b.length && b[i] == 0x2c) {
-        i = skipSpace(b, i + 1);
-        continue;
-      }
-      if (i < b.length && b[i] == 0x5d) {
-        i++;
-        break;
-      }
-      return null;
-    }
-  }
-  if (skipSpace(b, i) != b.length) return null;
+  if (i < b.length && b[i] == 0x5d) i++;
+  else i = parseElements(b, i, out);
+  if (i < 0 || skipSpace(b, i) != b.length) return null;
   return out;
+}
+
+// parseElements parses the elements of an array from b[i] to its closing
+// bracket into out and returns the index after the bracket, or -1.
+function parseElements(b: Uint8Array, i: i32, out: Uint8Array[]): i32 {
+  for (;;) {
+    const end = skipValue(b, i, 1);
+    if (end < 0) return -1;
+    out.push(b.subarray(i, end));
+    i = skipSpace(b, end);
+    if (i < b.length && b[i] == 0x2c) {
+      i = skipSpace(b, i + 1);
+      continue;
+    }
+    if (i < b.length && b[i] == 0x5d) return i + 1;
+    return -1;
+  }
 }
 
 /** unquote returns the UTF-8 bytes of the raw JSON string v, or null when v is not exactly one string. */
@@ -430,14 +432,9 @@ function hex4(b: Uint8Array, i: i32): i32 {
 // view of b when it has no escapes, new bytes otherwise. A lone surrogate
 // escape becomes U+FFFD, as in Go.
 function unquoteRange(b: Uint8Array, start: i32, end: i32): Uint8Array {
-  let esc = false;
-  for (let k = start; k < end; k++) {
-    if (b[k] == 0x5c) {
-      esc = true;
-      break;
-    }
-  }
-  if (!esc) return b.subarray(start, end);
+  let k = start;
+  while (k < end && b[k] != 0x5c) k++;
+  if (k == end) return b.subarray(start, end);
   const out = new Buf(end - start);
   for (let i = start; i < end; i++) {
     const c = b[i];
