@@ -5,8 +5,10 @@
 # Go plugins, where the gateway embeds them (source: embedded:poll-as).
 # Run by plugins/build.sh (make plugins); by hand:
 #
-#   plugins/assemblyscript/build.sh        build what changed
-#   plugins/assemblyscript/build.sh -f     rebuild everything
+#   plugins/assemblyscript/build.sh          build what changed
+#   plugins/assemblyscript/build.sh -f       rebuild everything
+#   plugins/assemblyscript/build.sh DIR...   only these (e.g. testdata/sdkprobe,
+#                                            for the tests): DIR-as.wasm by base name
 #
 # The compiler is the npm package assemblyscript at the version
 # package-lock.json pins, installed with `npm ci` the first time into a
@@ -23,17 +25,23 @@ cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
 out=${OUT:-$root/plugins/embedded/wasm}
 [[ $out == /* ]] || out=$root/$out
-force=${1:-}
+force=
+if [[ ${1:-} == -f ]]; then
+	force=-f
+	shift
+fi
 
-plugins=()
-for dir in */; do
-	name=${dir%/}
-	[[ $name == sdk || $name == node_modules || ! -f $name/index.ts ]] && continue
-	plugins+=("$name")
-done
+plugins=("$@")
+if ((${#plugins[@]} == 0)); then
+	for dir in */; do
+		name=${dir%/}
+		[[ $name == sdk || $name == node_modules || ! -f $name/index.ts ]] && continue
+		plugins+=("$name")
+	done
+fi
 
-stale() { # name → true when its .wasm must be rebuilt
-	local wasm=$out/$1-as.wasm
+stale() { # dir → true when its .wasm must be rebuilt
+	local wasm=$out/$(basename "$1")-as.wasm
 	[[ $force == -f || ! -f $wasm ]] && return 0
 	[[ -n $(find "$1" sdk package.json package-lock.json build.sh -newer "$wasm" 2>/dev/null | head -n1) ]]
 }
@@ -79,13 +87,16 @@ fi
 asc=$tools/node_modules/assemblyscript/bin/asc.js
 
 mkdir -p "$out"
-for name in "${todo[@]}"; do
+built=()
+for dir in "${todo[@]}"; do
+	name=$(basename "$dir")
 	# --exportStart: a reactor (the host runs _initialize, then cg_init);
 	# --use abort: failures log their message through the ABI's log and
 	# trap, instead of importing env.abort (the host offers no env module).
-	node "$asc" "$name/index.ts" -o "$out/$name-as.wasm.tmp" \
+	node "$asc" "$dir/index.ts" -o "$out/$name-as.wasm.tmp" \
 		--exportStart _initialize --use abort=sdk/abi/cgAbort \
 		--optimizeLevel 3 --shrinkLevel 0 --runtime incremental
 	mv "$out/$name-as.wasm.tmp" "$out/$name-as.wasm"
+	built+=("$name-as")
 done
-echo "plugins: built ${todo[*]/%/-as} (AssemblyScript) into $out"
+echo "plugins: built ${built[*]} (AssemblyScript) into $out"

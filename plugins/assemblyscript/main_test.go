@@ -10,9 +10,10 @@ import (
 	"github.com/classgate/classgate/internal/proc"
 )
 
-// The two poll modules under test, built from source by TestMain into a
-// temp dir: the Go poll with the standard toolchain, the AssemblyScript
-// poll with build.sh (its compiler from npm, cached).
+// The modules under test, built from source by TestMain into a temp dir:
+// the Go poll with the standard toolchain, the AssemblyScript poll and
+// the SDK's test plugin (testdata/sdkprobe) with build.sh (its compiler
+// from npm, cached).
 var (
 	wasmDir  string
 	cacheDir string
@@ -80,7 +81,7 @@ func run(m *testing.M) (int, error) {
 		}
 	}
 	if asMissing == "" {
-		as := exec.Command("plugins/assemblyscript/build.sh", "-f")
+		as := exec.Command("plugins/assemblyscript/build.sh", "-f", "poll", "testdata/sdkprobe")
 		as.Dir = root
 		as.Env = append(os.Environ(), "OUT="+wasmDir, "CLASSGATE_AS_REQUIRED=1")
 		if b, err := as.CombinedOutput(); err != nil {

@@ -87,16 +87,30 @@ export declare function hostForbid(ptr: usize, len: usize): i32;
 @external("classgate_v1", "json_find")
 export declare function hostJSONFind(docPtr: usize, docLen: usize, pathPtr: usize, pathLen: usize, out: usize): i32;
 
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "fd_write")
+declare function fdWrite(fd: u32, iovs: usize, iovsLen: u32, written: usize): u32;
+
+let aborting = false;
+
 /**
  * AssemblyScript's abort (a failed assertion, an out-of-bounds index, a
- * null dereference, `throw`): logs "abort: MESSAGE at FILE:LINE:COL" at
- * error level and traps, so the call fails and the host discards the
- * instance (ABI §5). Installed by `--use abort=sdk/abi/cgAbort`; not
- * exported from the module.
+ * null dereference, `throw`, running out of memory): logs "abort: MESSAGE
+ * at FILE:LINE:COL" at error level, writes the same line to stderr (the
+ * host quotes it in the call's error: "crashed: … (guest output: abort:
+ * …)"), and traps, so the call fails and the host discards the instance
+ * (ABI §5). Installed by `--use abort=sdk/abi/cgAbort`; not exported from
+ * the module.
  */
 export function cgAbort(msg: string | null, file: string | null, line: u32, col: u32): void {
+  if (aborting) unreachable(); // an abort while reporting one (out of memory)
+  aborting = true;
   const m = "abort: " + (msg !== null ? msg : "") + " at " + (file !== null ? file : "?") + ":" + line.toString() + ":" + col.toString();
-  const b = String.UTF8.encode(m);
-  hostLog(3, changetype<usize>(b), b.byteLength);
+  const b = String.UTF8.encode(m + "\n");
+  hostLog(3, changetype<usize>(b), b.byteLength - 1);
+  const iov = new ArrayBuffer(16);
+  store<u32>(changetype<usize>(iov), changetype<usize>(b));
+  store<u32>(changetype<usize>(iov) + 4, b.byteLength);
+  fdWrite(2, changetype<usize>(iov), 1, changetype<usize>(iov) + 8);
   unreachable();
 }
