@@ -109,7 +109,7 @@ func TestABIConstantsMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var imports []string
-	for _, m := range regexp.MustCompile(`@external\("` + abi.ImportModule + `", "([a-z_]+)"\)`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`@external\("`+abi.ImportModule+`", "([a-z_]+)"\)`).FindAllStringSubmatch(string(src), -1) {
 		imports = append(imports, m[1])
 	}
 	slices.Sort(imports)
