@@ -92,10 +92,12 @@ for dir in "${todo[@]}"; do
 	name=$(basename "$dir")
 	# --exportStart: a reactor (the host runs _initialize, then cg_init);
 	# --use abort: failures log their message through the ABI's log and
-	# trap, instead of importing env.abort (the host offers no env module).
+	# trap, instead of importing env.abort (the host offers no env module);
+	# --runtime minimal: the SDK collects garbage once after each call
+	# (sdk/exports.ts cg_handle), none during one.
 	node "$asc" "$dir/index.ts" -o "$out/$name-as.wasm.tmp" \
 		--exportStart _initialize --use abort=sdk/abi/cgAbort \
-		--optimizeLevel 3 --shrinkLevel 0 --runtime incremental
+		--optimizeLevel 3 --shrinkLevel 0 --runtime minimal
 	mv "$out/$name-as.wasm.tmp" "$out/$name-as.wasm"
 	built+=("$name-as")
 done

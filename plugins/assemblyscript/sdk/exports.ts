@@ -47,6 +47,12 @@ export function cg_alloc(size: u32): usize {
 
 /** Builds the handler from the configuration, a JSON object (ABI §4). */
 export function cg_init(ptr: usize, len: u32): i32 {
+  const status = init(ptr, len);
+  __collect(); // see cg_handle
+  return status;
+}
+
+function init(ptr: usize, len: u32): i32 {
   const f = registered;
   if (f === null) {
     log(Level.Error, "sdk: no plugin registered (call register at the top level of the entry file)");
@@ -114,8 +120,22 @@ function decode(c: Call, ptr: usize, len: u32): bool {
   return true;
 }
 
-/** Runs the handler on one call record (ABI §5). */
+/**
+ * Runs the handler on one call record (ABI §5), then frees the call's
+ * garbage. The module uses AssemblyScript's minimal runtime (build.sh
+ * --runtime minimal): no collection runs during a call — a call allocates
+ * little, and an incremental collector's bookkeeping cost more than the
+ * poll's whole logic — and one full collection runs here, when no call
+ * is in progress, so only the module's globals hold objects (the minimal
+ * runtime's collector sees no locals: never call __collect yourself).
+ */
 export function cg_handle(ptr: usize, len: u32): i32 {
+  const status = handle(ptr, len);
+  __collect();
+  return status;
+}
+
+function handle(ptr: usize, len: u32): i32 {
   const h = handler;
   if (h === null) {
     log(Level.Error, "sdk: cg_handle before a successful cg_init");
