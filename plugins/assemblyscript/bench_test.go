@@ -26,7 +26,7 @@ func BenchmarkPollCalls(b *testing.B) {
 			b.Log(asMissing)
 			continue
 		}
-		h, err := host.New(context.Background(), host.Config{CacheDir: cacheDir, Namespaces: map[string]host.Plugin{"poll": {Source: m.path, PoolSize: 1}}}, nil)
+		h, err := host.New(context.Background(), host.Config{CacheDir: cacheDir, Namespaces: map[string]host.Plugin{"poll": {Source: m.path, PoolSize: 1, Timeout: callTimeout}}}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -27,7 +27,7 @@ type room struct {
 func newRoom(t *testing.T, path string, cfg map[string]any) *room {
 	t.Helper()
 	h, err := host.New(context.Background(), host.Config{CacheDir: cacheDir, Namespaces: map[string]host.Plugin{
-		"poll": {Source: path, Config: cfg, FailureBudget: -1},
+		"poll": {Source: path, Config: cfg, FailureBudget: -1, Timeout: callTimeout},
 	}}, nil)
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)

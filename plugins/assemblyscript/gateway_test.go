@@ -68,6 +68,9 @@ func TestPollThroughGateway(t *testing.T) {
 				"CLASSGATE_PLUGINS__NAMESPACES__POLL__SOURCE=" + m.path,
 				// Generous: CI runs the race detector on 2 shared cores.
 				"CLASSGATE_PLUGINS__NAMESPACES__POLL__TIMEOUT=3s",
+				"CLASSGATE_PLUGINS__NAMESPACES__PRESENCE__TIMEOUT=3s",
+				"CLASSGATE_PLUGINS__NAMESPACES__CHAT__TIMEOUT=3s",
+				"CLASSGATE_PLUGINS__NAMESPACES__WHITEBOARD__TIMEOUT=3s",
 			})
 			if err := proc.WaitHTTP("http://"+addr+"/readyz", 60*time.Second); err != nil {
 				t.Fatalf("%v\n%s", err, p.Output())

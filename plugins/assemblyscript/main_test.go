@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/classgate/classgate/internal/proc"
 )
@@ -21,6 +22,10 @@ var (
 	// (node or npm not installed); its cases then skip, saying so.
 	asMissing string
 )
+
+// callTimeout is the plugins' call deadline in the tests: generous, as
+// the race detector on 2 shared cores can stall a call past the default.
+const callTimeout = 5 * time.Second
 
 // module is one build of the poll plugin.
 type module struct {

@@ -19,7 +19,7 @@ func probe(t *testing.T, cfg map[string]any) core.Handler {
 		t.Skip(asMissing)
 	}
 	h, err := host.New(context.Background(), host.Config{CacheDir: cacheDir, Namespaces: map[string]host.Plugin{
-		"probe": {Source: filepath.Join(wasmDir, "sdkprobe-as.wasm"), Config: cfg, FailureBudget: -1},
+		"probe": {Source: filepath.Join(wasmDir, "sdkprobe-as.wasm"), Config: cfg, FailureBudget: -1, Timeout: callTimeout},
 	}}, nil)
 	if err != nil {
 		t.Fatalf("load sdkprobe: %v", err)
