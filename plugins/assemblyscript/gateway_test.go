@@ -11,6 +11,8 @@ import (
 
 	"github.com/classgate/classgate/internal/e2e"
 	"github.com/classgate/classgate/internal/proc"
+	"github.com/classgate/classgate/plugins/embedded"
+	"github.com/classgate/classgate/plugins/host"
 )
 
 // TestCheckCommand: `classgate-plugin check` (the real binary) passes on
@@ -51,16 +53,24 @@ func TestCheckCommand(t *testing.T) {
 const testSecret = "assemblyscript-test-secret-0123456789"
 
 // TestPollThroughGateway runs the poll scenario through the real gateway
-// binary, once per build (namespace poll from the module's file), with
+// binary, once per build (namespace poll from the module's file, and from
+// the AssemblyScript module the binary embeds), with
 // real WebSocket clients on loopback: the teacher opens, students vote once
 // (a second vote is rejected), tallies reach everyone live, a late joiner
 // gets the tally, a student cannot open or close (forbidden), the teacher
 // closes.
 func TestPollThroughGateway(t *testing.T) {
 	bin := proc.Build(t, "gateway")
-	for _, m := range polls() {
+	// The AssemblyScript poll as make plugins embeds it in the binary.
+	embeddedAS := module{"assemblyscript-embedded", host.EmbeddedPrefix + "poll-as"}
+	for _, m := range append(polls(), embeddedAS) {
 		t.Run(m.name, func(t *testing.T) {
 			m.need(t)
+			if m == embeddedAS {
+				if _, err := embedded.Get("poll-as"); err != nil {
+					t.Skipf("%v (make plugins builds it when node/npm are installed)", err)
+				}
+			}
 			addr := proc.FreeAddr(t)
 			p := proc.Start(t, bin, []string{
 				"CLASSGATE_SERVER__LISTEN=" + addr, "CLASSGATE_AUTH__HS256_SECRET=" + testSecret, "CLASSGATE_LOG__LEVEL=warn",
