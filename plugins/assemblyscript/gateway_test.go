@@ -60,6 +60,9 @@ const testSecret = "assemblyscript-test-secret-0123456789"
 // gets the tally, a student cannot open or close (forbidden), the teacher
 // closes.
 func TestPollThroughGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a gateway")
+	}
 	bin := proc.Build(t, "gateway")
 	// The AssemblyScript poll as make plugins embeds it in the binary.
 	embeddedAS := module{"assemblyscript-embedded", host.EmbeddedPrefix + "poll-as"}
