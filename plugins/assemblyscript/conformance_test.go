@@ -26,14 +26,25 @@ type room struct {
 // newRoom loads module path as namespace "poll" with config cfg (nil: {}).
 func newRoom(t *testing.T, path string, cfg map[string]any) *room {
 	t.Helper()
+	return newRooms(t, path, cfg, 0, "class-1")[0]
+}
+
+// newRooms is newRoom for several rooms of one host with pool size pool
+// (0: the default).
+func newRooms(t *testing.T, path string, cfg map[string]any, pool int, ids ...string) []*room {
+	t.Helper()
 	h, err := host.New(context.Background(), host.Config{CacheDir: cacheDir, Namespaces: map[string]host.Plugin{
-		"poll": {Source: path, Config: cfg, FailureBudget: -1, Timeout: callTimeout},
+		"poll": {Source: path, Config: cfg, FailureBudget: -1, Timeout: callTimeout, PoolSize: pool},
 	}}, nil)
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
 	}
 	t.Cleanup(func() { h.Close(context.Background()) })
-	return &room{t: t, h: h, id: "class-1", state: map[string][]byte{}}
+	var rs []*room
+	for _, id := range ids {
+		rs = append(rs, &room{t: t, h: h, id: id, state: map[string][]byte{}})
+	}
+	return rs
 }
 
 func (r *room) do(c *core.Call) *core.Result {
@@ -119,41 +130,61 @@ func (st step) check(t *testing.T, r *room) {
 	}
 }
 
+// scenario is the Go poll's scenario (plugins/poll TestPollScenario).
+var scenario = []step{
+	{"join before any poll", sam, "", "", "", false, "poll.state", `{"open":false}`},
+	{"student cannot open", sam, "poll.open", `{"question":"Q?","options":["a","b"]}`, "only teacher can open or close a poll", true, "", ""},
+	{"one option", tess, "poll.open", `{"question":"Q?","options":["a"]}`, "options must be an array of 2–10 strings", false, "", ""},
+	{"vote before open", sam, "poll.vote", `{"choice":0}`, "no poll is open", false, "", ""},
+	{"open", tess, "poll.open", `{"question":"2+2?","options":["3","4","\"5\""]}`, "", false, "poll.opened", `{"question":"2+2?","options":["3","4","\"5\""]}`},
+	{"vote", sam, "poll.vote", `{"choice":1}`, "", false, "poll.tally", `{"counts":[0,1,0],"votes":1}`},
+	{"vote twice", sam, "poll.vote", `{"choice":0}`, "you have already voted", false, "", ""},
+	{"bad choice", kim, "poll.vote", `{"choice":3}`, "choice must be the index of an option, 0–2", false, "", ""},
+	{"another vote", kim, "poll.vote", `{"choice":2}`, "", false, "poll.tally", `{"counts":[0,1,1],"votes":2}`},
+	{"late joiner", lee, "", "", "", false, "poll.state", `{"open":true,"question":"2+2?","options":["3","4","\"5\""],"counts":[0,1,1],"votes":2}`},
+	{"student cannot close", kim, "poll.close", `{}`, "only teacher can open or close a poll", true, "", ""},
+	{"close", tess, "poll.close", `{}`, "", false, "poll.closed", `{"counts":[0,1,1],"votes":2}`},
+	{"vote after close", lee, "poll.vote", `{"choice":0}`, "no poll is open", false, "", ""},
+	{"close twice", tess, "poll.close", `{}`, "no poll is open", false, "", ""},
+	{"join after close", kim, "", "", "", false, "poll.state", `{"open":false,"question":"2+2?","options":["3","4","\"5\""],"counts":[0,1,1],"votes":2}`},
+	{"reopen clears votes", tess, "poll.open", `{"question":"Again?","options":["y","n"]}`, "", false, "poll.opened", `{"question":"Again?","options":["y","n"]}`},
+	{"vote again in the new poll", sam, "poll.vote", `{"choice":0}`, "", false, "poll.tally", `{"counts":[1,0],"votes":1}`},
+	{"unknown action", sam, "poll.shout", `{}`, "unknown type poll.shout", false, "", ""},
+}
+
 // TestPollScenario is the Go poll's scenario (plugins/poll TestPollScenario)
 // through the real host, for both builds: the teacher opens a poll,
 // students vote once each (a second vote is refused), tallies go live, a
 // late joiner gets the tally, the teacher closes it and votes stop;
 // students cannot open or close (forbidden).
 func TestPollScenario(t *testing.T) {
-	steps := []step{
-		{"join before any poll", sam, "", "", "", false, "poll.state", `{"open":false}`},
-		{"student cannot open", sam, "poll.open", `{"question":"Q?","options":["a","b"]}`, "only teacher can open or close a poll", true, "", ""},
-		{"one option", tess, "poll.open", `{"question":"Q?","options":["a"]}`, "options must be an array of 2–10 strings", false, "", ""},
-		{"vote before open", sam, "poll.vote", `{"choice":0}`, "no poll is open", false, "", ""},
-		{"open", tess, "poll.open", `{"question":"2+2?","options":["3","4","\"5\""]}`, "", false, "poll.opened", `{"question":"2+2?","options":["3","4","\"5\""]}`},
-		{"vote", sam, "poll.vote", `{"choice":1}`, "", false, "poll.tally", `{"counts":[0,1,0],"votes":1}`},
-		{"vote twice", sam, "poll.vote", `{"choice":0}`, "you have already voted", false, "", ""},
-		{"bad choice", kim, "poll.vote", `{"choice":3}`, "choice must be the index of an option, 0–2", false, "", ""},
-		{"another vote", kim, "poll.vote", `{"choice":2}`, "", false, "poll.tally", `{"counts":[0,1,1],"votes":2}`},
-		{"late joiner", lee, "", "", "", false, "poll.state", `{"open":true,"question":"2+2?","options":["3","4","\"5\""],"counts":[0,1,1],"votes":2}`},
-		{"student cannot close", kim, "poll.close", `{}`, "only teacher can open or close a poll", true, "", ""},
-		{"close", tess, "poll.close", `{}`, "", false, "poll.closed", `{"counts":[0,1,1],"votes":2}`},
-		{"vote after close", lee, "poll.vote", `{"choice":0}`, "no poll is open", false, "", ""},
-		{"close twice", tess, "poll.close", `{}`, "no poll is open", false, "", ""},
-		{"join after close", kim, "", "", "", false, "poll.state", `{"open":false,"question":"2+2?","options":["3","4","\"5\""],"counts":[0,1,1],"votes":2}`},
-		{"reopen clears votes", tess, "poll.open", `{"question":"Again?","options":["y","n"]}`, "", false, "poll.opened", `{"question":"Again?","options":["y","n"]}`},
-		{"vote again in the new poll", sam, "poll.vote", `{"choice":0}`, "", false, "poll.tally", `{"counts":[1,0],"votes":1}`},
-		{"unknown action", sam, "poll.shout", `{}`, "unknown type poll.shout", false, "", ""},
-	}
 	for _, m := range polls() {
 		t.Run(m.name, func(t *testing.T) {
 			m.need(t)
 			r := newRoom(t, m.path, nil)
-			for _, st := range steps {
+			for _, st := range scenario {
 				st.check(t, r)
 			}
 			if res := r.do(&core.Call{Hook: core.HookLeave, Sender: sam, Conn: "c-s1", LastOfUser: true, RoomEmpty: true}); len(res.Emits)+len(res.Replies)+len(res.Ops) != 0 || res.Reject != "" {
 				t.Fatalf("leave: %s", outcome(res))
+			}
+		})
+	}
+}
+
+// TestPollRoomsAlternating runs the scenario in two rooms at once, step
+// by step, on a pool of one instance: the host resets the instance between
+// the rooms' calls (ABI.md §2, restoring its memory and globals from a
+// snapshot), and each room still sees exactly its own poll.
+func TestPollRoomsAlternating(t *testing.T) {
+	for _, m := range polls() {
+		t.Run(m.name, func(t *testing.T) {
+			m.need(t)
+			rs := newRooms(t, m.path, nil, 1, "class-1", "class-2")
+			for _, st := range scenario {
+				for _, r := range rs {
+					st.check(t, r)
+				}
 			}
 		})
 	}
