@@ -436,7 +436,7 @@ export class Config {
       return def;
     }
     const f = parseFloat(str(v));
-    if (isNaN(f) || f != Math.trunc(f) || Math.abs(f) > 9007199254740992) {
+    if (isNaN(f) || f != Math.trunc(f) || Math.abs(f) >= 9223372036854775808.0) { // Go: f != float64(int(f))
       this.fail(key, "not an integer");
       return def;
     }

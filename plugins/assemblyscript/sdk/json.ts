@@ -226,8 +226,8 @@ export function bytesEqualString(b: Uint8Array | null, s: string): bool {
 
 /**
  * parseInt returns the integer of the decimal text b (an optional sign and
- * digits, as Go's strconv.Atoi), or null when b is anything else or does
- * not fit in 53 bits.
+ * digits, as Go's strconv.Atoi), or null when b is anything else or has
+ * more than 15 digits (callers compare it with small bounds).
  */
 export function parseInt(b: Uint8Array | null): Box<i64> | null {
   if (b === null) return null;
