@@ -1,8 +1,8 @@
 // The numbers and host imports of classgate plugin ABI version 1
 // (plugins/abi/ABI.md). Internal to the SDK: plugins use index.ts.
-// The conformance tests (plugins/assemblyscript/conformance_test.go) load
-// modules built with these through the real host, which refuses any import
-// or export that disagrees with the ABI.
+// TestABIConstantsMatch (abi_test.go) checks the numbers and import names
+// against plugins/abi; the host refuses to load a module whose imports or
+// exports disagree with the ABI.
 
 // Status codes of cg_init and cg_handle (ABI §5).
 export const STATUS_OK: i32 = 0;

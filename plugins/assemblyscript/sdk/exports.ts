@@ -3,9 +3,10 @@
 //
 //   export * from "../sdk/exports";
 //
-// and is compiled with `--exportStart _initialize --use abort=sdk/abi/cgAbort`
-// (plugins/assemblyscript/build.sh), so the module is a WASI-style reactor
-// whose only imports are classgate_v1 functions.
+// and is compiled with `--exportStart _initialize --use abort=sdk/abi/cgAbort
+// --runtime minimal` (plugins/assemblyscript/build.sh), so the module is a
+// WASI-style reactor whose only imports are classgate_v1 functions and
+// fd_write (for aborts).
 
 import {
   hostLog,
