@@ -11,6 +11,10 @@
 # plugins/sdk, or go.mod/go.sum is newer than its .wasm. Builds use
 # -trimpath, so the same sources and toolchain give the same bytes (and the
 # same sha256 for pinning).
+#
+# The AssemblyScript plugins (plugins/assemblyscript/<name>) are built last
+# by plugins/assemblyscript/build.sh, to <name>-as.wasm in the same place;
+# it installs its compiler from npm and skips, saying so, without node/npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-plugins/embedded/wasm}
@@ -56,3 +60,4 @@ if ((${#built[@]} > 0)); then
 else
 	echo "plugins: up to date (${plugins[*]})"
 fi
+OUT=$out plugins/assemblyscript/build.sh $force
