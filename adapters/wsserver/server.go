@@ -141,6 +141,7 @@ type conn struct {
 	once    sync.Once
 	jobDone chan struct{} // a worker finished this connection's frame
 	pong    chan struct{} // a pong arrived (see pingLoop)
+	pinging atomic.Bool   // a ping waits for its pong
 	// readDone is closed when the reader stopped (the peer's close frame,
 	// a protocol error or the socket gone); closed when the socket is.
 	readDone chan struct{}
@@ -217,17 +218,32 @@ func (s *Server) closeHandshake(c *conn, code int, reason string) {
 		return
 	}
 	s.kick(c)
+	deadline := time.Now().Add(closeTimeout)
 	t := time.NewTimer(closeTimeout)
 	defer t.Stop()
 	select {
 	case <-c.out.sent:
-		select {
-		case <-c.readDone:
-		case <-t.C:
-		}
 	case <-c.out.dead:
+		_ = c.out.Close()
+		return
+	case <-t.C:
+		_ = c.out.Close()
+		return
+	}
+	// Our close frame is out: the peer's close frame (or its end of
+	// the socket) is what the reader waits for now.
+	if cw, ok := c.out.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite() // the peer reads our FIN after the close frame
+	}
+	select {
+	case <-c.readDone:
 	case <-t.C:
 	}
+	// Whatever the peer still sends is discarded until it closes (within
+	// closeTimeout): closing a socket with unread bytes would reset the
+	// connection, and the peer could lose our close frame.
+	_ = c.out.SetReadDeadline(deadline)
+	_, _ = io.Copy(io.Discard, c.out.Conn)
 	_ = c.out.Close()
 }
 
@@ -682,9 +698,12 @@ func (s *Server) pingLoop() {
 		}
 		conns := s.all()
 		for _, c := range conns {
+			if !c.pinging.CompareAndSwap(false, true) {
+				continue // its last ping is still waiting for the pong
+			}
 			sem <- struct{}{}
 			go func(c *conn) {
-				defer func() { <-sem }()
+				defer func() { <-sem; c.pinging.Store(false) }()
 				select { // a pong from before this ping proves nothing
 				case <-c.pong:
 				default:
