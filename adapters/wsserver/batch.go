@@ -74,6 +74,11 @@ func (s *Server) sendBatch(ctx context.Context, ids []core.ConnID, frame []byte)
 		}
 		c.out.mu.Lock() // held until the write is settled
 		c.out.appendText(frame)
+		if !c.out.pending() { // closed meanwhile: nothing to write
+			c.out.mu.Unlock()
+			s.wrote(c, nil)
+			continue
+		}
 		b.conns = append(b.conns, c)
 		b.ops = append(b.ops, uring.Op{FD: -1, Buf: c.out.w.Buffered()})
 		b.errs = append(b.errs, nil)

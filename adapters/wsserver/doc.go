@@ -20,6 +20,15 @@
 // client in tests. No extension (permessage-deflate) and no subprotocol
 // is negotiated, as before.
 //
+// Why the whole connection and not only the writes: a library that reads
+// also writes — it answers pings and echoes the close frame by itself,
+// from its reader, through the same socket. Owning the writes under such
+// a reader means recognising its frames in its writes (the server once
+// spotted the library's close frame by its first byte and relied on each
+// control frame arriving in one Write), which a routine upgrade of the
+// library could break without a test noticing. With the reader ours as
+// well, each frame on the wire is written by exactly one package.
+//
 // This package owns when those bytes move and what the server does
 // about the client's: the connection's reader (data messages to the
 // router, a pong for each ping, the close handshake: the peer's code
