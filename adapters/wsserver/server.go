@@ -143,9 +143,11 @@ type conn struct {
 	pong    chan struct{} // a pong arrived (see pingLoop)
 	pinging atomic.Bool   // a ping waits for its pong
 	// readDone is closed when the reader stopped (the peer's close frame,
-	// a protocol error or the socket gone); closed when the socket is.
+	// a protocol error or the socket gone).
 	readDone chan struct{}
-	closed   chan struct{}
+	// closed is closed when the close handshake is over and the socket
+	// closed.
+	closed chan struct{}
 
 	// Outbound queue (see output.go). writing marks that some goroutine
 	// owns the output: Send writing inline, or a writer goroutine. An idle
