@@ -189,12 +189,15 @@ const closeTimeout = 5 * time.Second
 // closeWith starts the close handshake once with code (RFC 6455 §7):
 // the close frame goes out behind what is waiting, and the socket is
 // closed once it left and the peer's close frame arrived (or after
-// closeTimeout). Later calls are no-ops.
-func (s *Server) closeWith(c *conn, code int, reason string) {
+// closeTimeout). Later calls are no-ops; started reports whether this
+// call started it.
+func (s *Server) closeWith(c *conn, code int, reason string) (started bool) {
 	c.once.Do(func() {
+		started = true
 		close(c.done)
 		go s.closeHandshake(c, code, reason)
 	})
+	return started
 }
 
 // closeAbort is closeWith's code for closing the socket without a close
@@ -362,14 +365,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.wgMu.Unlock()
 	if late {
-		// Shutdown began during the handshake: drop it (the client
-		// reconnects, preferably elsewhere).
+		// Shutdown began during the handshake: close it with 1012 like
+		// the others (the client reconnects, preferably elsewhere).
+		s.closeWith(c, core.CloseRestarting, "server restarting")
+		close(c.readDone) // nobody reads: the handshake waits for the frame only
+		<-c.closed
 		release()
-		_ = up.Conn.Close()
 		return
 	}
 	if !s.connect(c) {
-		close(c.readDone) // nobody reads: the handshake waits for the frame only
+		close(c.readDone)
 		<-c.closed
 		release()
 		s.wg.Done()
@@ -379,11 +384,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// returning lets the HTTP server drop the request and its goroutine's
 	// stack (connecting ran here, so the reader never ran that code).
 	go func() {
-		defer func() {
-			release()
-			s.wg.Done()
-		}()
-		s.serve(c)
+		defer s.wg.Done()
+		s.serve(c, release)
 	}()
 }
 
@@ -434,12 +436,16 @@ func (s *Server) connect(c *conn) bool {
 	return true
 }
 
-func (s *Server) serve(c *conn) {
+// serve runs the connection's reader, then ends the connection: it is
+// forgotten and no longer counted (release) as soon as the reader stopped,
+// and serve returns once the close handshake is over.
+func (s *Server) serve(c *conn, release func()) {
 	ctx := context.Background()
 	s.log.Debug("connected", "conn", c.id, "user", c.info.User.ID)
 	code, reason := s.read(c)
 	close(c.readDone)
 	s.forget(c)
+	release()
 	s.closeWith(c, code, reason)
 	if err := s.router.Disconnect(ctx, c.id); err != nil {
 		s.log.Warn("disconnect failed", "conn", c.id, "err", err)
@@ -793,7 +799,8 @@ func (s *Server) Close(_ context.Context, id core.ConnID, code int, reason strin
 }
 
 // CloseWhere closes every connection whose info matches with code and
-// returns how many it closed (used to kick a user).
+// returns how many it closed (used to kick a user). Connections already
+// closing (their close handshake under way) are not counted.
 func (s *Server) CloseWhere(match func(core.ConnInfo) bool, code int, reason string) int {
 	var hit []*conn
 	for _, c := range s.all() {
@@ -801,10 +808,13 @@ func (s *Server) CloseWhere(match func(core.ConnInfo) bool, code int, reason str
 			hit = append(hit, c)
 		}
 	}
+	n := 0
 	for _, c := range hit {
-		s.closeWith(c, code, reason)
+		if s.closeWith(c, code, reason) {
+			n++
+		}
 	}
-	return len(hit)
+	return n
 }
 
 func (s *Server) get(id core.ConnID) *conn { return s.conns.get(id) }
