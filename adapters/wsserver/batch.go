@@ -15,11 +15,11 @@ import (
 
 // Room fan-out. The router hands the server one frame for all of a room's
 // members on this node (core.BatchSender). Members whose output is free
-// get it in one io_uring submission, the same non-blocking write each as
-// Send's fast path but one kernel entry for the lot; the others take
-// Send's path (queued behind a write in progress, or written alone when
-// no ring is free). Everything after the write (unsent bytes, failures)
-// is handled as for Send.
+// get it in one batch of non-blocking writes run by a uring.Batcher: an
+// io_uring ring (one kernel entry for the lot) where one is free, else
+// uring.Syscalls (one write(2) each, as Send's fast path). The others
+// are queued behind the write in progress. Everything after the write
+// (unsent bytes, failures) is handled as for Send.
 //
 // A descriptor is only valid while Go's poller cannot close it, so each
 // member's write runs inside its own RawConn.Write callback, nested: the
@@ -53,15 +53,12 @@ func (s *Server) SendBatch(ctx context.Context, ids []core.ConnID, frame []byte)
 }
 
 func (s *Server) sendBatch(ctx context.Context, ids []core.ConnID, frame []byte) {
-	ring := s.rings.get()
-	if ring == nil {
-		for _, id := range ids {
-			s.sendLogged(ctx, id, frame)
-		}
-		return
-	}
 	b := batches.Get().(*batch)
-	b.ring, b.do = ring, s.ringDo
+	b.w = uring.Syscalls{}
+	if ring := s.rings.get(); ring != nil {
+		b.ring = ringBatcher{ring: ring, do: s.ringDo}
+		b.w = &b.ring
+	}
 	for _, id := range ids {
 		c := s.get(id)
 		if c == nil || c.out.rc == nil || c.isDone() {
@@ -77,20 +74,28 @@ func (s *Server) sendBatch(ctx context.Context, ids []core.ConnID, frame []byte)
 		}
 		c.out.mu.Lock() // held until the write is settled
 		c.out.appendText(frame)
+		if !c.out.pending() { // closed meanwhile: nothing to write
+			c.out.mu.Unlock()
+			s.wrote(c, nil)
+			continue
+		}
 		b.conns = append(b.conns, c)
-		b.ops = append(b.ops, uring.Op{FD: -1, Buf: c.out.buf})
+		b.ops = append(b.ops, uring.Op{FD: -1, Buf: c.out.w.Buffered()})
 		b.errs = append(b.errs, nil)
 	}
 	if len(b.conns) > 0 {
 		b.from(0)
 	}
-	s.rings.put(b.ring)
+	ring := b.ring.ring
+	if ring != nil {
+		s.rings.put(ring)
+	}
 	var fault error
 	for i, c := range b.conns {
 		err := b.errs[i]
 		if err == nil {
 			op := b.ops[i]
-			if socketResult(op.Err) {
+			if ring == nil || socketResult(op.Err) {
 				_, err = c.out.settle(op.N, op.Err)
 			} else {
 				// Not the socket's doing: nothing was written (a send
@@ -108,7 +113,7 @@ func (s *Server) sendBatch(ctx context.Context, ids []core.ConnID, frame []byte)
 	if fault != nil {
 		s.log.Debug("io_uring fault: members written with write(2)", "err", fault)
 	}
-	if len(b.conns) > 0 {
+	if ring != nil && len(b.conns) > 0 {
 		s.rings.result(fault)
 	}
 	b.reset()
@@ -141,8 +146,8 @@ func (s *Server) sendLogged(ctx context.Context, id core.ConnID, frame []byte) {
 
 // batch is one submission being assembled; batches are pooled.
 type batch struct {
-	ring  *uring.Ring
-	do    func(*uring.Ring, []uring.Op) error // (*uring.Ring).Do; tests make it fail
+	w     uring.Batcher // &ring, or uring.Syscalls
+	ring  ringBatcher
 	conns []*conn
 	ops   []uring.Op
 	errs  []error // a member's RawConn refused (closed): not written
@@ -184,15 +189,24 @@ func (b *batch) hold(fd uintptr) bool {
 // take for the socket's: those members are written with write(2), and put
 // drops the broken ring.
 func (b *batch) submit() {
-	_ = b.do(b.ring, b.ops)
+	_ = b.w.Do(b.ops)
 }
 
 func (b *batch) reset() {
 	clear(b.conns)
 	clear(b.ops)
 	clear(b.errs)
-	b.conns, b.ops, b.errs, b.ring, b.do = b.conns[:0], b.ops[:0], b.errs[:0], nil, nil
+	b.conns, b.ops, b.errs, b.ring, b.w = b.conns[:0], b.ops[:0], b.errs[:0], ringBatcher{}, nil
 }
+
+// ringBatcher is a ring as a uring.Batcher, through the server's ringDo
+// ((*uring.Ring).Do, or a test's failing stand-in).
+type ringBatcher struct {
+	ring *uring.Ring
+	do   func(*uring.Ring, []uring.Op) error
+}
+
+func (r *ringBatcher) Do(ops []uring.Op) error { return r.do(r.ring, ops) }
 
 // ringPool lends io_uring rings to concurrent fan-outs. It starts with a
 // few and makes more when all are lent (a goroutine the OS preempts keeps

@@ -2,34 +2,15 @@ package wsserver
 
 import (
 	"bytes"
-	"encoding/hex"
 	"net"
 	"testing"
 	"time"
 )
 
-func TestAppendFrameHeader(t *testing.T) {
-	tests := []struct {
-		n    int
-		want string
-	}{
-		{0, "8100"},
-		{125, "817d"},
-		{126, "817e007e"},
-		{65535, "817effff"},
-		{65536, "817f0000000000010000"},
-		{1 << 20, "817f0000000000100000"},
-	}
-	for _, tt := range tests {
-		if got := hex.EncodeToString(appendFrameHeader(nil, 0x81, tt.n)); got != tt.want {
-			t.Errorf("header for %d bytes = %s, want %s", tt.n, got, tt.want)
-		}
-	}
-}
-
 // A connection without a descriptor (net.Pipe) never writes inline: the
 // frames wait in the buffer until flush, and then leave in order, behind
-// a control frame the library wrote first.
+// a control frame framed first; once the close frame left, sent is
+// closed and nothing more is framed.
 func TestOutConnWithoutDescriptor(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
@@ -38,13 +19,12 @@ func TestOutConnWithoutDescriptor(t *testing.T) {
 	if o.rc != nil {
 		t.Fatal("net.Pipe has no descriptor, yet a raw conn was found")
 	}
-	kicked := 0
-	o.kick = func() { kicked++ }
+	want := []byte{0x8a, 0x02, 'h', 'i', 0x81, 0x03, 'o', 'n', 'e', 0x88, 0x02, 0x03, 0xe8}
 	got := make(chan []byte, 1)
 	go func() {
 		buf := make([]byte, 64)
 		var all []byte
-		for len(all) < 9 { // the ping (4 bytes) and the text frame (5)
+		for len(all) < len(want) {
 			n, err := b.Read(buf)
 			if err != nil {
 				break
@@ -53,44 +33,53 @@ func TestOutConnWithoutDescriptor(t *testing.T) {
 		}
 		got <- all
 	}()
-	if _, err := o.Write([]byte{0x89, 0x02, 'h', 'i'}); err != nil { // a ping from the library
+	o.mu.Lock()
+	if err := o.w.Pong([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	if kicked != 1 {
-		t.Fatalf("library write left bytes but kicked %d writers", kicked)
-	}
-	o.mu.Lock()
 	o.appendText([]byte("one"))
 	if done, err := o.tryFlush(); done || err != nil {
 		t.Fatalf("tryFlush without descriptor = %v, %v; want not done", done, err)
 	}
+	if err := o.w.Close(1000, ""); err != nil {
+		t.Fatal(err)
+	}
+	o.appendText([]byte("late")) // dropped: after the close frame
 	if err := o.flush(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if o.pending() || o.buf != nil {
+	if o.pending() || o.w.Buffered() != nil {
 		t.Fatal("buffer kept after a full flush")
 	}
 	o.mu.Unlock()
-	want := []byte{0x89, 0x02, 'h', 'i', 0x81, 0x03, 'o', 'n', 'e'}
+	select {
+	case <-o.sent:
+	default:
+		t.Fatal("sent not closed after the close frame left")
+	}
 	if all := <-got; !bytes.Equal(all, want) {
 		t.Fatalf("wire bytes %x, want %x", all, want)
 	}
 }
 
-// After the library wrote a close frame, data frames are dropped.
-func TestNoDataAfterClose(t *testing.T) {
+// A failed write marks the output dead: nothing more is written.
+func TestOutConnFailed(t *testing.T) {
 	a, b := net.Pipe()
+	b.Close()
 	defer a.Close()
-	defer b.Close()
-	go func() { _, _ = b.Read(make([]byte, 64)) }()
 	o := newOutConn(a)
-	o.kick = func() {}
-	if _, err := o.Write([]byte{0x88, 0x02, 0x03, 0xe8}); err != nil {
-		t.Fatal(err)
-	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.appendText([]byte("late")) {
-		t.Fatal("a data frame was framed after the close frame")
+	o.appendText([]byte("x"))
+	if err := o.flush(time.Second); err == nil {
+		t.Fatal("write to a closed pipe succeeded")
+	}
+	select {
+	case <-o.dead:
+	default:
+		t.Fatal("dead not closed after a failed write")
+	}
+	if o.pending() {
+		t.Fatal("a dead output reports bytes to write")
 	}
 }

@@ -1,11 +1,13 @@
 package wsserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,11 +17,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/classgate/classgate/core"
 	"github.com/classgate/classgate/core/auth"
 	"github.com/classgate/classgate/internal/uring"
+	"github.com/classgate/classgate/internal/wsframe"
 )
 
 // Router is what the server drives; *core.Router implements it.
@@ -134,11 +135,19 @@ func (s *Server) Attach(r Router) { s.router = r }
 type conn struct {
 	id      core.ConnID
 	info    core.ConnInfo
-	ws      *websocket.Conn
+	rd      *wsframe.Reader // used by the connection's reader only
 	out     *outConn
-	done    chan struct{}
+	done    chan struct{} // closing: the close handshake began
 	once    sync.Once
 	jobDone chan struct{} // a worker finished this connection's frame
+	pong    chan struct{} // a pong arrived (see pingLoop)
+	pinging atomic.Bool   // a ping waits for its pong
+	// readDone is closed when the reader stopped (the peer's close frame,
+	// a protocol error or the socket gone).
+	readDone chan struct{}
+	// closed is closed when the close handshake is over and the socket
+	// closed.
+	closed chan struct{}
 
 	// Outbound queue (see output.go). writing marks that some goroutine
 	// owns the output: Send writing inline, or a writer goroutine. An idle
@@ -172,12 +181,75 @@ func (c *conn) isDone() bool {
 	}
 }
 
-// closeWith closes the socket once with code; later calls are no-ops.
-func (c *conn) closeWith(code int, reason string) {
+// closeTimeout bounds the close handshake: how long the close frame may
+// take to leave and the peer's close frame to arrive before the socket is
+// closed anyway.
+const closeTimeout = 5 * time.Second
+
+// closeWith starts the close handshake once with code (RFC 6455 §7):
+// the close frame goes out behind what is waiting, and the socket is
+// closed once it left and the peer's close frame arrived (or after
+// closeTimeout). Later calls are no-ops; started reports whether this
+// call started it.
+func (s *Server) closeWith(c *conn, code int, reason string) (started bool) {
 	c.once.Do(func() {
+		started = true
 		close(c.done)
-		go func() { _ = c.ws.Close(websocket.StatusCode(code), reason) }()
+		go s.closeHandshake(c, code, reason)
 	})
+	return started
+}
+
+// closeAbort is closeWith's code for closing the socket without a close
+// frame (the peer is gone).
+const closeAbort = -1
+
+func (s *Server) closeHandshake(c *conn, code int, reason string) {
+	defer close(c.closed)
+	if code == closeAbort {
+		_ = c.out.Close()
+		return
+	}
+	c.out.mu.Lock()
+	if err := c.out.w.Close(code, reason); err != nil && !errors.Is(err, wsframe.ErrClosed) {
+		s.log.Error("close frame refused, closing with 1011 instead", "conn", c.id, "err", err)
+		_ = c.out.w.Close(core.CloseInternal, "")
+	}
+	failed := c.out.failed
+	c.out.mu.Unlock()
+	if failed {
+		// The output is stuck or the socket gone: no frame can follow.
+		_ = c.out.Close()
+		return
+	}
+	s.kick(c)
+	deadline := time.Now().Add(closeTimeout)
+	t := time.NewTimer(closeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.out.sent:
+	case <-c.out.dead:
+		_ = c.out.Close()
+		return
+	case <-t.C:
+		_ = c.out.Close()
+		return
+	}
+	// Our close frame is out: the peer's close frame (or its end of
+	// the socket) is what the reader waits for now.
+	if cw, ok := c.out.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite() // the peer reads our FIN after the close frame
+	}
+	select {
+	case <-c.readDone:
+	case <-t.C:
+	}
+	// Whatever the peer still sends is discarded until it closes (within
+	// closeTimeout): closing a socket with unread bytes would reset the
+	// connection, and the peer could lose our close frame.
+	_ = c.out.SetReadDeadline(deadline)
+	_, _ = io.Copy(io.Discard, c.out.Conn)
+	_ = c.out.Close()
 }
 
 // NewConnID returns a random connection id.
@@ -272,28 +344,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.releaseUser(user)
 		s.count.Add(-1)
 	}
-	opts := &websocket.AcceptOptions{OriginPatterns: s.o.AllowedOrigins}
-	for _, p := range s.o.AllowedOrigins {
-		if p == "*" {
-			opts = &websocket.AcceptOptions{InsecureSkipVerify: true}
-		}
-	}
-	hw := &hijacker{ResponseWriter: w}
-	ws, err := websocket.Accept(hw, r, opts)
+	up, err := wsframe.Accept(w, r, wsframe.AcceptOptions{OriginPatterns: s.o.AllowedOrigins, WriteTimeout: s.o.WriteTimeout})
 	if err != nil {
 		release()
 		s.log.Info("upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	ws.SetReadLimit(s.o.ReadLimit)
-	c := &conn{id: NewConnID(), ws: ws, out: hw.conn, done: make(chan struct{}), jobDone: make(chan struct{}, 1)}
-	c.out.kick = func() { s.kick(c) }
-	c.out.mu.Lock()
-	unsent := c.out.pending() // the 101 response, should a fresh socket not take it
-	c.out.mu.Unlock()
-	if unsent {
-		s.kick(c)
+	var in io.Reader = up.Conn
+	if len(up.Buffered) > 0 {
+		in = io.MultiReader(bytes.NewReader(up.Buffered), up.Conn)
 	}
+	c := &conn{id: NewConnID(), rd: wsframe.NewReader(in, s.o.ReadLimit), out: newOutConn(up.Conn),
+		done: make(chan struct{}), jobDone: make(chan struct{}, 1), pong: make(chan struct{}, 1),
+		readDone: make(chan struct{}), closed: make(chan struct{})}
 	c.info = claims.Conn(c.id)
 	s.wgMu.Lock()
 	late := s.draining.Load()
@@ -302,13 +365,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.wgMu.Unlock()
 	if late {
-		// Shutdown began during the handshake: drop it (the client
-		// reconnects, preferably elsewhere).
+		// Shutdown began during the handshake: close it with 1012 like
+		// the others (the client reconnects, preferably elsewhere).
+		s.closeWith(c, core.CloseRestarting, "server restarting")
+		close(c.readDone) // nobody reads: the handshake waits for the frame only
+		<-c.closed
 		release()
-		_ = ws.CloseNow()
 		return
 	}
 	if !s.connect(c) {
+		close(c.readDone)
+		<-c.closed
 		release()
 		s.wg.Done()
 		return
@@ -317,11 +384,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// returning lets the HTTP server drop the request and its goroutine's
 	// stack (connecting ran here, so the reader never ran that code).
 	go func() {
-		defer func() {
-			release()
-			s.wg.Done()
-		}()
-		s.serve(c)
+		defer s.wg.Done()
+		s.serve(c, release)
 	}()
 }
 
@@ -361,46 +425,102 @@ func (s *Server) connect(c *conn) bool {
 	})
 	s.conns.put(c)
 	if s.draining.Load() {
-		c.closeWith(core.CloseRestarting, "server restarting")
+		s.closeWith(c, core.CloseRestarting, "server restarting")
 	}
 	if err := s.router.Connect(context.Background(), c.info); err != nil {
 		s.log.Error("connect failed", "conn", c.id, "err", err)
 		s.forget(c)
-		_ = c.ws.Close(websocket.StatusTryAgainLater, "try again later")
+		s.closeWith(c, core.CloseTryLater, "try again later")
 		return false
 	}
 	return true
 }
 
-func (s *Server) serve(c *conn) {
+// serve runs the connection's reader, then ends the connection: it is
+// forgotten and no longer counted (release) as soon as the reader stopped,
+// and serve returns once the close handshake is over.
+func (s *Server) serve(c *conn, release func()) {
 	ctx := context.Background()
 	s.log.Debug("connected", "conn", c.id, "user", c.info.User.ID)
-	for {
-		// Read with a context that is never cancelled (no per-frame
-		// AfterFunc in the library); closing the socket ends the read.
-		typ, data, err := c.ws.Read(context.Background())
-		if err != nil {
-			if st := websocket.CloseStatus(err); st == -1 && !errors.Is(err, context.Canceled) {
-				s.log.Debug("read ended", "conn", c.id, "err", err)
-			}
-			break
-		}
-		// Backpressure for a client's own requests: while its outbound
-		// queue is more than half full, stop reading its frames until the
-		// writer catches up, so a burst of requests slows the client down
-		// instead of overflowing its queue with replies (4008 is for room
-		// traffic a client cannot keep up with).
-		s.awaitRoom(c)
-		// Binary frames go through the router too, so they count against
-		// the rate limit and the abuse close like text frames.
-		s.receive(c, data, typ != websocket.MessageText)
-	}
+	code, reason := s.read(c)
+	close(c.readDone)
 	s.forget(c)
-	c.closeWith(core.CloseNormal, "")
+	release()
+	s.closeWith(c, code, reason)
 	if err := s.router.Disconnect(ctx, c.id); err != nil {
 		s.log.Warn("disconnect failed", "conn", c.id, "err", err)
 	}
+	<-c.closed // the close handshake is over and the socket closed
 	s.log.Debug("disconnected", "conn", c.id)
+}
+
+// read is the connection's reader: it hands data messages to the router
+// and answers control frames until the peer's close frame, a violation of
+// the protocol or the socket's end. It returns the code to close with.
+func (s *Server) read(c *conn) (code int, reason string) {
+	for {
+		op, data, err := c.rd.Next()
+		if err != nil {
+			var pe *wsframe.ProtocolError
+			if errors.As(err, &pe) {
+				s.log.Debug("protocol error", "conn", c.id, "err", err)
+				return pe.Code, pe.Reason
+			}
+			if !c.isDone() {
+				s.log.Debug("read ended", "conn", c.id, "err", err)
+			}
+			return closeAbort, "" // the socket is gone: no handshake
+		}
+		switch op {
+		case wsframe.OpClose:
+			// Echo the peer's code (§5.5.1); ours, if we closed first,
+			// is already out and Close refuses a second.
+			code, _, _ := wsframe.ParseClose(data) // Next checked it
+			return code, ""
+		case wsframe.OpPing:
+			s.control(c, func(w *wsframe.Writer) error { return w.Pong(data) })
+		case wsframe.OpPong:
+			select {
+			case c.pong <- struct{}{}:
+			default:
+			}
+		default:
+			if c.isDone() {
+				continue // closing: data that crossed our close frame
+			}
+			// Backpressure for a client's own requests: while its outbound
+			// queue is more than half full, stop reading its frames until
+			// the writer catches up, so a burst of requests slows the
+			// client down instead of overflowing its queue with replies
+			// (4008 is for room traffic a client cannot keep up with).
+			s.awaitRoom(c)
+			// Binary frames go through the router too, so they count
+			// against the rate limit and the abuse close like text frames.
+			s.receive(c, data, op != wsframe.OpText)
+		}
+	}
+}
+
+// control frames a control frame (f) behind what is waiting and writes
+// it like Send's fast path: at once without blocking if the socket takes
+// it, otherwise by a writer goroutine.
+func (s *Server) control(c *conn, f func(*wsframe.Writer) error) {
+	c.out.mu.Lock()
+	err := f(&c.out.w)
+	done := true
+	if err == nil {
+		done, err = c.out.tryFlush()
+	} else if errors.Is(err, wsframe.ErrClosed) {
+		err = nil // closing: the close frame went first
+	}
+	c.out.mu.Unlock()
+	if err != nil {
+		s.writeFailed(c, err)
+		return
+	}
+	if !done {
+		s.kick(c)
+	}
 }
 
 // Frames are processed by a pool of worker goroutines, not on the
@@ -472,8 +592,8 @@ func (s *Server) forget(c *conn) {
 }
 
 // writeInline is Send's fast path, run by the goroutine that delivers the
-// frame once it owns the output: it frames the frame (behind any bytes the
-// library left unsent) and writes it with one non-blocking write.
+// frame once it owns the output: it frames the frame (behind any bytes
+// left unsent) and writes it with one non-blocking write.
 // Whatever the socket cannot take now, and frames queued meanwhile, are
 // left to a writer goroutine.
 func (s *Server) writeInline(c *conn, frame []byte) {
@@ -511,7 +631,8 @@ func (s *Server) yieldOutput(c *conn) bool {
 	return true
 }
 
-// kick makes sure a writer goroutine sends bytes the library left unsent.
+// kick makes sure a writer goroutine sends bytes left unsent (by a
+// control frame's write, or the close frame).
 func (s *Server) kick(c *conn) {
 	c.qmu.Lock()
 	start := !c.writing
@@ -564,7 +685,7 @@ func (s *Server) writeFailed(c *conn, err error) {
 			s.slow()
 		}
 	}
-	c.closeWith(core.CloseSlowConsumer, "slow consumer")
+	s.closeWith(c, core.CloseSlowConsumer, "slow consumer")
 }
 
 // pingLoop pings every connection each PingInterval, from one goroutine
@@ -585,18 +706,25 @@ func (s *Server) pingLoop() {
 		}
 		conns := s.all()
 		for _, c := range conns {
+			if !c.pinging.CompareAndSwap(false, true) {
+				continue // its last ping is still waiting for the pong
+			}
 			sem <- struct{}{}
 			go func(c *conn) {
-				defer func() { <-sem }()
-				pctx, cancel := context.WithTimeout(context.Background(), s.o.WriteTimeout)
-				defer cancel()
-				if err := c.ws.Ping(pctx); err != nil {
-					select {
-					case <-c.done:
-					default:
-						s.log.Info("closing connection: no pong", "conn", c.id, "err", err)
-						c.closeWith(core.ClosePolicy, "no pong")
-					}
+				defer func() { <-sem; c.pinging.Store(false) }()
+				select { // a pong from before this ping proves nothing
+				case <-c.pong:
+				default:
+				}
+				s.control(c, func(w *wsframe.Writer) error { return w.Ping(nil) })
+				t := time.NewTimer(s.o.WriteTimeout)
+				defer t.Stop()
+				select {
+				case <-c.pong:
+				case <-c.done:
+				case <-t.C:
+					s.log.Info("closing connection: no pong", "conn", c.id, "timeout", s.o.WriteTimeout)
+					s.closeWith(c, core.ClosePolicy, "no pong")
 				}
 			}(c)
 		}
@@ -640,7 +768,7 @@ func (s *Server) claim(c *conn, frame []byte) (bool, error) {
 		c.qmu.Unlock()
 		s.log.Warn("slow consumer closed", "conn", c.id, "queue", s.o.SendQueue)
 		s.slow()
-		c.closeWith(core.CloseSlowConsumer, "slow consumer: could not keep up")
+		s.closeWith(c, core.CloseSlowConsumer, "slow consumer: could not keep up")
 		return false, fmt.Errorf("wsserver: send to %s: queue full", c.id)
 	}
 	if c.writing {
@@ -665,13 +793,14 @@ func (s *Server) Close(_ context.Context, id core.ConnID, code int, reason strin
 		for c.busy() && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		c.closeWith(code, reason)
+		s.closeWith(c, code, reason)
 	}()
 	return nil
 }
 
 // CloseWhere closes every connection whose info matches with code and
-// returns how many it closed (used to kick a user).
+// returns how many it closed (used to kick a user). Connections already
+// closing (their close handshake under way) are not counted.
 func (s *Server) CloseWhere(match func(core.ConnInfo) bool, code int, reason string) int {
 	var hit []*conn
 	for _, c := range s.all() {
@@ -679,10 +808,13 @@ func (s *Server) CloseWhere(match func(core.ConnInfo) bool, code int, reason str
 			hit = append(hit, c)
 		}
 	}
+	n := 0
 	for _, c := range hit {
-		c.closeWith(code, reason)
+		if s.closeWith(c, code, reason) {
+			n++
+		}
 	}
-	return len(hit)
+	return n
 }
 
 func (s *Server) get(id core.ConnID) *conn { return s.conns.get(id) }

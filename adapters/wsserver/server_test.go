@@ -307,10 +307,11 @@ func TestOriginAllowList(t *testing.T) {
 	}
 }
 
-// The server frames data messages itself: every payload length class
-// (7-bit, 16-bit and 64-bit lengths, across both boundaries) must reach a
-// standard client intact and in order, while pings and pongs (written by
-// the library) interleave with the data on the same socket.
+// wsframe frames every message: every payload length class (7-bit,
+// 16-bit and 64-bit lengths, across both boundaries) must reach a
+// standard client (coder/websocket) intact and in order, while the
+// client's pings and the server's pongs interleave with the data on the
+// same socket.
 func TestFramingAcrossLengths(t *testing.T) {
 	forModes(t, cfg{ws: wsserver.Options{ReadLimit: 1 << 20}, router: core.Options{RatePerSecond: -1, MaxMessageBytes: 256 << 10}}, testFramingAcrossLengths)
 }

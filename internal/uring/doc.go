@@ -18,5 +18,8 @@
 //
 // New fails on kernels without io_uring, where it is disabled
 // (/proc/sys/kernel/io_uring_disabled) or filtered by seccomp, and on
-// other systems; callers then keep writing one socket at a time.
+// other systems; callers then keep writing one socket at a time. Both
+// ways are a Batcher: a *Ring, or Syscalls (a write(2) or read(2) per
+// op), with the same results per op, so a caller has one code path and
+// picks the implementation.
 package uring

@@ -12,6 +12,14 @@ import (
 	"github.com/classgate/classgate/internal/uring"
 )
 
+// forBatchers runs f once per uring.Batcher: a ring of entries (skipped
+// where io_uring is unavailable) and Syscalls. Both must give every op
+// the result a non-blocking write(2) or read(2) gives.
+func forBatchers(t *testing.T, entries uint32, f func(t *testing.T, b uring.Batcher)) {
+	t.Run("ring", func(t *testing.T) { f(t, newRing(t, entries)) })
+	t.Run("syscalls", func(t *testing.T) { f(t, uring.Syscalls{}) })
+}
+
 func newRing(t *testing.T, entries uint32) *uring.Ring {
 	t.Helper()
 	r, err := uring.New(entries)
@@ -66,40 +74,42 @@ func TestSendBatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRing(t, tt.entries)
-			ops := make([]uring.Op, tt.conns)
-			peers := make([]net.Conn, tt.conns)
-			for i := range ops {
-				fd, c := pair(t)
-				peers[i] = c
-				ops[i] = uring.Op{FD: fd, Buf: bytes.Repeat([]byte{byte('a' + i%26)}, tt.size)}
-			}
-			for round := 0; round < 3; round++ { // the ring is reusable
-				if err := r.Do(ops); err != nil {
-					t.Fatal(err)
+			forBatchers(t, tt.entries, func(t *testing.T, r uring.Batcher) {
+				ops := make([]uring.Op, tt.conns)
+				peers := make([]net.Conn, tt.conns)
+				for i := range ops {
+					fd, c := pair(t)
+					peers[i] = c
+					ops[i] = uring.Op{FD: fd, Buf: bytes.Repeat([]byte{byte('a' + i%26)}, tt.size)}
 				}
-				for i, op := range ops {
-					if op.Err != nil || op.N != tt.size {
-						t.Fatalf("round %d op %d: n=%d err=%v, want %d bytes", round, i, op.N, op.Err, tt.size)
-					}
-					got := make([]byte, tt.size)
-					peers[i].SetReadDeadline(time.Now().Add(5 * time.Second))
-					if _, err := io.ReadFull(peers[i], got); err != nil {
+				for round := 0; round < 3; round++ { // the ring is reusable
+					if err := r.Do(ops); err != nil {
 						t.Fatal(err)
 					}
-					if !bytes.Equal(got, op.Buf) {
-						t.Fatalf("op %d: peer got other bytes", i)
+					for i, op := range ops {
+						if op.Err != nil || op.N != tt.size {
+							t.Fatalf("round %d op %d: n=%d err=%v, want %d bytes", round, i, op.N, op.Err, tt.size)
+						}
+						got := make([]byte, tt.size)
+						peers[i].SetReadDeadline(time.Now().Add(5 * time.Second))
+						if _, err := io.ReadFull(peers[i], got); err != nil {
+							t.Fatal(err)
+						}
+						if !bytes.Equal(got, op.Buf) {
+							t.Fatalf("op %d: peer got other bytes", i)
+						}
 					}
 				}
-			}
+			})
 		})
 	}
 }
 
 // TestSendErrors: a bad descriptor and a socket that cannot take
 // everything report per op, like write(2); the other ops still complete.
-func TestSendErrors(t *testing.T) {
-	r := newRing(t, 8)
+func TestSendErrors(t *testing.T) { forBatchers(t, 8, testSendErrors) }
+
+func testSendErrors(t *testing.T, r uring.Batcher) {
 	fdOK, peerOK := pair(t)
 	fdFull, _ := pair(t) // nobody reads: its buffers fill
 	big := make([]byte, 64<<20)
@@ -171,8 +181,9 @@ func BenchmarkSend30(b *testing.B) {
 
 // TestRecv: receives fill each buffer with what its socket had, report
 // EAGAIN for a socket with nothing and 0 bytes for a peer that closed.
-func TestRecv(t *testing.T) {
-	r := newRing(t, 8)
+func TestRecv(t *testing.T) { forBatchers(t, 8, testRecv) }
+
+func testRecv(t *testing.T, r uring.Batcher) {
 	fdData, peerData := pair(t)
 	fdEmpty, _ := pair(t)
 	fdEOF, peerEOF := pair(t)
