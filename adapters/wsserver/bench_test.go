@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/wsserver"
 	"github.com/classgate/classgate/core"
-	"github.com/classgate/classgate/core/auth"
 	"github.com/classgate/classgate/internal/e2e"
 )
 
@@ -47,7 +47,7 @@ func BenchmarkFanOut(b *testing.B) {
 }
 
 func benchFanOut(b *testing.B, noIOUring bool, members, size int) {
-	v, err := auth.New(auth.Options{HS256Secret: secret})
+	v, err := jwt.New(jwt.Options{HS256Secret: secret})
 	if err != nil {
 		b.Fatal(err)
 	}
