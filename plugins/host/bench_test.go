@@ -152,22 +152,36 @@ func BenchmarkPluginCalls(b *testing.B) {
 }
 
 // BenchmarkInstantiate measures creating one chat instance from the compiled
-// module (instantiate, _initialize, cg_init) and reports its linear memory.
+// module: "init" runs _initialize and cg_init, "from-snapshot" (what the
+// pool does once a snapshot exists) maps the state after cg_init instead.
+// It reports the instance's linear memory.
 func BenchmarkInstantiate(b *testing.B) {
 	h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: 1}))
 	v := h.gen.entries["chat"].stable
 	ctx := context.Background()
-	var mem uint32
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		in, err := v.newInstance(ctx, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		mem = in.mod.Memory().Size()
-		in.close()
+	for _, mode := range []string{"init", "from-snapshot"} {
+		b.Run(mode, func(b *testing.B) {
+			var mem uint32
+			for i := 0; i < b.N; i++ {
+				var in *instance
+				var err error
+				if mode == "init" {
+					in, err = newInstance(ctx, v, v.rt, v.cm, v.globalNames, v.cfg, 0)
+				} else {
+					if v.snap == nil || v.snap.file == nil {
+						b.Skip("no snapshot file")
+					}
+					in, err = newInstanceFromSnapshot(ctx, v.rt, v.cm, v.globalNames, v.snap, 0)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				mem = in.mod.Memory().Size()
+				in.close()
+			}
+			b.ReportMetric(float64(mem), "linear-bytes/instance")
+		})
 	}
-	b.ReportMetric(float64(mem), "linear-bytes/instance")
 }
 
 // BenchmarkInstanceMemory reports the linear memory of a chat instance after

@@ -1,5 +1,8 @@
 package host
 
+// pageSize is the host's page: the unit a reset copies back.
+const pageSize = 4096
+
 // heapMemory is linear memory as a Go slice, like wazero's default: the
 // fallback where a mapping cannot be made.
 type heapMemory struct {

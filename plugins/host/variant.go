@@ -109,6 +109,13 @@ func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, err
 	v.mu.Lock()
 	rt, cm, names, snap := v.rt, v.cm, v.globalNames, v.snap
 	v.mu.Unlock()
+	if snap != nil && snap.file != nil {
+		in, err := newInstanceFromSnapshot(ctx, rt, cm, names, snap, epoch)
+		if err == nil {
+			return in, nil
+		}
+		v.logger.Debug("plugin instance from snapshot failed; initialising one", "plugin", v.name, "err", err)
+	}
 	in, err := newInstance(ctx, v, rt, cm, names, v.cfg, epoch)
 	if err != nil || in.globals == nil {
 		return in, err
