@@ -114,20 +114,12 @@ func (m *mappedMemory) restoreDirty(f *snapFile, mem []byte) (int, error) {
 	if m.file != f || len(mem) != len(f.view) {
 		return 0, errors.New("memory is not mapped from this snapshot")
 	}
-	pages := len(mem) / pageSize
-	if cap(m.pm) < pages*8 {
-		m.pm = make([]byte, pages*8)
-	}
-	pm := m.pm[:pages*8]
-	if err := readPagemap(uintptr(unsafe.Pointer(unsafe.SliceData(mem))), pm); err != nil {
+	dirty, err := m.writtenPages(mem)
+	if err != nil {
 		return 0, err
 	}
-	dirty := 0
-	for i := 0; i < pages; i++ {
-		if pageWritten(binary.LittleEndian.Uint64(pm[i*8:])) {
-			dirty++
-		}
-	}
+	pages := len(mem) / pageSize
+	pm := m.pm[:pages*8]
 	if dirty > pages/maxDirtyShare {
 		return dirty, errTooDirty
 	}
@@ -137,6 +129,27 @@ func (m *mappedMemory) restoreDirty(f *snapFile, mem []byte) (int, error) {
 		}
 	}
 	return dirty, nil
+}
+
+// writtenPages reads the pagemap entries of mem's pages into m.pm and
+// counts those written since the snapshot file was mapped: the instance's
+// private memory.
+func (m *mappedMemory) writtenPages(mem []byte) (int, error) {
+	pages := len(mem) / pageSize
+	if cap(m.pm) < pages*8 {
+		m.pm = make([]byte, pages*8)
+	}
+	pm := m.pm[:pages*8]
+	if err := readPagemap(uintptr(unsafe.Pointer(unsafe.SliceData(mem))), pm); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := 0; i < pages; i++ {
+		if pageWritten(binary.LittleEndian.Uint64(pm[i*8:])) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Bits of a /proc/self/pagemap entry (Documentation/admin-guide/mm/pagemap.rst).

@@ -19,6 +19,8 @@ type mappedMemory struct{ file *snapFile }
 
 func (m *mappedMemory) mapFile(*snapFile) error { return errNoMapping }
 
+func (m *mappedMemory) writtenPages([]byte) (int, error) { return 0, errNoMapping }
+
 func (m *mappedMemory) restoreDirty(*snapFile, []byte) (int, error) { return 0, errNoMapping }
 
 // instanceAllocator leaves memory to wazero (m stays nil).
