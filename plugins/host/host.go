@@ -42,7 +42,10 @@ type Host struct {
 // CallObserver receives every plugin call, for metrics. plugin is the
 // namespace, version the role of the variant that served the call
 // (RoleStable, RoleCanary or RolePrevious), outcome one of the Outcome
-// constants.
+// constants, d the time from the call reaching the host to its result
+// (waiting for an instance included). This is the one declaration of the
+// interface: adapters/metrics' *Metrics implements it (checked by a
+// compile-time guard there) and counts each call once.
 // Implementations must be cheap and safe for concurrent use.
 type CallObserver interface {
 	ObservePluginCall(plugin, version, outcome string, d time.Duration)
