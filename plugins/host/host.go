@@ -51,6 +51,29 @@ type CallObserver interface {
 	ObservePluginCall(plugin, version, outcome string, d time.Duration)
 }
 
+// MemoryObserver is implemented by a CallObserver that also wants to know
+// what each call did to its instance's linear memory (classgate-plugin
+// check). Measuring reads the instance's page map twice per call: for
+// tools and tests, not for a serving gateway.
+type MemoryObserver interface {
+	ObserveCallMemory(plugin, version string, m CallMemory)
+}
+
+// CallMemory is what one call did to its instance's linear memory.
+type CallMemory struct {
+	// Size is the linear memory after the call, GrewBytes how much the
+	// call grew it (memory.grow: the guest's heap needed more).
+	Size, GrewBytes uint32
+	// PagesWritten is how many 4 KiB pages the call wrote that the
+	// instance had not written since it was made or reset from its
+	// snapshot: its new private memory, and what the next reset copies
+	// back. -1 when it cannot be known (no snapshot mapping on this
+	// platform, or no instance ran).
+	PagesWritten int
+
+	overhead time.Duration // spent measuring; not counted in the call's time
+}
+
 // Call outcomes reported to a CallObserver. Each failure has its own, also
 // when the failure policy ("pass") turned it into a result.
 const (
@@ -518,12 +541,26 @@ func (n *nsHandler) Handle(ctx context.Context, call *core.Call) (*core.Result, 
 	}
 	unpin := call.Hook == core.HookLeave && call.RoomEmpty
 	defer n.h.release(ctx, v, call.Room, n.namespace, unpin)
-	res, oc, err := v.handle(ctx, call, role)
+	var mem *CallMemory
+	var mo MemoryObserver
+	if o := n.h.obs.Load(); o != nil {
+		if mo, _ = (*o).(MemoryObserver); mo != nil {
+			mem = &CallMemory{PagesWritten: -1}
+		}
+	}
+	res, oc, err := v.handle(ctx, call, role, mem)
+	if mo != nil {
+		mo.ObserveCallMemory(n.namespace, role, *mem)
+	}
 	if budgeted && isFailure(oc) {
 		n.h.budgets.charge(n.namespace, sender, e.failureBudget, e.failureWindow)
 	}
 	if o := n.h.obs.Load(); o != nil {
-		(*o).ObservePluginCall(n.namespace, role, oc, time.Since(start))
+		d := time.Since(start)
+		if mem != nil {
+			d -= mem.overhead
+		}
+		(*o).ObservePluginCall(n.namespace, role, oc, d)
 	}
 	return res, err
 }

@@ -282,6 +282,29 @@ func takeSnapshot(in *instance) (*snapshot, bool) {
 	return s, true
 }
 
+// memoryUse returns the instance's linear memory size and how many of its
+// pages it has written since it was mapped from its snapshot (-1: not
+// known).
+func (in *instance) memoryUse() (size uint32, written int) {
+	mem := in.mod.Memory()
+	if mem == nil {
+		return 0, -1
+	}
+	size = mem.Size()
+	if in.lin == nil || in.snap == nil || in.lin.file != in.snap.file {
+		return size, -1
+	}
+	view, ok := mem.Read(0, size)
+	if !ok {
+		return size, -1
+	}
+	n, err := in.lin.writtenPages(view)
+	if err != nil {
+		return size, -1
+	}
+	return size, n
+}
+
 // resetStats counts what resets did, for benchmarks and tests.
 type resetStats struct {
 	mapped, copiedPages, full int
