@@ -18,8 +18,14 @@ import (
 	"github.com/classgate/classgate/plugins/abi"
 )
 
-// initTimeout bounds instantiation (_initialize) plus cg_init.
-const initTimeout = 10 * time.Second
+// InitTimeout bounds making one instance: instantiation, _initialize and
+// cg_init (ABI.md §7).
+const InitTimeout = 10 * time.Second
+
+// MaxGuestOutput is how much of what a guest writes to stdout and stderr
+// during one call (or its init) the host keeps, to quote the most telling
+// line when the call crashes (ABI.md §2).
+const MaxGuestOutput = 4096
 
 // instance is one instantiated module. It is used by one call at a time.
 type instance struct {
@@ -53,9 +59,9 @@ type instance struct {
 // newInstance instantiates cm with no filesystem, network, environment or
 // arguments, runs _initialize, and passes cfg to cg_init.
 func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.CompiledModule, globalNames []string, cfg []byte, epoch uint64) (*instance, error) {
-	ctx, cancel := context.WithTimeout(ctx, initTimeout)
+	ctx, cancel := context.WithTimeout(ctx, InitTimeout)
 	defer cancel()
-	out := &outputBuffer{max: 4096}
+	out := &outputBuffer{max: MaxGuestOutput}
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(abi.ExportInitialize).
@@ -67,7 +73,7 @@ func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.C
 	alloc := &instanceAllocator{}
 	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), cm, mc)
 	if err != nil {
-		return nil, fmt.Errorf("instantiate: %w%s", classify(err, initTimeout.String()), out.suffix())
+		return nil, fmt.Errorf("instantiate: %w%s", classify(err, InitTimeout.String()), out.suffix())
 	}
 	in := &instance{mod: mod, alloc: mod.ExportedFunction(abi.ExportAlloc), handle: mod.ExportedFunction(abi.ExportHandle), epoch: epoch, output: out, lin: alloc.m}
 	if globalNames != nil {
@@ -79,7 +85,7 @@ func newInstance(ctx context.Context, v *variant, rt wazero.Runtime, cm wazero.C
 		in.stack = [2]uint64{uint64(ptr), uint64(len(cfg))}
 		err = mod.ExportedFunction(abi.ExportInit).CallWithStack(context.WithValue(ctx, callStateKey{}, cs), in.stack[:])
 		if err != nil {
-			err = classify(err, initTimeout.String())
+			err = classify(err, InitTimeout.String())
 		}
 	}
 	if err == nil && cs.violation != nil {
@@ -112,9 +118,9 @@ func newInstanceFromSnapshot(ctx context.Context, rt wazero.Runtime, cm wazero.C
 	if snap.file == nil {
 		return nil, errNoSnapshot
 	}
-	ctx, cancel := context.WithTimeout(ctx, initTimeout)
+	ctx, cancel := context.WithTimeout(ctx, InitTimeout)
 	defer cancel()
-	out := &outputBuffer{max: 4096}
+	out := &outputBuffer{max: MaxGuestOutput}
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -126,7 +132,7 @@ func newInstanceFromSnapshot(ctx context.Context, rt wazero.Runtime, cm wazero.C
 	alloc := &instanceAllocator{}
 	mod, err := rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), cm, mc)
 	if err != nil {
-		return nil, fmt.Errorf("instantiate: %w", classify(err, initTimeout.String()))
+		return nil, fmt.Errorf("instantiate: %w", classify(err, InitTimeout.String()))
 	}
 	in := &instance{mod: mod, alloc: mod.ExportedFunction(abi.ExportAlloc), handle: mod.ExportedFunction(abi.ExportHandle), epoch: epoch, output: out, lin: alloc.m, snap: snap}
 	fail := func(err error) (*instance, error) {

@@ -100,11 +100,6 @@ func (m *mappedMemory) mapFile(f *snapFile) error {
 	return nil
 }
 
-// maxDirtyShare: a reset that finds more than 1/maxDirtyShare of the pages
-// written maps the snapshot afresh instead of copying them back, which
-// also returns those private pages to the system.
-const maxDirtyShare = 8
-
 var errTooDirty = errors.New("too many pages written")
 
 // restoreDirty copies back, from f's view, the pages of mem (the memory's
