@@ -72,9 +72,11 @@ var nativeChat = core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.R
 	}, nil
 })
 
-// benchCalls runs hd b.N times and reports the p50 and p99 latency.
+// benchCalls runs hd b.N times and reports the p50 and p99 latency and
+// the CPU time of the calling thread per call (cpu-ns/op).
 func benchCalls(b *testing.B, hd core.Handler, mk func() *core.Call) {
 	b.Helper()
+	defer lockThread()()
 	ctx := context.Background()
 	for i := 0; i < 200; i++ { // warm up
 		if _, err := hd.Handle(ctx, mk()); err != nil {
@@ -84,6 +86,7 @@ func benchCalls(b *testing.B, hd core.Handler, mk func() *core.Call) {
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := threadCPU()
 	for i := 0; i < b.N; i++ {
 		c := mk()
 		t0 := time.Now()
@@ -94,6 +97,7 @@ func benchCalls(b *testing.B, hd core.Handler, mk func() *core.Call) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
@@ -161,7 +165,9 @@ func BenchmarkInstantiate(b *testing.B) {
 	ctx := context.Background()
 	for _, mode := range []string{"init", "from-snapshot"} {
 		b.Run(mode, func(b *testing.B) {
+			defer lockThread()()
 			var mem uint32
+			cpu0 := threadCPU()
 			for i := 0; i < b.N; i++ {
 				var in *instance
 				var err error
@@ -180,6 +186,7 @@ func BenchmarkInstantiate(b *testing.B) {
 				in.close()
 			}
 			b.ReportMetric(float64(mem), "linear-bytes/instance")
+			b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

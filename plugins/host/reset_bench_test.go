@@ -21,12 +21,15 @@ func chatSend(room string, st map[string][]byte) *core.Call {
 // with each way reset can put the memory back — copying all of it (the
 // fallback without a snapshot file), mapping the snapshot file afresh, and
 // copying back only the pages the call wrote (the default). It reports the
-// linear memory of the instance and how many 4 KiB pages the call changed.
+// linear memory of the instance, how many 4 KiB pages the call changed,
+// and the CPU time of the reset and of the call after it (which pays the
+// page faults a fresh mapping leaves).
 func BenchmarkReset(b *testing.B) {
 	st := chatState()
 	ctx := context.Background()
 	for _, mode := range []string{"copy-all", "map-file", "dirty-pages"} {
 		b.Run(mode, func(b *testing.B) {
+			defer lockThread()()
 			h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: 1}))
 			v := h.gen.entries["chat"].stable
 			in, err := v.pool.get(ctx, "r1")
@@ -41,13 +44,16 @@ func BenchmarkReset(b *testing.B) {
 			if mode == "copy-all" {
 				in.lin = nil
 			}
-			var spent time.Duration
+			var spent, cpu time.Duration
 			changed := 0
+			var callCPU time.Duration
 			for i := 0; i < b.N; i++ {
 				in.room = "r1"
+				c0 := threadCPU()
 				if _, _, err := in.call(ctx, v, "chat", chatSend("r1", st)); err != nil {
 					b.Fatal(err)
 				}
+				callCPU += threadCPU() - c0
 				if i == 0 {
 					mem, _ := in.mod.Memory().Read(0, in.mod.Memory().Size())
 					for p := 0; p+pageSize <= len(mem) && p+pageSize <= len(snap.mem); p += pageSize {
@@ -59,14 +65,17 @@ func BenchmarkReset(b *testing.B) {
 				if mode == "map-file" {
 					in.lin.file = nil // forces a fresh mapping
 				}
-				t0 := time.Now()
+				t0, c0 := time.Now(), threadCPU()
 				ok := in.reset()
 				spent += time.Since(t0)
+				cpu += threadCPU() - c0
 				if !ok {
 					b.Fatal("reset failed (memory grew?)")
 				}
 			}
 			b.ReportMetric(float64(spent.Nanoseconds())/float64(b.N), "reset-ns")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "reset-cpu-ns")
+			b.ReportMetric(float64(callCPU.Nanoseconds())/float64(b.N), "call-after-reset-cpu-ns")
 			b.ReportMetric(float64(len(snap.mem)/pageSize), "pages/instance")
 			b.ReportMetric(float64(changed), "changed-pages/call")
 			b.ReportMetric(float64(in.resets.copiedPages)/float64(b.N), "copied-pages/reset")
