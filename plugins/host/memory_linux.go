@@ -194,11 +194,29 @@ type snapFile struct {
 	view []byte
 }
 
-// newSnapFile writes mem into a new sealed memfd.
+// newSnapFile writes mem into a new sealed memfd. Its size is sealed, and
+// so are writes where the kernel still lets instances map a write-sealed
+// file privately and writably (before Linux 6.7 some kernels refuse that;
+// the file is then sealed against size changes only — nothing writes to it
+// after this function either way).
 func newSnapFile(mem []byte) (*snapFile, error) {
 	if len(mem) == 0 || len(mem)%pageSize != 0 {
 		return nil, fmt.Errorf("snapshot of %d bytes is not whole pages", len(mem))
 	}
+	f, err := writeSnapFile(mem, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL)
+	if err == nil {
+		return f, nil
+	}
+	f, err2 := writeSnapFile(mem, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+	if err2 != nil {
+		return nil, errors.Join(err, err2)
+	}
+	return f, nil
+}
+
+// writeSnapFile makes the memfd with the given seals and checks that it
+// can be mapped the way instances map it.
+func writeSnapFile(mem []byte, seals int) (*snapFile, error) {
 	fd, err := unix.MemfdCreate("classgate-snapshot", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
@@ -214,9 +232,14 @@ func newSnapFile(mem []byte) (*snapFile, error) {
 		}
 		off += n
 	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
 		return fail("seal", err)
 	}
+	trial, err := syscall.Mmap(fd, 0, len(mem), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_NORESERVE)
+	if err != nil {
+		return fail("private writable mapping", err)
+	}
+	_ = syscall.Munmap(trial)
 	view, err := syscall.Mmap(fd, 0, len(mem), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		return fail("map", err)
