@@ -103,6 +103,9 @@ func TestABIDocMatchesCode(t *testing.T) {
 	if abi.MaxTypeLen != core.MaxTypeLen {
 		t.Errorf("abi.MaxTypeLen %d, core.MaxTypeLen %d: one protocol rule", abi.MaxTypeLen, core.MaxTypeLen)
 	}
+	if cells := rows["failure_budget"]; len(cells) < 3 || !strings.Contains(cells[2], fmt.Sprintf("at most %d senders", MaxBudgetEntries)) {
+		t.Errorf("ABI.md §7 failure_budget does not quote MaxBudgetEntries (%d): %v", MaxBudgetEntries, cells)
+	}
 	if _, sandbox := abiSection(t, 2); !strings.Contains(sandbox, fmt.Sprintf("the first\n  %d bytes written during a call", MaxGuestOutput)) {
 		t.Errorf("ABI.md §2 does not quote the guest output kept, %d bytes", MaxGuestOutput)
 	}
