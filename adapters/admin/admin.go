@@ -27,6 +27,42 @@ type RoomInfo struct {
 	// Plugins maps each namespace enabled in the room to the version that
 	// serves it ("stable", "canary", …).
 	Plugins map[string]string `json:"plugins"`
+	// PluginVersions names, for each namespace enabled in the room, the
+	// role and the module digest serving it (RoomPlugins fills both maps).
+	PluginVersions map[string]PluginVersion `json:"plugin_versions"`
+}
+
+// PluginVersion is the version of a plugin serving a room: its role
+// ("stable", "canary" or "previous": a version no longer configured that
+// the live room still runs) and the hex sha256 of its module.
+type PluginVersion struct {
+	Role   string `json:"role"`
+	SHA256 string `json:"sha256"`
+}
+
+// PluginServer is what RoomPlugins needs from the plugin host;
+// plugins/host's *Host implements it.
+type PluginServer interface {
+	// Features lists the namespaces enabled in room.
+	Features(room string) []string
+	// Served reports the role and module digest serving namespace in room.
+	Served(room, namespace string) (role, sha256 string)
+}
+
+// RoomPlugins returns RoomInfo.Plugins and RoomInfo.PluginVersions for
+// room, as p serves it now.
+func RoomPlugins(p PluginServer, room string) (map[string]string, map[string]PluginVersion) {
+	roles := map[string]string{}
+	versions := map[string]PluginVersion{}
+	for _, ns := range p.Features(room) {
+		role, digest := p.Served(room, ns)
+		if role == "" {
+			continue // disabled meanwhile
+		}
+		roles[ns] = role
+		versions[ns] = PluginVersion{Role: role, SHA256: digest}
+	}
+	return roles, versions
 }
 
 // Node is what the operations API needs from the gateway node. cmd/gateway
@@ -373,6 +409,9 @@ func (a *API) rooms(w http.ResponseWriter, r *http.Request) {
 	for i := range rooms {
 		if rooms[i].Plugins == nil {
 			rooms[i].Plugins = map[string]string{}
+		}
+		if rooms[i].PluginVersions == nil {
+			rooms[i].PluginVersions = map[string]PluginVersion{}
 		}
 	}
 	sort.Slice(rooms, func(i, j int) bool { return rooms[i].Room < rooms[j].Room })

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,6 +24,29 @@ import (
 
 const token = "admin-token-0123456789"
 
+// fakePlugins serves chat (stable) and whiteboard (canary) everywhere, and
+// has poll enabled but disabled by the time Served is asked.
+type fakePlugins struct{}
+
+func (fakePlugins) Features(string) []string { return []string{"chat", "poll", "whiteboard"} }
+
+func (fakePlugins) Served(_, ns string) (string, string) {
+	switch ns {
+	case "chat":
+		return "stable", strings.Repeat("c", 64)
+	case "whiteboard":
+		return "canary", strings.Repeat("d", 64)
+	}
+	return "", ""
+}
+
+// mathRoom is the room the fake node lists with plugins, filled by
+// admin.RoomPlugins as cmd/gateway does.
+func mathRoom() admin.RoomInfo {
+	roles, versions := admin.RoomPlugins(fakePlugins{}, "school-7/math")
+	return admin.RoomInfo{Room: "school-7/math", Members: 2, Users: 2, Plugins: roles, PluginVersions: versions}
+}
+
 // fakeNode is an in-memory Node that records what it was asked.
 type fakeNode struct {
 	mu      sync.Mutex
@@ -36,7 +60,7 @@ type fakeNode struct {
 func newFakeNode() *fakeNode {
 	return &fakeNode{
 		rooms: []admin.RoomInfo{
-			{Room: "school-7/math", Members: 2, Users: 2, Plugins: map[string]string{"chat": "stable", "whiteboard": "canary"}},
+			mathRoom(),
 			{Room: "art", Members: 1, Users: 1},
 		},
 		members: map[string][]core.Member{
@@ -228,7 +252,13 @@ func TestWorksWithToken(t *testing.T) {
 		wantCall   string   // the node call it makes ("" for none)
 	}{
 		{"rooms sorted, plugins never null", "GET", "/admin/rooms", "", "", 200,
-			[]string{`"room": "art"`, `"plugins": {}`, `"whiteboard": "canary"`}, "rooms"},
+			[]string{`"room": "art"`, `"plugins": {}`, `"plugin_versions": {}`, `"whiteboard": "canary"`}, "rooms"},
+		{"rooms name each plugin's role and digest; a namespace disabled meanwhile is left out", "GET", "/admin/rooms", "", "", 200,
+			[]string{`"chat": {
+          "role": "stable",
+          "sha256": "` + strings.Repeat("c", 64) + `"`, `"whiteboard": {
+          "role": "canary",
+          "sha256": "` + strings.Repeat("d", 64) + `"`}, "rooms"},
 		{"presence of an escaped room id", "GET", "/admin/rooms/school-7%2Fmath/presence", "", "", 200,
 			[]string{`"room": "school-7/math"`, `"id": "ann"`, `"conn": "C2"`}, "presence school-7/math"},
 		{"presence of an unknown room is empty", "GET", "/admin/rooms/nowhere/presence", "", "", 200,
@@ -410,4 +440,19 @@ func TestAuditLog(t *testing.T) {
 
 func adminClient(f *fixture) *admintest.Client {
 	return &admintest.Client{Base: f.srv.URL, Token: token}
+}
+
+// TestRoomPlugins: each namespace enabled in the room is named with its
+// role and digest; one disabled between Features and Served is left out
+// of both maps.
+func TestRoomPlugins(t *testing.T) {
+	roles, versions := admin.RoomPlugins(fakePlugins{}, "any")
+	wantRoles := map[string]string{"chat": "stable", "whiteboard": "canary"}
+	wantVersions := map[string]admin.PluginVersion{
+		"chat":       {Role: "stable", SHA256: strings.Repeat("c", 64)},
+		"whiteboard": {Role: "canary", SHA256: strings.Repeat("d", 64)},
+	}
+	if !maps.Equal(roles, wantRoles) || !maps.Equal(versions, wantVersions) {
+		t.Fatalf("RoomPlugins = %v %v, want %v %v", roles, versions, wantRoles, wantVersions)
+	}
 }

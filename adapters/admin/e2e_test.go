@@ -12,6 +12,8 @@ package admin_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"os"
@@ -24,9 +26,11 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/classgate/classgate/adapters/admin"
 	"github.com/classgate/classgate/adapters/admin/admintest"
 	"github.com/classgate/classgate/internal/e2e"
 	"github.com/classgate/classgate/internal/proc"
+	"github.com/classgate/classgate/plugins/embedded"
 )
 
 // The configuration keys (as environment variables) that enable the admin
@@ -78,6 +82,19 @@ func runAdminE2E(t *testing.T, gw *Gateway) {
 				found = true
 				if r.Members != 2 || r.Users != 2 {
 					t.Errorf("room %s: %d members, %d users, want 2 and 2", room, r.Members, r.Users)
+				}
+				if gw.Embedded {
+					// The room names the module serving each plugin:
+					// the embedded chat, stable.
+					b, err := embedded.Get("chat")
+					if err != nil {
+						t.Fatal(err)
+					}
+					sum := sha256.Sum256(b)
+					want := admin.PluginVersion{Role: "stable", SHA256: hex.EncodeToString(sum[:])}
+					if got := r.PluginVersions["chat"]; got != want || r.Plugins["chat"] != "stable" {
+						t.Errorf("room %s: chat served by %+v (%q), want %+v", room, got, r.Plugins["chat"], want)
+					}
 				}
 			}
 		}
@@ -174,6 +191,8 @@ type Gateway struct {
 	WS    string // ws://127.0.0.1:port/ws
 	Admin string // http://127.0.0.1:port (admin listener)
 	Logs  func() string
+	// Embedded: the gateway serves the embedded plugins (the binary).
+	Embedded bool
 }
 
 // StartGatewayWithAdmin builds (or takes $CLASSGATE_GATEWAY_BIN) and runs
@@ -231,7 +250,7 @@ func StartGatewayWithAdmin(t *testing.T) *Gateway {
 			t.Logf("gateway output:\n%s", logs.String())
 		}
 	})
-	gw := &Gateway{HTTP: "http://" + addr, WS: "ws://" + addr + "/ws", Admin: "http://" + adminAddr, Logs: logs.String}
+	gw := &Gateway{HTTP: "http://" + addr, WS: "ws://" + addr + "/ws", Admin: "http://" + adminAddr, Logs: logs.String, Embedded: true}
 	deadline := time.Now().Add(15 * time.Second)
 	for _, u := range []string{gw.HTTP + "/healthz", gw.Admin + "/admin/"} {
 		for {

@@ -100,3 +100,29 @@ func TestOperationsDocListsEveryMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestRetiredNamesGone: the names that counted a call a second time are
+// not registered any more, nor queried by the dashboard or named in the
+// operations guide (their replacements count the same calls once).
+func TestRetiredNamesGone(t *testing.T) {
+	names := registered(t)
+	dash, err := os.ReadFile("../../configs/grafana/classgate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range metrics.RetiredNames {
+		full := metrics.Namespace + "_" + n
+		if names[full] {
+			t.Errorf("%s is still registered", full)
+		}
+		for file, b := range map[string][]byte{"configs/grafana/classgate.json": dash, "docs/OPERATIONS.md": doc} {
+			if strings.Contains(string(b), full) {
+				t.Errorf("%s still names %s", file, full)
+			}
+		}
+	}
+}

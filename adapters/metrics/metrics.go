@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,36 +21,50 @@ const Namespace = "classgate"
 
 // Metric names, without the classgate_ prefix. They are part of the
 // operations contract (dashboards and alerts use them): never rename one.
+// Each thing is counted once: a plugin call in NamePluginCalls whoever
+// reports it (the plugin host, or the router for a handler the host does
+// not serve), a failed store call in NameStoreErrors (InstrumentStore, or
+// the router's step for a store not instrumented). Retired names, which
+// counted the same calls a second time, are in RetiredNames.
 const (
-	NameConnections         = "connections"
-	NameJoins               = "joins_total"
-	NameRooms               = "rooms"
-	NameFramesReceived      = "frames_received_total"
-	NameFramesSent          = "frames_sent_total"
-	NameDeliveries          = "deliveries_total"
-	NameFanoutLatency       = "fanout_latency_seconds"
-	NameAcks                = "acks_total"
-	NameErrors              = "errors_total"
-	NameSlowConsumerCloses  = "slow_consumer_closes_total"
-	NameRateLimited         = "rate_limited_total"
-	NameDuplicates          = "duplicates_total"
-	NameHandlerCalls        = "handler_calls_total"
-	NameHandlerCallDuration = "handler_call_duration_seconds"
-	NamePluginCalls         = "plugin_calls_total"
-	NamePluginCallDuration  = "plugin_call_duration_seconds"
-	NameStoreOpDuration     = "store_operation_duration_seconds"
-	NameStoreErrors         = "store_errors_total"
-	NameRouterStoreErrors   = "router_store_errors_total"
-	NameReplayedEvents      = "replayed_events_total"
-	NameResyncs             = "resyncs_total"
-	NameBuildInfo           = "build_info"
+	NameConnections        = "connections"
+	NameJoins              = "joins_total"
+	NameRooms              = "rooms"
+	NameFramesReceived     = "frames_received_total"
+	NameFramesSent         = "frames_sent_total"
+	NameDeliveries         = "deliveries_total"
+	NameFanoutLatency      = "fanout_latency_seconds"
+	NameAcks               = "acks_total"
+	NameErrors             = "errors_total"
+	NameSlowConsumerCloses = "slow_consumer_closes_total"
+	NameRateLimited        = "rate_limited_total"
+	NameDuplicates         = "duplicates_total"
+	NamePluginCalls        = "plugin_calls_total"
+	NamePluginCallDuration = "plugin_call_duration_seconds"
+	NameStoreOpDuration    = "store_operation_duration_seconds"
+	NameStoreErrors        = "store_errors_total"
+	NameReplayedEvents     = "replayed_events_total"
+	NameResyncs            = "resyncs_total"
+	NameBuildInfo          = "build_info"
 
 	defaultMaxLabelValues = 100
 	labelOther            = "other"
 	maxLabelValueLen      = 64
 )
 
-// Plugin call outcomes reported by the plugin host (see PluginObserver);
+// VersionNone is the version label of a call the router reports for a
+// handler the plugin host does not serve (a native core.Handler).
+const VersionNone = "none"
+
+// RetiredNames are metric names no longer exported, each replaced by the
+// one named in its comment; a test checks that none is registered.
+var RetiredNames = []string{
+	"handler_calls_total",           // NamePluginCalls, version VersionNone for a handler the plugin host does not serve
+	"handler_call_duration_seconds", // NamePluginCallDuration
+	"router_store_errors_total",     // NameStoreErrors; what clients felt is errors_total{code="internal"}
+}
+
+// Plugin call outcomes reported by the plugin host (host.CallObserver);
 // they mirror host.Outcomes (plugins/host), which is the source:
 // TestOutcomesMatchHost checks that each is known here. Other values are
 // counted as OutcomeError.
@@ -100,8 +116,9 @@ type Options struct {
 }
 
 // Metrics owns a Prometheus registry with every classgate metric. It
-// implements core.Observer (the router's events), PluginObserver (the
-// plugin host's calls) and StoreObserver (InstrumentStore), and its
+// implements core.Observer (the router's events), host.CallObserver of
+// plugins/host (the plugin host's calls, see ObservePluginCall) and
+// StoreObserver (InstrumentStore), and its
 // SlowConsumer method is the WebSocket server's OnSlowConsumer hook.
 //
 // All methods are safe for concurrent use. The zero value is not usable:
@@ -111,44 +128,38 @@ type Metrics struct {
 	now   func() time.Time
 	stats stats
 
-	connections   prometheus.Gauge
-	joins         prometheus.Counter
-	rooms         prometheus.Gauge
-	framesIn      *bounded[prometheus.Counter]
-	framesOut     *bounded[prometheus.Counter]
-	deliveries    *bounded[prometheus.Counter]
-	fanout        prometheus.Histogram
-	acks          prometheus.Counter
-	errorsSent    *bounded[prometheus.Counter]
-	slow          prometheus.Counter
-	rateLimited   prometheus.Counter
-	duplicates    prometheus.Counter
-	handlerCalls  *bounded[prometheus.Counter]
-	handlerDur    *bounded[prometheus.Observer]
-	pluginCalls   *bounded[prometheus.Counter]
-	pluginDur     *bounded[prometheus.Observer]
-	storeDur      *bounded[prometheus.Observer]
-	storeErrs     *bounded[prometheus.Counter]
-	routerStoreEr *bounded[prometheus.Counter]
-	replayed      prometheus.Counter
-	resyncs       prometheus.Counter
+	connections prometheus.Gauge
+	joins       prometheus.Counter
+	rooms       prometheus.Gauge
+	framesIn    *bounded[prometheus.Counter]
+	framesOut   *bounded[prometheus.Counter]
+	deliveries  *bounded[prometheus.Counter]
+	fanout      prometheus.Histogram
+	acks        prometheus.Counter
+	errorsSent  *bounded[prometheus.Counter]
+	slow        prometheus.Counter
+	rateLimited prometheus.Counter
+	duplicates  prometheus.Counter
+	pluginCalls *bounded[prometheus.Counter]
+	pluginDur   *bounded[prometheus.Observer]
+	storeDur    *bounded[prometheus.Observer]
+	storeErrs   *bounded[prometheus.Counter]
+	replayed    prometheus.Counter
+	resyncs     prometheus.Counter
+
+	// hostPlugins holds the namespaces the plugin host has reported a
+	// call of: the router's report of the same call (PluginCall) is then
+	// not counted again. storeTimed is set once InstrumentStore has
+	// reported a store call: the router's StoreError is then already
+	// counted under the store operation that failed.
+	hostPlugins sync.Map // string → struct{}
+	storeTimed  atomic.Bool
 }
 
 var (
-	_ core.Observer  = (*Metrics)(nil)
-	_ PluginObserver = (*Metrics)(nil)
-	_ StoreObserver  = (*Metrics)(nil)
+	_ core.Observer = (*Metrics)(nil)
+	_ StoreObserver = (*Metrics)(nil)
 )
-
-// PluginObserver is what the plugin host reports each guest call to. The
-// host should declare the same method set in its own package (it must not
-// import adapters), and cmd/gateway passes *Metrics to it.
-type PluginObserver interface {
-	// ObservePluginCall records one call of plugin (its namespace) in the
-	// given version ("stable", "canary" or a version string), how long it
-	// took and its outcome (one of the Outcome constants).
-	ObservePluginCall(plugin, version, outcome string, d time.Duration)
-}
 
 // StoreObserver receives the timing of every store call (InstrumentStore).
 type StoreObserver interface {
@@ -181,13 +192,10 @@ func New(o Options) *Metrics {
 	m.slow = f.counter(NameSlowConsumerCloses, "Connections closed with 4008 because they could not keep up.")
 	m.rateLimited = f.counter(NameRateLimited, "Frames refused by the per-connection rate limiter.")
 	m.duplicates = f.counter(NameDuplicates, "Frames recognised as duplicates by their id and acknowledged again.")
-	m.handlerCalls = f.counterVec(NameHandlerCalls, "Plugin handler calls as the router sees them, by plugin and outcome (ok, error, timeout).", "plugin", "outcome")
-	m.handlerDur = f.histogramVec(NameHandlerCallDuration, "Duration of plugin handler calls as the router sees them (includes waiting for an instance).", CallBuckets, "plugin")
-	m.pluginCalls = f.counterVec(NamePluginCalls, "Plugin guest calls reported by the plugin host, by plugin, version and outcome.", "plugin", "version", "outcome")
-	m.pluginDur = f.histogramVec(NamePluginCallDuration, "Duration of plugin guest calls reported by the plugin host.", CallBuckets, "plugin", "version")
+	m.pluginCalls = f.counterVec(NamePluginCalls, "Plugin calls, by plugin, version (the role that served it; none for a handler the plugin host does not serve) and outcome.", "plugin", "version", "outcome")
+	m.pluginDur = f.histogramVec(NamePluginCallDuration, "Duration of plugin calls, waiting for an instance included, by plugin and version.", CallBuckets, "plugin", "version")
 	m.storeDur = f.histogramVec(NameStoreOpDuration, "Duration of store calls, by operation.", CallBuckets, "op")
 	m.storeErrs = f.counterVec(NameStoreErrors, "Failed store calls, by operation (duplicates, conflicts and not-found are not failures).", "op")
-	m.routerStoreEr = f.counterVec(NameRouterStoreErrors, "Store failures that the router answered with an internal error, by router step.", "op")
 	m.replayed = f.counter(NameReplayedEvents, "Durable events replayed to joining clients.")
 	m.resyncs = f.counter(NameResyncs, "Resync frames sent (history no longer reached back).")
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -254,8 +262,14 @@ func (m *Metrics) Delivered(typ string, n int, tsMillis int64) {
 }
 
 // PluginCall implements core.Observer (the router's view of a handler
-// call). Outcome: ok, timeout (a deadline) or error.
+// call). A call of a namespace the plugin host reports is counted there
+// (ObservePluginCall) and not again here; any other handler's call is
+// counted in the same series with version VersionNone and outcome ok,
+// timeout (a deadline) or error.
 func (m *Metrics) PluginCall(namespace string, d time.Duration, err error) {
+	if _, ok := m.hostPlugins.Load(namespace); ok {
+		return
+	}
 	outcome := OutcomeOK
 	switch {
 	case err == nil:
@@ -264,13 +278,20 @@ func (m *Metrics) PluginCall(namespace string, d time.Duration, err error) {
 	default:
 		outcome = OutcomeError
 	}
-	m.handlerCalls.with(namespace, outcome).Inc()
-	m.handlerDur.with(namespace).Observe(d.Seconds())
+	m.pluginCalls.with(namespace, VersionNone, outcome).Inc()
+	m.pluginDur.with(namespace, VersionNone).Observe(d.Seconds())
 }
 
 // StoreError implements core.Observer: a store failure the router turned
-// into an internal error (op is the router's step: join, snapshot, commit…).
-func (m *Metrics) StoreError(op string) { m.routerStoreEr.with(op).Inc() }
+// into an internal error (op is the router's step: join, snapshot,
+// commit…). When the store is instrumented (InstrumentStore) the failure
+// is already counted under the store operation that failed; otherwise it
+// is counted here, under the router's step.
+func (m *Metrics) StoreError(op string) {
+	if !m.storeTimed.Load() {
+		m.storeErrs.with(op).Inc()
+	}
+}
 
 // Replayed implements core.Observer.
 func (m *Metrics) Replayed(n int) {
@@ -286,9 +307,16 @@ func (m *Metrics) Resync() { m.resyncs.Inc() }
 // wsserver.Options.OnSlowConsumer.
 func (m *Metrics) SlowConsumer() { m.slow.Inc() }
 
-// ObservePluginCall implements PluginObserver. Unknown outcomes are
-// counted as "error".
+// ObservePluginCall implements host.CallObserver (plugins/host; the
+// interface is declared there only, and adapters/metrics does not import
+// the plugin host): one call of plugin (its namespace) served by version
+// (the role: "stable", "canary" or "previous"), its outcome (one of the
+// Outcome constants; unknown ones are counted as "error") and how long it
+// took.
 func (m *Metrics) ObservePluginCall(plugin, version, outcome string, d time.Duration) {
+	if _, ok := m.hostPlugins.Load(plugin); !ok {
+		m.hostPlugins.Store(plugin, struct{}{})
+	}
 	if !outcomes[outcome] {
 		outcome = OutcomeError
 	}
@@ -298,6 +326,9 @@ func (m *Metrics) ObservePluginCall(plugin, version, outcome string, d time.Dura
 
 // ObserveStoreOp implements StoreObserver.
 func (m *Metrics) ObserveStoreOp(op string, d time.Duration, failed bool) {
+	if !m.storeTimed.Load() {
+		m.storeTimed.Store(true)
+	}
 	m.storeDur.with(op).Observe(d.Seconds())
 	if failed {
 		m.storeErrs.with(op).Inc()

@@ -144,19 +144,19 @@ classgate_fanout_latency_seconds_count 3
 `,
 		},
 		{
-			name: "router handler calls: ok, error, timeout",
+			name: "handler calls the plugin host does not serve: version none, ok, error, timeout",
 			drive: func(m *metrics.Metrics) {
 				m.PluginCall("chat", time.Millisecond, nil)
 				m.PluginCall("chat", time.Millisecond, errors.New("boom"))
 				m.PluginCall("chat", time.Millisecond, fmt.Errorf("call: %w", context.DeadlineExceeded))
 			},
-			names: []string{"classgate_handler_calls_total"},
+			names: []string{"classgate_plugin_calls_total"},
 			want: `
-# HELP classgate_handler_calls_total Plugin handler calls as the router sees them, by plugin and outcome (ok, error, timeout).
-# TYPE classgate_handler_calls_total counter
-classgate_handler_calls_total{outcome="error",plugin="chat"} 1
-classgate_handler_calls_total{outcome="ok",plugin="chat"} 1
-classgate_handler_calls_total{outcome="timeout",plugin="chat"} 1
+# HELP classgate_plugin_calls_total Plugin calls, by plugin, version (the role that served it; none for a handler the plugin host does not serve) and outcome.
+# TYPE classgate_plugin_calls_total counter
+classgate_plugin_calls_total{outcome="error",plugin="chat",version="none"} 1
+classgate_plugin_calls_total{outcome="ok",plugin="chat",version="none"} 1
+classgate_plugin_calls_total{outcome="timeout",plugin="chat",version="none"} 1
 `,
 		},
 		{
@@ -168,7 +168,7 @@ classgate_handler_calls_total{outcome="timeout",plugin="chat"} 1
 			},
 			names: []string{"classgate_plugin_calls_total"},
 			want: `
-# HELP classgate_plugin_calls_total Plugin guest calls reported by the plugin host, by plugin, version and outcome.
+# HELP classgate_plugin_calls_total Plugin calls, by plugin, version (the role that served it; none for a handler the plugin host does not serve) and outcome.
 # TYPE classgate_plugin_calls_total counter
 classgate_plugin_calls_total{outcome="error",plugin="whiteboard",version="canary"} 1
 classgate_plugin_calls_total{outcome="ok",plugin="whiteboard",version="stable"} 1
@@ -176,16 +176,35 @@ classgate_plugin_calls_total{outcome="timeout",plugin="whiteboard",version="cana
 `,
 		},
 		{
-			name: "store errors, router store errors, replays, resyncs",
+			name: "a call the host reported is counted once, not again by the router; another handler is",
+			drive: func(m *metrics.Metrics) {
+				// The host reports inside the handler; the router after it.
+				m.ObservePluginCall("chat", "stable", metrics.OutcomeRejected, time.Millisecond)
+				m.PluginCall("chat", time.Millisecond, nil)
+				m.ObservePluginCall("chat", "stable", metrics.OutcomeCrash, time.Millisecond)
+				m.PluginCall("chat", time.Millisecond, errors.New("crash"))
+				m.PluginCall("native", time.Millisecond, nil)
+			},
+			names: []string{"classgate_plugin_calls_total"},
+			want: `
+# HELP classgate_plugin_calls_total Plugin calls, by plugin, version (the role that served it; none for a handler the plugin host does not serve) and outcome.
+# TYPE classgate_plugin_calls_total counter
+classgate_plugin_calls_total{outcome="crash",plugin="chat",version="stable"} 1
+classgate_plugin_calls_total{outcome="ok",plugin="native",version="none"} 1
+classgate_plugin_calls_total{outcome="rejected",plugin="chat",version="stable"} 1
+`,
+		},
+		{
+			name: "store errors counted once (the router's report of an instrumented failure is not), replays, resyncs",
 			drive: func(m *metrics.Metrics) {
 				m.ObserveStoreOp("commit", time.Millisecond, true)
 				m.ObserveStoreOp("commit", time.Millisecond, false)
-				m.StoreError("snapshot")
+				m.StoreError("commit")
 				m.Replayed(5)
 				m.Replayed(0)
 				m.Resync()
 			},
-			names: []string{"classgate_store_errors_total", "classgate_router_store_errors_total", "classgate_replayed_events_total", "classgate_resyncs_total"},
+			names: []string{"classgate_store_errors_total", "classgate_replayed_events_total", "classgate_resyncs_total"},
 			want: `
 # HELP classgate_replayed_events_total Durable events replayed to joining clients.
 # TYPE classgate_replayed_events_total counter
@@ -193,12 +212,22 @@ classgate_replayed_events_total 5
 # HELP classgate_resyncs_total Resync frames sent (history no longer reached back).
 # TYPE classgate_resyncs_total counter
 classgate_resyncs_total 1
-# HELP classgate_router_store_errors_total Store failures that the router answered with an internal error, by router step.
-# TYPE classgate_router_store_errors_total counter
-classgate_router_store_errors_total{op="snapshot"} 1
 # HELP classgate_store_errors_total Failed store calls, by operation (duplicates, conflicts and not-found are not failures).
 # TYPE classgate_store_errors_total counter
 classgate_store_errors_total{op="commit"} 1
+`,
+		},
+		{
+			name: "store not instrumented: the router's store errors count, by its step",
+			drive: func(m *metrics.Metrics) {
+				m.StoreError("snapshot")
+				m.StoreError("snapshot")
+			},
+			names: []string{"classgate_store_errors_total"},
+			want: `
+# HELP classgate_store_errors_total Failed store calls, by operation (duplicates, conflicts and not-found are not failures).
+# TYPE classgate_store_errors_total counter
+classgate_store_errors_total{op="snapshot"} 2
 `,
 		},
 		{
@@ -292,7 +321,7 @@ func TestNamesFollowConventions(t *testing.T) {
 			}
 		}
 	}
-	if seen < 20 {
+	if seen < 19 { // every Name constant (three retired names went in 2026-12)
 		t.Errorf("only %d classgate metrics exposed", seen)
 	}
 }

@@ -180,12 +180,12 @@ func TestMetricsAfterScriptedTraffic(t *testing.T) {
 		"classgate_resyncs_total":                       1,
 		// 6 message calls (one fails; the duplicate is answered before
 		// the plugin) + 5 join hooks + 3 leave hooks.
-		"classgate_handler_calls_total{outcome=ok,plugin=chat}":      13,
-		"classgate_handler_calls_total{outcome=error,plugin=chat}":   1,
-		"classgate_handler_call_duration_seconds{plugin=chat}_count": 14,
-		"classgate_store_errors_total{op=commit}":                    0,
-		"classgate_rate_limited_total":                               0,
-		"classgate_slow_consumer_closes_total":                       0,
+		"classgate_plugin_calls_total{outcome=ok,plugin=chat,version=none}":      13,
+		"classgate_plugin_calls_total{outcome=error,plugin=chat,version=none}":   1,
+		"classgate_plugin_call_duration_seconds{plugin=chat,version=none}_count": 14,
+		"classgate_store_errors_total{op=commit}":                                0,
+		"classgate_rate_limited_total":                                           0,
+		"classgate_slow_consumer_closes_total":                                   0,
 	}
 	for k, v := range want {
 		if got[k] != v {

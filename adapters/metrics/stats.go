@@ -38,9 +38,9 @@ type Stats struct {
 	ErrorsByCode map[string]float64 `json:"errors_by_code"`
 	// FramesInByType: client frames per second over the window, by type.
 	FramesInByType map[string]float64 `json:"frames_in_by_type"`
-	// Plugins, sorted by plugin then version. From the plugin host's
-	// classgate_plugin_calls_total when it reports, otherwise from the
-	// router's classgate_handler_calls_total (version "").
+	// Plugins, sorted by plugin then version, from
+	// classgate_plugin_calls_total (version VersionNone: a handler the
+	// plugin host does not serve).
 	Plugins []PluginStats `json:"plugins"`
 }
 
@@ -180,8 +180,6 @@ func name(n string) string { return Namespace + "_" + n }
 
 func readRegistry(fams []*dto.MetricFamily, at time.Time) *reading {
 	r := &reading{at: at, errorsBy: map[string]float64{}, framesBy: map[string]float64{}, plugins: map[[2]string]*pluginReading{}}
-	handler := map[[2]string]*pluginReading{}
-	hostReports := false
 	plugin := func(m map[[2]string]*pluginReading, k [2]string) *pluginReading {
 		p := m[k]
 		if p == nil {
@@ -230,7 +228,6 @@ func readRegistry(fams []*dto.MetricFamily, at time.Time) *reading {
 			case name(NameStoreOpDuration):
 				r.store = r.store.add(mt.GetHistogram())
 			case name(NamePluginCalls):
-				hostReports = true
 				p := plugin(r.plugins, [2]string{lbl["plugin"], lbl["version"]})
 				p.calls += cv
 				if o := lbl["outcome"]; o != OutcomeOK && o != OutcomeRejected {
@@ -239,20 +236,8 @@ func readRegistry(fams []*dto.MetricFamily, at time.Time) *reading {
 			case name(NamePluginCallDuration):
 				p := plugin(r.plugins, [2]string{lbl["plugin"], lbl["version"]})
 				p.dur = p.dur.add(mt.GetHistogram())
-			case name(NameHandlerCalls):
-				p := plugin(handler, [2]string{lbl["plugin"], ""})
-				p.calls += cv
-				if lbl["outcome"] != OutcomeOK {
-					p.errors += cv
-				}
-			case name(NameHandlerCallDuration):
-				p := plugin(handler, [2]string{lbl["plugin"], ""})
-				p.dur = p.dur.add(mt.GetHistogram())
 			}
 		}
-	}
-	if !hostReports {
-		r.plugins = handler
 	}
 	for _, p := range r.plugins {
 		r.totals.PluginCalls += p.calls

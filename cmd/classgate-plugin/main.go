@@ -14,7 +14,8 @@
 //	                             teacher's and a student's join, each sample
 //	                             frame (default <namespace>.check {}) from
 //	                             both, and both leaves; report each call's
-//	                             status, time and output, and fail when any
+//	                             status, time, memory (pages newly written,
+//	                             heap growth) and output, and fail when any
 //	                             call fails
 //
 // new -in-tree runs from the classgate module root.
@@ -255,20 +256,39 @@ type frameFlag []string
 func (f *frameFlag) String() string     { return strings.Join(*f, " ") }
 func (f *frameFlag) Set(s string) error { *f = append(*f, s); return nil }
 
-// checkOutcome collects the host's outcome of each call.
+// checkOutcome collects the host's outcome of each call, and what it did
+// to the instance's linear memory (host.MemoryObserver).
 type checkOutcome struct {
 	outcome string
 	d       time.Duration
+	mem     host.CallMemory
 }
 
 func (c *checkOutcome) ObservePluginCall(_, _, outcome string, d time.Duration) {
 	c.outcome, c.d = outcome, d
 }
 
+func (c *checkOutcome) ObserveCallMemory(_, _ string, m host.CallMemory) { c.mem = m }
+
+var _ host.MemoryObserver = (*checkOutcome)(nil)
+
+// memColumns formats a call's memory use: the KiB of pages it wrote for
+// the first time since its instance started from the snapshot (the
+// guest's allocations and the stack it touched: what the instance holds
+// privately and a reset copies back), and how much it grew linear memory.
+func memColumns(m host.CallMemory) (written, grew string) {
+	written = "?"
+	if m.PagesWritten >= 0 {
+		written = fmt.Sprintf("%d KiB", m.PagesWritten*4)
+	}
+	return written, fmt.Sprintf("%d KiB", m.GrewBytes/1024)
+}
+
 // check loads FILE with the real host, as the gateway would at startup, then
 // runs a classroom through it: a teacher and a student join, each sample
 // frame is sent by the student then the teacher, both leave (the room
-// empties). Each call is reported with its outcome, time and output; any
+// empties). Each call is reported with its outcome, time, memory use and
+// output; any
 // failed call (error, panic, timeout, crash, ABI violation, invalid output,
 // limit) fails the check. A rejection is an answer, not a failure.
 func check(args []string, out io.Writer) error {
@@ -339,10 +359,10 @@ func check(args []string, out io.Writer) error {
 	var seq uint64
 	failed := 0
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  call\tuser\tstatus\ttime\temits\treplies\tstate ops\tdetail")
+	fmt.Fprintln(tw, "  call\tuser\tstatus\ttime\twritten\theap grew\temits\treplies\tstate ops\tdetail")
 	for _, c := range calls {
 		c.Seq, c.State = seq, maps.Clone(state)
-		obs.outcome = ""
+		obs.outcome, obs.mem = "", host.CallMemory{PagesWritten: -1}
 		res, err := h.Handler(room, ns).Handle(ctx, c)
 		what := [...]string{core.HookMessage: c.Type, core.HookJoin: "join", core.HookLeave: "leave"}[c.Hook]
 		detail := ""
@@ -373,9 +393,12 @@ func check(args []string, out io.Writer) error {
 		if res != nil {
 			emits, replies, ops = len(res.Emits), len(res.Replies), len(res.Ops)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", what, c.Sender.Role, orDash(obs.outcome), obs.d.Round(time.Microsecond), emits, replies, ops, detail)
+		written, grew := memColumns(obs.mem)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", what, c.Sender.Role, orDash(obs.outcome), obs.d.Round(time.Microsecond), written, grew, emits, replies, ops, detail)
 	}
 	tw.Flush()
+	fmt.Fprintf(out, "  (written: 4 KiB pages the call wrote for the first time since its instance started from the\n"+
+		"  plugin's snapshot; heap grew: linear memory the call added; memory after the last call: %d KiB)\n", obs.mem.Size/1024)
 	if failed > 0 {
 		return fmt.Errorf("%s: %d of %d calls failed", file, failed, len(calls))
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -45,6 +46,20 @@ func TestNewThenCheck(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("check output lacks %q:\n%s", want, out.String())
 		}
+	}
+	// Each call's time and memory: the first join on a fresh instance
+	// writes pages (the Go heap's allocations, the stack), every row has a
+	// time and both memory columns.
+	row := regexp.MustCompile(`(?m)^  (join|leave|` + name + `\.say) +(teacher|student) +(ok|rejected) +([0-9.]+(µs|ms|s)) +(\d+) KiB +(\d+) KiB `)
+	rows := row.FindAllStringSubmatch(out.String(), -1)
+	if len(rows) != 8 {
+		t.Fatalf("%d of 8 calls reported with time, pages written and heap growth:\n%s", len(rows), out.String())
+	}
+	if rows[0][1] != "join" || rows[0][6] == "0" {
+		t.Errorf("the first join wrote %s KiB, want some:\n%s", rows[0][6], out.String())
+	}
+	if !strings.Contains(out.String(), "written\theap grew") && !strings.Contains(out.String(), "written  heap grew") {
+		t.Errorf("no memory columns in the header:\n%s", out.String())
 	}
 }
 

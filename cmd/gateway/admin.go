@@ -48,11 +48,8 @@ func (a adminNode) Rooms(ctx context.Context) ([]admin.RoomInfo, error) {
 		for _, m := range members {
 			users[m.User.ID] = true
 		}
-		versions := map[string]string{}
-		for _, ns := range a.n.plugins.Features(room) {
-			versions[ns] = a.n.plugins.Version(room, ns)
-		}
-		out = append(out, admin.RoomInfo{Room: room, Members: len(members), Users: len(users), Plugins: versions})
+		roles, versions := admin.RoomPlugins(a.n.plugins, room)
+		out = append(out, admin.RoomInfo{Room: room, Members: len(members), Users: len(users), Plugins: roles, PluginVersions: versions})
 	}
 	return out, nil
 }

@@ -72,9 +72,11 @@ var nativeChat = core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.R
 	}, nil
 })
 
-// benchCalls runs hd b.N times and reports the p50 and p99 latency.
+// benchCalls runs hd b.N times and reports the p50 and p99 latency and
+// the CPU time of the calling thread per call (cpu-ns/op).
 func benchCalls(b *testing.B, hd core.Handler, mk func() *core.Call) {
 	b.Helper()
+	defer lockThread()()
 	ctx := context.Background()
 	for i := 0; i < 200; i++ { // warm up
 		if _, err := hd.Handle(ctx, mk()); err != nil {
@@ -84,6 +86,7 @@ func benchCalls(b *testing.B, hd core.Handler, mk func() *core.Call) {
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := threadCPU()
 	for i := 0; i < b.N; i++ {
 		c := mk()
 		t0 := time.Now()
@@ -94,6 +97,7 @@ func benchCalls(b *testing.B, hd core.Handler, mk func() *core.Call) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
@@ -152,30 +156,54 @@ func BenchmarkPluginCalls(b *testing.B) {
 }
 
 // BenchmarkInstantiate measures creating one chat instance from the compiled
-// module (instantiate, _initialize, cg_init) and reports its linear memory.
+// module: "init" runs _initialize and cg_init, "from-snapshot" (what the
+// pool does once a snapshot exists) maps the state after cg_init instead.
+// It reports the instance's linear memory.
 func BenchmarkInstantiate(b *testing.B) {
 	h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: 1}))
 	v := h.gen.entries["chat"].stable
 	ctx := context.Background()
-	var mem uint32
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		in, err := v.newInstance(ctx, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		mem = in.mod.Memory().Size()
-		in.close()
+	for _, mode := range []string{"init", "from-snapshot"} {
+		b.Run(mode, func(b *testing.B) {
+			defer lockThread()()
+			var mem uint32
+			cpu0 := threadCPU()
+			for i := 0; i < b.N; i++ {
+				var in *instance
+				var err error
+				if mode == "init" {
+					in, err = newInstance(ctx, v, v.rt, v.cm, v.globalNames, v.cfg, 0)
+				} else {
+					if v.snap == nil || v.snap.file == nil {
+						b.Skip("no snapshot file")
+					}
+					in, err = newInstanceFromSnapshot(ctx, v.rt, v.cm, v.globalNames, v.snap, 0)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				mem = in.mod.Memory().Size()
+				in.close()
+			}
+			b.ReportMetric(float64(mem), "linear-bytes/instance")
+			b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
 	}
-	b.ReportMetric(float64(mem), "linear-bytes/instance")
 }
 
-// BenchmarkInstanceMemory reports the linear memory of a chat instance after
-// 10,000 messages (the Go heap inside grows to its steady state).
+// BenchmarkInstanceMemory reports the linear memory of a chat instance
+// bound to one room after 10,000 messages (the Go heap inside grows to its
+// steady state), and how much of it is the instance's own: the pages it
+// wrote since it was mapped from the snapshot; the rest is the snapshot's
+// page cache, shared by every instance of the module.
 func BenchmarkInstanceMemory(b *testing.B) {
 	h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: 1}))
 	hd := h.Handler("r1", "chat")
 	st := chatState()
+	v := h.gen.entries["chat"].stable
+	if in := v.pool.idleInstances()[0]; !in.reset() { // mapped from the snapshot, as every later instance is
+		b.Fatal("reset")
+	}
 	for i := 0; i < b.N; i++ {
 		for j := 0; j < 10000; j++ {
 			if _, err := hd.Handle(context.Background(), &core.Call{Hook: core.HookMessage, Type: "chat.send", Room: "r1", Conn: "c1", State: st,
@@ -184,9 +212,14 @@ func BenchmarkInstanceMemory(b *testing.B) {
 			}
 		}
 	}
-	v := h.gen.entries["chat"].stable
 	in := v.pool.idleInstances()[0]
 	b.ReportMetric(float64(in.mod.Memory().Size()), "linear-bytes/instance")
+	if in.lin != nil && in.lin.file != nil {
+		view, _ := in.mod.Memory().Read(0, in.mod.Memory().Size())
+		if n, err := in.lin.writtenPages(view); err == nil {
+			b.ReportMetric(float64(n*pageSize), "private-bytes/instance")
+		}
+	}
 }
 
 // BenchmarkColdStart measures New with the three classroom plugins: without
@@ -228,7 +261,9 @@ func BenchmarkColdStart(b *testing.B) {
 // §2): chat.send through one instance when every call is for the same room
 // (the instance stays bound to it) and when calls alternate between two
 // rooms (every call resets the instance: a fresh instantiation), and with
-// two instances for two rooms (each stays bound, no reset).
+// two instances for two rooms (each stays bound, no reset), and with the
+// default pool of 2 serving 100 rooms in turn (the standard load: nearly
+// every call resets an instance).
 func BenchmarkRoomSwitch(b *testing.B) {
 	st := chatState()
 	for _, tc := range []struct {
@@ -239,6 +274,7 @@ func BenchmarkRoomSwitch(b *testing.B) {
 		{"same-room-pool1", 1, []string{"r1"}},
 		{"alternating-rooms-pool1", 1, []string{"r1", "r2"}},
 		{"alternating-rooms-pool2", 2, []string{"r1", "r2"}},
+		{"100-rooms-round-robin-pool2", 2, hundredRooms},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := newHost(b, one("chat", Plugin{Source: wasmPath("chat"), PoolSize: tc.pool}))
@@ -251,6 +287,15 @@ func BenchmarkRoomSwitch(b *testing.B) {
 		})
 	}
 }
+
+// hundredRooms are the rooms of the standard load (loadgen -rooms 100).
+var hundredRooms = func() []string {
+	r := make([]string, 100)
+	for i := range r {
+		r[i] = "lg-" + strconv.Itoa(i)
+	}
+	return r
+}()
 
 // BenchmarkPollVote: a vote of the example poll plugin (written in the
 // style plugins/README.md recommends) against chat.send, the reference.

@@ -7,12 +7,12 @@ import (
 	"github.com/classgate/classgate/core"
 )
 
-// maxBudgetEntries bounds the failure budgets the host tracks at once (one
+// MaxBudgetEntries bounds the failure budgets the host tracks at once (one
 // per sender and namespace that had a failed call in the current window).
 // When the table is full, expired entries are dropped, then the newest
 // failure evicts an arbitrary entry: memory stays bounded whatever the
 // number of failing senders.
-const maxBudgetEntries = 1 << 16
+const MaxBudgetEntries = 1 << 16
 
 // budgets tracks, per namespace and sender, the failed calls of the current
 // window (Plugin.FailureBudget, Plugin.FailureWindow). A sender is the user
@@ -69,7 +69,7 @@ func (b *budgets) charge(namespace, sender string, limit int, window time.Durati
 		e = nil
 	}
 	if e == nil {
-		if len(b.m) >= maxBudgetEntries {
+		if len(b.m) >= MaxBudgetEntries {
 			b.evict(now, window)
 		}
 		e = &budgetEntry{start: now}
@@ -87,7 +87,7 @@ func (b *budgets) evict(now time.Time, window time.Duration) {
 			delete(b.m, k)
 		}
 	}
-	if len(b.m) < maxBudgetEntries {
+	if len(b.m) < MaxBudgetEntries {
 		return
 	}
 	for k := range b.m {

@@ -81,14 +81,14 @@ func TestFailureBudget(t *testing.T) {
 }
 
 // TestFailureBudgetTableBounded: however many senders fail, the host tracks
-// at most maxBudgetEntries of them.
+// at most MaxBudgetEntries of them.
 func TestFailureBudgetTableBounded(t *testing.T) {
 	b := newBudgets()
-	for i := 0; i < maxBudgetEntries+500; i++ {
+	for i := 0; i < MaxBudgetEntries+500; i++ {
 		b.charge("t", fmt.Sprintf("u:%d", i), 3, time.Minute)
 	}
-	if n := b.len(); n > maxBudgetEntries {
-		t.Fatalf("%d entries, max %d", n, maxBudgetEntries)
+	if n := b.len(); n > MaxBudgetEntries {
+		t.Fatalf("%d entries, max %d", n, MaxBudgetEntries)
 	}
 	if !b.spent("t", "u:x", 3, time.Minute) {
 		for i := 0; i < 3; i++ {

@@ -71,11 +71,13 @@ type Plugin struct {
 	// contract), so PoolSize is also how many rooms per node keep a warm
 	// instance: a call for a room with none takes a fresh instance, creates
 	// one while the pool is not full, or resets the least recently used
-	// idle instance of another room (a copy of its memory from a snapshot,
-	// ~0.2 ms on the project's VM against ~20 µs for a call, or a new
-	// instantiation, ~4.6 ms, when its memory grew; BenchmarkRoomSwitch).
-	// Each instance holds megabytes of linear memory. One is created at
-	// load.
+	// idle instance of another room (the pages it wrote copied back from
+	// the snapshot, ~20 µs on the project's VM, about a call's cost; or a
+	// new instance from the snapshot, a few ms, when its memory grew;
+	// BenchmarkReset, BenchmarkRoomSwitch). An instance shares the
+	// snapshot's pages with the others and holds privately only what it
+	// wrote (under 1 MiB for chat after 10,000 messages,
+	// BenchmarkInstanceMemory). One is created at load.
 	PoolSize int `koanf:"pool_size"`
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default 1024 = 64 MiB).

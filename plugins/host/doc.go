@@ -23,6 +23,14 @@
 // and replaced; the call fails with an error (the router's plugin_error)
 // unless the plugin's policy is "pass".
 //
+// Rooms: an instance serves one room at a time (ABI.md §2). A call for a
+// room with no instance of its own resets another to the module's state
+// after cg_init (snapshot.go): on Linux every instance maps that snapshot
+// copy-on-write from a sealed memfd and a reset copies back only the pages
+// the instance wrote (memory_linux.go); new instances start from the
+// snapshot too. A CallObserver gets every call's outcome and time; one
+// that is also a MemoryObserver gets what each call did to memory.
+//
 // Concurrency: all methods are safe for concurrent use. Reload swaps the
 // whole configuration atomically; calls in flight finish on the version they
 // started with.

@@ -69,6 +69,8 @@ func TestABIDocMatchesCode(t *testing.T) {
 		{"log line", size(abi.MaxLogLen)},
 		{"log lines", strconv.Itoa(abi.MaxLogLines)},
 		{"reject / forbid reason", size(abi.MaxRejectLen)},
+		{"guest output (stdout + stderr)", fmt.Sprintf("%d bytes", MaxGuestOutput)},
+		{"making an instance (instantiation, `_initialize`, `cg_init`)", InitTimeout.String()},
 		{"memory_pages", fmt.Sprintf("%d (%s)", DefaultMemoryPages, size(DefaultMemoryPages*64<<10))},
 		{"timeout", DefaultTimeout.String()},
 		{"pool_size", fmt.Sprintf("max(%d, GOMAXPROCS)", MinDefaultPoolSize)},
@@ -100,6 +102,15 @@ func TestABIDocMatchesCode(t *testing.T) {
 	}
 	if abi.MaxTypeLen != core.MaxTypeLen {
 		t.Errorf("abi.MaxTypeLen %d, core.MaxTypeLen %d: one protocol rule", abi.MaxTypeLen, core.MaxTypeLen)
+	}
+	if cells := rows["failure_budget"]; len(cells) < 3 || !strings.Contains(cells[2], fmt.Sprintf("at most %d senders", MaxBudgetEntries)) {
+		t.Errorf("ABI.md §7 failure_budget does not quote MaxBudgetEntries (%d): %v", MaxBudgetEntries, cells)
+	}
+	if _, sandbox := abiSection(t, 2); !strings.Contains(sandbox, fmt.Sprintf("the first\n  %d bytes written during a call", MaxGuestOutput)) {
+		t.Errorf("ABI.md §2 does not quote the guest output kept, %d bytes", MaxGuestOutput)
+	}
+	if _, sandbox := abiSection(t, 2); !strings.Contains(sandbox, "more than an eighth of them") || maxDirtyShare != 8 {
+		t.Errorf("ABI.md §2 and maxDirtyShare (%d) disagree on when a reset maps the snapshot afresh", maxDirtyShare)
 	}
 	join := strconv.Itoa(abi.MaxJoinStateBytes)
 	join = join[:len(join)-6] + "," + join[len(join)-6:len(join)-3] + "," + join[len(join)-3:]

@@ -42,10 +42,36 @@ type Host struct {
 // CallObserver receives every plugin call, for metrics. plugin is the
 // namespace, version the role of the variant that served the call
 // (RoleStable, RoleCanary or RolePrevious), outcome one of the Outcome
-// constants.
+// constants, d the time from the call reaching the host to its result
+// (waiting for an instance included). This is the one declaration of the
+// interface: adapters/metrics' *Metrics implements it (checked by a
+// compile-time guard there) and counts each call once.
 // Implementations must be cheap and safe for concurrent use.
 type CallObserver interface {
 	ObservePluginCall(plugin, version, outcome string, d time.Duration)
+}
+
+// MemoryObserver is implemented by a CallObserver that also wants to know
+// what each call did to its instance's linear memory (classgate-plugin
+// check). Measuring reads the instance's page map twice per call: for
+// tools and tests, not for a serving gateway.
+type MemoryObserver interface {
+	ObserveCallMemory(plugin, version string, m CallMemory)
+}
+
+// CallMemory is what one call did to its instance's linear memory.
+type CallMemory struct {
+	// Size is the linear memory after the call, GrewBytes how much the
+	// call grew it (memory.grow: the guest's heap needed more).
+	Size, GrewBytes uint32
+	// PagesWritten is how many 4 KiB pages the call wrote that the
+	// instance had not written since it was made or reset from its
+	// snapshot: its new private memory, and what the next reset copies
+	// back. -1 when it cannot be known (no snapshot mapping on this
+	// platform, or no instance ran).
+	PagesWritten int
+
+	overhead time.Duration // spent measuring; not counted in the call's time
 }
 
 // Call outcomes reported to a CallObserver. Each failure has its own, also
@@ -204,11 +230,18 @@ type Live struct {
 func (h *Host) Live() []Live {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	out, _ := h.liveLocked()
+	return out
+}
+
+// liveLocked is Live with the variant of each entry. h.mu is held.
+func (h *Host) liveLocked() ([]Live, []*variant) {
 	gen := h.gen
 	if gen == nil {
-		return nil
+		return nil, nil
 	}
 	var out []Live
+	var vs []*variant
 	for _, ns := range gen.names {
 		e := gen.entries[ns]
 		pct := 100
@@ -216,22 +249,33 @@ func (h *Host) Live() []Live {
 			pct = 100 - e.percent
 		}
 		out = append(out, Live{Namespace: ns, Role: RoleStable, Source: e.stable.source, SHA256: e.stable.currentDigest(), Percent: pct, Rollout: e.rollout, Rooms: e.stable.pins})
+		vs = append(vs, e.stable)
 		if e.canary != nil && e.canary != e.stable {
 			out = append(out, Live{Namespace: ns, Role: RoleCanary, Source: e.canary.source, SHA256: e.canary.currentDigest(), Percent: e.percent, Rollout: e.rollout, Rooms: e.canary.pins})
+			vs = append(vs, e.canary)
 		}
 	}
-	var prev []Live
+	prev := make([]*variant, 0, len(h.draining))
 	for _, v := range h.draining {
-		prev = append(prev, Live{Namespace: v.namespace, Role: RolePrevious, Source: v.source, SHA256: v.currentDigest(), Rooms: v.pins})
+		prev = append(prev, v)
 	}
 	sort.Slice(prev, func(i, j int) bool {
-		if prev[i].Namespace != prev[j].Namespace {
-			return prev[i].Namespace < prev[j].Namespace
+		if prev[i].namespace != prev[j].namespace {
+			return prev[i].namespace < prev[j].namespace
 		}
-		return prev[i].SHA256 < prev[j].SHA256
+		return prev[i].currentDigest() < prev[j].currentDigest()
 	})
-	return append(out, prev...)
+	for _, v := range prev {
+		out = append(out, Live{Namespace: v.namespace, Role: RolePrevious, Source: v.source, SHA256: v.currentDigest(), Rooms: v.pins})
+		vs = append(vs, v)
+	}
+	return out, vs
 }
+
+// MaxLoggedRooms is how many room ids a load or reload log line names for
+// one version (the rooms that run it on this node, sorted); "rooms" has
+// the full count.
+const MaxLoggedRooms = 20
 
 // Served reports the role and module digest serving namespace in room, or
 // empty strings when it is disabled there. A room without a pinned version
@@ -253,10 +297,26 @@ func (h *Host) Served(room, namespace string) (role, sha256 string) {
 	return e.role(v), v.currentDigest()
 }
 
-// logLive logs one line per loaded version: which module serves which role.
+// logLive logs one line per loaded version: which module serves which
+// role, and in which live rooms of this node (up to MaxLoggedRooms ids).
 func (h *Host) logLive(msg string) {
-	for _, l := range h.Live() {
-		h.logger.Info(msg, "plugin", l.Namespace, "role", l.Role, "sha256", l.SHA256, "source", l.Source, "percent", l.Percent, "rollout", l.Rollout, "rooms", l.Rooms)
+	h.mu.Lock()
+	live, vs := h.liveLocked()
+	roomsOf := map[*variant][]string{}
+	for k, v := range h.pins {
+		roomsOf[v] = append(roomsOf[v], k.room)
+	}
+	h.mu.Unlock()
+	for i, l := range live {
+		ids := roomsOf[vs[i]]
+		sort.Strings(ids)
+		if len(ids) > MaxLoggedRooms {
+			ids = ids[:MaxLoggedRooms]
+		}
+		if ids == nil {
+			ids = []string{}
+		}
+		h.logger.Info(msg, "plugin", l.Namespace, "role", l.Role, "sha256", l.SHA256, "source", l.Source, "percent", l.Percent, "rollout", l.Rollout, "rooms", l.Rooms, "room_ids", ids)
 	}
 }
 
@@ -481,12 +541,26 @@ func (n *nsHandler) Handle(ctx context.Context, call *core.Call) (*core.Result, 
 	}
 	unpin := call.Hook == core.HookLeave && call.RoomEmpty
 	defer n.h.release(ctx, v, call.Room, n.namespace, unpin)
-	res, oc, err := v.handle(ctx, call, role)
+	var mem *CallMemory
+	var mo MemoryObserver
+	if o := n.h.obs.Load(); o != nil {
+		if mo, _ = (*o).(MemoryObserver); mo != nil {
+			mem = &CallMemory{PagesWritten: -1}
+		}
+	}
+	res, oc, err := v.handle(ctx, call, role, mem)
+	if mo != nil {
+		mo.ObserveCallMemory(n.namespace, role, *mem)
+	}
 	if budgeted && isFailure(oc) {
 		n.h.budgets.charge(n.namespace, sender, e.failureBudget, e.failureWindow)
 	}
 	if o := n.h.obs.Load(); o != nil {
-		(*o).ObservePluginCall(n.namespace, role, oc, time.Since(start))
+		d := time.Since(start)
+		if mem != nil {
+			d -= mem.overhead
+		}
+		(*o).ObservePluginCall(n.namespace, role, oc, d)
 	}
 	return res, err
 }

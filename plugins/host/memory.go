@@ -1,5 +1,13 @@
 package host
 
+// pageSize is the host's page: the unit a reset copies back.
+const pageSize = 4096
+
+// maxDirtyShare: a reset that finds more than 1/maxDirtyShare of the pages
+// written maps the snapshot afresh instead of copying them back, which
+// also returns those private pages to the system (ABI.md §2).
+const maxDirtyShare = 8
+
 // heapMemory is linear memory as a Go slice, like wazero's default: the
 // fallback where a mapping cannot be made.
 type heapMemory struct {

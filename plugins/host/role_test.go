@@ -108,6 +108,7 @@ func TestLiveNamesDigestsAndRoles(t *testing.T) {
 		t.Fatalf("Served = %s %s, want canary %s", role, d, d2)
 	}
 	versionOf(t, h, "r1") // pins r1 to the canary's module
+	versionOf(t, h, "r0") // and r0
 	if err := h.Reload(context.Background(), one("t", Plugin{Source: v2})); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,8 @@ func TestLiveNamesDigestsAndRoles(t *testing.T) {
 	for _, line := range []string{
 		`msg="plugins loaded" plugin=t role=stable sha256=` + d1,
 		`msg="plugins loaded" plugin=t role=canary sha256=` + d2,
-		`msg="plugins reloaded" plugin=t role=stable sha256=` + d2,
+		// The reload names the live rooms each version serves.
+		`msg="plugins reloaded" plugin=t role=stable sha256=` + d2 + ` source=` + v2 + ` percent=100 rollout=0 rooms=2 room_ids="[r0 r1]"`,
 	} {
 		if !strings.Contains(out, line) {
 			t.Errorf("logs lack %q:\n%s", line, out)

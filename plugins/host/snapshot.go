@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 
 	"github.com/tetratelabs/wazero/api"
@@ -247,9 +248,13 @@ func skipConstExpr(r *reader) error {
 }
 
 // snapshot is an instance's state right after cg_init: its linear memory,
-// its mutable globals, and the input buffer cg_alloc gave the host.
+// its mutable globals, and the input buffer cg_alloc gave the host. On
+// Linux the memory is held in a sealed memfd (file) that instances map
+// privately, and mem is a read-only view of it; elsewhere, or when that
+// fails, mem is a copy on the Go heap and file is nil.
 type snapshot struct {
 	mem                  []byte
+	file                 *snapFile
 	globals              []uint64
 	buf, bufCap, bufUsed uint32
 }
@@ -261,17 +266,60 @@ func takeSnapshot(in *instance) (*snapshot, bool) {
 	if !ok {
 		return nil, false
 	}
-	s := &snapshot{mem: append([]byte(nil), view...), buf: in.buf, bufCap: in.bufCap, bufUsed: in.bufUsed}
+	s := &snapshot{buf: in.buf, bufCap: in.bufCap, bufUsed: in.bufUsed}
+	if f, err := newSnapFile(view); err == nil {
+		s.file, s.mem = f, f.view
+		// The file and its view go when the last instance made from the
+		// snapshot, and the variant, let go of it; mappings made from it
+		// stay valid on their own.
+		runtime.AddCleanup(s, func(f *snapFile) { f.close() }, f)
+	} else {
+		s.mem = append([]byte(nil), view...)
+	}
 	for _, g := range in.globals {
 		s.globals = append(s.globals, g.Get())
 	}
 	return s, true
 }
 
+// memoryUse returns the instance's linear memory size and how many of its
+// pages it has written since it was mapped from its snapshot (-1: not
+// known).
+func (in *instance) memoryUse() (size uint32, written int) {
+	mem := in.mod.Memory()
+	if mem == nil {
+		return 0, -1
+	}
+	size = mem.Size()
+	if in.lin == nil || in.snap == nil || in.lin.file != in.snap.file {
+		return size, -1
+	}
+	view, ok := mem.Read(0, size)
+	if !ok {
+		return size, -1
+	}
+	n, err := in.lin.writtenPages(view)
+	if err != nil {
+		return size, -1
+	}
+	return size, n
+}
+
+// resetStats counts what resets did, for benchmarks and tests.
+type resetStats struct {
+	mapped, copiedPages, full int
+}
+
 // reset puts in back into the state of its module's snapshot: as if it had
 // just been instantiated and initialised, bound to no room. It reports
 // false when that cannot be done (no snapshot, or memory grew since), and
 // the caller instantiates anew.
+//
+// The memory is put back in the cheapest way that restores every byte:
+// an instance whose memory is a private mapping of the snapshot file gets
+// back only the pages it wrote (restoreDirty); one that wrote many, or
+// whose memory is not mapped from the file yet, gets the file mapped
+// afresh; without a file, the whole memory is copied.
 func (in *instance) reset() bool {
 	s := in.snap
 	if s == nil {
@@ -285,7 +333,20 @@ func (in *instance) reset() bool {
 	if !ok {
 		return false
 	}
-	copy(view, s.mem)
+	switch {
+	case s.file == nil || in.lin == nil:
+		copy(view, s.mem)
+		in.resets.full++
+	default:
+		if n, err := in.lin.restoreDirty(s.file, view); err == nil {
+			in.resets.copiedPages += n
+			break
+		}
+		if err := in.lin.mapFile(s.file); err != nil {
+			return false // the memory may be unmapped: replace the instance
+		}
+		in.resets.mapped++
+	}
 	for i, g := range in.globals {
 		g.Set(s.globals[i])
 	}

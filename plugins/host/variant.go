@@ -109,6 +109,13 @@ func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, err
 	v.mu.Lock()
 	rt, cm, names, snap := v.rt, v.cm, v.globalNames, v.snap
 	v.mu.Unlock()
+	if snap != nil && snap.file != nil {
+		in, err := newInstanceFromSnapshot(ctx, rt, cm, names, snap, epoch)
+		if err == nil {
+			return in, nil
+		}
+		v.logger.Debug("plugin instance from snapshot failed; initialising one", "plugin", v.name, "err", err)
+	}
 	in, err := newInstance(ctx, v, rt, cm, names, v.cfg, epoch)
 	if err != nil || in.globals == nil {
 		return in, err
@@ -129,6 +136,14 @@ func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, err
 		v.mu.Unlock()
 	}
 	in.snap = snap
+	// The instance's memory is the snapshot's (it was just taken, or this
+	// instance ran the same init): map the file over it, so its pages are
+	// shared, and its first reset copies back only what it wrote.
+	// (A memory of another size is left as it is: its resets instantiate.)
+	if snap != nil && snap.file != nil && in.lin != nil && in.mod.Memory().Size() == uint32(len(snap.mem)) && !in.reset() {
+		in.close()
+		return nil, errors.New("instance could not be mapped onto its snapshot")
+	}
 	return in, nil
 }
 
@@ -175,7 +190,9 @@ func (v *variant) displayName(role string) string {
 	return v.namespace
 }
 
-func (v *variant) handle(ctx context.Context, call *core.Call, role string) (res *core.Result, outcome string, err error) {
+// handle runs call on an instance of the room; mem, when not nil, gets what
+// the call did to the instance's memory.
+func (v *variant) handle(ctx context.Context, call *core.Call, role string, mem *CallMemory) (res *core.Result, outcome string, err error) {
 	name := v.displayName(role)
 	in, err := v.pool.get(ctx, call.Room)
 	if err != nil {
@@ -186,7 +203,26 @@ func (v *variant) handle(ctx context.Context, call *core.Call, role string) (res
 		return res, OutcomeInit, err
 	}
 	in.room = call.Room
+	var size0 uint32
+	written0 := -1
+	if mem != nil {
+		t0 := time.Now()
+		size0, written0 = in.memoryUse()
+		mem.overhead += time.Since(t0)
+	}
 	res, keep, err := in.call(ctx, v, name, call)
+	if mem != nil {
+		t0 := time.Now()
+		size, written := in.memoryUse()
+		mem.overhead += time.Since(t0)
+		mem.Size = size
+		if size > size0 {
+			mem.GrewBytes = size - size0
+		}
+		if written0 >= 0 && written >= 0 {
+			mem.PagesWritten = written - written0
+		}
+	}
 	// A room that empties is over: its instance serves no room any more
 	// (not even a later room of the same id) and is reset when a room
 	// needs it — later, so the leave itself stays cheap.

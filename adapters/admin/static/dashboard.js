@@ -183,7 +183,9 @@ function renderRooms(rooms) {
     cell(tr, r.room);
     cell(tr, fmtCount(r.members));
     cell(tr, fmtCount(r.users));
-    cell(tr, Object.entries(r.plugins || {}).map(([ns, v]) => `${ns}@${v}`).join(', ') || '—');
+    // ns@role and the first 12 hex digits of the module serving it.
+    const pv = r.plugin_versions || {};
+    cell(tr, Object.entries(r.plugins || {}).map(([ns, v]) => `${ns}@${v}` + (pv[ns] && pv[ns].sha256 ? ` ${pv[ns].sha256.slice(0, 12)}` : '')).join(', ') || '—');
     const td = document.createElement('td');
     td.appendChild(button('presence', () => showPresence(r.room)));
     tr.appendChild(td);

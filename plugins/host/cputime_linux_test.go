@@ -1,0 +1,3 @@
+package host
+
+const rusageThread = 1 // RUSAGE_THREAD
