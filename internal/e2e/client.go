@@ -152,7 +152,6 @@ func TryDial(wsURL, token string) (*Client, *http.Response, error) {
 }
 
 func (c *Client) read() {
-	defer close(c.done)
 	for {
 		// Wait here while the test holds the gate (Pause).
 		c.gate.RLock()
@@ -163,6 +162,9 @@ func (c *Client) read() {
 			c.mu.Lock()
 			c.err = err
 			c.mu.Unlock()
+			// done before q: whoever sees the message stream end (q, then
+			// in, closed) finds the connection ended.
+			close(c.done)
 			close(c.q)
 			return
 		}
