@@ -78,6 +78,8 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	var acked int64 = -1
 	if s.o.WaitReplicas > 0 {
 		reply, acked, err = s.evalWait(ctx, c, commitScript, keys, args)
+	} else if s.pipe != nil {
+		reply, err = s.pipe.run(ctx, commitScript, keys, args)
 	} else {
 		reply, err = commitScript.Run(ctx, c, keys, args...).Result()
 	}

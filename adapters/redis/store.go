@@ -27,6 +27,9 @@ type Store struct {
 	publish string
 
 	bus *bus
+	// pipe shares pipelines among the commits and snapshots of every
+	// room (single and Sentinel mode without WaitReplicas; nil otherwise).
+	pipe *pipeliner
 
 	ctlMu sync.Mutex
 	ctl   *control // cluster-wide operations, once HandleControl ran (control.go)
@@ -75,6 +78,9 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		s.publish = "SPUBLISH"
 	}
 	s.bus = newBus(s)
+	if s.client != nil && o.WaitReplicas == 0 {
+		s.pipe = newPipeliner(s.client)
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("redis: connect (%s mode): %w", o.Mode, explain(err, o))
@@ -114,6 +120,9 @@ func (s *Store) node(ctx context.Context, key string) (*goredis.Client, error) {
 
 // run runs a script on the node of keys[0].
 func (s *Store) run(ctx context.Context, sc *goredis.Script, keys []string, args ...any) (any, error) {
+	if s.pipe != nil {
+		return s.pipe.run(ctx, sc, keys, args)
+	}
 	c, err := s.node(ctx, keys[0])
 	if err != nil {
 		return nil, err
@@ -145,6 +154,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeControl()
 	s.bus.close()
+	if s.pipe != nil {
+		s.pipe.close()
+	}
 	if s.cluster != nil {
 		return s.cluster.Close()
 	}
