@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -39,6 +40,10 @@ type pipeliner struct {
 	// knows every queued call is in reqs before it stops the writers.
 	mu     sync.RWMutex
 	closed bool
+
+	// calls and pipelines count the calls sent and the round trips they
+	// took (a lone call is a round trip of its own).
+	calls, pipelines atomic.Int64
 }
 
 // maxPipeline bounds the calls of one pipeline, so one reply buffer stays
@@ -160,6 +165,10 @@ func (p *pipeliner) send(batch []*pipeCall, cmds []*goredis.Cmd) []*goredis.Cmd 
 			continue
 		}
 		live = append(live, pc)
+	}
+	if len(live) > 0 {
+		p.calls.Add(int64(len(live)))
+		p.pipelines.Add(1)
 	}
 	switch len(live) {
 	case 0:
