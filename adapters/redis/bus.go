@@ -151,10 +151,19 @@ func (s *Store) Subscribe(ctx context.Context, room string) error {
 // Unsubscribe implements core.Bus. Delivery for the room stops at once,
 // even for events already on the wire.
 func (s *Store) Unsubscribe(ctx context.Context, room string) error {
+	s.cache.drop(room)
 	if err := s.bus.unsubscribe(ctx, room); err != nil {
 		return s.fail("unsubscribe "+room, err)
 	}
 	return nil
+}
+
+// subscribed reports whether the node subscribes to room.
+func (b *bus) subscribed(room string) bool {
+	ch := b.s.k.room(room).channel()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.subs[ch] != nil
 }
 
 func (b *bus) subscribe(ctx context.Context, room string) error {
@@ -368,6 +377,8 @@ func (b *bus) confirmed(sb *sub) {
 		close(sb.ready)
 		return
 	}
+	// A re-subscription: the connection failed, maybe over a failover.
+	b.s.cache.reset()
 	sink := b.sink.Load()
 	from := sb.last
 	if from == 0 {

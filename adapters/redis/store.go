@@ -30,6 +30,8 @@ type Store struct {
 	// pipe shares pipelines among the commits and snapshots of every
 	// room (single and Sentinel mode without WaitReplicas; nil otherwise).
 	pipe *pipeliner
+	// cache holds the plugin state of the rooms the bus subscribes to.
+	cache *stateCache
 
 	ctlMu sync.Mutex
 	ctl   *control // cluster-wide operations, once HandleControl ran (control.go)
@@ -78,6 +80,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		s.publish = "SPUBLISH"
 	}
 	s.bus = newBus(s)
+	s.cache = newStateCache()
 	if s.client != nil && o.WaitReplicas == 0 {
 		s.pipe = newPipeliner(s.client)
 	}
@@ -188,6 +191,9 @@ func unavailable(err error) bool {
 // core.ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	if unavailable(err) {
+		// The outcome is unknown and Redis may come back as a replica
+		// that lagged: trust no cached state.
+		s.cache.reset()
 		if s.cluster != nil {
 			// A moved slot or a failed-over master: refresh the slot map
 			// (in the background) so the caller's retry finds the owner.
