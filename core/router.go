@@ -807,7 +807,11 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	if h == nil {
 		return Errf(CodeUnknownType, "no plugin for %q in this room", ns)
 	}
-	lr := r.lockRoom(f.Room)
+	lr, ok := r.lockRoomAdmit(f.Room)
+	if !ok {
+		r.o.Observer.RateLimited()
+		return Errf(CodeRateLimited, "room %q is busy; retry later", f.Room)
+	}
 	defer r.unlockRoom(f.Room, lr)
 	dedupe := ""
 	if f.ID != "" {
