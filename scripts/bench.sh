@@ -164,9 +164,11 @@ matrix_run() {
 			[ -z "$rport" ] && continue
 			case "$l" in
 			*measure*) if [ $m = 0 ]; then m=1; redis-cli -p "$rport" config resetstat >/dev/null; redis_cpu "$rport" >"$work/cpu0"; fi ;;
-			*drain*) if [ $d = 0 ]; then d=1; redis_cpu "$rport" >"$work/cpu1"; redis-cli -p "$rport" info commandstats | tr -d '\r' >"$work/cs"; fi ;;
+			*) if [ $m = 1 ] && [ $d = 0 ]; then d=1; redis_cpu "$rport" >"$work/cpu1"; redis-cli -p "$rport" info commandstats | tr -d '\r' >"$work/cs"; fi ;;
 			esac
-		done)
+		done
+		# A window shorter than a progress tick: read at the end.
+		if [ -n "$rport" ] && [ $m = 1 ] && [ $d = 0 ]; then redis_cpu "$rport" >"$work/cpu1"; redis-cli -p "$rport" info commandstats | tr -d '\r' >"$work/cs"; fi)
 	for _ in $(seq 1 20); do [ -z "$rport" ] || [ -s "$work/cpu1" ] && break; sleep 0.5; done
 	local rcpu="" cmds=""
 	if [ -n "$rport" ] && [ -s "$work/cpu1" ]; then
