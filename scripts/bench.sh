@@ -187,7 +187,7 @@ matrix_run() {
 		  (.deliveries.lost | tostring),
 		  (if $dps > 0 then (.server.cpu_seconds * 1e6 / (.deliveries.received) | . * 100 | floor / 100 | tostring) else "-" end)
 		    + (if $nodes == "2" then " (node 1)" else "" end),
-		  (if $rcpu != "" and .deliveries.received > 0 then ($rcpu | tonumber) * 1e6 / .deliveries.received | . * 100 | floor / 100 | tostring else "-" end),
+		  (if ($c | length) == 3 then ($rcpu | tonumber) * 1e6 / ($c[2] | tonumber) / .settings.users_per_room | . * 100 | floor / 100 | tostring else "-" end),
 		  (if ($c | length) == 3 then ($rcpu | tonumber) * 1e6 / ($c[2] | tonumber) | floor | tostring else "-" end),
 		  (if ($c | length) == 3 then $c[0] + " / " + $c[1] else "-" end),
 		  (.server.rss_per_conn_kib | floor | tostring),
