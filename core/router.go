@@ -451,6 +451,17 @@ func (r *Router) unlockRoom(room string, lr *localRoom) {
 	if lr.refs.Add(-1) > 0 {
 		return // another user holds or awaits the lock; it collects the room
 	}
+	// Only a room with no members is collected: look under the shared
+	// lock first, so a message to a room with members (every message)
+	// does not take the router's lock exclusively. A member leaving
+	// afterwards runs this again itself; one joining is seen by
+	// gcRoomLocked, which checks again.
+	r.mu.RLock()
+	empty := len(lr.members) == 0
+	r.mu.RUnlock()
+	if !empty {
+		return
+	}
 	r.mu.Lock()
 	r.gcRoomLocked(context.Background(), room, lr)
 	r.mu.Unlock()
