@@ -11,10 +11,17 @@ package core
 // acknowledged is lost. docs/PROTOCOL.md and docs/PERFORMANCE.md quote it.
 const MaxRoomBacklog = 64
 
+// MaxRoomBacklogNoID is the bound for plugin frames without an id: fire
+// and forget (cursor moves, typing), never acknowledged nor retried, so
+// they are shed first — at a quarter of MaxRoomBacklog — and give way to
+// the frames a client waits for.
+const MaxRoomBacklogNoID = MaxRoomBacklog / 4
+
 // lockRoomAdmit is lockRoom for a plugin frame: it reports false, and
-// locks nothing, when MaxRoomBacklog operations already hold or await the
-// room. The count is taken and raised in one step, so the bound is exact.
-func (r *Router) lockRoomAdmit(room string) (*localRoom, bool) {
+// locks nothing, when bound operations already hold or await the room
+// (MaxRoomBacklog, or MaxRoomBacklogNoID for a frame without an id). The
+// count is taken and raised in one step, so the bound is exact.
+func (r *Router) lockRoomAdmit(room string, bound int32) (*localRoom, bool) {
 	if r.o.Direct {
 		return nil, true
 	}
@@ -23,7 +30,7 @@ func (r *Router) lockRoomAdmit(room string) (*localRoom, bool) {
 	if lr != nil {
 		for {
 			n := lr.refs.Load()
-			if n >= MaxRoomBacklog {
+			if n >= bound {
 				r.mu.RUnlock()
 				return nil, false
 			}
@@ -39,4 +46,12 @@ func (r *Router) lockRoomAdmit(room string) (*localRoom, bool) {
 	}
 	lr.proc.Lock()
 	return lr, true
+}
+
+// backlogBound is the room backlog bound for a plugin frame with id.
+func backlogBound(id string) int32 {
+	if id == "" {
+		return MaxRoomBacklogNoID
+	}
+	return MaxRoomBacklog
 }

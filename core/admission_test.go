@@ -138,17 +138,103 @@ func TestRoomBacklogBound(t *testing.T) {
 	}
 }
 
+// TestRoomBacklogShedsNoIDFirst: frames without an id (fire and forget,
+// e.g. cursor moves) are shed at core.MaxRoomBacklogNoID, while frames with
+// an id are still admitted up to core.MaxRoomBacklog.
+func TestRoomBacklogShedsNoIDFirst(t *testing.T) {
+	st := &gatedStore{Store: memory.New(memory.Options{}), started: make(chan struct{}), open: make(chan struct{})}
+	snd := newRec()
+	h := core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.Result, error) {
+		if c.Hook != core.HookMessage {
+			return nil, nil
+		}
+		return &core.Result{Emits: []core.Emit{{Type: "chat.message", Durable: true, Data: c.Data}}}, nil
+	})
+	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, RatePerSecond: -1, Plugins: core.StaticPlugins{"chat": h}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const extra = 3
+	noID := core.MaxRoomBacklogNoID - 1 + extra // besides the holder
+	n := 1 + noID + 1                           // holder, frames without id, one with id
+	conn := func(i int) core.ConnID { return core.ConnID(fmt.Sprint("c", i)) }
+	for i := range n {
+		if err := r.Connect(ctx, core.ConnInfo{ID: conn(i), User: core.User{ID: fmt.Sprint("u", i)}, Rooms: []string{"*"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Receive(ctx, conn(i), []byte(`{"type":"join","room":"flood"}`)); err != nil {
+			t.Fatal(err)
+		}
+		snd.take(conn(i))
+	}
+	var wg sync.WaitGroup
+	send := func(i int, frame string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Receive(ctx, conn(i), []byte(frame)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	send(0, `{"type":"chat.send","room":"flood","id":"hold","data":{}}`)
+	<-st.started
+	for i := 1; i <= noID; i++ {
+		send(i, `{"type":"chat.cursor","room":"flood","data":{}}`)
+	}
+	refusedFrom := func() map[core.ConnID]bool {
+		out := map[core.ConnID]bool{}
+		for i := range n {
+			snd.mu.Lock()
+			for _, f := range snd.frames[conn(i)] {
+				if f["type"] == "error" && f["code"] == "rate_limited" {
+					out[conn(i)] = true
+				}
+			}
+			snd.mu.Unlock()
+		}
+		return out
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(refusedFrom()) < extra && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := len(refusedFrom()); got != extra {
+		t.Fatalf("%d of %d frames without id refused while the room was stalled, want %d", got, noID, extra)
+	}
+	// The room is at MaxRoomBacklogNoID: a frame with an id still queues.
+	send(n-1, `{"type":"chat.send","room":"flood","id":"m","data":{}}`)
+	close(st.open)
+	wg.Wait()
+	if got := len(refusedFrom()); got != extra {
+		t.Fatalf("%d frames refused in all, want %d (the frame with an id must not be)", got, extra)
+	}
+	fs := snd.take(conn(n - 1))
+	acked := false
+	for _, f := range fs {
+		acked = acked || (f["type"] == "ack" && f["id"] == "m")
+	}
+	if !acked {
+		t.Fatalf("the frame with an id sent past the no-id bound was not acked: %v", fs)
+	}
+}
+
 // TestDocsQuoteRoomBacklog: the protocol and the performance notes state
 // the room backlog bound with its value from the code.
 func TestDocsQuoteRoomBacklog(t *testing.T) {
-	want := fmt.Sprintf("`core.MaxRoomBacklog` (%d)", core.MaxRoomBacklog)
-	for _, doc := range []string{"../docs/PROTOCOL.md", "../docs/PERFORMANCE.md"} {
-		b, err := os.ReadFile(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(b), want) {
-			t.Errorf("%s does not state %s", doc, want)
+	for _, want := range []string{
+		fmt.Sprintf("`core.MaxRoomBacklog` (%d)", core.MaxRoomBacklog),
+		fmt.Sprintf("`core.MaxRoomBacklogNoID` (%d)", core.MaxRoomBacklogNoID),
+	} {
+		for _, doc := range []string{"../docs/PROTOCOL.md", "../docs/PERFORMANCE.md"} {
+			b, err := os.ReadFile(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s does not state %s", doc, want)
+			}
 		}
 	}
 }

@@ -818,7 +818,7 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	if h == nil {
 		return Errf(CodeUnknownType, "no plugin for %q in this room", ns)
 	}
-	lr, ok := r.lockRoomAdmit(f.Room)
+	lr, ok := r.lockRoomAdmit(f.Room, backlogBound(f.ID))
 	if !ok {
 		r.o.Observer.RateLimited()
 		return Errf(CodeRateLimited, "room %q is busy; retry later", f.Room)
