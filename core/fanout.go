@@ -36,6 +36,9 @@ type fanout interface {
 	// lockRoom takes the room's processing lock on this node, for a join,
 	// a leave, a message or a hook.
 	lockRoom(room string) roomLock
+	// lockRoomAdmit is lockRoom for a plugin frame, refused (false,
+	// nothing locked) past the room's backlog bound (admission.go).
+	lockRoomAdmit(room string, bound int32) (roomLock, bool)
 	// enter starts a join (the caller holds l) before it registers the
 	// connection and reads the room's seq; errGone: the connection is gone.
 	enter(ctx context.Context, l roomLock, c *session, already bool) (joining, error)

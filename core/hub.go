@@ -270,6 +270,17 @@ func (l roomLock) unlock() {
 	if l.lr.refs.Add(-1) > 0 {
 		return // another user holds or awaits the lock; it collects the room
 	}
+	// Only a room with no members is collected: look under the shared
+	// lock first, so a message to a room with members (every message)
+	// does not take the hub's lock exclusively. A member leaving
+	// afterwards runs this again itself; one joining is seen by
+	// gcRoomLocked, which checks again.
+	l.h.mu.RLock()
+	empty := len(l.lr.members) == 0
+	l.h.mu.RUnlock()
+	if !empty {
+		return
+	}
 	l.h.mu.Lock()
 	l.h.gcRoomLocked(context.Background(), l.room, l.lr)
 	l.h.mu.Unlock()

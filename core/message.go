@@ -24,7 +24,11 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	if h == nil {
 		return Errf(CodeUnknownType, "no plugin for %q in this room", ns)
 	}
-	l := r.fan.lockRoom(f.Room)
+	l, ok := r.fan.lockRoomAdmit(f.Room, backlogBound(f.ID))
+	if !ok {
+		r.o.Observer.RateLimited()
+		return Errf(CodeRateLimited, "room %q is busy; retry later", f.Room)
+	}
 	defer l.unlock()
 	dedupe := ""
 	if f.ID != "" {

@@ -7,8 +7,20 @@
 #   BENCH_TIME      go test -benchtime      (1s)
 #   LOADGEN_ARGS    loadgen flags of the standard run
 #                   (-rooms 20 -users 30 -rate 500 -warmup 3s -duration 10s)
-#   SKIP_GO_BENCH=1 / SKIP_LOADGEN=1 to run only one half.
-# The gateway listens on a free loopback port and is stopped at the end.
+#   SKIP_GO_BENCH=1 / SKIP_LOADGEN=1 / SKIP_MATRIX=1 to leave a part out.
+# The load matrix (docs/PERFORMANCE.md's table): every store × rate, each
+# run against a fresh gateway (and a fresh redis-server for the Redis
+# ones), one table row per run:
+#   BENCH_STORES    memory redis redis2   (redis2: two gateway nodes on one
+#                   redis-server, members of every room alternating between them)
+#   BENCH_RATES     1000 2000 3000 3500   msg/s over all rooms
+#   BENCH_ROOMS / BENCH_USERS             100 / 30
+#   BENCH_WARMUP / BENCH_DURATION         3s / 15s
+#   BENCH_GATEWAY_ENV  extra gateway environment, default the plugin pool
+#                   size 128 for chat and presence (isolates the store path
+#                   from room-bound instance resets)
+# Quick: SKIP_GO_BENCH=1 SKIP_LOADGEN=1 BENCH_STORES=redis BENCH_RATES=2000 scripts/bench.sh
+# Gateways listen on free loopback ports and are stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,12 +31,18 @@ LOADGEN_ARGS=${LOADGEN_ARGS:-"-rooms 20 -users 30 -rate 500 -warmup 3s -duration
 SECRET="bench-secret-$(date +%s)-0123456789abcdef"
 work=$(mktemp -d)
 gw_pid=""
-cleanup() {
-	if [ -n "$gw_pid" ] && kill -0 "$gw_pid" 2>/dev/null; then
-		kill "$gw_pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$gw_pid" 2>/dev/null || true
+stop_pid() {
+	local pid=$1
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null || true
 	fi
+}
+m_pids=()
+cleanup() {
+	stop_pid "$gw_pid"
+	for p in "${m_pids[@]}"; do stop_pid "$p"; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -87,5 +105,120 @@ if [ "${SKIP_LOADGEN:-}" != 1 ]; then
 		echo "gateway log (last 20 lines):"
 		tail -20 "$work/gateway.log"
 	fi
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_gateway PORT [ENV...]: a gateway in the background; echoes its pid.
+start_gateway() {
+	local port=$1
+	shift
+	# shellcheck disable=SC2086
+	env CLASSGATE_SERVER__LISTEN=127.0.0.1:$port CLASSGATE_AUTH__HS256_SECRET=$SECRET \
+		CLASSGATE_LIMITS__RATE_PER_SECOND=1000 CLASSGATE_LIMITS__RATE_BURST=2000 CLASSGATE_LOG__LEVEL=warn \
+		$BENCH_GATEWAY_ENV "$@" "$work/gateway" >>"$work/gateway-$port.log" 2>&1 &
+	echo $!
+}
+
+wait_healthy() {
+	for _ in $(seq 1 300); do
+		curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "gateway on port $1 did not come up:" >&2
+	tail -20 "$work/gateway-$1.log" >&2
+	return 1
+}
+
+redis_cpu() { redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f", s }'; }
+
+# matrix_run STORE RATE: one row of the load matrix.
+matrix_run() {
+	local store=$1 rate=$2 rport="" rpid="" pids=() urls=() env=() n=1
+	if [ "$store" != memory ]; then
+		rport=$(free_port)
+		redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+		rpid=$!
+		m_pids+=("$rpid")
+		for _ in $(seq 1 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+		env=(CLASSGATE_STORE__KIND=redis CLASSGATE_STORE__REDIS__ADDR=127.0.0.1:$rport)
+	fi
+	[ "$store" = redis2 ] && n=2
+	for i in $(seq 1 $n); do
+		local port
+		port=$(free_port)
+		pids+=("$(start_gateway "$port" "${env[@]}" CLASSGATE_NODE__ID=node-$i)")
+		m_pids+=("${pids[-1]}")
+		wait_healthy "$port" || return 1
+		urls+=("ws://127.0.0.1:$port/ws")
+	done
+	local url_list
+	url_list=$(IFS=,; echo "${urls[*]}")
+	rm -f "$work/cpu0" "$work/cpu1" "$work/cs"
+	# Redis CPU and command counts over the measured window only: the
+	# progress lines on stderr say when it starts and ends.
+	# shellcheck disable=SC2086
+	"$work/loadgen" -url "$url_list" -secret "$SECRET" -pid "${pids[0]}" -json -allow-loss \
+		-rooms "$BENCH_ROOMS" -users "$BENCH_USERS" -rate "$rate" -warmup "$BENCH_WARMUP" -duration "$BENCH_DURATION" \
+		>"$work/run.json" 2> >(m=0; d=0; while read -r l; do
+			[ -z "$rport" ] && continue
+			case "$l" in
+			*measure*) if [ $m = 0 ]; then m=1; redis-cli -p "$rport" config resetstat >/dev/null; redis_cpu "$rport" >"$work/cpu0"; fi ;;
+			*) if [ $m = 1 ] && [ $d = 0 ]; then d=1; redis_cpu "$rport" >"$work/cpu1"; redis-cli -p "$rport" info commandstats | tr -d '\r' >"$work/cs"; fi ;;
+			esac
+		done
+		# A window shorter than a progress tick: read at the end.
+		if [ -n "$rport" ] && [ $m = 1 ] && [ $d = 0 ]; then redis_cpu "$rport" >"$work/cpu1"; redis-cli -p "$rport" info commandstats | tr -d '\r' >"$work/cs"; fi)
+	for _ in $(seq 1 20); do [ -z "$rport" ] || [ -s "$work/cpu1" ] && break; sleep 0.5; done
+	local rcpu="" cmds=""
+	if [ -n "$rport" ] && [ -s "$work/cpu1" ]; then
+		rcpu=$(awk -v a="$(cat "$work/cpu0")" -v b="$(cat "$work/cpu1")" 'BEGIN { printf "%.3f", b - a }')
+		# Commands the gateway sent (EVALSHA) and Redis ran, per message (XADD: one per durable message).
+		cmds=$(awk -F'[:=,]' '/^cmdstat_/ { c[$1] = $3; t += $3 } END { x = c["cmdstat_xadd"]; if (x) printf "%.2f %.2f %d", c["cmdstat_evalsha"] / x, (t - c["cmdstat_evalsha"]) / x, x }' "$work/cs")
+	fi
+	for p in "${pids[@]}"; do stop_pid "$p"; done
+	[ -n "$rpid" ] && stop_pid "$rpid"
+	jq -r --arg store "$store" --arg rate "$rate" --arg rcpu "$rcpu" --arg cmds "$cmds" --arg nodes "$n" '
+		(.deliveries.per_s) as $dps |
+		($cmds | split(" ")) as $c |
+		[ $store, $rate,
+		  (.latency.p50_ms | tostring), (.latency.p99_ms | tostring),
+		  (.deliveries.per_s | floor | tostring),
+		  (.deliveries.lost | tostring),
+		  (if $dps > 0 then (.server.cpu_seconds * 1e6 / (.deliveries.received) | . * 100 | floor / 100 | tostring) else "-" end)
+		    + (if $nodes == "2" then " (node 1)" else "" end),
+		  (if ($c | length) == 3 then ($rcpu | tonumber) * 1e6 / ($c[2] | tonumber) / .settings.users_per_room | . * 100 | floor / 100 | tostring else "-" end),
+		  (if ($c | length) == 3 then ($rcpu | tonumber) * 1e6 / ($c[2] | tonumber) | floor | tostring else "-" end),
+		  (if ($c | length) == 3 then $c[0] + " / " + $c[1] else "-" end),
+		  (.server.rss_per_conn_kib | floor | tostring),
+		  ((.server.cpu_percent | floor | tostring) + " %"),
+		  ((.machine.others_percent | floor | tostring) + " %"),
+		  ((.machine.load1_start | tostring) + "→" + (.machine.load1_end | tostring)),
+		  (if .pass then "pass" else (.failures | join("; ")) end)
+		] | "| " + join(" | ") + " |"' "$work/run.json"
+}
+
+if [ "${SKIP_MATRIX:-}" != 1 ]; then
+	BENCH_STORES=${BENCH_STORES:-"memory redis redis2"}
+	BENCH_RATES=${BENCH_RATES:-"1000 2000 3000 3500"}
+	BENCH_ROOMS=${BENCH_ROOMS:-100}
+	BENCH_USERS=${BENCH_USERS:-30}
+	BENCH_WARMUP=${BENCH_WARMUP:-3s}
+	BENCH_DURATION=${BENCH_DURATION:-15s}
+	BENCH_GATEWAY_ENV=${BENCH_GATEWAY_ENV:-"CLASSGATE_PLUGINS__NAMESPACES__CHAT__POOL_SIZE=128 CLASSGATE_PLUGINS__NAMESPACES__PRESENCE__POOL_SIZE=128"}
+	[ -x "$work/gateway" ] || $GO build -o "$work/gateway" ./cmd/gateway
+	[ -x "$work/loadgen" ] || $GO build -o "$work/loadgen" ./cmd/loadgen
+	echo
+	echo "## Load matrix"
+	echo
+	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: $BENCH_GATEWAY_ENV"
+	echo
+	echo "| store | msg/s | p50 ms | p99 ms | deliveries/s | lost | gateway µs CPU/delivery | Redis µs CPU/delivery | Redis µs CPU/msg | Redis calls/msg (sent / run by scripts) | KiB/conn | gateway CPU | others | load | result |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"
+	for store in $BENCH_STORES; do
+		for rate in $BENCH_RATES; do
+			matrix_run "$store" "$rate" || status=1
+		done
+	done
 fi
 exit $status

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,12 +16,16 @@ import (
 )
 
 // bus implements core.Bus over Redis pub/sub: one channel per room. In
-// single and Sentinel mode every room shares one subscriber connection; in
-// Cluster mode the rooms of one hash slot share one sharded subscriber
-// connection (to the slot's master), closed when its last room goes.
+// single and Sentinel mode the rooms are spread over subscriberConns()
+// subscriber connections by a hash of their channel; in Cluster mode the
+// rooms of one hash slot share one sharded subscriber connection (to the
+// slot's master), closed when its last room goes.
 //
 // Each subscriber connection has one reader goroutine, so the sink sees a
-// room's events in publication order. go-redis re-dials and re-subscribes a
+// room's events in publication order, and rooms on different connections
+// are decoded and delivered in parallel (one reader for every room was the
+// Redis path's bottleneck: it did the decoding and the fan-out of every
+// event of the node on one goroutine). go-redis re-dials and re-subscribes a
 // subscriber connection that failed; events published meanwhile are lost
 // from pub/sub, and the reader fills such a gap from the history as soon as
 // the subscription is confirmed again (or the room's next durable event
@@ -30,7 +35,7 @@ type bus struct {
 	sink atomic.Pointer[func(core.Event)]
 
 	mu     sync.Mutex
-	groups map[int]*group  // by slot (cluster) or 0
+	groups map[int]*group  // by slot (cluster) or shard(channel)
 	subs   map[string]*sub // by channel
 	closed bool
 	wg     sync.WaitGroup
@@ -110,6 +115,22 @@ func (b *bus) checkWentBack(ctx context.Context, ch, room string, res core.Commi
 	}
 }
 
+// subscriberConns is the number of subscriber connections (and reader
+// goroutines) a node spreads its rooms over in single and Sentinel mode:
+// enough to keep every core delivering.
+func subscriberConns() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
+// shard is the subscriber connection of a channel in single and Sentinel
+// mode (FNV-1a of the name).
+func shard(ch string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(ch); i++ {
+		h ^= uint32(ch[i])
+		h *= 16777619
+	}
+	return int(h % uint32(subscriberConns()))
+}
+
 func newBus(s *Store) *bus {
 	return &bus{s: s, groups: map[int]*group{}, subs: map[string]*sub{}}
 }
@@ -130,10 +151,19 @@ func (s *Store) Subscribe(ctx context.Context, room string) error {
 // Unsubscribe implements core.Bus. Delivery for the room stops at once,
 // even for events already on the wire.
 func (s *Store) Unsubscribe(ctx context.Context, room string) error {
+	s.cache.drop(room)
 	if err := s.bus.unsubscribe(ctx, room); err != nil {
 		return s.fail("unsubscribe "+room, err)
 	}
 	return nil
+}
+
+// subscribed reports whether the node subscribes to room.
+func (b *bus) subscribed(room string) bool {
+	ch := b.s.k.room(room).channel()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.subs[ch] != nil
 }
 
 func (b *bus) subscribe(ctx context.Context, room string) error {
@@ -150,7 +180,7 @@ func (b *bus) subscribe(ctx context.Context, room string) error {
 		b.mu.Unlock()
 		return nil
 	}
-	key := 0
+	key := shard(ch)
 	if b.s.cluster != nil {
 		key = slot(ch)
 	}
@@ -347,6 +377,8 @@ func (b *bus) confirmed(sb *sub) {
 		close(sb.ready)
 		return
 	}
+	// A re-subscription: the connection failed, maybe over a failover.
+	b.s.cache.reset()
 	sink := b.sink.Load()
 	from := sb.last
 	if from == 0 {

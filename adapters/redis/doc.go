@@ -83,6 +83,11 @@
 // subscriber connection was down are recovered from the history when the
 // next durable event of the room shows the gap.
 //
+// Script calls of many rooms share pipelines (pipeline.go), and a node
+// keeps the plugin state of the rooms it subscribes to at their state
+// version, so a snapshot transfers state only when it changed elsewhere
+// (statecache.go).
+//
 // The first New switches go-redis's own logging off, process-wide (go-redis
 // is used by this package only): failures reach the caller as errors.
 package redis

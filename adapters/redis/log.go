@@ -78,6 +78,8 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	var acked int64 = -1
 	if s.o.WaitReplicas > 0 {
 		reply, acked, err = s.evalWait(ctx, c, commitScript, keys, args)
+	} else if s.pipe != nil {
+		reply, err = s.pipe.run(ctx, commitScript, keys, args)
 	} else {
 		reply, err = commitScript.Run(ctx, c, keys, args...).Result()
 	}
@@ -85,7 +87,7 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 		return core.CommitResult{}, s.fail("commit to "+cm.Room, err)
 	}
 	v, ok := reply.([]any)
-	if !ok || len(v) != 4 {
+	if !ok || len(v) != 6 {
 		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: unexpected reply %v", cm.Room, reply)
 	}
 	status, first, last := toUint(v[0]), toUint(v[1]), toUint(v[2])
@@ -103,6 +105,7 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	case 2:
 		return core.CommitResult{LastSeq: last, Epoch: res.Epoch}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrConflict)
 	}
+	s.cache.committed(cm.Room, res.Epoch, toUint(v[4]), toUint(v[5]), cm.Namespace, cm.Ops)
 	if first > 0 {
 		s.bus.checkWentBack(ctx, keys[2], cm.Room, res)
 	}
@@ -218,9 +221,30 @@ func (s *Store) SnapshotDedupe(ctx context.Context, room, key string, namespaces
 	for _, ns := range namespaces {
 		keys = append(keys, rk.state(ns))
 	}
+	// The states this node holds at a version (rooms it subscribes to):
+	// Redis sends them only when the room is at another version.
+	cached := s.bus.subscribed(room)
+	var cver uint64
+	var cepoch string
+	var have []map[string][]byte
+	if cached {
+		cver, cepoch, have = s.cache.lookup(room, namespaces)
+	}
+	args := make([]any, 0, 5+len(namespaces))
+	args = append(args, core.NewEpoch(), lookup, ms(s.o.IdleRoomTTL), "", "")
+	if have != nil {
+		args[3], args[4] = strconv.FormatUint(cver, 10), cepoch
+	}
+	for i := range namespaces {
+		if have != nil && have[i] != nil {
+			args = append(args, "1")
+		} else {
+			args = append(args, "0")
+		}
+	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	reply, err := s.run(ctx, snapshotScript, keys, core.NewEpoch(), lookup, ms(s.o.IdleRoomTTL))
+	reply, err := s.run(ctx, snapshotScript, keys, args...)
 	if err != nil {
 		return core.Snapshot{}, core.DedupeAnswer{}, false, s.fail("snapshot of "+room, err)
 	}
@@ -242,12 +266,19 @@ func (s *Store) SnapshotDedupe(ctx context.Context, room, key string, namespaces
 	snap := core.Snapshot{Seq: toUint(v[0]), Version: toUint(v[1]), Epoch: toString(v[2]),
 		State: make(map[string]map[string][]byte, len(namespaces))}
 	for i, ns := range namespaces {
+		if _, same := v[5+i].(int64); same && have != nil && have[i] != nil {
+			snap.State[ns] = have[i] // unchanged since this node read or wrote it
+			continue
+		}
 		kv, _ := v[5+i].([]any)
 		m := make(map[string][]byte, len(kv)/2)
 		for j := 0; j+1 < len(kv); j += 2 {
 			m[toString(kv[j])] = []byte(toString(kv[j+1]))
 		}
 		snap.State[ns] = m
+		if cached {
+			s.cache.fill(room, snap.Epoch, snap.Version, ns, m)
+		}
 	}
 	return snap, ans, found, nil
 }

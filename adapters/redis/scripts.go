@@ -51,8 +51,9 @@ end
 // A commit that writes to a room with no members (a leave hook after the
 // last leave, a system message) sets the room's keys to expire after the
 // idle TTL from now (see roomTTL); a room with members keeps them.
-// Returns {status, first seq, last seq, epoch}: status 0 applied, 1
-// duplicate (first is the original's), 2 version conflict.
+// Returns {status, first seq, last seq, epoch, version before, version
+// after}: status 0 applied, 1 duplicate (first is the original's), 2
+// version conflict (versions: the room's, twice).
 //
 // The room's epoch lives in meta with its seq. A meta without one (a new
 // room, or data lost since) takes the fresh epoch ARGV[11] when the
@@ -72,11 +73,11 @@ if ARGV[1] == '1' then
       -- is acknowledged only once the replicas have what it repeats.
       redis.call('SET', KEYS[4], d, 'KEEPTTL')
     end
-    return {1, tonumber(d), seq, epoch}
+    return {1, tonumber(d), seq, epoch, ver, ver}
   end
 end
 if ARGV[3] == '1' and tonumber(ARGV[4]) ~= ver then
-  return {2, 0, seq, epoch}
+  return {2, 0, seq, epoch, ver, ver}
 end
 local nops, ndur, neph = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local i = 14
@@ -101,9 +102,14 @@ if ndur > 0 then
     redis.call(ARGV[7], KEYS[3], s .. ' ' .. epoch .. ' ' .. ARGV[i])
     i = i + 1
   end
-  local cutoff = now_ms() - tonumber(ARGV[6])
-  if cutoff > 0 then
-    redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d', cutoff))
+  -- Age trim on every 16th seq only (reads trim too, so History never
+  -- returns an event past history_age): TIME and XTRIM on each commit
+  -- were two of its fourteen commands.
+  if math.floor(seq / 16) > math.floor((first - 1) / 16) then
+    local cutoff = now_ms() - tonumber(ARGV[6])
+    if cutoff > 0 then
+      redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d', cutoff))
+    end
   end
 end
 for _ = 1, neph do
@@ -122,7 +128,9 @@ end
 if ARGV[1] == '1' then
   redis.call('SET', KEYS[4], string.format('%d', first), 'PX', ARGV[2])
 end
-return {0, first, seq, epoch}
+local after = ver
+if nops > 0 or ndur > 0 then after = ver + 1 end
+return {0, first, seq, epoch, ver, after}
 `)
 
 // historyScript returns the durable events after a seq.
@@ -167,10 +175,13 @@ return out
 // KEYS: 1 meta, 2 members, 3 dedupe key (dd), 4 refusal key (dr), 5..
 // state hashes. ARGV: 1 a fresh epoch, 2 look the dedupe key up? (0/1;
 // KEYS 3 and 4 are meta, unread, when 0), 3 idle room TTL ms (a meta
-// created here for a room with no members expires like an idle room's).
-// Returns {seq, ver, epoch, dedupe status, dedupe value, {k, v, ...}, ...}:
-// status 0 unused, 1 committed (value: its first seq), 2 refused (value:
-// the refusal JSON).
+// created here for a room with no members expires like an idle room's),
+// 4 the version and 5 the epoch the caller holds states at ("" for none),
+// 6.. per state hash: 1 when the caller holds it (see stateCache).
+// Returns {seq, ver, epoch, dedupe status, dedupe value, {k, v, ...} or 0,
+// ...}: status 0 unused, 1 committed (value: its first seq), 2 refused
+// (value: the refusal JSON); a state is 0 ("unchanged") when the caller
+// holds it at the room's version and epoch.
 var snapshotScript = goredis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'epoch')
 local epoch = m[3]
@@ -191,8 +202,13 @@ if ARGV[2] == '1' then
     if r then out[4], out[5] = 2, r end
   end
 end
+local same = ARGV[4] ~= '' and tonumber(ARGV[4]) == (tonumber(m[2]) or 0) and ARGV[5] == epoch
 for j = 5, #KEYS do
-  out[#out + 1] = redis.call('HGETALL', KEYS[j])
+  if same and ARGV[j + 1] == '1' then
+    out[#out + 1] = 0
+  else
+    out[#out + 1] = redis.call('HGETALL', KEYS[j])
+  end
 end
 return out
 `)

@@ -27,6 +27,11 @@ type Store struct {
 	publish string
 
 	bus *bus
+	// pipe shares pipelines among the commits and snapshots of every
+	// room (single and Sentinel mode without WaitReplicas; nil otherwise).
+	pipe *pipeliner
+	// cache holds the plugin state of the rooms the bus subscribes to.
+	cache *stateCache
 
 	ctlMu sync.Mutex
 	ctl   *control // cluster-wide operations, once HandleControl ran (control.go)
@@ -75,6 +80,10 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		s.publish = "SPUBLISH"
 	}
 	s.bus = newBus(s)
+	s.cache = newStateCache()
+	if s.client != nil && o.WaitReplicas == 0 {
+		s.pipe = newPipeliner(s.client)
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("redis: connect (%s mode): %w", o.Mode, explain(err, o))
@@ -114,6 +123,9 @@ func (s *Store) node(ctx context.Context, key string) (*goredis.Client, error) {
 
 // run runs a script on the node of keys[0].
 func (s *Store) run(ctx context.Context, sc *goredis.Script, keys []string, args ...any) (any, error) {
+	if s.pipe != nil {
+		return s.pipe.run(ctx, sc, keys, args)
+	}
 	c, err := s.node(ctx, keys[0])
 	if err != nil {
 		return nil, err
@@ -145,6 +157,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeControl()
 	s.bus.close()
+	if s.pipe != nil {
+		s.pipe.close()
+	}
 	if s.cluster != nil {
 		return s.cluster.Close()
 	}
@@ -176,6 +191,9 @@ func unavailable(err error) bool {
 // core.ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	if unavailable(err) {
+		// The outcome is unknown and Redis may come back as a replica
+		// that lagged: trust no cached state.
+		s.cache.reset()
 		if s.cluster != nil {
 			// A moved slot or a failed-over master: refresh the slot map
 			// (in the background) so the caller's retry finds the owner.

@@ -37,7 +37,10 @@ type Options struct {
 type Store struct {
 	o Options
 
-	mu    sync.Mutex
+	// mu guards conns, rooms and the rooms' member lists; lockRoom reads
+	// them shared on the per-message path (a room with members needs no
+	// write), so rooms do not queue behind one another here.
+	mu    sync.RWMutex
 	conns map[core.ConnID]*conn
 	rooms map[string]*room
 	// idle holds the rooms that had no members when they were last
@@ -192,8 +195,22 @@ func (s *Store) roomLocked(name string) *room {
 // sweep. A room freed between the lookup and the lock is looked up again.
 func (s *Store) lockRoom(name string, create bool) *room {
 	for {
-		s.mu.Lock()
+		// Fast path: a room with members is neither idle nor new, so
+		// finding it changes nothing.
+		s.mu.RLock()
 		r := s.rooms[name]
+		busy := r != nil && len(r.members) > 0
+		s.mu.RUnlock()
+		if busy {
+			r.mu.Lock()
+			if !r.freed {
+				return r
+			}
+			r.mu.Unlock()
+			continue
+		}
+		s.mu.Lock()
+		r = s.rooms[name]
 		if r == nil && create {
 			r = s.roomLocked(name)
 		}
