@@ -202,3 +202,65 @@ func TestReadmeQuotesClientDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsQuoteDeployments checks that README.md's table and
+// docs/LAMBDA.md quote classgate.js's DEPLOYMENTS (the one source of the
+// client's options per deployment), and the dead-link bound they state for
+// a listener behind API Gateway (pingInterval + pongTimeout).
+func TestDocsQuoteDeployments(t *testing.T) {
+	js, err := os.ReadFile("static/classgate.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]string{}
+	for _, f := range []string{"README.md", "../../docs/LAMBDA.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[f] = string(b)
+	}
+	defaults := map[string]int{}
+	block := regexp.MustCompile(`(?s)export const DEFAULTS = Object\.freeze\(\{(.*?)\}\);`).FindSubmatch(js)
+	if block == nil {
+		t.Fatal("DEFAULTS not found in classgate.js")
+	}
+	for _, p := range regexp.MustCompile(`(\w+):\s*(\d+)`).FindAllSubmatch(block[1], -1) {
+		defaults[string(p[1])], _ = strconv.Atoi(string(p[2]))
+	}
+	block = regexp.MustCompile(`(?s)export const DEPLOYMENTS = Object\.freeze\(\{(.*?)\n\}\);`).FindSubmatch(js)
+	if block == nil {
+		t.Fatal("DEPLOYMENTS not found in classgate.js")
+	}
+	entries := regexp.MustCompile(`(\w+): Object\.freeze\(\{ (\w+): (\d+|DEFAULTS\.\w+) \}\)`).FindAllSubmatch(block[1], -1)
+	if len(entries) != 2 {
+		t.Fatalf("DEPLOYMENTS has %d entries of the form `name: Object.freeze({ option: value })`, want standalone and apigateway", len(entries))
+	}
+	for _, e := range entries {
+		name, option, value := string(e[1]), string(e[2]), string(e[3])
+		if d, ok := strings.CutPrefix(value, "DEFAULTS."); ok {
+			row := fmt.Sprintf("| `%s` | the defaults (`%s` %d) |", name, option, defaults[d])
+			if !strings.Contains(docs["README.md"], row) {
+				t.Errorf("README.md lacks the row %q (DEPLOYMENTS in classgate.js)", row)
+			}
+			continue
+		}
+		row := fmt.Sprintf("| `%s` | `%s` %s ", name, option, value)
+		if !strings.Contains(docs["README.md"], row) {
+			t.Errorf("README.md lacks the row starting %q (DEPLOYMENTS in classgate.js)", row)
+		}
+		quote := fmt.Sprintf("(`%s`: `%s` %s)", name, option, value)
+		if !strings.Contains(docs["../../docs/LAMBDA.md"], quote) {
+			t.Errorf("docs/LAMBDA.md lacks %q (DEPLOYMENTS in classgate.js)", quote)
+		}
+		if name == "apigateway" && option == "pingInterval" {
+			v, _ := strconv.Atoi(value)
+			bound := fmt.Sprintf("`pingInterval + pongTimeout` = %d s", (v+defaults["pongTimeout"])/1000)
+			for f, text := range docs {
+				if !strings.Contains(text, bound) {
+					t.Errorf("%s lacks the dead-link bound %q", f, bound)
+				}
+			}
+		}
+	}
+}
