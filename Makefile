@@ -48,6 +48,7 @@ deps:
 	@scripts/install-redis.sh
 	@scripts/install-chromium.sh || echo "chromium unavailable: browser tests will skip"
 	@scripts/install-podman.sh >/dev/null || echo "podman unavailable: the container image test will skip"
+	@scripts/install-typescript.sh >/dev/null || echo "TypeScript unavailable: the web client's type check will skip (no node/npm) or fail"
 
 test: plugins deps
 	$(GO) vet ./...

@@ -165,7 +165,8 @@ func TestClassroomFailurePaths(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		for _, u := range both {
-			// pingInterval + pongTimeout (20 s) < the 25 s stall.
+			// The sends' answer deadline (pongTimeout, 10 s), or else
+			// pingInterval + pongTimeout (20 s), < the 25 s stall.
 			u.mustEval(t, `classroom.state !== "open" && document.querySelector('[data-testid=conn]').dataset.state !== "open"`)
 		}
 		student.mustEval(t, statusOf(texts[0])+` === "sending"`)

@@ -539,7 +539,14 @@ func (u *browserUser) kickAndResume(t *testing.T, gw *gatewayProc, meanwhile fun
 
 func (u *browserUser) signIn(t *testing.T, base, name, role, room string) {
 	t.Helper()
-	u.do(t, "open page", chromedp.Navigate(base+"/?room="+url.QueryEscape(room)))
+	u.signInAt(t, base+"/?room="+url.QueryEscape(room), name, role)
+}
+
+// signInAt opens page (the page's URL, with its query) and signs in
+// through the dev form.
+func (u *browserUser) signInAt(t *testing.T, page, name, role string) {
+	t.Helper()
+	u.do(t, "open page", chromedp.Navigate(page))
 	u.do(t, "fill form",
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=login-name]`)),
 		chromedp.SendKeys(chromedp.CSS(`[data-testid=login-name]`), name),

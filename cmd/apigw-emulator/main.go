@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ws := "ws://" + ln.Addr().String() + "/" + *stage
 	log.Info("listening", "websocket", ws, "connections", "http://"+ln.Addr().String()+"/"+*stage+"/@connections", "page", *devSecret != "")
 	if *devSecret != "" {
-		fmt.Fprintf(stdout, "classgate on emulated API Gateway + Lambda: open http://%s/?ws=%s\n", ln.Addr(), ws)
+		fmt.Fprintf(stdout, "classgate on emulated API Gateway + Lambda: open http://%s/?ws=%s&deployment=apigateway\n", ln.Addr(), ws)
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)

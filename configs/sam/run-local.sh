@@ -4,7 +4,7 @@
 # authorizer and gateway binaries (built for this machine, tag
 # lambda.norpc, as for Lambda). Then open the classroom page:
 #
-#   http://127.0.0.1:8090/?ws=ws://127.0.0.1:8090/local
+#   http://127.0.0.1:8090/?ws=ws://127.0.0.1:8090/local&deployment=apigateway
 #
 # (the page's dev sign-in asks the emulator for tokens). Ctrl-C stops
 # everything. Settings: LISTEN (127.0.0.1:8090), REDIS_PORT (6390),

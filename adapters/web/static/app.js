@@ -6,7 +6,10 @@
  * tab (sessionStorage, so a reload stays signed in), or — in dev mode — the
  * form, which fetches a token from the gateway's `GET /dev/token`.
  * `?ws=wss://…` points the page at another WebSocket endpoint (e.g. an API
- * Gateway stage URL).
+ * Gateway stage URL). The client's options follow the deployment behind it
+ * (classgate.js DEPLOYMENTS: behind API Gateway a ping after 5 minutes of
+ * quiet, not 10 s): `?deployment=standalone|apigateway`, else by the
+ * WebSocket URL's host (deploymentOf: API Gateway's own execute-api names).
  *
  * Whiteboard elements (stored opaquely by the whiteboard plugin, by id) use
  * a logical board of {@link BOARD_W}×{@link BOARD_H} units, whatever the
@@ -23,7 +26,7 @@
  * @module app
  */
 
-import { Client, ClassgateError, AUTH_ERROR_CODES } from './classgate.js';
+import { Client, ClassgateError, AUTH_ERROR_CODES, DEPLOYMENTS, deploymentOf } from './classgate.js';
 
 /** Logical board size: element coordinates are in these units. */
 export const BOARD_W = 1600;
@@ -113,6 +116,18 @@ function userColor(id) {
 
 const params = new URLSearchParams(location.search);
 const wsURL = params.get('ws') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+/**
+ * The deployment behind wsURL, whose client options the page uses, and the
+ * error of a `?deployment=` the page does not know (then shown, and the
+ * deployment taken from the URL).
+ */
+const deployment = (() => {
+  try {
+    return { name: deploymentOf(wsURL, params.get('deployment')), error: '' };
+  } catch (err) {
+    return { name: deploymentOf(wsURL), error: err instanceof Error ? err.message : String(err) };
+  }
+})();
 
 /** @type {Session | null} */
 let session = null;
@@ -294,7 +309,8 @@ function start() {
   document.title = `${s.room} — classgate`;
   resizeBoard();
 
-  const c = new Client({ url: wsURL, token: currentToken });
+  const c = new Client({ url: wsURL, token: currentToken, ...DEPLOYMENTS[deployment.name] });
+  if (deployment.error) showError({ code: 'bad_request', message: `?deployment=: ${deployment.error}; using ${deployment.name}` });
   client = c;
   c.on('state', onState);
   c.on('joined', (f) => {
@@ -1717,6 +1733,10 @@ const classroom = {
   get client() {
     return client;
   },
+  /** The deployment whose client options the page uses (`standalone`, `apigateway`). */
+  deployment: deployment.name,
+  /** The client's options for it (DEPLOYMENTS in classgate.js), e.g. `{pingInterval}`. */
+  clientOptions: () => ({ ...DEPLOYMENTS[deployment.name] }),
 };
 /** @type {any} */ (window).classroom = classroom;
 

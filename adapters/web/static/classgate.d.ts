@@ -31,6 +31,24 @@ export declare const DEFAULTS: Readonly<{
   refreshBefore: number;
 }>;
 
+/** The deployments a client can reach, keys of {@link DEPLOYMENTS}. */
+export type Deployment = 'standalone' | 'apigateway';
+
+/**
+ * Client options per deployment: `standalone` the defaults; `apigateway`
+ * (AWS API Gateway's WebSocket API: billed client frames, 10-minute idle
+ * timeout) a ping after 5 minutes without any frame received.
+ */
+export declare const DEPLOYMENTS: Readonly<Record<Deployment, Readonly<Pick<ClientOptions, 'pingInterval'>>>>;
+
+/**
+ * The deployment a WebSocket URL reaches: `name` when given, else
+ * `apigateway` for API Gateway's own host names
+ * (`<id>.execute-api.<region>.amazonaws.com`), else `standalone`.
+ * Throws a RangeError for a name that is not a Deployment.
+ */
+export declare function deploymentOf(url: string, name?: string | null): Deployment;
+
 /** The `exp` claim (Unix seconds) of a JWT, 0 when unreadable. */
 export declare function tokenExpiry(jwt: string): number;
 

@@ -26,7 +26,11 @@
  *    `pingInterval` (10 s) and treats a missing answer within `pongTimeout`
  *    (10 s) as a dead connection: a silently dropped link is noticed within
  *    20 s by default (API Gateway also closes connections idle for
- *    10 minutes and sends no pings of its own);
+ *    10 minutes and sends no pings of its own: {@link DEPLOYMENTS} has the
+ *    sparser interval for it, {@link deploymentOf} picks it by URL); a frame
+ *    the server answers (join, leave, send) arms the same deadline at no
+ *    extra frame, so a member who acts on a dead link notices within
+ *    `pongTimeout` whatever the ping interval;
  *  - notices a refused token (the handshake answered HTTP 401/403, which a
  *    browser reports only as a failed connection) by probing the endpoint
  *    with a plain GET after a connection that failed before opening, and
@@ -77,6 +81,52 @@ export const DEFAULTS = Object.freeze({
   gapWait: 1000,
   refreshBefore: 60000,
 });
+
+/**
+ * Client options per deployment (one place: the classroom page applies
+ * them, the docs quote them, js_test.go checks that they agree).
+ * `standalone`: the gateway's own WebSocket server, where pings are free —
+ * the defaults. `apigateway`: AWS API Gateway's WebSocket API in front of
+ * the Lambda function, where every client frame is a billed message and a
+ * Lambda invocation and a connection with no frame for 10 minutes is closed:
+ * a ping after 5 minutes without any frame received, half the idle timeout
+ * (docs/LAMBDA.md, "Pings and liveness"). A dead link is then noticed within
+ * pingInterval + pongTimeout (310 s) by a member who only listens, within
+ * pongTimeout of anything the member sends.
+ */
+export const DEPLOYMENTS = Object.freeze({
+  standalone: Object.freeze({ pingInterval: DEFAULTS.pingInterval }),
+  apigateway: Object.freeze({ pingInterval: 300000 }),
+});
+
+/** Host names of API Gateway's own endpoints: <api-id>.execute-api.<region>.amazonaws.com(.cn). */
+const API_GATEWAY_HOST = /^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/i;
+
+/**
+ * The deployment a WebSocket URL reaches, a key of {@link DEPLOYMENTS}:
+ * `name` when given (needed for a custom domain in front of API Gateway, or
+ * the local emulator), else `apigateway` for API Gateway's own host names
+ * (the SAM template's `WebSocketUrl`), else `standalone`.
+ * @param {string} url the WebSocket endpoint
+ * @param {string | null} [name] an explicit deployment name
+ * @returns {keyof typeof DEPLOYMENTS}
+ * @throws {RangeError} when name is not a key of DEPLOYMENTS
+ */
+export function deploymentOf(url, name) {
+  if (name) {
+    if (name !== 'standalone' && name !== 'apigateway') {
+      throw new RangeError(`unknown deployment ${JSON.stringify(name)}: want ${Object.keys(DEPLOYMENTS).join(' or ')}`);
+    }
+    return name;
+  }
+  let host = '';
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    // Not a URL: the connection attempt reports it.
+  }
+  return API_GATEWAY_HOST.test(host) ? 'apigateway' : 'standalone';
+}
 
 /**
  * An error reported by the server (`error` frame) or by the client itself
@@ -753,10 +803,24 @@ export class Client {
     const id = this.newId('p');
     this.pingId = id;
     this.write(JSON.stringify({ type: 'ping', id }));
-    if (this.pongTimer !== null) return; // an earlier deadline stands
+    this.expectAnswer(timeout, 'pong timeout');
+  }
+
+  /**
+   * A frame the server answers went out (ping, join, leave, send): unless
+   * any frame arrives within timeout, the connection is dead — replace it.
+   * An earlier deadline stands. For join, leave and send this costs no
+   * frame, so with sparse pings (API Gateway) a member who acts on a dead
+   * link still notices within pongTimeout.
+   * @private
+   * @param {number} timeout
+   * @param {string} reason
+   */
+  expectAnswer(timeout, reason) {
+    if (this.pongTimer !== null) return;
     this.pongTimer = this.timers.setTimeout(() => {
       this.pongTimer = null;
-      this.drop(CLOSE_PING_TIMEOUT, 'pong timeout');
+      this.drop(CLOSE_PING_TIMEOUT, reason);
     }, timeout);
   }
 
@@ -832,6 +896,7 @@ export class Client {
       }, this.ackTimeout);
       this.leaves.set(id, { resolve, timer });
       this.write(JSON.stringify({ type: 'leave', room, id }));
+      this.expectAnswer(this.pongTimeout, 'no answer to leave');
     });
   }
 
@@ -893,6 +958,7 @@ export class Client {
     r.resetAnnounced = false;
     r.joinSince = frame.since;
     this.write(JSON.stringify(frame));
+    this.expectAnswer(this.pongTimeout, 'no answer to join');
   }
 
   /**
@@ -1026,6 +1092,7 @@ export class Client {
       if (p.room === room && p.gen !== this.gen) {
         p.gen = this.gen;
         this.write(p.frame);
+        this.expectAnswer(this.pongTimeout, 'no answer to send');
       }
     }
   }

@@ -4,7 +4,17 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, ClassgateError, Room, backoffDelay, FATAL_CLOSE_CODES, AUTH_ERROR_CODES, DEFAULTS } from './classgate.js';
+import {
+  Client,
+  ClassgateError,
+  Room,
+  backoffDelay,
+  FATAL_CLOSE_CODES,
+  AUTH_ERROR_CODES,
+  DEFAULTS,
+  DEPLOYMENTS,
+  deploymentOf,
+} from './classgate.js';
 
 /** A manual clock implementing the Timers option. */
 class FakeClock {
@@ -659,6 +669,76 @@ test('the default liveness settings notice a dead link within 30 s', async () =>
   const ws = await joined(env, 'r1', 0);
   await env.clock.advance(DEFAULTS.pingInterval + DEFAULTS.pongTimeout);
   assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
+});
+
+test('deploymentOf picks API Gateway by its host names or by name', () => {
+  for (const [url, name, want] of [
+    ['wss://abc123.execute-api.eu-west-1.amazonaws.com/prod', undefined, 'apigateway'],
+    ['wss://ABC123.execute-api.cn-north-1.amazonaws.com.cn/prod', null, 'apigateway'],
+    ['wss://classes.example.org/ws', undefined, 'standalone'],
+    ['wss://abc.execute-api.eu-west-1.amazonaws.com.example.org/', '', 'standalone'],
+    ['ws://127.0.0.1:8080/ws', undefined, 'standalone'],
+    ['not a url', undefined, 'standalone'],
+    ['wss://ws.school.example/prod', 'apigateway', 'apigateway'], // a custom domain
+    ['wss://abc.execute-api.eu-west-1.amazonaws.com/prod', 'standalone', 'standalone'],
+  ]) {
+    assert.equal(deploymentOf(url, name), want, `${url} ${name}`);
+  }
+  assert.throws(() => deploymentOf('ws://x/ws', 'lambda'), (err) => err instanceof RangeError && /standalone or apigateway/.test(err.message));
+});
+
+test('DEPLOYMENTS: the defaults standalone; on API Gateway a ping within half its 10-minute idle timeout', () => {
+  assert.deepEqual({ ...DEPLOYMENTS.standalone }, { pingInterval: DEFAULTS.pingInterval });
+  assert.equal(DEPLOYMENTS.apigateway.pingInterval, 300000);
+  assert.ok(DEPLOYMENTS.apigateway.pingInterval * 2 <= 600000);
+  assert.ok(Object.isFrozen(DEPLOYMENTS) && Object.isFrozen(DEPLOYMENTS.apigateway));
+});
+
+test('with the API Gateway options a quiet room pings every 5 minutes and a listener notices a dead link within 310 s', async () => {
+  const env = setup({ ...DEPLOYMENTS.apigateway, pongTimeout: undefined });
+  const ws = await joined(env, 'r1', 0);
+  await env.clock.advance(DEPLOYMENTS.apigateway.pingInterval - 1);
+  assert.equal(ws.frames('ping').length, 0);
+  await env.clock.advance(1);
+  const [ping] = ws.frames('ping');
+  ws.recv({ type: 'pong', id: ping.id });
+  await env.clock.advance(DEPLOYMENTS.apigateway.pingInterval + DEFAULTS.pongTimeout - 1);
+  assert.equal(ws.frames('ping').length, 2);
+  assert.equal(ws.closed, null);
+  await env.clock.advance(1); // no pong
+  assert.deepEqual(ws.closed, { code: 4000, reason: 'pong timeout' });
+});
+
+test('a send, join or leave unanswered within pongTimeout replaces the link, without a ping', async () => {
+  for (const [what, act, reason] of [
+    ['send', (c) => c.send('chat.send', 'r1', { text: 'hi' }).catch(() => {}), 'no answer to send'],
+    ['join', (c) => c.join('r2').catch(() => {}), 'no answer to join'],
+    ['leave', (c) => c.leave('r1'), 'no answer to leave'],
+  ]) {
+    const env = setup({ ...DEPLOYMENTS.apigateway, pongTimeout: undefined });
+    const ws = await joined(env, 'r1', 0);
+    await env.clock.advance(60000);
+    act(env.client);
+    await flush();
+    await env.clock.advance(DEFAULTS.pongTimeout - 1);
+    assert.equal(ws.closed, null, what);
+    await env.clock.advance(1);
+    assert.deepEqual(ws.closed, { code: 4000, reason }, what);
+    assert.equal(ws.frames('ping').length, 0, what);
+  }
+});
+
+test('an answered send keeps the link', async () => {
+  const env = setup({ ...DEPLOYMENTS.apigateway, pongTimeout: undefined });
+  const ws = await joined(env, 'r1', 0);
+  const p = env.client.send('chat.send', 'r1', { text: 'hi' });
+  await flush();
+  const [f] = ws.frames('chat.send');
+  ws.recv({ type: 'ack', id: f.id, room: 'r1', seq: 1 });
+  await p;
+  await env.clock.advance(DEPLOYMENTS.apigateway.pingInterval - 1);
+  assert.equal(ws.closed, null);
+  assert.equal(ws.frames('ping').length, 0);
 });
 
 test('checkConnection pings now and drops a silent link', async () => {
