@@ -26,8 +26,14 @@ import (
 // (Outcome), PostLatency, PostRetries, Deletes (Outcome), Pruned, Swept, SweptAlive,
 // ColdStarts and InitDuration.
 //
+// EMF embeds core.NopObserver: a core.Observer hook it does not declare
+// (SlowConsumer: API Gateway reports a slow client as the post outcome
+// "slow" instead) does nothing.
+//
 // EMF is safe for concurrent use.
 type EMF struct {
+	core.NopObserver
+
 	ns, fn string
 	w      io.Writer
 	now    func() time.Time
