@@ -1,4 +1,4 @@
-package core_test
+package layering
 
 import (
 	"bytes"
@@ -8,19 +8,36 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/classgate/classgate/adapters/awsapigw"
 	"github.com/classgate/classgate/core"
 )
 
-// observerHooks maps each core.Observer method to its signature as
+// embedRule: every type declaring hooks of iface embeds nop, so that a
+// hook added to iface breaks no implementation.
+type embedRule struct {
+	iface reflect.Type // the interface
+	nop   string       // its no-op struct, as embedded in its own package
+	pkg   string       // its package's name, as other packages qualify it
+}
+
+func (r embedRule) embeds() []string { return []string{r.nop, r.pkg + "." + r.nop} }
+
+var embedRules = []embedRule{
+	{reflect.TypeOf((*core.Observer)(nil)).Elem(), "NopObserver", "core"},
+	{reflect.TypeOf((*awsapigw.SenderMetrics)(nil)).Elem(), "NopSenderMetrics", "awsapigw"},
+}
+
+// hooksOf maps each method of the interface t to its signature as
 // reflect prints it, without "func" ("(string, time.Duration, error)").
-func observerHooks() map[string]string {
-	t := reflect.TypeOf((*core.Observer)(nil)).Elem()
+func hooksOf(t reflect.Type) map[string]string {
 	out := make(map[string]string, t.NumMethod())
 	for i := range t.NumMethod() {
 		m := t.Method(i)
@@ -58,12 +75,12 @@ func signature(fset *token.FileSet, ft *ast.FuncType) string {
 	return s
 }
 
-// observersWithoutNop parses the Go files of one package (name → source)
-// and returns the types that declare two or more core.Observer hooks
-// (same name and signature) without embedding NopObserver: each of them
-// is an Observer implementation, or part of one, that a new hook would
-// break.
-func observersWithoutNop(t *testing.T, files map[string]string, hooks map[string]string) []string {
+// withoutNop parses the Go files of one package (name → source) and
+// returns the types that declare two or more hooks (same name and
+// signature) without embedding one of nops: each of them is an
+// implementation, or part of one, that a new hook would break. embedding
+// counts the types that embed it and declare a hook.
+func withoutNop(t *testing.T, files map[string]string, hooks map[string]string, nops []string) (bad []string, embedding int) {
 	t.Helper()
 	fset := token.NewFileSet()
 	declared := map[string]int{} // type → hooks declared on it
@@ -111,26 +128,31 @@ func observersWithoutNop(t *testing.T, files map[string]string, hooks map[string
 						}
 						var b bytes.Buffer
 						_ = printer.Fprint(&b, fset, fl.Type)
-						if e := b.String(); e == "NopObserver" || e == "core.NopObserver" {
-							embeds[ts.Name.Name] = true
+						for _, n := range nops {
+							if b.String() == n {
+								embeds[ts.Name.Name] = true
+							}
 						}
 					}
 				}
 			}
 		}
 	}
-	var bad []string
 	for typ, n := range declared {
-		if n >= 2 && !embeds[typ] && typ != "NopObserver" {
+		switch {
+		case embeds[typ]:
+			embedding++
+		case n >= 2 && !slices.Contains(nops, typ):
 			bad = append(bad, typ)
 		}
 	}
 	sort.Strings(bad)
-	return bad
+	return bad, embedding
 }
 
-func TestObserversWithoutNopDetects(t *testing.T) {
-	hooks := observerHooks()
+func TestWithoutNopDetects(t *testing.T) {
+	r := embedRules[0]
+	hooks := hooksOf(r.iface)
 	tests := []struct {
 		name string
 		src  string
@@ -156,7 +178,7 @@ func (S) SlowConsumer() {}`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := observersWithoutNop(t, map[string]string{"p.go": tt.src}, hooks)
+			got, _ := withoutNop(t, map[string]string{"p.go": tt.src}, hooks, r.embeds())
 			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
@@ -164,18 +186,23 @@ func (S) SlowConsumer() {}`, nil},
 	}
 }
 
-// TestEveryObserverEmbedsNop walks the repository: every type (tests'
-// fakes included) that declares Observer hooks embeds core.NopObserver,
-// so adding a hook to core.Observer breaks no implementation.
-func TestEveryObserverEmbedsNop(t *testing.T) {
-	hooks := observerHooks()
+// TestImplementationsEmbedNop walks the repository: every type (tests'
+// fakes included) that declares hooks of core.Observer or
+// awsapigw.SenderMetrics embeds the matching no-op struct, so adding a
+// hook to either breaks no implementation.
+func TestImplementationsEmbedNop(t *testing.T) {
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	top := strings.TrimSpace(string(root))
 	pkgs := map[string]map[string]string{} // dir → file → source
-	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if n := d.Name(); path != ".." && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules" || n == "vendor") {
+			if n := d.Name(); path != top && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules" || n == "vendor") {
 				return filepath.SkipDir
 			}
 			return nil
@@ -187,28 +214,33 @@ func TestEveryObserverEmbedsNop(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		src := string(b)
 		dir := filepath.Dir(path)
 		if pkgs[dir] == nil {
 			pkgs[dir] = map[string]string{}
 		}
-		pkgs[dir][path] = src
+		pkgs[dir][path] = string(b)
 		return nil
 	})
 	if err != nil {
 		t.Fatalf("walk: %v", err)
 	}
-	found := 0
-	for dir, files := range pkgs {
-		for _, typ := range observersWithoutNop(t, files, hooks) {
-			t.Errorf("%s: type %s declares core.Observer hooks but does not embed core.NopObserver", dir, typ)
-		}
-		for _, src := range files {
-			found += strings.Count(src, "\tcore.NopObserver\n")
-		}
-	}
-	// The walk really saw the implementations (metrics, awsapigw's EMF).
-	if found < 2 {
-		t.Errorf("only %d types embed core.NopObserver: the walk missed the adapters", found)
+	for _, r := range embedRules {
+		t.Run(r.iface.String(), func(t *testing.T) {
+			hooks := hooksOf(r.iface)
+			found := 0
+			for dir, files := range pkgs {
+				bad, n := withoutNop(t, files, hooks, r.embeds())
+				found += n
+				for _, typ := range bad {
+					t.Errorf("%s: type %s declares %s hooks but does not embed %s.%s", dir, typ, r.iface, r.pkg, r.nop)
+				}
+			}
+			// The walk really saw the implementations (two at least:
+			// adapters/metrics and awsapigw's EMF; EMF and a test's
+			// recorder).
+			if found < 2 {
+				t.Errorf("only %d types embed %s: the walk missed them", found, r.nop)
+			}
+		})
 	}
 }
