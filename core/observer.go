@@ -2,9 +2,13 @@ package core
 
 import "time"
 
-// Observer receives the router's metrics events. Implementations must be
-// cheap and safe for concurrent use; the Prometheus and CloudWatch EMF
-// adapters implement it.
+// Observer receives the gateway's metrics events: the router's, and the
+// transport's (SlowConsumer). Implementations must be cheap and safe for
+// concurrent use; the Prometheus and CloudWatch EMF adapters implement it.
+//
+// Every implementation embeds NopObserver and overrides the hooks it
+// wants, so a hook added here breaks none of them (a test in core checks
+// that every implementation in the repository does).
 type Observer interface {
 	// Connected is called with +1 on connect and -1 on disconnect.
 	Connected(delta int)
@@ -37,21 +41,59 @@ type Observer interface {
 	// Replayed counts events replayed on join; Resync counts resyncs.
 	Replayed(n int)
 	Resync()
+	// SlowConsumer counts one connection the transport closed because it
+	// could not keep up (close code 4008; wsserver reports it).
+	SlowConsumer()
 }
 
-type nopObserver struct{}
+// NopObserver is an Observer whose hooks do nothing: the default when
+// Options.Observer is nil, and the struct every implementation embeds so
+// that it only declares the hooks it uses.
+type NopObserver struct{}
 
-func (nopObserver) Connected(int)                           {}
-func (nopObserver) FrameIn(string)                          {}
-func (nopObserver) FrameOut(string)                         {}
-func (nopObserver) Joined()                                 {}
-func (nopObserver) Rooms(int)                               {}
-func (nopObserver) Acked()                                  {}
-func (nopObserver) ErrorSent(string)                        {}
-func (nopObserver) RateLimited()                            {}
-func (nopObserver) Duplicate()                              {}
-func (nopObserver) Delivered(string, int, int64)            {}
-func (nopObserver) PluginCall(string, time.Duration, error) {}
-func (nopObserver) StoreError(string)                       {}
-func (nopObserver) Replayed(int)                            {}
-func (nopObserver) Resync()                                 {}
+var _ Observer = NopObserver{}
+
+// Connected does nothing.
+func (NopObserver) Connected(int) {}
+
+// FrameIn does nothing.
+func (NopObserver) FrameIn(string) {}
+
+// FrameOut does nothing.
+func (NopObserver) FrameOut(string) {}
+
+// Joined does nothing.
+func (NopObserver) Joined() {}
+
+// Rooms does nothing.
+func (NopObserver) Rooms(int) {}
+
+// Acked does nothing.
+func (NopObserver) Acked() {}
+
+// ErrorSent does nothing.
+func (NopObserver) ErrorSent(string) {}
+
+// RateLimited does nothing.
+func (NopObserver) RateLimited() {}
+
+// Duplicate does nothing.
+func (NopObserver) Duplicate() {}
+
+// Delivered does nothing.
+func (NopObserver) Delivered(string, int, int64) {}
+
+// PluginCall does nothing.
+func (NopObserver) PluginCall(string, time.Duration, error) {}
+
+// StoreError does nothing.
+func (NopObserver) StoreError(string) {}
+
+// Replayed does nothing.
+func (NopObserver) Replayed(int) {}
+
+// Resync does nothing.
+func (NopObserver) Resync() {}
+
+// SlowConsumer does nothing.
+func (NopObserver) SlowConsumer() {}

@@ -87,7 +87,7 @@ func (o *Options) defaults() {
 		o.Logger = slog.Default()
 	}
 	if o.Observer == nil {
-		o.Observer = nopObserver{}
+		o.Observer = NopObserver{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/classgate/classgate/adapters/admin"
 	"github.com/classgate/classgate/adapters/admin/admintest"
+	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/internal/e2e"
 	"github.com/classgate/classgate/internal/proc"
 	"github.com/classgate/classgate/plugins/embedded"
@@ -152,6 +154,73 @@ func runAdminE2E(t *testing.T, gw *Gateway) {
 			}
 		} else if !errors.As(err, &herr) || herr.Status != http.StatusNotFound {
 			t.Errorf("/metrics on the admin listener: %v", err)
+		}
+	})
+
+	t.Run("dashboard figures equal the counters", func(t *testing.T) {
+		// One refused frame moves the error counters too.
+		teacher.Send(map[string]any{"type": "no.such_type", "id": "bad-type", "room": room})
+		if m := teacher.ExpectReply("bad-type"); m.Type != "error" {
+			t.Fatalf("unknown type: %s, want an error", m.Raw)
+		}
+		// The traffic has stopped; a reading counts as quiet when two
+		// /admin/stats around one /metrics agree.
+		var s admintest.StatsResponse
+		var scraped map[string]float64
+		for try := 0; ; try++ {
+			before, err := adm.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, err := adm.Metrics(ctx)
+			if errors.As(err, &herr) && herr.Status == http.StatusNotFound {
+				t.Skip("no /metrics on the admin listener")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, err := adm.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if before.Totals == after.Totals && before.Connections == after.Connections && before.Rooms == after.Rooms {
+				s, scraped = after, sumSamples(text)
+				break
+			}
+			if try == 20 {
+				t.Fatalf("the counters kept moving: %+v then %+v", before.Totals, after.Totals)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		tt := s.Totals
+		for _, c := range []struct {
+			metric string
+			shown  float64
+		}{
+			{metrics.NameConnections, s.Connections},
+			{metrics.NameRooms, s.Rooms},
+			{metrics.NameFramesReceived, tt.FramesIn},
+			{metrics.NameFramesSent, tt.FramesOut},
+			{metrics.NameDeliveries, tt.Deliveries},
+			{metrics.NameJoins, tt.Joins},
+			{metrics.NameAcks, tt.Acks},
+			{metrics.NameErrors, tt.Errors},
+			{metrics.NameRateLimited, tt.RateLimited},
+			{metrics.NameDuplicates, tt.Duplicates},
+			{metrics.NamePluginCalls, tt.PluginCalls},
+			{metrics.NameStoreErrors, tt.StoreErrors},
+			{metrics.NameSlowConsumerCloses, tt.SlowClosures},
+			{metrics.NameReplayedEvents, tt.Replayed},
+			{metrics.NameResyncs, tt.Resyncs},
+		} {
+			name := metrics.Namespace + "_" + c.metric
+			if got := scraped[name]; got != c.shown {
+				t.Errorf("%s: /metrics says %v, the dashboard %v", name, got, c.shown)
+			}
+		}
+		// The traffic really moved them (so equality is not 0 = 0).
+		if tt.Joins < 2 || tt.FramesIn < 3 || tt.Deliveries < 1 || tt.Errors < 1 || s.Connections < 1 {
+			t.Errorf("totals after the script: %+v", tt)
 		}
 	})
 
@@ -290,4 +359,34 @@ func (l *lockedBuf) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// sumSamples sums the samples of the Prometheus text exposition by metric
+// name (every label set together): the test's own reading of /metrics.
+func sumSamples(text string) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, rest := line, ""
+		if i := strings.IndexByte(line, '{'); i >= 0 {
+			name = line[:i]
+			if j := strings.LastIndexByte(line, '}'); j > i {
+				rest = line[j+1:]
+			}
+		} else if i := strings.IndexByte(line, ' '); i >= 0 {
+			name, rest = line[:i], line[i:]
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		out[name] += v
+	}
+	return out
 }

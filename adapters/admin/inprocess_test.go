@@ -63,7 +63,7 @@ func TestAdminInProcess(t *testing.T) {
 	}
 	m := metrics.New(metrics.Options{Version: "test"})
 	st := metrics.InstrumentStore(memory.New(memory.Options{}), m)
-	ws := wsserver.New(wsserver.Options{Verifier: v, Logger: log, OnSlowConsumer: m.SlowConsumer})
+	ws := wsserver.New(wsserver.Options{Verifier: v, Logger: log, Observer: m})
 	plugins := &roomSeen{rooms: map[string]bool{}}
 	router, err := core.NewRouter(core.Options{Store: st, Sender: ws, Plugins: plugins, Observer: m, Logger: log})
 	if err != nil {

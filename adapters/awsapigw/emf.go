@@ -26,8 +26,15 @@ import (
 // (Outcome), PostLatency, PostRetries, Deletes (Outcome), Pruned, Swept, SweptAlive,
 // ColdStarts and InitDuration.
 //
+// EMF embeds core.NopObserver and NopSenderMetrics: a hook it does not
+// declare (SlowConsumer: API Gateway reports a slow client as the post
+// outcome "slow" instead) does nothing.
+//
 // EMF is safe for concurrent use.
 type EMF struct {
+	core.NopObserver
+	NopSenderMetrics
+
 	ns, fn string
 	w      io.Writer
 	now    func() time.Time
@@ -195,7 +202,7 @@ func (m *EMF) Posted(outcome string, attempts int, d time.Duration) {
 	m.mu.Unlock()
 }
 
-// OrderWaited implements OrderMetrics: OrderWait (ms) per delivery that
+// OrderWaited implements SenderMetrics: OrderWait (ms) per delivery that
 // waited for its room's turn, OrderForced when it gave up waiting.
 func (m *EMF) OrderWaited(d time.Duration, forced bool) {
 	m.mu.Lock()

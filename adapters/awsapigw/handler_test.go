@@ -411,6 +411,7 @@ func repeat(v, n int) []int {
 }
 
 type recMetrics struct {
+	NopSenderMetrics
 	mu       sync.Mutex
 	outcome  string
 	attempts int
@@ -421,7 +422,6 @@ func (m *recMetrics) Posted(outcome string, attempts int, _ time.Duration) {
 	m.outcome, m.attempts = outcome, attempts
 	m.mu.Unlock()
 }
-func (m *recMetrics) Deleted(string) {}
 
 func TestOversizeOutboundFrameIsNotPosted(t *testing.T) {
 	api := newFakeAPI(t)

@@ -243,9 +243,7 @@ func (s *Sender) acquire(ctx context.Context, room, mode string, first uint64, e
 				}
 			}
 			wait := s.o.Now().Sub(start)
-			if om, ok := s.o.Metrics.(OrderMetrics); ok {
-				om.OrderWaited(wait, t.forced)
-			}
+			s.o.Metrics.OrderWaited(wait, t.forced)
 			if t.forced {
 				s.log.Warn("ordered fan-out: turn not reached in time, posting anyway", "room", room, "mode", mode, "seq", first, "waited_ms", wait.Milliseconds())
 			}
@@ -256,10 +254,4 @@ func (s *Sender) acquire(ctx context.Context, room, mode string, first uint64, e
 		}
 		pause = min(2*pause, maxOrderPoll)
 	}
-}
-
-// OrderMetrics is an optional extension of SenderMetrics: how long each
-// delivery waited for its room's turn, and whether it gave up waiting.
-type OrderMetrics interface {
-	OrderWaited(d time.Duration, forced bool)
 }

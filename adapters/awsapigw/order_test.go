@@ -169,7 +169,7 @@ func BenchmarkTurn(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s := &Sender{o: SenderOptions{Order: OrderOptions{Store: st, Wait: time.Second, Lease: time.Second}, Now: time.Now, Sleep: sleepCtx, Metrics: nopSenderMetrics{}}, log: quiet}
+	s := &Sender{o: SenderOptions{Order: OrderOptions{Store: st, Wait: time.Second, Lease: time.Second}, Now: time.Now, Sleep: sleepCtx, Metrics: NopSenderMetrics{}}, log: quiet}
 	var recips []core.ConnID
 	for i := range 30 {
 		recips = append(recips, core.ConnID(fmt.Sprint("conn-", i)))

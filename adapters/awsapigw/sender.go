@@ -61,8 +61,10 @@ type SenderOptions struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// SenderMetrics receives the outcome of every post and delete.
-// Implementations must be safe for concurrent use.
+// SenderMetrics receives the outcome of every post and delete, and the
+// ordered fan-out's waits. Implementations must be safe for concurrent use
+// and embed NopSenderMetrics, so that a hook added here breaks none of
+// them (the same rule as core.Observer and core.NopObserver).
 type SenderMetrics interface {
 	// Posted reports a post that ended with outcome ("ok", "gone",
 	// "throttled", "too_large", "forbidden", "slow", "failed") after attempts
@@ -70,12 +72,25 @@ type SenderMetrics interface {
 	Posted(outcome string, attempts int, d time.Duration)
 	// Deleted counts one DeleteConnection.
 	Deleted(outcome string)
+	// OrderWaited reports how long one ordered delivery waited for its
+	// room's turn, and whether it gave up waiting (forced).
+	OrderWaited(d time.Duration, forced bool)
 }
 
-type nopSenderMetrics struct{}
+// NopSenderMetrics is a SenderMetrics whose hooks do nothing: the default
+// when SenderOptions.Metrics is nil, and the struct implementations embed.
+type NopSenderMetrics struct{}
 
-func (nopSenderMetrics) Posted(string, int, time.Duration) {}
-func (nopSenderMetrics) Deleted(string)                    {}
+var _ SenderMetrics = NopSenderMetrics{}
+
+// Posted does nothing.
+func (NopSenderMetrics) Posted(string, int, time.Duration) {}
+
+// Deleted does nothing.
+func (NopSenderMetrics) Deleted(string) {}
+
+// OrderWaited does nothing.
+func (NopSenderMetrics) OrderWaited(time.Duration, bool) {}
 
 // Sender implements core.Sender with the API Gateway Management API. It is
 // safe for concurrent use. Build it once per process (before lambda.Start),
@@ -113,7 +128,7 @@ func NewSender(ctx context.Context, o SenderOptions) (*Sender, error) {
 		o.Logger = slog.Default()
 	}
 	if o.Metrics == nil {
-		o.Metrics = nopSenderMetrics{}
+		o.Metrics = NopSenderMetrics{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -16,7 +16,7 @@
 //
 //	m := metrics.New(metrics.Options{Version: version})
 //	store = metrics.InstrumentStore(store, m)
-//	ws := wsserver.New(wsserver.Options{..., OnSlowConsumer: m.SlowConsumer})
+//	ws := wsserver.New(wsserver.Options{..., Observer: m})
 //	router, _ := core.NewRouter(core.Options{..., Observer: m})
 //	mux.Handle("/metrics", m.Handler())
 //

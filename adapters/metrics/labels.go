@@ -35,13 +35,17 @@ func (f factory) histogram(name, help string, buckets []float64) prometheus.Hist
 func (f factory) counterVec(name, help string, labels ...string) *bounded[prometheus.Counter] {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
 	f.reg.MustRegister(v)
-	return newBounded(f.max, len(labels), v.WithLabelValues)
+	b := newBounded(f.max, len(labels), v.WithLabelValues)
+	b.vec = v
+	return b
 }
 
 func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *bounded[prometheus.Observer] {
 	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
 	f.reg.MustRegister(v)
-	return newBounded(f.max, len(labels), v.WithLabelValues)
+	b := newBounded(f.max, len(labels), v.WithLabelValues)
+	b.vec = v
+	return b
 }
 
 // bounded caches the children of a metric vector and caps how many label
@@ -52,6 +56,8 @@ type bounded[T any] struct {
 	max    int
 	labels int
 	mk     func(...string) T
+	// vec is the metric vector itself: Stats collects its series.
+	vec prometheus.Collector
 
 	mu       sync.RWMutex
 	children map[string]T

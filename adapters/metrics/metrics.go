@@ -116,14 +116,18 @@ type Options struct {
 }
 
 // Metrics owns a Prometheus registry with every classgate metric. It
-// implements core.Observer (the router's events), host.CallObserver of
-// plugins/host (the plugin host's calls, see ObservePluginCall) and
-// StoreObserver (InstrumentStore), and its
-// SlowConsumer method is the WebSocket server's OnSlowConsumer hook.
+// implements core.Observer (the router's events, and the WebSocket
+// server's SlowConsumer: pass it as wsserver.Options.Observer too),
+// host.CallObserver of plugins/host (the plugin host's calls, see
+// ObservePluginCall) and StoreObserver (InstrumentStore). It embeds
+// core.NopObserver, so a hook added to core.Observer is a no-op here
+// until Metrics declares it.
 //
 // All methods are safe for concurrent use. The zero value is not usable:
 // call New.
 type Metrics struct {
+	core.NopObserver
+
 	reg   *prometheus.Registry
 	now   func() time.Time
 	stats stats
@@ -303,8 +307,8 @@ func (m *Metrics) Replayed(n int) {
 // Resync implements core.Observer.
 func (m *Metrics) Resync() { m.resyncs.Inc() }
 
-// SlowConsumer counts one connection closed with 4008; pass it as
-// wsserver.Options.OnSlowConsumer.
+// SlowConsumer implements core.Observer: one connection closed with 4008
+// (the WebSocket server reports it to its Options.Observer).
 func (m *Metrics) SlowConsumer() { m.slow.Inc() }
 
 // ObservePluginCall implements host.CallObserver (plugins/host; the

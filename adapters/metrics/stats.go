@@ -1,19 +1,23 @@
 package metrics
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
 // Stats is a summary of this node's metrics for the operator dashboard
 // (GET /admin/stats): the gauges now, and rates and latency quantiles over
-// the last Window (about 30 seconds, between two readings of the
-// registry). It is built from the registry itself, so it always agrees
-// with /metrics.
+// the last Window (about 30 seconds, between two readings). It is read
+// from the very collectors the Observer hooks update and /metrics serves
+// (no parsing of the exposition, no lookup by metric name), so it always
+// agrees with /metrics.
 type Stats struct {
 	// Time of this reading.
 	Time time.Time `json:"time"`
@@ -94,7 +98,8 @@ const StatsWindow = 30 * time.Second
 // statsSpacing is the minimum time between two kept readings.
 const statsSpacing = time.Second
 
-// reading is one pass over the registry, reduced to what Stats needs.
+// reading is one pass over Metrics' collectors, reduced to what Stats
+// needs.
 type reading struct {
 	at          time.Time
 	connections float64
@@ -125,15 +130,14 @@ type stats struct {
 	readings []*reading
 }
 
-// Stats reads the registry and summarises it over the last StatsWindow
+// Stats reads the metrics (see read) and summarises it over the last StatsWindow
 // (see Stats). Safe for concurrent use; cheap enough for a dashboard
 // polling every second or two.
 func (m *Metrics) Stats() (Stats, error) {
-	fams, err := m.reg.Gather()
+	cur, err := m.read(m.now())
 	if err != nil {
 		return Stats{}, err
 	}
-	cur := readRegistry(fams, m.now())
 	m.stats.mu.Lock()
 	base := m.stats.pick(cur.at)
 	m.stats.keep(cur)
@@ -176,74 +180,80 @@ func (s *stats) keep(r *reading) {
 	s.readings = append(s.readings[:0], s.readings[cut:]...)
 }
 
-func name(n string) string { return Namespace + "_" + n }
-
-func readRegistry(fams []*dto.MetricFamily, at time.Time) *reading {
+// read takes one reading of Metrics' own collectors (the counters,
+// gauges and histograms the Observer hooks update, which /metrics
+// serves too): no registry gathering, no lookup by metric name.
+func (m *Metrics) read(at time.Time) (*reading, error) {
 	r := &reading{at: at, errorsBy: map[string]float64{}, framesBy: map[string]float64{}, plugins: map[[2]string]*pluginReading{}}
-	plugin := func(m map[[2]string]*pluginReading, k [2]string) *pluginReading {
-		p := m[k]
+	var errs []error
+	one := func(c prometheus.Metric) *dto.Metric {
+		var d dto.Metric
+		if err := c.Write(&d); err != nil {
+			errs = append(errs, fmt.Errorf("metrics: reading %s: %w", c.Desc(), err))
+		}
+		return &d
+	}
+	counter := func(c prometheus.Counter) float64 { return one(c).GetCounter().GetValue() }
+	// each calls f with every series of a vector, its labels by name.
+	each := func(vec prometheus.Collector, f func(lbl map[string]string, d *dto.Metric)) {
+		ch := make(chan prometheus.Metric)
+		go func() {
+			vec.Collect(ch)
+			close(ch)
+		}()
+		for c := range ch {
+			d := one(c)
+			f(labels(d), d)
+		}
+	}
+	plugin := func(k [2]string) *pluginReading {
+		p := r.plugins[k]
 		if p == nil {
 			p = &pluginReading{}
-			m[k] = p
+			r.plugins[k] = p
 		}
 		return p
 	}
-	for _, f := range fams {
-		for _, mt := range f.GetMetric() {
-			lbl := labels(mt)
-			cv := mt.GetCounter().GetValue()
-			switch f.GetName() {
-			case name(NameConnections):
-				r.connections = mt.GetGauge().GetValue()
-			case name(NameRooms):
-				r.rooms = mt.GetGauge().GetValue()
-			case name(NameFramesReceived):
-				r.totals.FramesIn += cv
-				r.framesBy[lbl["type"]] += cv
-			case name(NameFramesSent):
-				r.totals.FramesOut += cv
-			case name(NameDeliveries):
-				r.totals.Deliveries += cv
-			case name(NameJoins):
-				r.totals.Joins += cv
-			case name(NameAcks):
-				r.totals.Acks += cv
-			case name(NameErrors):
-				r.totals.Errors += cv
-				r.errorsBy[lbl["code"]] += cv
-			case name(NameRateLimited):
-				r.totals.RateLimited += cv
-			case name(NameDuplicates):
-				r.totals.Duplicates += cv
-			case name(NameSlowConsumerCloses):
-				r.totals.SlowClosures += cv
-			case name(NameStoreErrors):
-				r.totals.StoreErrors += cv
-			case name(NameReplayedEvents):
-				r.totals.Replayed += cv
-			case name(NameResyncs):
-				r.totals.Resyncs += cv
-			case name(NameFanoutLatency):
-				r.fanout = r.fanout.add(mt.GetHistogram())
-			case name(NameStoreOpDuration):
-				r.store = r.store.add(mt.GetHistogram())
-			case name(NamePluginCalls):
-				p := plugin(r.plugins, [2]string{lbl["plugin"], lbl["version"]})
-				p.calls += cv
-				if o := lbl["outcome"]; o != OutcomeOK && o != OutcomeRejected {
-					p.errors += cv
-				}
-			case name(NamePluginCallDuration):
-				p := plugin(r.plugins, [2]string{lbl["plugin"], lbl["version"]})
-				p.dur = p.dur.add(mt.GetHistogram())
-			}
+
+	r.connections = one(m.connections).GetGauge().GetValue()
+	r.rooms = one(m.rooms).GetGauge().GetValue()
+	t := &r.totals
+	t.Joins, t.Acks = counter(m.joins), counter(m.acks)
+	t.RateLimited, t.Duplicates = counter(m.rateLimited), counter(m.duplicates)
+	t.SlowClosures = counter(m.slow)
+	t.Replayed, t.Resyncs = counter(m.replayed), counter(m.resyncs)
+	each(m.framesIn.vec, func(lbl map[string]string, d *dto.Metric) {
+		v := d.GetCounter().GetValue()
+		t.FramesIn += v
+		r.framesBy[lbl["type"]] += v
+	})
+	each(m.framesOut.vec, func(_ map[string]string, d *dto.Metric) { t.FramesOut += d.GetCounter().GetValue() })
+	each(m.deliveries.vec, func(_ map[string]string, d *dto.Metric) { t.Deliveries += d.GetCounter().GetValue() })
+	each(m.errorsSent.vec, func(lbl map[string]string, d *dto.Metric) {
+		v := d.GetCounter().GetValue()
+		t.Errors += v
+		r.errorsBy[lbl["code"]] += v
+	})
+	each(m.storeErrs.vec, func(_ map[string]string, d *dto.Metric) { t.StoreErrors += d.GetCounter().GetValue() })
+	r.fanout = r.fanout.add(one(m.fanout).GetHistogram())
+	each(m.storeDur.vec, func(_ map[string]string, d *dto.Metric) { r.store = r.store.add(d.GetHistogram()) })
+	each(m.pluginCalls.vec, func(lbl map[string]string, d *dto.Metric) {
+		v := d.GetCounter().GetValue()
+		p := plugin([2]string{lbl["plugin"], lbl["version"]})
+		p.calls += v
+		if o := lbl["outcome"]; o != OutcomeOK && o != OutcomeRejected {
+			p.errors += v
 		}
-	}
+	})
+	each(m.pluginDur.vec, func(lbl map[string]string, d *dto.Metric) {
+		p := plugin([2]string{lbl["plugin"], lbl["version"]})
+		p.dur = p.dur.add(d.GetHistogram())
+	})
 	for _, p := range r.plugins {
-		r.totals.PluginCalls += p.calls
-		r.totals.PluginErrors += p.errors
+		t.PluginCalls += p.calls
+		t.PluginErrors += p.errors
 	}
-	return r
+	return r, errors.Join(errs...)
 }
 
 func labels(m *dto.Metric) map[string]string {

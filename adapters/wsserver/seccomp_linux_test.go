@@ -44,8 +44,8 @@ func TestRingSeccomp(t *testing.T) {
 	logs := &lockedBuf{}
 	var slow atomic.Int64
 	g := start(t, cfg{ws: wsserver.Options{
-		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
-		OnSlowConsumer: func() { slow.Add(1) },
+		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
+		Observer: slowFunc(func() { slow.Add(1) }),
 	}})
 	if !g.srv.IOUring() {
 		t.Skip("io_uring is not available on this kernel")

@@ -60,9 +60,10 @@ type Options struct {
 	MaxConnectionsPerUser int
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
-	// OnSlowConsumer, if set, is called each time a connection is closed
-	// with 4008 (for metrics). It must not block.
-	OnSlowConsumer func()
+	// Observer receives the server's metrics events: SlowConsumer each
+	// time a connection is closed with 4008 (default none; usually the
+	// router's Observer, adapters/metrics). It must not block.
+	Observer core.Observer
 	// NoIOUring makes room fan-out write to one socket at a time even
 	// where io_uring is available (see batch.go).
 	NoIOUring bool
@@ -109,6 +110,9 @@ func New(o Options) *Server {
 	}
 	if o.PingInterval == 0 {
 		o.PingInterval = DefaultPingInterval
+	}
+	if o.Observer == nil {
+		o.Observer = core.NopObserver{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -731,11 +735,7 @@ func (s *Server) pingLoop() {
 	}
 }
 
-func (s *Server) slow() {
-	if s.o.OnSlowConsumer != nil {
-		s.o.OnSlowConsumer()
-	}
-}
+func (s *Server) slow() { s.o.Observer.SlowConsumer() }
 
 // Send delivers a frame to a connection without blocking: when no write is
 // in progress it is written at once with a non-blocking write, otherwise

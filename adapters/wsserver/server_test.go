@@ -212,14 +212,25 @@ func TestRoomCapAndPluginError(t *testing.T) {
 	c.Say("a", "b3", "still fine")
 }
 
+// slowObserver is a core.Observer whose SlowConsumer hook calls f; the
+// other hooks are NopObserver's.
+type slowObserver struct {
+	core.NopObserver
+	f func()
+}
+
+func (o slowObserver) SlowConsumer() { o.f() }
+
+func slowFunc(f func()) core.Observer { return slowObserver{f: f} }
+
 func TestSlowConsumer(t *testing.T) {
 	closing := make(chan struct{}, 16)
-	forModes(t, cfg{ws: wsserver.Options{SendQueue: 64, OnSlowConsumer: func() {
+	forModes(t, cfg{ws: wsserver.Options{SendQueue: 64, Observer: slowFunc(func() {
 		select {
 		case closing <- struct{}{}:
 		default:
 		}
-	}},
+	})},
 		router: core.Options{RatePerSecond: -1, MaxMessageBytes: 16 << 10}}, func(t *testing.T, g *gw) {
 		testSlowConsumer(t, g, closing)
 	})

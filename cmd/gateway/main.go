@@ -232,7 +232,7 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *no
 	}
 	opened.add(func(ctx context.Context) { _ = tr.Shutdown(ctx) })
 	st := tr.Store(metrics.InstrumentStore(opt.Store, m))
-	wo.Verifier, wo.Logger, wo.OnSlowConsumer = ver, log, m.SlowConsumer
+	wo.Verifier, wo.Logger, wo.Observer = ver, log, m
 	ws := wsserver.New(wo)
 	opened.add(func(ctx context.Context) { _ = ws.Shutdown(ctx) })
 	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))

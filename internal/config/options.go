@@ -88,7 +88,7 @@ func (c *Config) LambdaRouterOptions() core.Options {
 
 // ServerOptions returns the WebSocket server's options (server.*). A
 // server.max_connections of 0 is derived from the file-descriptor limit
-// here. The caller sets Verifier, Logger and OnSlowConsumer.
+// here. The caller sets Verifier, Logger and Observer.
 func (c *Config) ServerOptions() (wsserver.Options, error) {
 	s := c.Server
 	maxConns := s.MaxConnections
