@@ -116,4 +116,3 @@ func TestCheckRejects(t *testing.T) {
 		t.Error("bad name accepted")
 	}
 }
-
