@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,14 +20,7 @@ func TestInitClosesTheStoreOnError(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a WebAssembly module"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	clients := func() int {
-		v, err := rs.Do("CLIENT", "LIST")
-		if err != nil {
-			t.Fatalf("CLIENT LIST: %v", err)
-		}
-		s, _ := v.(string)
-		return strings.Count(strings.TrimSpace(s), "\n") + 1
-	}
+	clients := rs.Clients
 	base := clients()
 	env := []string{"CLASSGATE_AUTH__HS256_SECRET=test-secret-test-secret-test-secret-0", "CLASSGATE_LAMBDA__CONFIG=",
 		"CLASSGATE_STORE__KIND=redis", "CLASSGATE_STORE__REDIS__ADDR=" + rs.Addr(), "CLASSGATE_STORE__REDIS__PREFIX=" + redistest.Prefix(t),

@@ -23,14 +23,7 @@ func TestBuildNodeClosesWhatItOpenedOnError(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a WebAssembly module"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	clients := func() int {
-		v, err := rs.Do("CLIENT", "LIST")
-		if err != nil {
-			t.Fatalf("CLIENT LIST: %v", err)
-		}
-		s, _ := v.(string)
-		return strings.Count(strings.TrimSpace(s), "\n") + 1 // this connection included
-	}
+	clients := rs.Clients
 	base := clients()
 	tests := []struct {
 		name    string

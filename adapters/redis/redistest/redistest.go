@@ -255,6 +255,19 @@ func (s *Server) Do(args ...string) (any, error) {
 	return resp.ReadReply(bufio.NewReader(c))
 }
 
+// Clients is the number of client connections Redis has, the one this
+// call opens included (CLIENT LIST); it fails the test on an error. Tests
+// use it to show that a component closed the connections it opened.
+func (s *Server) Clients() int {
+	s.t.Helper()
+	v, err := s.Do("CLIENT", "LIST")
+	if err != nil {
+		s.t.Fatalf("CLIENT LIST: %v", err)
+	}
+	list, _ := v.(string)
+	return strings.Count(strings.TrimSpace(list), "\n") + 1
+}
+
 // MustDo is Do that fails the test on an error.
 func (s *Server) MustDo(args ...string) any {
 	s.t.Helper()
