@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/internal/dashstats"
 )
 
 // RoomInfo describes one room for GET /admin/rooms.
@@ -191,12 +192,12 @@ type Options struct {
 	Token string
 	// Node is the gateway node (required).
 	Node Node
-	// Stats summarises the metrics for the dashboard: a value that
-	// encodes as a JSON object (usually (*metrics.Metrics).Stats, wired by
-	// cmd/gateway: this adapter does not import another), to which GET
-	// /admin/stats adds StatsIdentity's fields; nil makes /admin/stats
+	// Stats summarises the metrics for the dashboard (usually
+	// (*metrics.Metrics).Stats, wired by cmd/gateway: this adapter imports
+	// no other, both share internal/dashstats); GET /admin/stats adds
+	// StatsIdentity's fields (StatsResponse). nil makes /admin/stats
 	// answer 501.
-	Stats func() (any, error)
+	Stats func() (dashstats.Stats, error)
 	// Metrics, when set, is served at /metrics on the admin listener
 	// (usually (*metrics.Metrics).Handler()), behind the token unless
 	// PublicMetrics is set.
@@ -362,8 +363,15 @@ func (a *API) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), a.o.Timeout)
 }
 
-// StatsIdentity is what GET /admin/stats adds to the object Options.Stats
-// returns: the node's identity and state.
+// StatsResponse is the body of GET /admin/stats: the summary
+// Options.Stats returns and the node's identity, in one JSON object.
+type StatsResponse struct {
+	dashstats.Stats
+	StatsIdentity
+}
+
+// StatsIdentity is what GET /admin/stats adds to the summary
+// Options.Stats returns: the node's identity and state.
 type StatsIdentity struct {
 	Node          string  `json:"node"`
 	Version       string  `json:"version"`
@@ -381,13 +389,13 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, "stats", err)
 		return
 	}
-	body, err := mergeJSON(s, StatsIdentity{Node: a.o.NodeID, Version: a.o.Version,
-		UptimeSeconds: a.o.Now().Sub(a.started).Seconds(), Draining: a.draining.Load() || a.o.Draining != nil && a.o.Draining()})
-	if err != nil {
-		a.fail(w, "stats", err)
+	body, err := json.Marshal(StatsResponse{Stats: s, StatsIdentity: StatsIdentity{Node: a.o.NodeID, Version: a.o.Version,
+		UptimeSeconds: a.o.Now().Sub(a.started).Seconds(), Draining: a.draining.Load() || a.o.Draining != nil && a.o.Draining()}})
+	if err != nil { // e.g. a NaN: a clear 500, not a truncated 200
+		a.fail(w, "stats", fmt.Errorf("encoding the summary: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, json.RawMessage(body))
 }
 
 // RoomsResponse is the body of GET /admin/rooms, sorted by room.
@@ -648,24 +656,4 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("admin: configuration reloaded", "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, ReloadResponse{Reloaded: true})
-}
-
-// mergeJSON returns the fields of the JSON objects a and b (b's win) as
-// one object.
-func mergeJSON(a, b any) (map[string]json.RawMessage, error) {
-	out := map[string]json.RawMessage{}
-	for _, v := range []any{a, b} {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("stats: %w", err)
-		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			return nil, fmt.Errorf("stats: not a JSON object: %w", err)
-		}
-		for k, f := range obj {
-			out[k] = f
-		}
-	}
-	return out, nil
 }

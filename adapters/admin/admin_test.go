@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/classgate/classgate/adapters/admin/admintest"
 	"github.com/classgate/classgate/adapters/metrics"
 	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/internal/dashstats"
 )
 
 const token = "admin-token-0123456789"
@@ -149,7 +152,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{node: newFakeNode(), m: metrics.New(metrics.Options{NoRuntimeMetrics: true}), logs: &bytes.Buffer{}}
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, f.logs}, nil))
-	api, err := admin.New(admin.Options{Token: token, Node: f.node, Stats: func() (any, error) { return f.m.Stats() }, Metrics: f.m.Handler(),
+	api, err := admin.New(admin.Options{Token: token, Node: f.node, Stats: f.m.Stats, Metrics: f.m.Handler(),
 		NodeID: "node-1", Version: "v-test", Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -454,5 +457,91 @@ func TestRoomPlugins(t *testing.T) {
 	}
 	if !maps.Equal(roles, wantRoles) || !maps.Equal(versions, wantVersions) {
 		t.Fatalf("RoomPlugins = %v %v, want %v %v", roles, versions, wantRoles, wantVersions)
+	}
+}
+
+// TestStatsJSON: GET /admin/stats is one JSON object with exactly the
+// names the dashboard (static/dashboard.js) and scripts read: the
+// summary's (internal/dashstats) and the node's identity side by side.
+func TestStatsJSON(t *testing.T) {
+	f := newFixture(t)
+	f.m.ObservePluginCall("chat", "stable", metrics.OutcomeOK, time.Millisecond)
+	code, body, _ := f.do(t, "GET", "/admin/stats", "Bearer "+token, "")
+	if code != http.StatusOK {
+		t.Fatalf("HTTP %d %s", code, body)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &top); err != nil {
+		t.Fatal(err)
+	}
+	var rates, totals map[string]float64
+	var plugins []map[string]json.RawMessage
+	for name, v := range map[string]any{"rates": &rates, "totals": &totals, "plugins": &plugins} {
+		if err := json.Unmarshal(top[name], v); err != nil {
+			t.Fatalf("%s: %v in %s", name, err, body)
+		}
+	}
+	if len(plugins) != 1 {
+		t.Fatalf("plugins = %s, want the one plugin called", top["plugins"])
+	}
+	tests := []struct {
+		name string
+		got  []string
+		want []string
+	}{
+		{"top level", slices.Sorted(maps.Keys(top)), []string{"connections", "draining", "errors_by_code", "fanout_p50_seconds",
+			"fanout_p99_seconds", "frames_in_by_type", "node", "plugins", "rates", "rooms", "store_p99_seconds", "time",
+			"totals", "uptime_seconds", "version", "window_seconds"}},
+		{"rates", slices.Sorted(maps.Keys(rates)), []string{"deliveries", "errors", "frames_in", "frames_out", "joins",
+			"plugin_calls", "plugin_errors", "rate_limited", "slow_consumer_closes", "store_errors"}},
+		{"totals", slices.Sorted(maps.Keys(totals)), []string{"acks", "deliveries", "duplicates", "errors", "frames_in",
+			"frames_out", "joins", "plugin_calls", "plugin_errors", "rate_limited", "replayed_events", "resyncs",
+			"slow_consumer_closes", "store_errors"}},
+		{"plugin", slices.Sorted(maps.Keys(plugins[0])), []string{"calls_per_second", "calls_total", "errors_per_second",
+			"errors_total", "p99_seconds", "plugin", "version"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !slices.Equal(tt.got, tt.want) {
+				t.Errorf("names %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// TestStatsErrors: a summary that fails, or cannot be encoded (a NaN),
+// is a 500 naming the problem, and the next request is served.
+func TestStatsErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		stats    func() (dashstats.Stats, error)
+		wantBody string
+	}{
+		{"summary fails", func() (dashstats.Stats, error) { return dashstats.Stats{}, errors.New("collector broken") }, "collector broken"},
+		{"not encodable", func() (dashstats.Stats, error) { return dashstats.Stats{Connections: math.NaN()}, nil }, "NaN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			api, err := admin.New(admin.Options{Token: token, Node: newFakeNode(), Logger: slog.New(slog.DiscardHandler),
+				Stats: func() (dashstats.Stats, error) {
+					if calls++; calls == 1 {
+						return tt.stats()
+					}
+					return dashstats.Stats{Connections: 3}, nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(api)
+			defer srv.Close()
+			f := &fixture{srv: srv}
+			if code, body, _ := f.do(t, "GET", "/admin/stats", "Bearer "+token, ""); code != http.StatusInternalServerError || !strings.Contains(body, tt.wantBody) {
+				t.Errorf("HTTP %d %s, want 500 naming %q", code, body, tt.wantBody)
+			}
+			if code, body, _ := f.do(t, "GET", "/admin/stats", "Bearer "+token, ""); code != http.StatusOK || !strings.Contains(body, `"connections": 3`) {
+				t.Errorf("next request: HTTP %d %s", code, body)
+			}
+		})
 	}
 }

@@ -165,7 +165,7 @@ func runAdminE2E(t *testing.T, gw *Gateway) {
 		}
 		// The traffic has stopped; a reading counts as quiet when two
 		// /admin/stats around one /metrics agree.
-		var s admintest.StatsResponse
+		var s admin.StatsResponse
 		var scraped map[string]float64
 		for try := 0; ; try++ {
 			before, err := adm.Stats(ctx)

@@ -114,7 +114,7 @@ func TestAdminInProcess(t *testing.T) {
 		DrainFunc:     ws.Shutdown,
 		ReloadFunc:    func(context.Context) error { return nil },
 	}
-	api, err := admin.New(admin.Options{Token: e2eToken, Node: node, Stats: func() (any, error) { return m.Stats() }, Metrics: m.Handler(), NodeID: "in-process", Logger: log})
+	api, err := admin.New(admin.Options{Token: e2eToken, Node: node, Stats: m.Stats, Metrics: m.Handler(), NodeID: "in-process", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/classgate/classgate/adapters/awsapigw/defaults"
 	"github.com/classgate/classgate/core"
 )
 
@@ -63,7 +64,7 @@ type group struct {
 // uniform sample of them (reservoir sampling) is kept, so percentiles stay
 // unbiased while the log volume — billed per GB ingested — no longer grows
 // with the traffic. Counts are exact whatever the volume.
-const MaxSamples = 500
+const MaxSamples = defaults.MetricsSamples
 
 // sample offers v to metric's reservoir of at most limit values.
 func (g *group) sample(metric string, v float64, limit int) {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/classgate/classgate/adapters/awsapigw/defaults"
 	"github.com/classgate/classgate/core"
 )
 
@@ -121,13 +122,13 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 		return nil, errors.New("awsapigw: handler needs a Router and a Sender")
 	}
 	if o.SweepEvery == 0 {
-		o.SweepEvery = 30 * time.Second
+		o.SweepEvery = defaults.SweepEvery
 	}
 	if o.SweepLimit <= 0 {
-		o.SweepLimit = 64
+		o.SweepLimit = defaults.SweepLimit
 	}
 	if o.ExpiryEvery == 0 {
-		o.ExpiryEvery = time.Second
+		o.ExpiryEvery = defaults.ExpiryEvery
 	}
 	if o.MetricsEvery == 0 {
 		o.MetricsEvery = DefaultMetricsEvery
@@ -351,7 +352,7 @@ func (h *Handler) finish(ctx context.Context, b *batch) {
 }
 
 // DefaultMetricsEvery is HandlerOptions.MetricsEvery's default.
-const DefaultMetricsEvery = time.Minute
+const DefaultMetricsEvery = defaults.MetricsEvery
 
 // flushMetrics settles the invocation's metrics and writes them when due.
 func (h *Handler) flushMetrics() {

@@ -52,8 +52,6 @@ type OrderOptions struct {
 }
 
 const (
-	defaultOrderWait  = 2 * time.Second
-	defaultOrderLease = 5 * time.Second
 	// joinMarkTTL keeps a room's join marks this long after the last
 	// join (they matter only while events committed before a join are
 	// still to be posted).

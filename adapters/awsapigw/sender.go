@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 
+	"github.com/classgate/classgate/adapters/awsapigw/defaults"
 	"github.com/classgate/classgate/core"
 )
 
@@ -110,19 +111,19 @@ var _ core.Sender = (*Sender)(nil)
 // role's credentials, AWS_REGION) and returns a Sender.
 func NewSender(ctx context.Context, o SenderOptions) (*Sender, error) {
 	if o.Workers <= 0 {
-		o.Workers = 16
+		o.Workers = defaults.Workers
 	}
 	if o.Budget <= 0 {
-		o.Budget = 2 * time.Second
+		o.Budget = defaults.PostBudget
 	}
 	if o.PostTimeout <= 0 {
 		o.PostTimeout = DefaultPostTimeout
 	}
 	if o.Order.Wait <= 0 {
-		o.Order.Wait = defaultOrderWait
+		o.Order.Wait = defaults.OrderWait
 	}
 	if o.Order.Lease <= 0 {
-		o.Order.Lease = defaultOrderLease
+		o.Order.Lease = defaults.OrderLease
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -187,7 +188,7 @@ var errGone = fmt.Errorf("awsapigw: connection gone: %w", core.ErrNotFound)
 var errSlow = errors.New("awsapigw: post outlasted the post timeout: slow consumer")
 
 // DefaultPostTimeout is SenderOptions.PostTimeout's default.
-const DefaultPostTimeout = time.Second
+const DefaultPostTimeout = defaults.PostTimeout
 
 // Send delivers one frame. Inside an invocation (a context from Handler) it
 // only enqueues the frame on the connection's lane and returns nil (or

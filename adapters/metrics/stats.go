@@ -10,89 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/classgate/classgate/internal/dashstats"
 )
 
-// Stats is a summary of this node's metrics for the operator dashboard
-// (GET /admin/stats): the gauges now, and rates and latency quantiles over
-// the last Window (about 30 seconds, between two readings). It is read
-// from the very collectors the Observer hooks update and /metrics serves
-// (no parsing of the exposition, no lookup by metric name), so it always
-// agrees with /metrics.
-type Stats struct {
-	// Time of this reading.
-	Time time.Time `json:"time"`
-	// WindowSeconds is the span the rates and quantiles cover; 0 on the
-	// first reading, when rates are 0 and quantiles cover everything since
-	// the start.
-	WindowSeconds float64 `json:"window_seconds"`
-	// Connections and Rooms are the gauges now.
-	Connections float64 `json:"connections"`
-	Rooms       float64 `json:"rooms"`
-	// Rates per second over the window.
-	Rates Rates `json:"rates"`
-	// Totals since the process started.
-	Totals Totals `json:"totals"`
-	// Fan-out latency quantiles over the window, in seconds; nil when no
-	// event was delivered in it.
-	FanoutP50Seconds *float64 `json:"fanout_p50_seconds"`
-	FanoutP99Seconds *float64 `json:"fanout_p99_seconds"`
-	// StoreP99Seconds is the p99 of all store calls over the window.
-	StoreP99Seconds *float64 `json:"store_p99_seconds"`
-	// ErrorsByCode: error frames per second over the window, by code.
-	ErrorsByCode map[string]float64 `json:"errors_by_code"`
-	// FramesInByType: client frames per second over the window, by type.
-	FramesInByType map[string]float64 `json:"frames_in_by_type"`
-	// Plugins, sorted by plugin then version, from
-	// classgate_plugin_calls_total (version VersionNone: a handler the
-	// plugin host does not serve).
-	Plugins []PluginStats `json:"plugins"`
-}
-
-// Rates are per-second rates over the window.
-type Rates struct {
-	FramesIn     float64 `json:"frames_in"`
-	FramesOut    float64 `json:"frames_out"`
-	Deliveries   float64 `json:"deliveries"`
-	Joins        float64 `json:"joins"`
-	Errors       float64 `json:"errors"`
-	RateLimited  float64 `json:"rate_limited"`
-	PluginCalls  float64 `json:"plugin_calls"`
-	PluginErrors float64 `json:"plugin_errors"`
-	StoreErrors  float64 `json:"store_errors"`
-	SlowClosures float64 `json:"slow_consumer_closes"`
-}
-
-// Totals are counters since the process started.
-type Totals struct {
-	FramesIn     float64 `json:"frames_in"`
-	FramesOut    float64 `json:"frames_out"`
-	Deliveries   float64 `json:"deliveries"`
-	Joins        float64 `json:"joins"`
-	Acks         float64 `json:"acks"`
-	Errors       float64 `json:"errors"`
-	RateLimited  float64 `json:"rate_limited"`
-	Duplicates   float64 `json:"duplicates"`
-	PluginCalls  float64 `json:"plugin_calls"`
-	PluginErrors float64 `json:"plugin_errors"`
-	StoreErrors  float64 `json:"store_errors"`
-	SlowClosures float64 `json:"slow_consumer_closes"`
-	Replayed     float64 `json:"replayed_events"`
-	Resyncs      float64 `json:"resyncs"`
-}
-
-// PluginStats summarises one plugin version. Errors are every outcome
-// except ok and rejected.
-type PluginStats struct {
-	Plugin          string   `json:"plugin"`
-	Version         string   `json:"version"`
-	CallsPerSecond  float64  `json:"calls_per_second"`
-	ErrorsPerSecond float64  `json:"errors_per_second"`
-	CallsTotal      float64  `json:"calls_total"`
-	ErrorsTotal     float64  `json:"errors_total"`
-	P99Seconds      *float64 `json:"p99_seconds"`
-}
-
-// StatsWindow is the span Stats aims to cover.
+// StatsWindow is the span (*Metrics).Stats aims to cover.
 const StatsWindow = 30 * time.Second
 
 // statsSpacing is the minimum time between two kept readings.
@@ -104,7 +26,7 @@ type reading struct {
 	at          time.Time
 	connections float64
 	rooms       float64
-	totals      Totals
+	totals      dashstats.Totals
 	errorsBy    map[string]float64
 	framesBy    map[string]float64
 	plugins     map[[2]string]*pluginReading
@@ -130,13 +52,16 @@ type stats struct {
 	readings []*reading
 }
 
-// Stats reads the metrics (see read) and summarises it over the last StatsWindow
-// (see Stats). Safe for concurrent use; cheap enough for a dashboard
-// polling every second or two.
-func (m *Metrics) Stats() (Stats, error) {
+// Stats reads the metrics (see read) and summarises them over the last
+// StatsWindow for the operator dashboard (see dashstats.Stats): read from
+// the very collectors the Observer hooks update and /metrics serves (no
+// parsing of the exposition, no lookup by metric name), so it always
+// agrees with /metrics. Safe for concurrent use; cheap enough for a
+// dashboard polling every second or two.
+func (m *Metrics) Stats() (dashstats.Stats, error) {
 	cur, err := m.read(m.now())
 	if err != nil {
-		return Stats{}, err
+		return dashstats.Stats{}, err
 	}
 	m.stats.mu.Lock()
 	base := m.stats.pick(cur.at)
@@ -334,10 +259,10 @@ func quantilePtr(h hist, q float64) *float64 {
 	return nil
 }
 
-func summarise(cur, base *reading) Stats {
-	s := Stats{
+func summarise(cur, base *reading) dashstats.Stats {
+	s := dashstats.Stats{
 		Time: cur.at, Connections: cur.connections, Rooms: cur.rooms, Totals: cur.totals,
-		ErrorsByCode: map[string]float64{}, FramesInByType: map[string]float64{}, Plugins: []PluginStats{},
+		ErrorsByCode: map[string]float64{}, FramesInByType: map[string]float64{}, Plugins: []dashstats.PluginStats{},
 	}
 	fanout, store := cur.fanout, cur.store
 	var dt float64
@@ -352,12 +277,12 @@ func summarise(cur, base *reading) Stats {
 		}
 		return max(now-then, 0) / dt
 	}
-	var bt Totals
+	var bt dashstats.Totals
 	if base != nil {
 		bt = base.totals
 	}
 	ct := cur.totals
-	s.Rates = Rates{
+	s.Rates = dashstats.Rates{
 		FramesIn: rate(ct.FramesIn, bt.FramesIn), FramesOut: rate(ct.FramesOut, bt.FramesOut),
 		Deliveries: rate(ct.Deliveries, bt.Deliveries), Joins: rate(ct.Joins, bt.Joins),
 		Errors: rate(ct.Errors, bt.Errors), RateLimited: rate(ct.RateLimited, bt.RateLimited),
@@ -382,7 +307,7 @@ func summarise(cur, base *reading) Stats {
 	s.FanoutP99Seconds = quantilePtr(fanout, 0.99)
 	s.StoreP99Seconds = quantilePtr(store, 0.99)
 	for k, p := range cur.plugins {
-		ps := PluginStats{Plugin: k[0], Version: k[1], CallsTotal: p.calls, ErrorsTotal: p.errors}
+		ps := dashstats.PluginStats{Plugin: k[0], Version: k[1], CallsTotal: p.calls, ErrorsTotal: p.errors}
 		dur := p.dur
 		if base != nil {
 			if bp := base.plugins[k]; bp != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/classgate/classgate/adapters/metrics"
+	"github.com/classgate/classgate/internal/dashstats"
 )
 
 // clock is a settable test clock.
@@ -33,7 +34,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 func TestStatsWindow(t *testing.T) {
 	clk := &clock{t: fixedNow}
 	m := metrics.New(metrics.Options{NoRuntimeMetrics: true, Now: clk.Now})
-	stats := func() metrics.Stats {
+	stats := func() dashstats.Stats {
 		t.Helper()
 		s, err := m.Stats()
 		if err != nil {

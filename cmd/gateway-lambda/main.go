@@ -100,6 +100,12 @@ func senderOptions(l config.Lambda) awsapigw.SenderOptions {
 		Order: awsapigw.OrderOptions{Wait: l.OrderWait, Lease: l.OrderLease}}
 }
 
+// handlerOptions are the awsapigw.HandlerOptions of lambda.* (as
+// senderOptions); run adds the router, sender, stores, metrics and logger.
+func handlerOptions(l config.Lambda) awsapigw.HandlerOptions {
+	return awsapigw.HandlerOptions{SweepEvery: l.SweepEvery, SweepLimit: l.SweepLimit, ExpiryEvery: l.ExpiryEvery, MetricsEvery: l.MetricsEvery}
+}
+
 // run builds the handler (nil with -check or -warm-cache).
 func run(ctx context.Context, args, environ []string, stdout io.Writer, start time.Time) (_ *awsapigw.Handler, err error) {
 	fset := flag.NewFlagSet("gateway-lambda", flag.ContinueOnError)
@@ -197,8 +203,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, start ti
 	if err != nil {
 		return nil, err
 	}
-	h, err := awsapigw.NewHandler(awsapigw.HandlerOptions{Router: router, Sender: sender, Metrics: emf,
-		SweepEvery: le.SweepEvery, SweepLimit: le.SweepLimit, Liveness: store, Expiry: store, ExpiryEvery: le.ExpiryEvery, MetricsEvery: le.MetricsEvery, Logger: log})
+	ho := handlerOptions(le)
+	ho.Router, ho.Sender, ho.Metrics, ho.Liveness, ho.Expiry, ho.Logger = router, sender, emf, store, store, log
+	h, err := awsapigw.NewHandler(ho)
 	if err != nil {
 		return nil, err
 	}

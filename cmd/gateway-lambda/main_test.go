@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/classgate/classgate/adapters/awsapigw"
+	"github.com/classgate/classgate/adapters/awsapigw/defaults"
 	"github.com/classgate/classgate/internal/config"
 )
 
@@ -27,10 +28,10 @@ func TestLambdaSettings(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", []string{"PATH=/bin"}, func(l config.Lambda, so awsapigw.SenderOptions) bool {
-			return l.Workers == 16 && l.PostBudget == 2*time.Second && l.SweepEvery == 30*time.Second && l.SweepLimit == 64 && l.CompileCache &&
-				l.MetricsNamespace == "Classgate" && l.Order && l.OrderWait == 2*time.Second && l.OrderLease == 5*time.Second &&
-				l.PostTimeout == awsapigw.DefaultPostTimeout && l.ExpiryEvery == time.Second && l.MetricsEvery == awsapigw.DefaultMetricsEvery && l.MetricsSamples == awsapigw.MaxSamples &&
-				so.Workers == 16 && so.Budget == 2*time.Second && so.PostTimeout == awsapigw.DefaultPostTimeout && so.Order.Wait == 2*time.Second && so.Order.Lease == 5*time.Second
+			return l.Workers == defaults.Workers && l.PostBudget == defaults.PostBudget && l.SweepEvery == defaults.SweepEvery && l.SweepLimit == defaults.SweepLimit && l.CompileCache &&
+				l.MetricsNamespace == "Classgate" && l.Order && l.OrderWait == defaults.OrderWait && l.OrderLease == defaults.OrderLease &&
+				l.PostTimeout == defaults.PostTimeout && l.ExpiryEvery == defaults.ExpiryEvery && l.MetricsEvery == defaults.MetricsEvery && l.MetricsSamples == defaults.MetricsSamples &&
+				so.Workers == defaults.Workers && so.Budget == defaults.PostBudget && so.PostTimeout == defaults.PostTimeout && so.Order.Wait == defaults.OrderWait && so.Order.Lease == defaults.OrderLease
 		}, ""},
 		{"order keys", []string{"CLASSGATE_LAMBDA__ORDER=off", "CLASSGATE_LAMBDA__ORDER_WAIT=300ms", "CLASSGATE_LAMBDA__ORDER_LEASE=2s",
 			"CLASSGATE_LAMBDA__POST_TIMEOUT=250ms", "CLASSGATE_LAMBDA__EXPIRY_EVERY=-1s", "CLASSGATE_LAMBDA__METRICS_EVERY=-1s"}, func(l config.Lambda, so awsapigw.SenderOptions) bool {
@@ -67,6 +68,73 @@ func TestLambdaSettings(t *testing.T) {
 				t.Fatalf("lambda = %+v, sender %+v", cfg.Lambda, so)
 			}
 		})
+	}
+}
+
+// TestLambdaDefaultsWrittenOnce: every lambda.* key whose component has a
+// default for a zero option takes adapters/awsapigw/defaults' constant:
+// in config.Defaults, in the configuration loaded with no lambda.* key
+// set, and in the options the function builds its Sender and Handler
+// with (TestZeroOptionsTakeDefaults in adapters/awsapigw shows the zero
+// options take the same constants). The other lambda.* keys are listed,
+// so that a new key is put in one list or the other.
+func TestLambdaDefaultsWrittenOnce(t *testing.T) {
+	env := []string{"CLASSGATE_AUTH__HS256_SECRET=test-secret-test-secret-test-secret-0", "CLASSGATE_STORE__KIND=redis", "CLASSGATE_LAMBDA__CONFIG="}
+	cfg, _, err := loadConfig(context.Background(), env, map[string]any{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, so, ho := cfg.Lambda, senderOptions(cfg.Lambda), handlerOptions(cfg.Lambda)
+	tests := []struct {
+		key          string
+		want         any // the constant
+		loaded, used any // config.Lambda's field, the Sender's or Handler's option
+	}{
+		{"lambda.workers", defaults.Workers, l.Workers, so.Workers},
+		{"lambda.post_budget", defaults.PostBudget, l.PostBudget, so.Budget},
+		{"lambda.post_timeout", defaults.PostTimeout, l.PostTimeout, so.PostTimeout},
+		{"lambda.order_wait", defaults.OrderWait, l.OrderWait, so.Order.Wait},
+		{"lambda.order_lease", defaults.OrderLease, l.OrderLease, so.Order.Lease},
+		{"lambda.expiry_every", defaults.ExpiryEvery, l.ExpiryEvery, ho.ExpiryEvery},
+		{"lambda.sweep_every", defaults.SweepEvery, l.SweepEvery, ho.SweepEvery},
+		{"lambda.sweep_limit", defaults.SweepLimit, l.SweepLimit, ho.SweepLimit},
+		{"lambda.metrics_every", defaults.MetricsEvery, l.MetricsEvery, ho.MetricsEvery},
+		// The EMF's bound: run passes it to SetSamples.
+		{"lambda.metrics_samples", defaults.MetricsSamples, l.MetricsSamples, l.MetricsSamples},
+	}
+	noComponentDefault := map[string]bool{
+		"lambda.config": true, "lambda.endpoint": true, "lambda.order": true, "lambda.metrics_namespace": true,
+		"lambda.compile_cache": true, "lambda.cache_seed": true, "lambda.secrets": true, "lambda.secrets_endpoint": true,
+		"lambda.authorizer_deny": true,
+	}
+	d := config.Defaults()
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		covered[tt.key] = true
+		t.Run(tt.key, func(t *testing.T) {
+			stated := d[tt.key]
+			if want, ok := tt.want.(time.Duration); ok {
+				s, _ := stated.(string)
+				if got, err := time.ParseDuration(s); err != nil || got != want {
+					t.Errorf("config.Defaults()[%q] = %v, want %v", tt.key, stated, want)
+				}
+			} else if stated != tt.want {
+				t.Errorf("config.Defaults()[%q] = %v, want %v", tt.key, stated, tt.want)
+			}
+			if tt.loaded != tt.want || tt.used != tt.want {
+				t.Errorf("%s: loaded %v, built with %v, want %v", tt.key, tt.loaded, tt.used, tt.want)
+			}
+		})
+	}
+	for k := range d {
+		if strings.HasPrefix(k, "lambda.") && !covered[k] && !noComponentDefault[k] {
+			t.Errorf("%s: a new lambda.* key; add it to this test's table (its default is a component's constant) or to noComponentDefault", k)
+		}
+	}
+	for k := range noComponentDefault {
+		if _, ok := d[k]; !ok {
+			t.Errorf("%s is listed but config.Defaults has no such key", k)
+		}
 	}
 }
 

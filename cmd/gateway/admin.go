@@ -142,7 +142,7 @@ func (a adminNode) Reload(ctx context.Context) error { return a.rl.reload(ctx) }
 // the token) and optionally pprof on admin.listen.
 func startAdmin(cfg *config.Config, n *node, rl *reloader, log *slog.Logger) (*http.Server, error) {
 	o := admin.Options{
-		Token: cfg.Admin.Token, Node: adminNode{n: n, rl: rl}, Stats: func() (any, error) { return n.metrics.Stats() },
+		Token: cfg.Admin.Token, Node: adminNode{n: n, rl: rl}, Stats: n.metrics.Stats,
 		NodeID: cfg.Node.ID, Version: version, Logger: log,
 		Draining: func() bool { return !n.ws.Ready() },
 	}

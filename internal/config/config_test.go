@@ -141,3 +141,28 @@ func TestOperationsDocQuotesDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestLambdaDocQuotesDefaults: docs/LAMBDA.md's "Lambda-only settings"
+// states each lambda.* default as `NAME` (value…), the value from
+// Defaults (which quotes adapters/awsapigw/defaults).
+func TestLambdaDocQuotesDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../docs/LAMBDA.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "## Lambda-only settings")
+	if !ok {
+		t.Fatal(`docs/LAMBDA.md has no "## Lambda-only settings" section`)
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	sec = strings.Join(strings.Fields(sec), " ")
+	d := Defaults()
+	for _, key := range []string{"lambda.workers", "lambda.post_budget", "lambda.post_timeout", "lambda.order_wait",
+		"lambda.order_lease", "lambda.expiry_every", "lambda.sweep_every", "lambda.sweep_limit",
+		"lambda.metrics_namespace", "lambda.metrics_every", "lambda.metrics_samples"} {
+		want := fmt.Sprintf("`%s` (%v", strings.ToUpper(strings.TrimPrefix(key, "lambda.")), d[key])
+		if !strings.Contains(sec, want) {
+			t.Errorf("docs/LAMBDA.md's Lambda-only settings do not state %s's default: no %q", key, want)
+		}
+	}
+}

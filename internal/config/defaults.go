@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/classgate/classgate/adapters/awsapigw/defaults"
 	"github.com/classgate/classgate/adapters/jwt"
 	"github.com/classgate/classgate/adapters/redis"
 	"github.com/classgate/classgate/adapters/wsserver"
@@ -103,21 +104,22 @@ func Defaults() map[string]any {
 
 		"plugins.cache_dir": "",
 
-		// The Lambda deployment's own settings (cmd/gateway-lambda).
+		// The Lambda deployment's own settings (cmd/gateway-lambda); the
+		// components' defaults are adapters/awsapigw/defaults' constants.
 		"lambda.config":            "",
 		"lambda.endpoint":          "",
-		"lambda.workers":           16,
-		"lambda.post_budget":       "2s",
-		"lambda.post_timeout":      "1s",
+		"lambda.workers":           defaults.Workers,
+		"lambda.post_budget":       dur(defaults.PostBudget),
+		"lambda.post_timeout":      dur(defaults.PostTimeout),
 		"lambda.order":             true,
-		"lambda.order_wait":        "2s",
-		"lambda.order_lease":       "5s",
-		"lambda.expiry_every":      "1s",
-		"lambda.sweep_every":       "30s",
-		"lambda.sweep_limit":       64,
+		"lambda.order_wait":        dur(defaults.OrderWait),
+		"lambda.order_lease":       dur(defaults.OrderLease),
+		"lambda.expiry_every":      dur(defaults.ExpiryEvery),
+		"lambda.sweep_every":       dur(defaults.SweepEvery),
+		"lambda.sweep_limit":       defaults.SweepLimit,
 		"lambda.metrics_namespace": "Classgate",
-		"lambda.metrics_every":     "1m",
-		"lambda.metrics_samples":   500,
+		"lambda.metrics_every":     dur(defaults.MetricsEvery),
+		"lambda.metrics_samples":   defaults.MetricsSamples,
 		"lambda.compile_cache":     true,
 		"lambda.cache_seed":        "",
 		"lambda.secrets":           "",

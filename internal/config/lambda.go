@@ -40,7 +40,8 @@ type Lambda struct {
 	MetricsNamespace string        `koanf:"metrics_namespace"`
 	MetricsEvery     time.Duration `koanf:"metrics_every"`
 	// MetricsSamples bounds the values one latency metric keeps per write
-	// (awsapigw.MaxSamples by default; 0: counts only).
+	// (defaults.MetricsSamples of adapters/awsapigw/defaults by default;
+	// 0: counts only).
 	MetricsSamples int `koanf:"metrics_samples"`
 	// CompileCache keeps wazero's compilation cache in
 	// $TMPDIR/classgate-wazero (unless plugins.cache_dir is set); false

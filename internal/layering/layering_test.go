@@ -2,6 +2,7 @@ package layering
 
 import (
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -68,20 +69,64 @@ func adapterOf(path string) string {
 	return name
 }
 
+// otherAdapters returns the module-relative dependencies of package p
+// (module-relative too) that belong to an adapter other than p's own: an
+// adapter's own subpackages (adapters/awsapigw/defaults for
+// adapters/awsapigw) are the same adapter, and packages outside adapters/
+// (internal/dashstats) none. Test-helper packages (…test, e.g. admintest)
+// may use another adapter.
+func otherAdapters(p string, deps []string) []string {
+	own := adapterOf(p)
+	if own == "" || strings.HasSuffix(p, "test") {
+		return nil
+	}
+	var out []string
+	for _, d := range deps {
+		rel, ok := strings.CutPrefix(d, module)
+		if other := adapterOf(rel); ok && other != "" && other != own {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+// TestOtherAdapters: what the rule below counts as another adapter.
+func TestOtherAdapters(t *testing.T) {
+	tests := []struct {
+		pkg  string
+		deps []string
+		want []string
+	}{
+		{"adapters/awsapigw", []string{"adapters/awsapigw/defaults", "core"}, nil},
+		{"adapters/admin", []string{"internal/dashstats", "core"}, nil},
+		{"adapters/metrics", []string{"internal/dashstats"}, nil},
+		{"adapters/admin", []string{"adapters/metrics"}, []string{"adapters/metrics"}},
+		{"adapters/redis", []string{"adapters/awsapigw/defaults"}, []string{"adapters/awsapigw/defaults"}},
+		{"adapters/awsapigw/defaults", []string{"adapters/awsapigw"}, nil},
+		{"adapters/admin/admintest", []string{"adapters/metrics"}, nil},
+		{"internal/config", []string{"adapters/awsapigw/defaults", "adapters/redis"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pkg+"→"+strings.Join(tt.deps, ","), func(t *testing.T) {
+			deps := make([]string, len(tt.deps))
+			for i, d := range tt.deps {
+				deps[i] = module + d
+			}
+			if got := otherAdapters(tt.pkg, append(deps, "fmt")); !slices.Equal(got, tt.want) {
+				t.Errorf("otherAdapters = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestAdaptersImportNoOtherAdapter: each adapter is one technology behind
-// core's ports; wiring two together is cmd/...'s job. Test-helper packages
-// (…test, e.g. admintest) may use another adapter.
+// core's ports; wiring two together is cmd/...'s job. What two adapters
+// share lives outside adapters/ (internal/dashstats).
 func TestAdaptersImportNoOtherAdapter(t *testing.T) {
 	g := packages(t)
 	for _, p := range sorted(g) {
-		own := adapterOf(p)
-		if own == "" || strings.HasSuffix(p, "test") {
-			continue
-		}
-		for _, d := range g[p].deps {
-			if other := adapterOf(strings.TrimPrefix(d, module)); strings.HasPrefix(d, module) && other != "" && other != own {
-				t.Errorf("%s depends on %s: an adapter imports no other adapter (wire them in cmd/...)", p, strings.TrimPrefix(d, module))
-			}
+		for _, d := range otherAdapters(p, g[p].deps) {
+			t.Errorf("%s depends on %s: an adapter imports no other adapter (wire them in cmd/...)", p, d)
 		}
 	}
 }
@@ -125,12 +170,42 @@ func TestOnlyCmdImportsConfig(t *testing.T) {
 
 // TestStandaloneGatewayLinksNoAWS: the AWS SDK stays in the Lambda adapter;
 // the configuration, and so the standalone gateway, do not pull it in.
+// Of the Lambda adapter they use only its SDK-free leaf of defaults.
 func TestStandaloneGatewayLinksNoAWS(t *testing.T) {
 	g := packages(t)
 	for _, p := range []string{"internal/config", "cmd/gateway"} {
+		if _, ok := g[p]; !ok {
+			t.Fatalf("no package %s", p)
+		}
 		for _, d := range g[p].deps {
-			if strings.HasPrefix(d, "github.com/aws/") || d == module+"adapters/awsapigw" {
+			rel, _ := strings.CutPrefix(d, module)
+			if strings.HasPrefix(d, "github.com/aws/") || adapterOf(rel) == "awsapigw" && rel != "adapters/awsapigw/defaults" {
 				t.Errorf("%s depends on %s", p, d)
+			}
+		}
+	}
+}
+
+// leaves are the packages two layers share that must stay leaves: they
+// import the standard library only.
+var leaves = []string{
+	"adapters/awsapigw/defaults", // the lambda.* defaults: awsapigw and internal/config
+	"internal/dashstats",         // the dashboard summary: adapters/metrics and adapters/admin
+}
+
+// TestLeavesImportStdlibOnly: see leaves.
+func TestLeavesImportStdlibOnly(t *testing.T) {
+	g := packages(t)
+	for _, p := range leaves {
+		pk, ok := g[p]
+		if !ok {
+			t.Errorf("no package %s", p)
+			continue
+		}
+		for _, d := range pk.deps {
+			// A standard-library path has no dot in its first element.
+			if first, _, _ := strings.Cut(d, "/"); strings.Contains(first, ".") {
+				t.Errorf("%s depends on %s: a shared leaf imports the standard library only", p, d)
 			}
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/classgate/classgate/adapters/admin"
-	"github.com/classgate/classgate/adapters/metrics"
 )
 
 // Client calls one admin listener with a token. The zero Timeout means 10s.
@@ -83,16 +82,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-// StatsResponse is the body of GET /admin/stats as cmd/gateway wires it:
-// the metrics summary and the node's identity.
-type StatsResponse struct {
-	metrics.Stats
-	admin.StatsIdentity
-}
-
 // Stats returns GET /admin/stats.
-func (c *Client) Stats(ctx context.Context) (StatsResponse, error) {
-	var r StatsResponse
+func (c *Client) Stats(ctx context.Context) (admin.StatsResponse, error) {
+	var r admin.StatsResponse
 	return r, c.Do(ctx, "GET", "/admin/stats", nil, &r)
 }
 
