@@ -29,6 +29,9 @@ type Observer interface {
 	ErrorSent(code string)
 	// RateLimited counts one frame refused by the rate limiter.
 	RateLimited()
+	// Shed counts one frame answered rate_limited because it queued too
+	// long on its connection (Router.Shed).
+	Shed()
 	// Duplicate counts one frame recognised by its dedupe id.
 	Duplicate()
 	// Delivered counts n deliveries of a room event of type typ created at
@@ -76,6 +79,9 @@ func (NopObserver) ErrorSent(string) {}
 
 // RateLimited does nothing.
 func (NopObserver) RateLimited() {}
+
+// Shed does nothing.
+func (NopObserver) Shed() {}
 
 // Duplicate does nothing.
 func (NopObserver) Duplicate() {}

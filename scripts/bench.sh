@@ -16,6 +16,7 @@
 #   BENCH_RATES     1000 2000 3000 3500   msg/s over all rooms
 #   BENCH_ROOMS / BENCH_USERS             100 / 30
 #   BENCH_WARMUP / BENCH_DURATION         3s / 15s
+#   BENCH_KEEP      a directory to keep each run's loadgen JSON in (STORE-RATE.json)
 #   BENCH_GATEWAY_ENV  extra gateway environment, default the plugin pool
 #                   size 128 for chat and presence (isolates the store path
 #                   from room-bound instance resets)
@@ -169,6 +170,7 @@ matrix_run() {
 		done
 		# A window shorter than a progress tick: read at the end.
 		if [ -n "$rport" ] && [ $m = 1 ] && [ $d = 0 ]; then redis_cpu "$rport" >"$work/cpu1"; redis-cli -p "$rport" info commandstats | tr -d '\r' >"$work/cs"; fi)
+	if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP"; cp "$work/run.json" "$BENCH_KEEP/$store-$rate.json"; fi
 	for _ in $(seq 1 20); do [ -z "$rport" ] || [ -s "$work/cpu1" ] && break; sleep 0.5; done
 	local rcpu="" cmds=""
 	if [ -n "$rport" ] && [ -s "$work/cpu1" ]; then

@@ -38,6 +38,7 @@ const (
 	NameErrors             = "errors_total"
 	NameSlowConsumerCloses = "slow_consumer_closes_total"
 	NameRateLimited        = "rate_limited_total"
+	NameShed               = "shed_total"
 	NameDuplicates         = "duplicates_total"
 	NamePluginCalls        = "plugin_calls_total"
 	NamePluginCallDuration = "plugin_call_duration_seconds"
@@ -143,6 +144,7 @@ type Metrics struct {
 	errorsSent  *bounded[prometheus.Counter]
 	slow        prometheus.Counter
 	rateLimited prometheus.Counter
+	shed        prometheus.Counter
 	duplicates  prometheus.Counter
 	pluginCalls *bounded[prometheus.Counter]
 	pluginDur   *bounded[prometheus.Observer]
@@ -195,6 +197,7 @@ func New(o Options) *Metrics {
 	m.errorsSent = f.counterVec(NameErrors, "Error frames sent to clients, by protocol error code.", "code")
 	m.slow = f.counter(NameSlowConsumerCloses, "Connections closed with 4008 because they could not keep up.")
 	m.rateLimited = f.counter(NameRateLimited, "Frames refused by the per-connection rate limiter.")
+	m.shed = f.counter(NameShed, "Plugin frames answered rate_limited because they queued too long on their connection (server.shed_after).")
 	m.duplicates = f.counter(NameDuplicates, "Frames recognised as duplicates by their id and acknowledged again.")
 	m.pluginCalls = f.counterVec(NamePluginCalls, "Plugin calls, by plugin, version (the role that served it; none for a handler the plugin host does not serve) and outcome.", "plugin", "version", "outcome")
 	m.pluginDur = f.histogramVec(NamePluginCallDuration, "Duration of plugin calls, waiting for an instance included, by plugin and version.", CallBuckets, "plugin", "version")
@@ -247,6 +250,9 @@ func (m *Metrics) ErrorSent(code string) { m.errorsSent.with(code).Inc() }
 
 // RateLimited implements core.Observer.
 func (m *Metrics) RateLimited() { m.rateLimited.Inc() }
+
+// Shed implements core.Observer.
+func (m *Metrics) Shed() { m.shed.Inc() }
 
 // Duplicate implements core.Observer.
 func (m *Metrics) Duplicate() { m.duplicates.Inc() }
