@@ -200,6 +200,8 @@ type Router interface {
 	Receive(ctx context.Context, id core.ConnID, frame []byte) error
 	// ReceiveBinary handles a binary frame (rate limited, then refused).
 	ReceiveBinary(ctx context.Context, id core.ConnID) error
+	// Shed handles a frame that queued too long (core.Router.Shed).
+	Shed(ctx context.Context, id core.ConnID, frame []byte) error
 	Disconnect(ctx context.Context, id core.ConnID) error
 }
 
@@ -235,6 +237,13 @@ func (tr *tracedRouter) Receive(ctx context.Context, id core.ConnID, frame []byt
 func (tr *tracedRouter) ReceiveBinary(ctx context.Context, id core.ConnID) error {
 	ctx, end := tr.t.StartReceive(ctx, id, 0)
 	err := tr.r.ReceiveBinary(ctx, id)
+	end(err)
+	return err
+}
+
+func (tr *tracedRouter) Shed(ctx context.Context, id core.ConnID, frame []byte) error {
+	ctx, end := tr.t.StartReceive(ctx, id, len(frame))
+	err := tr.r.Shed(ctx, id, frame)
 	end(err)
 	return err
 }

@@ -30,6 +30,7 @@ func (r *connRecorder) Connect(_ context.Context, info core.ConnInfo) error {
 	return nil
 }
 func (*connRecorder) Receive(context.Context, core.ConnID, []byte) error { return nil }
+func (*connRecorder) Shed(context.Context, core.ConnID, []byte) error    { return nil }
 func (*connRecorder) ReceiveBinary(context.Context, core.ConnID) error   { return nil }
 func (*connRecorder) Disconnect(context.Context, core.ConnID) error      { return nil }
 

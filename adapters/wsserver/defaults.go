@@ -10,4 +10,5 @@ const (
 	DefaultSendQueue    = 512
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultPingInterval = 30 * time.Second
+	DefaultShedAfter    = 200 * time.Millisecond
 )

@@ -29,6 +29,10 @@ type Router interface {
 	Receive(ctx context.Context, id core.ConnID, frame []byte) error
 	// ReceiveBinary handles a binary frame (rate limited, then refused).
 	ReceiveBinary(ctx context.Context, id core.ConnID) error
+	// Shed handles a text frame that queued longer than ShedAfter: a
+	// plugin frame is answered rate_limited without being applied, any
+	// other frame is received as usual (core.Router.Shed).
+	Shed(ctx context.Context, id core.ConnID, frame []byte) error
 	Disconnect(ctx context.Context, id core.ConnID) error
 }
 
@@ -64,6 +68,19 @@ type Options struct {
 	// time a connection is closed with 4008 (default none; usually the
 	// router's Observer, adapters/metrics). It must not block.
 	Observer core.Observer
+	// ShedAfter is the overload bound of a connection's inbound queue
+	// (default 200ms; negative disables it). A connection's frames are
+	// handled one at a time, so when the node takes longer over them than
+	// the client takes to send them (a publisher faster than its room can
+	// commit, or a node short of CPU) the rest wait in the socket. Once
+	// the reader has found a frame already waiting after every frame for
+	// ShedAfter (the queue never emptied in that time), the plugin frames
+	// it reads are answered rate_limited, unapplied (Router.Shed), until
+	// it has to wait for a frame again: a refusal costs a parse and a
+	// reply, so the queue drains at once and the frames that follow are
+	// served within about ShedAfter of their arrival, instead of the
+	// delay growing without bound. docs/PERFORMANCE.md "Overload policy".
+	ShedAfter time.Duration
 	// NoIOUring makes room fan-out write to one socket at a time even
 	// where io_uring is available (see batch.go).
 	NoIOUring bool
@@ -110,6 +127,9 @@ func New(o Options) *Server {
 	}
 	if o.PingInterval == 0 {
 		o.PingInterval = DefaultPingInterval
+	}
+	if o.ShedAfter == 0 {
+		o.ShedAfter = DefaultShedAfter
 	}
 	if o.Observer == nil {
 		o.Observer = core.NopObserver{}
@@ -462,8 +482,11 @@ func (s *Server) serve(c *conn, release func()) {
 // and answers control frames until the peer's close frame, a violation of
 // the protocol or the socket's end. It returns the code to close with.
 func (s *Server) read(c *conn) (code int, reason string) {
+	var q backlog
 	for {
+		start := time.Now()
 		op, data, err := c.rd.Next()
+		shed := q.observe(start, time.Now(), s.o.ShedAfter)
 		if err != nil {
 			var pe *wsframe.ProtocolError
 			if errors.As(err, &pe) {
@@ -500,7 +523,7 @@ func (s *Server) read(c *conn) (code int, reason string) {
 			s.awaitRoom(c)
 			// Binary frames go through the router too, so they count
 			// against the rate limit and the abuse close like text frames.
-			s.receive(c, data, op != wsframe.OpText)
+			s.receive(c, data, op != wsframe.OpText, shed)
 		}
 	}
 }
@@ -539,12 +562,13 @@ type job struct {
 	c      *conn
 	data   []byte
 	binary bool
+	shed   bool // queued past ShedAfter (Router.Shed)
 }
 
 func workers() int { return 4 * runtime.GOMAXPROCS(0) }
 
-func (s *Server) receive(c *conn, data []byte, binary bool) {
-	j := job{c: c, data: data, binary: binary}
+func (s *Server) receive(c *conn, data []byte, binary, shed bool) {
+	j := job{c: c, data: data, binary: binary, shed: shed}
 	select {
 	case s.jobs <- j:
 	default:
@@ -566,9 +590,12 @@ func (s *Server) worker() {
 
 func (s *Server) process(j job) {
 	var err error
-	if j.binary {
+	switch {
+	case j.binary:
 		err = s.router.ReceiveBinary(context.Background(), j.c.id)
-	} else {
+	case j.shed:
+		err = s.router.Shed(context.Background(), j.c.id, j.data)
+	default:
 		err = s.router.Receive(context.Background(), j.c.id, j.data)
 	}
 	if err != nil {

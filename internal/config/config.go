@@ -58,12 +58,16 @@ type Node struct {
 
 // Server configures the standalone WebSocket listener.
 type Server struct {
-	Listen          string        `koanf:"listen"`
-	AllowedOrigins  []string      `koanf:"allowed_origins"`
-	ReadLimit       int64         `koanf:"read_limit"`
-	SendQueue       int           `koanf:"send_queue"`
-	WriteTimeout    time.Duration `koanf:"write_timeout"`
-	PingInterval    time.Duration `koanf:"ping_interval"`
+	Listen         string        `koanf:"listen"`
+	AllowedOrigins []string      `koanf:"allowed_origins"`
+	ReadLimit      int64         `koanf:"read_limit"`
+	SendQueue      int           `koanf:"send_queue"`
+	WriteTimeout   time.Duration `koanf:"write_timeout"`
+	PingInterval   time.Duration `koanf:"ping_interval"`
+	// ShedAfter is how long a connection's frames may queue behind each
+	// other before its plugin frames are answered rate_limited (negative
+	// disables; wsserver.Options.ShedAfter).
+	ShedAfter       time.Duration `koanf:"shed_after"`
 	MaxConnections  int           `koanf:"max_connections"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	// IOUring lets room fan-out submit its socket writes together with

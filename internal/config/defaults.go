@@ -28,6 +28,7 @@ func Defaults() map[string]any {
 		"server.send_queue":               wsserver.DefaultSendQueue,
 		"server.write_timeout":            dur(wsserver.DefaultWriteTimeout),
 		"server.ping_interval":            dur(wsserver.DefaultPingInterval),
+		"server.shed_after":               dur(wsserver.DefaultShedAfter),
 		"server.max_connections":          0,
 		"server.max_connections_per_user": 20,
 		"server.idle_timeout":             "60s",

@@ -39,6 +39,8 @@ var keyCases = []keyCase{
 	{key: "server.write_timeout", set: "3s", want: 3 * time.Second, bad: "0s"},
 	{key: "server.ping_interval", set: "-1s", want: -time.Second, bad: "0s"},
 	{key: "server.ping_interval", set: "5s", want: 5 * time.Second, bad: "soon"},
+	{key: "server.shed_after", set: "-1s", want: -time.Second, bad: "0s"},
+	{key: "server.shed_after", set: "50ms", want: 50 * time.Millisecond, bad: "later"},
 	{key: "server.max_connections", set: "5000", want: 5000, bad: "-1"},
 	{key: "server.max_connections_per_user", set: "0", want: 0, bad: "-2"},
 	{key: "server.idle_timeout", set: "5s", want: 5 * time.Second, bad: "0s"},

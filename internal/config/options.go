@@ -104,6 +104,7 @@ func (c *Config) ServerOptions() (wsserver.Options, error) {
 		SendQueue:             s.SendQueue,
 		WriteTimeout:          s.WriteTimeout,
 		PingInterval:          s.PingInterval,
+		ShedAfter:             s.ShedAfter,
 		MaxConnections:        maxConns,
 		MaxConnectionsPerUser: s.MaxConnectionsPerUser,
 		NoIOUring:             !s.IOUring,

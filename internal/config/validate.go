@@ -41,6 +41,9 @@ func (c *Config) Validate() error {
 		// look like "off", which is written negative.
 		bad("server.ping_interval", "must not be 0 (negative disables pings)")
 	}
+	if c.Server.ShedAfter == 0 {
+		bad("server.shed_after", "must not be 0 (negative disables shedding)")
+	}
 	positive("server.write_timeout", c.Server.WriteTimeout)
 	positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	positive("server.idle_timeout", c.Server.IdleTimeout)

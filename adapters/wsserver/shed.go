@@ -1,0 +1,43 @@
+package wsserver
+
+import "time"
+
+// backlog tracks how long a connection's inbound queue has gone without
+// emptying, as its reader sees it (Options.ShedAfter). The reader handles
+// one frame at a time; when it asks for the next one and it is already
+// there (in the reader's buffer or the socket), the queue was not empty.
+// The kernel does not say whether a read found data or waited for it, so
+// the reader times each frame read: one that took waitedMin or more waited
+// (the goroutine parked until data came), one that returned sooner found
+// its frame waiting.
+//
+// The queue is taken to be non-empty since the first read that found a
+// frame waiting: the frame may have arrived earlier, while the previous
+// one was handled, so the age is under- never overestimated, and a frame
+// is shed only when the node has really been behind on the connection
+// for ShedAfter.
+type backlog struct {
+	since time.Time // zero: the last read waited (the queue was empty)
+}
+
+// waitedMin is the shortest read that counts as having waited for its
+// frame: parking and waking a goroutine takes longer than this, a read
+// that finds data in the buffer or the socket much less. A read slowed
+// by the scheduler past it is taken for a wait, which errs towards not
+// shedding.
+const waitedMin = 50 * time.Microsecond
+
+// observe records a frame read that started at start and returned at end
+// and reports whether the frame is to be shed: the queue has not emptied
+// for more than after (after <= 0: never).
+func (q *backlog) observe(start, end time.Time, after time.Duration) bool {
+	if end.Sub(start) >= waitedMin {
+		q.since = time.Time{}
+		return false
+	}
+	if q.since.IsZero() {
+		q.since = start
+		return false
+	}
+	return after > 0 && end.Sub(q.since) > after
+}
