@@ -45,6 +45,10 @@ func chatHandler() core.Handler {
 			return &core.Result{Emits: []core.Emit{{Type: "chat.typing", Data: json.RawMessage(`{}`), To: core.Target{Kind: core.TargetOthers, Conn: c.Conn}}}}, nil
 		case "chat.boom":
 			return nil, fmt.Errorf("boom")
+		case "chat.slow":
+			// A message that takes the node 20ms (TestShedAfter).
+			time.Sleep(20 * time.Millisecond)
+			return &core.Result{Emits: []core.Emit{{Type: "chat.message", Data: c.Data, Durable: true}}}, nil
 		}
 		return &core.Result{Reject: "unknown chat action"}, nil
 	})
