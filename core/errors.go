@@ -51,6 +51,9 @@ var CloseCodes = []int{CloseNormal, ClosePolicy, CloseTooLarge, CloseInternal, C
 type Error struct {
 	Code    Code
 	Message string
+	// remembered: the answer the store remembered for the frame's id
+	// (not to be remembered again).
+	remembered bool
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

@@ -54,6 +54,7 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 		r.ack(ctx, c.info.ID, f.ID, ans.Seq)
 		return nil
 	}
+	cached := snap.Cached
 	data := f.Data
 	if len(data) == 0 {
 		data = json.RawMessage("{}")
@@ -61,7 +62,24 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	call := &Call{Hook: HookMessage, Type: f.Type, Room: f.Room, Data: data, Sender: c.info.User, Conn: c.info.ID}
 	seq, e := r.runHandler(ctx, handlerRun{h: h, ns: ns, call: call, release: true, dedupe: dedupe, replyTo: c.info.ID}, &snap)
 	if e != nil {
-		if dedupe != "" && (e.Code == CodeRejected || e.Code == CodeForbidden) {
+		if cached && dedupe != "" && !e.remembered && (e.Code == CodeRejected || e.Code == CodeForbidden) {
+			// The plugin ran before anything looked the id up: a retry
+			// of a frame answered before gets that answer, not the
+			// plugin's refusal of the repeat.
+			ans, found, err := r.o.Store.Dedupe(ctx, f.Room, dedupe)
+			if err != nil {
+				return r.storeErr("dedupe", err)
+			}
+			if found {
+				r.o.Observer.Duplicate()
+				if ans.Code != "" {
+					return &Error{Code: ans.Code, Message: ans.Message}
+				}
+				r.ack(ctx, c.info.ID, f.ID, ans.Seq)
+				return nil
+			}
+		}
+		if dedupe != "" && !e.remembered && (e.Code == CodeRejected || e.Code == CodeForbidden) {
 			// A plugin's refusal is an answer: a retry gets it again.
 			// Failures (plugin_error, internal) are not, so they may be
 			// retried.
@@ -191,6 +209,9 @@ func (r *Router) runHandler(ctx context.Context, run handlerRun, snap *Snapshot)
 		case errors.Is(err, ErrDuplicate):
 			r.o.Observer.Duplicate()
 			return cr.FirstSeq, nil
+		case errors.Is(err, ErrRefusedBefore):
+			r.o.Observer.Duplicate()
+			return 0, &Error{Code: cr.Refusal.Code, Message: cr.Refusal.Message, remembered: true}
 		case err != nil:
 			return 0, r.storeErr("commit", err)
 		}
@@ -221,9 +242,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (r *Router) buildCommit(call *Call, ns string, res *Result, snap *Snapshot, dedupe string) (Commit, *Error) {
 	now := r.o.Now().UnixMilli()
 	cm := Commit{Room: call.Room, Namespace: ns, Ops: res.Ops, DedupeKey: dedupe, DedupeTTL: r.o.DedupeWindow}
-	if len(res.Ops) > 0 || len(res.Emits) > 0 {
+	if len(res.Ops) > 0 || len(res.Emits) > 0 || snap.Cached {
 		// The plugin decided on the state as of snap: commit only if the
 		// room did not move meanwhile (otherwise re-run on fresh state).
+		// A Cached snapshot is checked whatever the result: the replies
+		// it gave must not go out if it was stale.
 		cm.CheckVersion, cm.ExpectVersion = true, snap.Version
 	}
 	from := call.Sender

@@ -154,6 +154,9 @@ type CommitResult struct {
 	LastSeq uint64
 	// Epoch is the epoch of the room's sequence the seqs belong to.
 	Epoch string
+	// Refusal is the answer remembered for the dedupe key with
+	// ErrRefusedBefore.
+	Refusal DedupeAnswer
 }
 
 // Snapshot is a consistent view of a room: its seq, its state version and
@@ -172,6 +175,16 @@ type Snapshot struct {
 	// The maps are read-only: a store may share them between snapshots
 	// (the memory store does, copying on its next write instead).
 	State map[string]map[string][]byte
+	// Cached reports a snapshot a store answered from what it holds
+	// (SnapshotDedupe with a key, on a store that caches rooms it is sure
+	// of) without asking the store itself: it is current unless another
+	// node changed the room unseen, and the dedupe key was not looked up.
+	// The router then makes the commit conditional on Version whatever
+	// the plugin returned (so a stale snapshot is ErrConflict and a fresh
+	// read), the commit looks the key up (ErrDuplicate, ErrRefusedBefore),
+	// and a plugin's refusal is answered only after Dedupe found no
+	// earlier answer.
+	Cached bool
 	// Release, when not nil, tells the store that the caller no longer
 	// reads State, so a store that shares its maps may write into them
 	// again instead of copying them on its next commit. Calling it is
@@ -184,6 +197,11 @@ type Snapshot struct {
 var (
 	// ErrDuplicate: the commit's dedupe key was already used.
 	ErrDuplicate = errors.New("duplicate commit")
+	// ErrRefusedBefore: the commit's dedupe key names a frame refused
+	// before (RememberRefusal): nothing is applied and CommitResult.Refusal
+	// has the answer. Only a store whose snapshots may be Cached returns
+	// it (the others answer it from SnapshotDedupe, before the plugin).
+	ErrRefusedBefore = errors.New("frame refused before")
 	// ErrConflict: ExpectVersion did not match; re-read and retry.
 	ErrConflict = errors.New("room state changed concurrently")
 	// ErrUnavailable: the store cannot be reached; the operation may be
@@ -253,6 +271,12 @@ type Log interface {
 	// same answer. It does nothing when a commit already used the key (a
 	// commit wins over a refusal).
 	RememberRefusal(ctx context.Context, room, key string, ans DedupeAnswer, ttl time.Duration) error
+	// Dedupe is the dedupe lookup of SnapshotDedupe alone, always asked
+	// of the store itself: the router asks it when a plugin refused a
+	// frame whose snapshot was Cached, so that the retry of a frame
+	// answered before gets that answer, not the plugin's refusal of a
+	// repeat.
+	Dedupe(ctx context.Context, room, key string) (ans DedupeAnswer, found bool, err error)
 }
 
 // DedupeAnswer is what a client frame with an id was answered, remembered

@@ -146,6 +146,14 @@ func (s *store) SnapshotDedupe(ctx context.Context, room, key string, namespaces
 	return snap, ans, found, err
 }
 
+// Dedupe is recorded as OpDedupe.
+func (s *store) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
+	start := time.Now()
+	ans, found, err := s.s.Dedupe(ctx, room, key)
+	s.done(OpDedupe, start, err)
+	return ans, found, err
+}
+
 func (s *store) RememberRefusal(ctx context.Context, room, key string, ans core.DedupeAnswer, ttl time.Duration) error {
 	start := time.Now()
 	err := s.s.RememberRefusal(ctx, room, key, ans, ttl)

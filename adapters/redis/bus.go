@@ -159,6 +159,23 @@ func (s *Store) Unsubscribe(ctx context.Context, room string) error {
 }
 
 // subscribed reports whether the node subscribes to room.
+// position returns the highest seq the room's subscription has seen and
+// its epoch; ok is false when the node does not subscribe to room or has
+// seen no epoch yet.
+func (b *bus) position(room string) (seq uint64, epoch string, ok bool) {
+	ch := b.s.k.room(room).channel()
+	b.mu.Lock()
+	sb := b.subs[ch]
+	b.mu.Unlock()
+	if sb == nil {
+		return 0, "", false
+	}
+	sb.posMu.Lock()
+	seq, epoch = sb.posSeq, sb.posEpoch
+	sb.posMu.Unlock()
+	return seq, epoch, epoch != ""
+}
+
 func (b *bus) subscribed(room string) bool {
 	ch := b.s.k.room(room).channel()
 	b.mu.Lock()

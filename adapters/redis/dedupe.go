@@ -22,6 +22,44 @@ redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
 return 1
 `)
 
+// dedupeScript looks a dedupe key up: the commit that used it, else the
+// refusal remembered for it.
+//
+// KEYS: 1 dedupe key (dd), 2 refusal key (dr). Returns {status, value} as
+// snapshotScript's dedupe lookup (0 unused, 1 committed, 2 refused).
+var dedupeScript = goredis.NewScript(`
+local d = redis.call('GET', KEYS[1])
+if d then return {1, d} end
+local r = redis.call('GET', KEYS[2])
+if r then return {2, r} end
+return {0, ''}
+`)
+
+// Dedupe implements core.Log.
+func (s *Store) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
+	rk := s.k.room(room)
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	reply, err := s.run(ctx, dedupeScript, []string{rk.dedupe(key), rk.refusal(key)})
+	if err != nil {
+		return core.DedupeAnswer{}, false, s.fail("dedupe lookup in "+room, err)
+	}
+	v, ok := reply.([]any)
+	if !ok || len(v) != 2 {
+		return core.DedupeAnswer{}, false, fmt.Errorf("redis: dedupe lookup in %s: unexpected reply %v", room, reply)
+	}
+	ans, found, err := dedupeAnswer(v[0], v[1])
+	if err != nil {
+		return core.DedupeAnswer{}, false, fmt.Errorf("redis: dedupe lookup in %s: %w", room, err)
+	}
+	if found && ans.Code == "" && s.o.WaitReplicas > 0 {
+		if err := s.confirmDedupe(ctx, room, rk.dedupe(key)); err != nil {
+			return core.DedupeAnswer{}, false, err
+		}
+	}
+	return ans, found, nil
+}
+
 type refusalJSON struct {
 	Code    core.Code `json:"code"`
 	Message string    `json:"message"`

@@ -21,10 +21,10 @@ const defaultDedupeTTL = 5 * time.Minute
 // as core.ErrUnavailable.
 func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, error) {
 	rk := s.k.room(cm.Room)
-	keys := []string{rk.meta(), rk.hist(), rk.channel(), rk.meta(), rk.meta(), rk.members()}
+	keys := []string{rk.meta(), rk.hist(), rk.channel(), rk.meta(), rk.meta(), rk.members(), rk.meta()}
 	dedupe := "0"
 	if cm.DedupeKey != "" {
-		keys[3], dedupe = rk.dedupe(cm.DedupeKey), "1"
+		keys[3], keys[6], dedupe = rk.dedupe(cm.DedupeKey), rk.refusal(cm.DedupeKey), "1"
 	}
 	ttl := cm.DedupeTTL
 	if ttl <= 0 {
@@ -87,7 +87,7 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 		return core.CommitResult{}, s.fail("commit to "+cm.Room, err)
 	}
 	v, ok := reply.([]any)
-	if !ok || len(v) != 6 {
+	if !ok || len(v) < 6 {
 		return core.CommitResult{}, fmt.Errorf("redis: commit to %s: unexpected reply %v", cm.Room, reply)
 	}
 	status, first, last := toUint(v[0]), toUint(v[1]), toUint(v[2])
@@ -103,9 +103,18 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 	case 1:
 		return res, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrDuplicate)
 	case 2:
+		// The cache was stale (another node wrote unseen): the retry
+		// reads the store.
+		s.cache.drop(cm.Room)
 		return core.CommitResult{LastSeq: last, Epoch: res.Epoch}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrConflict)
+	case 3:
+		ans, found, err := dedupeAnswer(int64(2), v[6])
+		if err != nil || !found {
+			return core.CommitResult{}, fmt.Errorf("redis: commit to %s: refusal answer %v: %w", cm.Room, v[6], err)
+		}
+		return core.CommitResult{LastSeq: last, Epoch: res.Epoch, Refusal: ans}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrRefusedBefore)
 	}
-	s.cache.committed(cm.Room, res.Epoch, toUint(v[4]), toUint(v[5]), cm.Namespace, cm.Ops)
+	s.cache.committed(cm.Room, res.Epoch, toUint(v[4]), toUint(v[5]), last, cm.Namespace, cm.Ops)
 	if first > 0 {
 		s.bus.checkWentBack(ctx, keys[2], cm.Room, res)
 	}
@@ -210,6 +219,15 @@ func (s *Store) Snapshot(ctx context.Context, room string, namespaces ...string)
 // SnapshotDedupe implements core.Log: the snapshot and the dedupe lookup
 // are one script, one round trip.
 func (s *Store) SnapshotDedupe(ctx context.Context, room, key string, namespaces ...string) (core.Snapshot, core.DedupeAnswer, bool, error) {
+	if key != "" && s.pipe != nil && s.o.WaitReplicas == 0 {
+		// A frame with an id in a room this node is sure of: no round
+		// trip before the plugin (core.Snapshot.Cached; statecache.go).
+		if seq, epoch, ok := s.bus.position(room); ok {
+			if snap, ok := s.cache.current(room, namespaces, seq, epoch); ok {
+				return snap, core.DedupeAnswer{}, false, nil
+			}
+		}
+	}
 	rk := s.k.room(room)
 	keys := make([]string, 0, 4+len(namespaces))
 	lookup := "0"
@@ -277,7 +295,7 @@ func (s *Store) SnapshotDedupe(ctx context.Context, room, key string, namespaces
 		}
 		snap.State[ns] = m
 		if cached {
-			s.cache.fill(room, snap.Epoch, snap.Version, ns, m)
+			s.cache.fill(room, snap.Epoch, snap.Version, snap.Seq, ns, m)
 		}
 	}
 	return snap, ans, found, nil

@@ -40,7 +40,8 @@ end
 // commitScript applies one core.Commit.
 //
 // KEYS: 1 meta, 2 hist, 3 channel, 4 dedupe key (or meta when unused),
-// 5 state hash of the namespace (or meta when unused), 6 members.
+// 5 state hash of the namespace (or meta when unused), 6 members,
+// 7 refusal key (or meta when unused).
 // ARGV: 1 dedupe? (0/1), 2 dedupe TTL ms, 3 check version? (0/1),
 // 4 expected version, 5 history limit, 6 history age ms, 7 publish command
 // (PUBLISH or SPUBLISH), 8 #ops, 9 #durable, 10 #ephemeral, 11 a fresh
@@ -53,7 +54,8 @@ end
 // idle TTL from now (see roomTTL); a room with members keeps them.
 // Returns {status, first seq, last seq, epoch, version before, version
 // after}: status 0 applied, 1 duplicate (first is the original's), 2
-// version conflict (versions: the room's, twice).
+// version conflict (versions: the room's, twice), 3 refused before (a
+// seventh element: the refusal's JSON; see core.ErrRefusedBefore).
 //
 // The room's epoch lives in meta with its seq. A meta without one (a new
 // room, or data lost since) takes the fresh epoch ARGV[11] when the
@@ -74,6 +76,10 @@ if ARGV[1] == '1' then
       redis.call('SET', KEYS[4], d, 'KEEPTTL')
     end
     return {1, tonumber(d), seq, epoch, ver, ver}
+  end
+  local r = redis.call('GET', KEYS[7])
+  if r then
+    return {3, 0, seq, epoch, ver, ver, r}
   end
 end
 if ARGV[3] == '1' and tonumber(ARGV[4]) ~= ver then

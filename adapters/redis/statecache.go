@@ -25,6 +25,20 @@ import (
 // Everything is dropped when Redis fails (a failover to a replica that
 // lagged may take the version back and reach it again with other
 // content) and a room's entry when its subscription ends.
+//
+// For a frame with an id the cache also answers the snapshot itself, with
+// no round trip (current; core.Snapshot.Cached), when the room's entry is
+// at least as new as every event the node's subscription has seen: the
+// entry's seq is the room's seq as of its version, and a durable event
+// of another node that this node has seen but not read moves the
+// subscription's position past it. What the cache cannot see — another
+// node's commit with state ops and no durable event, or one whose event
+// is still on its way — makes the commit a version conflict (the router
+// checks the version of every commit decided on a cached snapshot): the
+// entry is dropped and the retry reads Redis. A room's commits are
+// serialised on a node, so half of a chat message's round trips — the
+// snapshot before the plugin — go, and with them half of the time a
+// room is held per message.
 type stateCache struct {
 	mu    sync.Mutex
 	rooms map[string]*roomState
@@ -35,6 +49,7 @@ type stateCache struct {
 type roomState struct {
 	epoch string
 	ver   uint64
+	seq   uint64 // the room's seq as of ver
 	ns    map[string]map[string][]byte
 }
 
@@ -56,9 +71,9 @@ func (c *stateCache) lookup(room string, namespaces []string) (ver uint64, epoch
 	return rs.ver, rs.epoch, have
 }
 
-// fill records namespace ns of room as read at version ver of epoch; an
-// entry of another version or epoch is replaced.
-func (c *stateCache) fill(room, epoch string, ver uint64, ns string, m map[string][]byte) {
+// fill records namespace ns of room as read at version ver (seq seq) of
+// epoch; an entry of another version or epoch is replaced.
+func (c *stateCache) fill(room, epoch string, ver, seq uint64, ns string, m map[string][]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rs := c.rooms[room]
@@ -66,13 +81,36 @@ func (c *stateCache) fill(room, epoch string, ver uint64, ns string, m map[strin
 		rs = &roomState{epoch: epoch, ver: ver, ns: map[string]map[string][]byte{}}
 		c.rooms[room] = rs
 	}
+	rs.seq = max(rs.seq, seq)
 	rs.ns[ns] = m
 }
 
+// current returns room's snapshot from the cache (Cached) when the entry
+// holds every namespace and is as new as what the room's subscription has
+// seen (busSeq of busEpoch).
+func (c *stateCache) current(room string, namespaces []string, busSeq uint64, busEpoch string) (core.Snapshot, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs := c.rooms[room]
+	if rs == nil || rs.epoch == "" || rs.epoch != busEpoch || busSeq > rs.seq {
+		return core.Snapshot{}, false
+	}
+	snap := core.Snapshot{Seq: rs.seq, Version: rs.ver, Epoch: rs.epoch, Cached: true,
+		State: make(map[string]map[string][]byte, len(namespaces))}
+	for _, ns := range namespaces {
+		m, ok := rs.ns[ns]
+		if !ok {
+			return core.Snapshot{}, false
+		}
+		snap.State[ns] = m
+	}
+	return snap, true
+}
+
 // committed moves room's entry along a commit that found the room at
-// version before of epoch and left it at after, applying ops to ns; an
-// entry at another version is dropped.
-func (c *stateCache) committed(room, epoch string, before, after uint64, ns string, ops []core.StateOp) {
+// version before of epoch and left it at after, with seq seq, applying
+// ops to ns; an entry at another version is dropped.
+func (c *stateCache) committed(room, epoch string, before, after, seq uint64, ns string, ops []core.StateOp) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rs := c.rooms[room]
@@ -83,7 +121,7 @@ func (c *stateCache) committed(room, epoch string, before, after uint64, ns stri
 		delete(c.rooms, room)
 		return
 	}
-	rs.ver = after
+	rs.ver, rs.seq = after, seq
 	if len(ops) == 0 {
 		return
 	}

@@ -165,6 +165,16 @@ func (s *tracedStore) SnapshotDedupe(ctx context.Context, room, key string, name
 	return snap, ans, found, err
 }
 
+func (s *tracedStore) Dedupe(ctx context.Context, room, key string) (core.DedupeAnswer, bool, error) {
+	ctx, span, ok := s.span(ctx, "dedupe", AttrRoom.String(room))
+	ans, found, err := s.s.Dedupe(ctx, room, key)
+	if ok {
+		span.SetAttributes(attribute.Bool("classgate.duplicate", found))
+	}
+	s.end(span, ok, err)
+	return ans, found, err
+}
+
 func (s *tracedStore) RememberRefusal(ctx context.Context, room, key string, ans core.DedupeAnswer, ttl time.Duration) error {
 	ctx, span, ok := s.span(ctx, "remember_refusal", AttrRoom.String(room))
 	err := s.s.RememberRefusal(ctx, room, key, ans, ttl)

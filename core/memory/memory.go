@@ -695,6 +695,17 @@ func (s *Store) Snapshot(ctx context.Context, name string, namespaces ...string)
 	return snap, err
 }
 
+// Dedupe implements core.Log.
+func (s *Store) Dedupe(_ context.Context, name, key string) (core.DedupeAnswer, bool, error) {
+	r := s.lockRoom(name, false)
+	if r == nil {
+		return core.DedupeAnswer{}, false, nil
+	}
+	defer r.mu.Unlock()
+	ans, found := r.dedupeAnswer(key, s.o.Now())
+	return ans, found, nil
+}
+
 // SnapshotDedupe implements core.Log: the snapshot and the dedupe lookup
 // under one hold of the room's lock.
 func (s *Store) SnapshotDedupe(_ context.Context, name, key string, namespaces ...string) (core.Snapshot, core.DedupeAnswer, bool, error) {
