@@ -19,9 +19,11 @@ const (
 	// server sends 4001, 4008 or 1013.
 	CloseCodeOfAPIGateway Difference = "close-code"
 	// NoRateLimiter: the function keeps no per-connection state between
-	// invocations, so it has no token bucket: floods are answered frame by
-	// frame (API Gateway's stage throttling is the limit), never
-	// rate_limited, never closed with 1008.
+	// invocations, so it has no token bucket (and API Gateway invokes it
+	// per frame, so there is no inbound queue to shed from either,
+	// wsserver.Options.ShedAfter): floods are answered frame by frame (API
+	// Gateway's stage throttling is the limit), never rate_limited, never
+	// closed with 1008.
 	NoRateLimiter Difference = "no-rate-limiter"
 	// ConcurrentFramesOfOneConnection: API Gateway may invoke the function
 	// for one connection's frames concurrently, so frames sent without
