@@ -13,7 +13,7 @@
 # ones), one table row per run:
 #   BENCH_STORES    memory redis redis2   (redis2: two gateway nodes on one
 #                   redis-server, members of every room alternating between them)
-#   BENCH_RATES     1000 2000 3000 3500   msg/s over all rooms
+#   BENCH_RATES     1000 2000 2500 3000 3500 4200   msg/s over all rooms
 #   BENCH_ROOMS / BENCH_USERS             100 / 30
 #   BENCH_WARMUP / BENCH_DURATION         3s / 15s
 #   BENCH_KEEP      a directory to keep each run's loadgen JSON in (STORE-RATE.json)
@@ -202,7 +202,7 @@ matrix_run() {
 
 if [ "${SKIP_MATRIX:-}" != 1 ]; then
 	BENCH_STORES=${BENCH_STORES:-"memory redis redis2"}
-	BENCH_RATES=${BENCH_RATES:-"1000 2000 3000 3500"}
+	BENCH_RATES=${BENCH_RATES:-"1000 2000 2500 3000 3500 4200"}
 	BENCH_ROOMS=${BENCH_ROOMS:-100}
 	BENCH_USERS=${BENCH_USERS:-30}
 	BENCH_WARMUP=${BENCH_WARMUP:-3s}
