@@ -1207,7 +1207,8 @@ function sendLocal(local) {
         // The page left the room or was closed: nothing to retry here.
         S.chatPending = S.chatPending.filter((m) => m !== local);
       } else {
-        // The server said no (rejected, forbidden, rate_limited, …).
+        // The server said no (rejected, forbidden, …; rate_limited and
+        // internal are sent again by the client library, not shown here).
         local.pending = false;
         local.failed = true;
         local.code = code;

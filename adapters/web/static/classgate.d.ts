@@ -29,6 +29,7 @@ export declare const DEFAULTS: Readonly<{
   connectTimeout: number;
   gapWait: number;
   refreshBefore: number;
+  sendRetryDelay: number;
 }>;
 
 /** The deployments a client can reach, keys of {@link DEPLOYMENTS}. */
@@ -122,6 +123,13 @@ export interface ClientOptions {
    * close()/leave().
    */
   sendTimeout?: number;
+  /**
+   * ms before a send answered `rate_limited` or `internal` (nothing
+   * applied) is sent again with the same id; doubles per retry up to 16×,
+   * with jitter; the send keeps waiting. 0: it rejects with the code.
+   * Default 500.
+   */
+  sendRetryDelay?: number;
   /** ms without any frame received before a ping. Default 10000. */
   pingInterval?: number;
   /** ms to wait for any frame after a ping before the link is dead. Default 10000. */

@@ -80,7 +80,16 @@ export const DEFAULTS = Object.freeze({
   connectTimeout: 10000,
   gapWait: 1000,
   refreshBefore: 60000,
+  sendRetryDelay: 500,
 });
+
+/**
+ * Error codes after which a send is sent again (same id) instead of
+ * rejected: the server applied nothing and asks for a retry later —
+ * `rate_limited` (the connection's token bucket, a busy room, or a node
+ * behind on the connection's frames) and `internal` (the store failed).
+ */
+const RETRIED = new Set(['rate_limited', 'internal']);
 
 /**
  * Client options per deployment (one place: the classroom page applies
@@ -183,6 +192,11 @@ export class ClassgateError extends Error {
  *   until the server answers it (`ack` or `error`) or close()/leave(). A
  *   timeout says nothing about the outcome — the frame may still be
  *   applied — so user interfaces should rather show "sending".
+ * @property {number} [sendRetryDelay=500] ms before a send answered
+ *   `rate_limited` or `internal` (nothing applied; the server asks for a
+ *   retry later) is sent again with the same id; the delay doubles with
+ *   each retry, up to 16 times this, with jitter. The send keeps waiting
+ *   (sendTimeout still bounds it). 0: such a send rejects with the code.
  * @property {number} [pingInterval=10000] ms without any frame received
  *   after which the client sends a `ping`.
  * @property {number} [pongTimeout=10000] ms to wait for any frame after a
@@ -287,6 +301,8 @@ export class ClassgateError extends Error {
  * @property {(a: Ack) => void} resolve
  * @property {(e: Error) => void} reject
  * @property {any} timer
+ * @property {number} retries sends again after rate_limited or internal so far
+ * @property {any} retryTimer the next of them, when one is due
  */
 
 const DEFAULT_BACKOFF = { initial: 500, max: 30000, factor: 2, jitter: 0.5 };
@@ -337,6 +353,7 @@ export class Client {
     /** @private */ this.random = opts.random || Math.random;
     /** @private */ this.ackTimeout = opts.ackTimeout ?? DEFAULTS.ackTimeout;
     /** @private */ this.sendTimeout = opts.sendTimeout ?? DEFAULTS.sendTimeout;
+    /** @private */ this.sendRetryDelay = opts.sendRetryDelay ?? DEFAULTS.sendRetryDelay;
     /** @private */ this.pingInterval = opts.pingInterval ?? DEFAULTS.pingInterval;
     /** @private */ this.pongTimeout = opts.pongTimeout ?? DEFAULTS.pongTimeout;
     /** @private */ this.connectTimeout = opts.connectTimeout ?? DEFAULTS.connectTimeout;
@@ -766,6 +783,7 @@ export class Client {
   failAll(err) {
     for (const p of this.pending.values()) {
       this.timers.clearTimeout(p.timer);
+      this.timers.clearTimeout(p.retryTimer);
       p.reject(err);
     }
     this.pending.clear();
@@ -1011,7 +1029,9 @@ export class Client {
   /**
    * Send a plugin frame and wait for its acknowledgement. Resolves with
    * `{id, seq}` on `ack`; rejects with a {@link ClassgateError} carrying the
-   * server's code (`rejected`, `forbidden`, `rate_limited`, …), or
+   * server's code (`rejected`, `forbidden`, …; `rate_limited` and
+   * `internal` only with sendRetryDelay 0 — otherwise the frame, which the
+   * server did not apply, is sent again after a backoff), or
    * `closed`/`left` (close(), leave()), or `timeout` only when a
    * sendTimeout is set. While disconnected (or while the room is being
    * re-joined) the frame waits; after a reconnect it is sent again with the
@@ -1039,7 +1059,7 @@ export class Client {
     if (data !== undefined) frame.data = data;
     return new Promise((resolve, reject) => {
       /** @type {Pending} */
-      const p = { id, room, frame: JSON.stringify(frame), gen: 0, resolve, reject, timer: null };
+      const p = { id, room, frame: JSON.stringify(frame), gen: 0, resolve, reject, timer: null, retries: 0, retryTimer: null };
       const timeout = opts.timeout ?? this.sendTimeout;
       if (timeout > 0) {
         p.timer = this.timers.setTimeout(() => {
@@ -1098,6 +1118,28 @@ export class Client {
   }
 
   /**
+   * Send p again (same id) after a backoff: the server answered it
+   * rate_limited or internal, so nothing of it was applied.
+   * @private
+   * @param {Pending} p
+   */
+  retryLater(p) {
+    const delay = backoffDelay(
+      p.retries,
+      { initial: this.sendRetryDelay, max: 16 * this.sendRetryDelay, factor: 2, jitter: 0.5 },
+      this.random,
+    );
+    p.retries++;
+    this.timers.clearTimeout(p.retryTimer);
+    p.retryTimer = this.timers.setTimeout(() => {
+      p.retryTimer = null;
+      if (this.pending.get(p.id) !== p) return; // answered, left or closed meanwhile
+      p.gen = 0;
+      this.flush(p.room);
+    }, delay);
+  }
+
+  /**
    * @private
    * @param {string} id
    * @returns {Pending | undefined}
@@ -1107,6 +1149,7 @@ export class Client {
     if (!p) return undefined;
     this.pending.delete(id);
     this.timers.clearTimeout(p.timer);
+    this.timers.clearTimeout(p.retryTimer);
     return p;
   }
 
@@ -1189,6 +1232,11 @@ export class Client {
    */
   onError(f) {
     const err = new ClassgateError(f.code || 'internal', f.message, f);
+    const retry = f.id ? this.pending.get(f.id) : undefined;
+    if (retry && RETRIED.has(err.code) && this.sendRetryDelay > 0) {
+      this.retryLater(retry);
+      return;
+    }
     const p = f.id ? this.settle(f.id) : undefined;
     if (p) {
       p.reject(err);

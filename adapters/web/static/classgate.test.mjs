@@ -455,6 +455,56 @@ test('send resolves on ack with seq, rejects on error and, when asked, on timeou
   ws.recv({ type: 'ack', id: fc.id, seq: 2 });
 });
 
+test('a send answered rate_limited or internal is sent again with the same id after a backoff, until answered', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  const a = env.client.send('chat.send', 'r1', { text: 'hi' });
+  const b = env.client.send('whiteboard.clear', 'r1', {});
+  const [fa, fb] = ws.sent.slice(-2);
+  ws.recv({ type: 'error', id: fa.id, code: 'rate_limited', message: 'the server is behind on this connection\'s frames; retry later' });
+  ws.recv({ type: 'error', id: fb.id, code: 'rejected', message: 'teachers only' });
+  await assert.rejects(b, (e) => e.code === 'rejected');
+  assert.equal(ws.frames('chat.send').length, 1, 'not sent again at once');
+  assert.equal(env.client.pendingCount(), 1, 'still waiting');
+  await env.clock.advance(DEFAULTS.sendRetryDelay); // jitter: within [0.5, 1] × the delay
+  let sent = ws.frames('chat.send');
+  assert.equal(sent.length, 2);
+  assert.deepEqual(sent[1], fa, 'the same frame, same id');
+  ws.recv({ type: 'error', id: fa.id, code: 'internal', message: 'temporarily unavailable, retry' });
+  await env.clock.advance(DEFAULTS.sendRetryDelay);
+  await env.clock.advance(DEFAULTS.sendRetryDelay); // the second delay is doubled
+  sent = ws.frames('chat.send');
+  assert.equal(sent.length, 3);
+  assert.equal(sent[2].id, fa.id);
+  ws.recv({ type: 'ack', id: fa.id, seq: 1 });
+  assert.deepEqual(await a, { id: fa.id, seq: 1 });
+  assert.equal(env.client.pendingCount(), 0);
+  await env.clock.advance(60000);
+  assert.equal(ws.frames('chat.send').length, 3, 'nothing more once answered');
+});
+
+test('with sendRetryDelay 0 a send answered rate_limited rejects with it', async () => {
+  const env = setup({ sendRetryDelay: 0 });
+  const ws = await joined(env, 'r1', 0);
+  const a = env.client.send('chat.send', 'r1', { text: 'hi' });
+  const [fa] = ws.frames('chat.send');
+  ws.recv({ type: 'error', id: fa.id, code: 'rate_limited', message: 'too many frames; slow down' });
+  await assert.rejects(a, (e) => e.code === 'rate_limited');
+  assert.equal(env.client.pendingCount(), 0);
+});
+
+test('close() while a send waits for its retry rejects it and sends nothing more', async () => {
+  const env = setup();
+  const ws = await joined(env, 'r1', 0);
+  const a = env.client.send('chat.send', 'r1', { text: 'hi' });
+  const [fa] = ws.frames('chat.send');
+  ws.recv({ type: 'error', id: fa.id, code: 'rate_limited', message: 'busy' });
+  env.client.close();
+  await assert.rejects(a, (e) => e.code === 'closed');
+  await env.clock.advance(10 * DEFAULTS.sendRetryDelay);
+  assert.equal(ws.frames('chat.send').length, 1);
+});
+
 test('unacked sends are re-sent with the same id after the room is re-joined', async () => {
   const env = setup();
   const ws = await joined(env, 'r1', 3);
