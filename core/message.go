@@ -60,25 +60,29 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 		data = json.RawMessage("{}")
 	}
 	call := &Call{Hook: HookMessage, Type: f.Type, Room: f.Room, Data: data, Sender: c.info.User, Conn: c.info.ID}
-	seq, e := r.runHandler(ctx, handlerRun{h: h, ns: ns, call: call, release: true, dedupe: dedupe, replyTo: c.info.ID}, &snap)
-	if e != nil {
-		if cached && dedupe != "" && !e.remembered && (e.Code == CodeRejected || e.Code == CodeForbidden) {
-			// The plugin ran before anything looked the id up: a retry
-			// of a frame answered before gets that answer, not the
-			// plugin's refusal of the repeat.
-			ans, found, err := r.o.Store.Dedupe(ctx, f.Room, dedupe)
-			if err != nil {
-				return r.storeErr("dedupe", err)
-			}
-			if found {
-				r.o.Observer.Duplicate()
-				if ans.Code != "" {
-					return &Error{Code: ans.Code, Message: ans.Message}
-				}
-				r.ack(ctx, c.info.ID, f.ID, ans.Seq)
-				return nil
-			}
+	run := handlerRun{h: h, ns: ns, call: call, release: true, dedupe: dedupe, replyTo: c.info.ID}
+	seq, e := r.runHandler(ctx, run, &snap)
+	if e != nil && cached && dedupe != "" && !e.remembered && (e.Code == CodeRejected || e.Code == CodeForbidden) {
+		// The plugin refused on the node's cached snapshot, before
+		// anything looked the id up: a retry of a frame answered before
+		// gets that answer, not the plugin's refusal of the repeat;
+		// otherwise the plugin decides again on a fresh read (the cache
+		// may miss another node's write, and a refusal is remembered).
+		ans, found, err := r.o.Store.Dedupe(ctx, f.Room, dedupe)
+		if err != nil {
+			return r.storeErr("dedupe", err)
 		}
+		if found {
+			r.o.Observer.Duplicate()
+			if ans.Code != "" {
+				return &Error{Code: ans.Code, Message: ans.Message}
+			}
+			r.ack(ctx, c.info.ID, f.ID, ans.Seq)
+			return nil
+		}
+		seq, e = r.runHandler(ctx, run, nil)
+	}
+	if e != nil {
 		if dedupe != "" && !e.remembered && (e.Code == CodeRejected || e.Code == CodeForbidden) {
 			// A plugin's refusal is an answer: a retry gets it again.
 			// Failures (plugin_error, internal) are not, so they may be

@@ -14,8 +14,9 @@ import (
 
 // counter is a stateful plugin for TestCachedSnapshot: count.add adds one
 // to state n and emits it (refused when data.fail is set), count.once
-// refuses a second call (state once), count.bump adds one to n and emits
-// nothing — a write other nodes cannot see on the bus.
+// refuses a second call (state once), count.atleast3 refuses while n < 3,
+// count.bump adds one to n and emits nothing — a write other nodes
+// cannot see on the bus.
 func counter() core.Handler {
 	return core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.Result, error) {
 		if c.Hook != core.HookMessage {
@@ -38,6 +39,11 @@ func counter() core.Handler {
 			}
 			return &core.Result{Ops: []core.StateOp{{Op: core.OpSet, Key: "once", Value: []byte("1")}},
 				Emits: []core.Emit{{Type: "count.done", Durable: true, Data: json.RawMessage(`{}`)}}}, nil
+		case "count.atleast3":
+			if n < 3 {
+				return &core.Result{Reject: "below 3"}, nil
+			}
+			return &core.Result{Emits: []core.Emit{{Type: "count.seen", Durable: true, Data: json.RawMessage(`{}`)}}}, nil
 		case "count.bump":
 			return &core.Result{Ops: []core.StateOp{{Op: core.OpSet, Key: "n", Value: []byte(strconv.Itoa(n + 1))}}}, nil
 		}
@@ -138,6 +144,14 @@ func TestCachedSnapshot(t *testing.T) {
 				{"B", "count.bump", "b1", `{}`, "ack 0"},
 				{"A", "count.add", "a3", `{}`, "ack 3"},
 			}, n: "4"},
+		{name: "a refusal decided on a cache that missed another node's write is decided again on a fresh read",
+			steps: []struct{ node, typ, id, data, want string }{
+				{"A", "count.add", "a1", `{}`, "ack 1"},
+				{"A", "count.add", "a2", `{}`, "ack 2"},  // A's cache: n = 2
+				{"B", "count.bump", "b1", `{}`, "ack 0"}, // n = 3, no event
+				{"A", "count.atleast3", "a3", `{}`, "ack 3"},
+				{"A", "count.atleast3", "a3", `{}`, "ack 3"},
+			}, n: "3"},
 		{name: "events of another node are seen before the cache is used",
 			steps: []struct{ node, typ, id, data, want string }{
 				{"A", "count.add", "a1", `{}`, "ack 1"},
