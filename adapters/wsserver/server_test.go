@@ -129,7 +129,10 @@ func forModes(t *testing.T, c cfg, f func(t *testing.T, g *gw)) {
 // TestProtocol runs the shared end-to-end suite against the standalone
 // server over real WebSocket connections.
 func TestProtocol(t *testing.T) {
-	forModes(t, cfg{ws: wsserver.Options{ReadLimit: 64 << 10}, router: core.Options{RatePerSecond: 2000, RateBurst: 2000}}, func(t *testing.T, g *gw) {
+	// Limits out of the suite's way (its raw client pipelines bursts and
+	// does not retry rate_limited): rate limits raised, shedding after a
+	// minute; TestRateLimit and TestShedAfter test them.
+	forModes(t, cfg{ws: wsserver.Options{ReadLimit: 64 << 10, ShedAfter: time.Minute}, router: core.Options{RatePerSecond: 2000, RateBurst: 2000}}, func(t *testing.T, g *gw) {
 		e2e.Run(t, e2e.Target{URL: g.url, Secret: secret, HistoryLimit: 20, MaxMessageBytes: 4096, HardLimit: 64 << 10})
 	})
 }

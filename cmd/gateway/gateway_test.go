@@ -196,6 +196,15 @@ func idleMemory(b *testing.B, n int, join bool) {
 	}
 }
 
+// suiteShedAfter moves overload shedding (server.shed_after) out of the
+// shared suites' way, as their rate limits are: the suites pipeline bursts
+// of frames on one connection (OrderAcrossSenders: 4 senders × 50 frames
+// into one room) from a raw client that does not retry rate_limited, and a
+// loaded machine may take longer than the default to serve such a burst.
+// Shedding has its own tests (wsserver TestShedAfter, core TestShed), and
+// make chaos runs with the default.
+const suiteShedAfter = "CLASSGATE_SERVER__SHED_AFTER=1m"
+
 // TestProtocolRealBinary runs the shared protocol suite against the real
 // gateway binary with its embedded WebAssembly plugins.
 func TestProtocolRealBinary(t *testing.T) {
@@ -208,6 +217,7 @@ func TestProtocolRealBinary(t *testing.T) {
 		"CLASSGATE_HISTORY__AGE=20s",
 		"CLASSGATE_LIMITS__RATE_PER_SECOND=2000",
 		"CLASSGATE_LIMITS__RATE_BURST=2000",
+		suiteShedAfter,
 		// The hostile suite reads the heap from pprof.
 		"CLASSGATE_ADMIN__LISTEN="+adminAddr, "CLASSGATE_ADMIN__TOKEN="+adminToken, "CLASSGATE_ADMIN__PPROF=true",
 	)

@@ -24,6 +24,7 @@ func redisNode(t *testing.T, redisAddr, prefix, id string, env ...string) (*proc
 		"CLASSGATE_NODE__ID=" + id,
 		"CLASSGATE_LIMITS__RATE_PER_SECOND=2000",
 		"CLASSGATE_LIMITS__RATE_BURST=2000",
+		suiteShedAfter,
 	}, env...)...)
 }
 
