@@ -67,11 +67,11 @@ func TestControl(t *testing.T) {
 	// A node whose handler outlives the wait is counted as unanswered.
 	release := make(chan struct{})
 	defer close(release)
-	node("slow", prefix, func(ctx context.Context, _ redis.Control) (int, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
+	// It answers only once the test ends: had it also returned when its own
+	// context ended (the same OpTimeout as the asker's wait), its answer
+	// could reach a loaded asker still in time (a CI run saw that).
+	node("slow", prefix, func(context.Context, redis.Control) (int, error) {
+		<-release
 		return 1, nil
 	})
 	res, err = asker.Control(ctx, redis.Control{Op: redis.ControlKick, User: "sam"})
