@@ -58,6 +58,12 @@ type Error struct {
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
+// refusal reports a plugin's refusal (rejected, forbidden) that is not
+// yet remembered for the frame's id: an answer a retry must get again.
+func (e *Error) refusal() bool {
+	return !e.remembered && (e.Code == CodeRejected || e.Code == CodeForbidden)
+}
+
 // Errf builds an *Error.
 func Errf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

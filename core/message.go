@@ -62,7 +62,7 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 	call := &Call{Hook: HookMessage, Type: f.Type, Room: f.Room, Data: data, Sender: c.info.User, Conn: c.info.ID}
 	run := handlerRun{h: h, ns: ns, call: call, release: true, dedupe: dedupe, replyTo: c.info.ID}
 	seq, e := r.runHandler(ctx, run, &snap)
-	if e != nil && cached && dedupe != "" && !e.remembered && (e.Code == CodeRejected || e.Code == CodeForbidden) {
+	if e != nil && cached && dedupe != "" && e.refusal() {
 		// The plugin refused on the node's cached snapshot, before
 		// anything looked the id up: a retry of a frame answered before
 		// gets that answer, not the plugin's refusal of the repeat;
@@ -83,7 +83,7 @@ func (r *Router) message(ctx context.Context, c *session, f Frame) *Error {
 		seq, e = r.runHandler(ctx, run, nil)
 	}
 	if e != nil {
-		if dedupe != "" && !e.remembered && (e.Code == CodeRejected || e.Code == CodeForbidden) {
+		if dedupe != "" && e.refusal() {
 			// A plugin's refusal is an answer: a retry gets it again.
 			// Failures (plugin_error, internal) are not, so they may be
 			// retried.

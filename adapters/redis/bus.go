@@ -158,7 +158,6 @@ func (s *Store) Unsubscribe(ctx context.Context, room string) error {
 	return nil
 }
 
-// subscribed reports whether the node subscribes to room.
 // position returns the highest seq the room's subscription has seen and
 // its epoch; ok is false when the node does not subscribe to room or has
 // seen no epoch yet.
@@ -176,6 +175,7 @@ func (b *bus) position(room string) (seq uint64, epoch string, ok bool) {
 	return seq, epoch, epoch != ""
 }
 
+// subscribed reports whether the node subscribes to room.
 func (b *bus) subscribed(room string) bool {
 	ch := b.s.k.room(room).channel()
 	b.mu.Lock()

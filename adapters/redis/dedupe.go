@@ -74,12 +74,21 @@ func dedupeAnswer(status, value any) (core.DedupeAnswer, bool, error) {
 	case 1:
 		return core.DedupeAnswer{Seq: toUint(value)}, true, nil
 	case 2:
-		var r refusalJSON
-		if json.Unmarshal([]byte(toString(value)), &r) == nil && r.Code != "" {
-			return core.DedupeAnswer{Code: r.Code, Message: r.Message}, true, nil
+		if ans, ok := refusalAnswer(value); ok {
+			return ans, true, nil
 		}
 	}
 	return core.DedupeAnswer{}, false, fmt.Errorf("unexpected %v %v", status, value)
+}
+
+// refusalAnswer decodes a refusal remembered under a dedupe key (the JSON
+// RememberRefusal stored).
+func refusalAnswer(value any) (core.DedupeAnswer, bool) {
+	var r refusalJSON
+	if json.Unmarshal([]byte(toString(value)), &r) != nil || r.Code == "" {
+		return core.DedupeAnswer{}, false
+	}
+	return core.DedupeAnswer{Code: r.Code, Message: r.Message}, true
 }
 
 // RememberRefusal implements core.Log.

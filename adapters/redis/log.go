@@ -108,9 +108,13 @@ func (s *Store) Commit(ctx context.Context, cm core.Commit) (core.CommitResult, 
 		s.cache.drop(cm.Room)
 		return core.CommitResult{LastSeq: last, Epoch: res.Epoch}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrConflict)
 	case 3:
-		ans, found, err := dedupeAnswer(int64(2), v[6])
-		if err != nil || !found {
-			return core.CommitResult{}, fmt.Errorf("redis: commit to %s: refusal answer %v: %w", cm.Room, v[6], err)
+		var ans core.DedupeAnswer
+		ok := len(v) > 6
+		if ok {
+			ans, ok = refusalAnswer(v[6])
+		}
+		if !ok {
+			return core.CommitResult{}, fmt.Errorf("redis: commit to %s: unexpected refusal reply %v", cm.Room, reply)
 		}
 		return core.CommitResult{LastSeq: last, Epoch: res.Epoch, Refusal: ans}, fmt.Errorf("redis: commit to %s: %w", cm.Room, core.ErrRefusedBefore)
 	}
