@@ -135,6 +135,7 @@ type Config struct {
 	Verify       bool          // per-message, per-member delivery ledger (verify.go)
 	PhasesStdin  bool          // publish until "stop" on stdin; "phase NAME" lines start phases
 	Retries      int           // re-sends of a message answered internal, same id
+	Peer         string        // the server's protocol: PeerClassgate or PeerCentrifugo
 }
 
 // ParseFlags reads the command line into a Config and validates it.
@@ -172,6 +173,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Retries, "retry", 0, "re-send a message answered with error \"internal\" (same id, after 250ms) up to this many times; the gateway's dedupe must keep it from being delivered twice")
 	fs.BoolVar(&c.Verify, "verify", false, "check every acknowledged message against every member: delivered once in order, covered by a resync, or lost (the verdict replaces the room totals)")
 	fs.BoolVar(&c.PhasesStdin, "phases-stdin", false, "publish until a \"stop\" line (or EOF) on stdin instead of -warmup/-duration; a \"phase NAME\" line starts a phase of the -verify report (for a chaos driver)")
+	fs.StringVar(&c.Peer, "peer", PeerClassgate, "the server's protocol: classgate (PROTOCOL v1) or centrifugo (Centrifugo's bidirectional JSON protocol; -url ws://HOST:PORT/connection/websocket, -secret its HMAC token key; chat only)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -233,6 +235,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Retries < 0 {
 		errs = append(errs, "-retry must not be negative")
+	}
+	if _, err := newPeer(c.Peer); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.Peer == PeerCentrifugo {
+		if c.Reconnect || c.Verify || c.Retries > 0 {
+			errs = append(errs, "-peer centrifugo: -reconnect, -verify and -retry are classgate's (they rely on its seq, since and dedupe)")
+		}
+		if c.Mix[KindWhiteboard]+c.Mix[KindCursor] > 0 {
+			errs = append(errs, "-peer centrifugo: -mix must be chat only")
+		}
 	}
 	if c.Points < 1 {
 		errs = append(errs, "-points must be at least 1")

@@ -322,6 +322,12 @@ func (r *Run) closeAll() {
 		r.c.duplicates.Add(cl.tr.Duplicates)
 		r.c.gaps.Add(cl.tr.Gaps())
 		r.c.reorders.Add(cl.tr.Reorders)
+		for i := range cl.pubTr {
+			t := &cl.pubTr[i]
+			r.c.duplicates.Add(t.Duplicates)
+			r.c.gaps.Add(t.Gaps())
+			r.c.reorders.Add(t.Reorders)
+		}
 	}
 }
 

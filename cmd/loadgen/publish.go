@@ -84,7 +84,7 @@ func (r *Run) publish(ctx context.Context, cl *client, start time.Time, offset, 
 		n := k + 1
 		kind := r.cfg.Mix.Pick(k)
 		sched := unixOf(due)
-		buf = r.appendMessage(buf[:0], cl, kind, n, sched)
+		buf = r.proto.appendMessage(r, buf[:0], cl, kind, n, sched)
 		cl.mu.Lock()
 		conn, done := cl.conn, cl.done
 		cl.pending[n] = pendingMsg{sched: sched, kind: kind}

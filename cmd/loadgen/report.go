@@ -43,6 +43,7 @@ type Report struct {
 
 // Settings echo the configuration of the run.
 type Settings struct {
+	Peer        string   `json:"peer"` // the server's protocol (-peer)
 	URLs        []string `json:"urls"`
 	Rooms       int      `json:"rooms"`
 	Users       int      `json:"users_per_room"`
@@ -135,7 +136,7 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 	cfg := r.cfg
 	rep := &Report{
 		Settings: Settings{
-			URLs: cfg.URLs, Rooms: cfg.Rooms, Users: cfg.Users, Publishers: cfg.Publishers,
+			Peer: r.proto.name(), URLs: cfg.URLs, Rooms: cfg.Rooms, Users: cfg.Users, Publishers: cfg.Publishers,
 			Rate: cfg.Rate, Mix: cfg.Mix.String(), Duration: cfg.Duration.Seconds(),
 			Warmup: cfg.Warmup.Seconds(), Idle: cfg.Idle, ConnectRate: cfg.ConnectRate,
 		},

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,6 +54,7 @@ type client struct {
 	closing atomic.Bool // set before loadgen closes the connection itself
 
 	tr        SeqTracker
+	pubTr     []SeqTracker // -peer centrifugo: per publisher of the room, the marker's n (no seq)
 	epoch     string   // the room's epoch from the last joined or resync, if any
 	rejoining bool     // a re-join after a resync awaits its joined
 	vm        VMember  // -verify: what this member received
@@ -141,6 +140,7 @@ type Run struct {
 	dialLat    Histogram // dial → upgraded
 
 	pollers []*poller // read every connection (see wsconn.go)
+	proto   peer      // the server's protocol (-peer)
 
 	// idBase is added to a publisher's message number to make its id:
 	// ids differ from run to run, so the gateway's dedupe (same user,
@@ -172,6 +172,10 @@ type Run struct {
 func NewRun(cfg Config, log io.Writer) *Run {
 	r := &Run{cfg: cfg, log: log, stopPub: make(chan struct{}), idBase: uint64(time.Now().UnixMilli()) * 1_000_000}
 	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
+	r.proto, _ = newPeer(cfg.Peer) // Validate rejected an unknown name
+	if r.proto == nil {
+		r.proto = classgatePeer{}
+	}
 	r.rooms = make([]*room, cfg.Rooms)
 	for i := range r.rooms {
 		r.rooms[i] = &room{id: cfg.RoomID(i)}
@@ -220,75 +224,28 @@ const (
 	joinFresh                  // a reconnect while a resync's re-join was pending: start over at joined's seq
 )
 
-// connect dials client cl, joins its room and starts its read loop.
+// connect dials client cl, joins its room (the peer's way) and starts
+// its read loop.
 func (r *Run) connect(ctx context.Context, cl *client, mode joinMode) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.HandshakeTTL)
 	defer cancel()
-	tok, err := r.token(cl)
+	u, err := r.proto.dialURL(r, cl)
 	if err != nil {
 		return err
 	}
-	u, err := url.Parse(cl.url)
-	if err != nil {
-		return fmt.Errorf("parse url: %w", err)
-	}
-	q := u.Query()
-	q.Set("token", tok)
-	u.RawQuery = q.Encode()
 	if len(r.pollers) == 0 {
-		return errors.New("no poller to read the connection")
+		return errNoPoller
 	}
 	start := time.Now()
-	nc, br, err := handshake(ctx, u.String())
+	nc, br, err := handshake(ctx, u)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", cl.url, err)
 	}
 	r.dialLat.Record(time.Since(start))
 	conn := &wsConn{nc: nc, fd: -1}
-	join := `{"type":"join","room":` + strconv.Quote(cl.room.id) + `,"id":"j"`
-	if mode == joinResume {
-		join += `,"since":` + strconv.FormatUint(cl.tr.Last(), 10)
-		if cl.epoch != "" {
-			join += `,"epoch":` + strconv.Quote(cl.epoch)
-		}
-	}
-	if err := conn.writeText([]byte(join + "}")); err != nil {
+	if err := r.proto.join(r, cl, conn, br, mode); err != nil {
 		nc.Close()
-		return fmt.Errorf("send join: %w", err)
-	}
-	for {
-		b, err := readMessage(br, conn)
-		if err != nil {
-			nc.Close()
-			return fmt.Errorf("wait for joined: %w", err)
-		}
-		f, err := parseFrame(b)
-		if err != nil {
-			nc.Close()
-			return fmt.Errorf("answer to join %.200q: %w", b, err)
-		}
-		switch string(f.Type) {
-		case "joined":
-			now := nowUnix()
-			switch mode {
-			case joinFirst:
-				cl.tr.Start(f.Seq)
-				cl.vm.Joined = true
-			case joinResume:
-				cl.vm.Rejoins = append(cl.vm.Rejoins, now)
-			case joinFresh:
-				r.rejoined(cl, f.Seq, now)
-			}
-			if len(f.Epoch) > 0 {
-				cl.epoch = string(f.Epoch)
-			}
-		case "error":
-			nc.Close()
-			return fmt.Errorf("join refused: %s", b)
-		default:
-			continue // nothing else should come first; skip it
-		}
-		break
+		return err
 	}
 	r.connectLat.Record(time.Since(start))
 	// From here on the connection is read by a poller. Bytes the reader
@@ -307,7 +264,7 @@ func (r *Run) connect(ctx context.Context, cl *client, mode joinMode) error {
 	cl.mu.Lock()
 	cl.conn, cl.done = conn, done
 	cl.mu.Unlock()
-	conn.onText = func(b []byte) { r.handle(cl, b) }
+	conn.onText = r.proto.receiver(r, cl, conn)
 	conn.onEnd = func(e *closeError) { r.ended(cl, done, e) }
 	if mode == joinFirst {
 		cl.room.members.Add(1)
@@ -430,14 +387,21 @@ func (r *Run) handle(cl *client, b []byte) {
 	if r.cfg.Verify {
 		r.record(cl, f.Data, late)
 	}
+	r.delivered(cl, sched, f.TS)
+}
+
+// delivered counts one delivery to cl of a durable message of loadgen's
+// scheduled at sched (unix nanos); ts is the server's stamp in unix
+// milliseconds, 0 when it sends none.
+func (r *Run) delivered(cl *client, sched, ts int64) {
 	now := nowUnix()
 	d := time.Duration(now - sched)
 	r.latAll.Record(d)
 	in := r.c.inWindow(sched)
 	if in {
 		r.lat.Record(d)
-		if f.TS > 0 {
-			r.recordSplit(sched, f.TS*int64(time.Millisecond), now)
+		if ts > 0 {
+			r.recordSplit(sched, ts*int64(time.Millisecond), now)
 		}
 	}
 	r.c.recvTotal.Add(1)
@@ -490,10 +454,16 @@ func (r *Run) answer(cl *client, f inFrame) {
 	if !found {
 		return // an ack of something else (leave, …)
 	}
+	r.acked(cl, id, p, f.Seq)
+}
+
+// acked counts the acknowledgement of message n of publisher cl (p is
+// what was sent; seq the room seq the ack carries, 0 if none).
+func (r *Run) acked(cl *client, n uint64, p pendingMsg, seq uint64) {
 	r.c.ackedTotal.Add(1)
 	if r.cfg.Verify && p.kind.Durable() {
-		at, seq := nowUnix(), f.Seq
-		cl.room.setMsg(r.msgKey(cl.idx, id), func(m *VMsg) { m.AckAt, m.Seq = at, seq })
+		at := nowUnix()
+		cl.room.setMsg(r.msgKey(cl.idx, n), func(m *VMsg) { m.AckAt, m.Seq = at, seq })
 	}
 	if r.c.inWindow(p.sched) {
 		r.c.ackedWindow.Add(1)
