@@ -324,6 +324,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	s := rep.Settings
+	if s.Peer != "" && s.Peer != PeerClassgate {
+		p("peer          %s", s.Peer)
+	}
 	if s.Idle {
 		p("loadgen: %d rooms × %d users, idle for %gs, %s", s.Rooms, s.Users, s.Duration, strings.Join(s.URLs, ","))
 	} else {
@@ -346,7 +349,11 @@ func (rep *Report) WriteText(w io.Writer) error {
 		a := rep.AckLatency
 		p("ack latency   p50 %.2fms  p99 %.2fms  max %.2fms", a.P50, a.P99, a.Max)
 		ti, to := rep.ToStamp, rep.FromStamp
-		p("latency split send → gateway stamp p50 %.1fms  p99 %.1fms; stamp → received p50 %.1fms  p99 %.1fms (±1 ms); loadgen's send lag p50 %.2fms  p99 %.2fms", ti.P50, ti.P99, to.P50, to.P99, rep.SendLag.P50, rep.SendLag.P99)
+		if ti.Count > 0 {
+			p("latency split send → gateway stamp p50 %.1fms  p99 %.1fms; stamp → received p50 %.1fms  p99 %.1fms (±1 ms); loadgen's send lag p50 %.2fms  p99 %.2fms", ti.P50, ti.P99, to.P50, to.P99, rep.SendLag.P50, rep.SendLag.P99)
+		} else {
+			p("latency split none (the server sends no stamp); loadgen's send lag p50 %.2fms  p99 %.2fms", rep.SendLag.P50, rep.SendLag.P99)
+		}
 	}
 	o := rep.Order
 	p("order         duplicates %d, gaps %d, reorders %d, resyncs %d, bad frames %d", o.Duplicates, o.Gaps, o.Reorders, o.Resyncs, o.BadFrames)
@@ -418,6 +425,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	row := func(k, format string, args ...any) { fmt.Fprintf(&b, "| %s | %s |\n", k, fmt.Sprintf(format, args...)) }
 	s := rep.Settings
 	b.WriteString("| figure | value |\n| --- | --- |\n")
+	if s.Peer != "" && s.Peer != PeerClassgate {
+		row("server", "%s (peer)", s.Peer)
+	}
 	if s.Idle {
 		row("load", "%d rooms × %d users, idle %gs", s.Rooms, s.Users, s.Duration)
 	} else {
@@ -432,7 +442,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		row("deliveries expected / received", "%d / %d (%.0f/s)", d.Expected, d.Received, d.PerSecond)
 		row("lost / extra / dup / gaps / reorders", "%d / %d / %d / %d / %d", d.Lost, d.Extra, rep.Order.Duplicates, rep.Order.Gaps, rep.Order.Reorders)
 		row("latency p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms", l.P50, l.P95, l.P99, l.Max)
-		row("p99 before / after the gateway's stamp", "%.1f / %.1f ms", rep.ToStamp.P99, rep.FromStamp.P99)
+		if rep.ToStamp.Count > 0 {
+			row("p99 before / after the gateway's stamp", "%.1f / %.1f ms", rep.ToStamp.P99, rep.FromStamp.P99)
+		}
 	}
 	if sv := rep.Server; sv != nil {
 		row("server RSS per connection", "%.1f KiB", sv.RSSPerConnKiB)

@@ -55,10 +55,10 @@ type client struct {
 
 	tr        SeqTracker
 	pubTr     []SeqTracker // -peer centrifugo: per publisher of the room, the marker's n (no seq)
-	epoch     string   // the room's epoch from the last joined or resync, if any
-	rejoining bool     // a re-join after a resync awaits its joined
-	vm        VMember  // -verify: what this member received
-	gen       []uint16 // -verify: per message key, the member's resync count at its first copy
+	epoch     string       // the room's epoch from the last joined or resync, if any
+	rejoining bool         // a re-join after a resync awaits its joined
+	vm        VMember      // -verify: what this member received
+	gen       []uint16     // -verify: per message key, the member's resync count at its first copy
 }
 
 // current returns the client's connection and its end channel.
