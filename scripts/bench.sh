@@ -9,10 +9,19 @@
 #                   (-rooms 20 -users 30 -rate 500 -warmup 3s -duration 10s)
 #   SKIP_GO_BENCH=1 / SKIP_LOADGEN=1 / SKIP_MATRIX=1 to leave a part out.
 # The load matrix (docs/PERFORMANCE.md's table): every store × rate, each
-# run against a fresh gateway (and a fresh redis-server for the Redis
+# run against a fresh server (and a fresh redis-server for the Redis
 # ones), one table row per run:
-#   BENCH_STORES    memory redis redis2   (redis2: two gateway nodes on one
-#                   redis-server, members of every room alternating between them)
+#   BENCH_STORES    memory redis redis2 centrifugo centrifugo-redis
+#                   (redis2: two gateway nodes on one redis-server, members
+#                   of every room alternating between them; centrifugo and
+#                   centrifugo-redis: the peer, Centrifugo v6 with its
+#                   memory or Redis engine, under the same load, driven by
+#                   loadgen -peer centrifugo; see "Peer: Centrifugo" in
+#                   docs/PERFORMANCE.md)
+#   CENTRIFUGO      the centrifugo binary of the peer rows; default
+#                   bin/peers/centrifugo, installed there by go install
+#                   (github.com/centrifugal/centrifugo/v6@v6.9.1) when
+#                   missing; when that fails the peer rows are skipped
 #   BENCH_RATES     1000 2000 2500 3000 3500 4200   msg/s over all rooms
 #   BENCH_ROOMS / BENCH_USERS             100 / 30
 #   BENCH_WARMUP / BENCH_DURATION         3s / 15s
@@ -21,7 +30,8 @@
 #                   size 128 for chat and presence (isolates the store path
 #                   from room-bound instance resets)
 # Quick: SKIP_GO_BENCH=1 SKIP_LOADGEN=1 BENCH_STORES=redis BENCH_RATES=2000 scripts/bench.sh
-# Gateways listen on free loopback ports and are stopped at the end.
+# Peer rows only: SKIP_GO_BENCH=1 SKIP_LOADGEN=1 BENCH_STORES="centrifugo centrifugo-redis" BENCH_RATES=2000 scripts/bench.sh
+# Servers listen on free loopback ports and are stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -131,12 +141,85 @@ wait_healthy() {
 	return 1
 }
 
+# The peer (Centrifugo) of the centrifugo* rows.
+CENTRIFUGO_MODULE=github.com/centrifugal/centrifugo/v6
+CENTRIFUGO_VERSION=v6.9.1
+cf_bin=""
+# find_centrifugo: sets cf_bin to a runnable centrifugo (installing it into
+# bin/peers when needed) or leaves it empty, saying so in one line.
+find_centrifugo() {
+	if [ -n "${CENTRIFUGO:-}" ]; then
+		cf_bin=$CENTRIFUGO
+	elif [ -x bin/peers/centrifugo ]; then
+		cf_bin=bin/peers/centrifugo
+	elif mkdir -p bin/peers && GOBIN="$PWD/bin/peers" $GO install "$CENTRIFUGO_MODULE@$CENTRIFUGO_VERSION" >"$work/centrifugo-install.log" 2>&1; then
+		cf_bin=bin/peers/centrifugo
+	fi
+	if [ -n "$cf_bin" ] && "$cf_bin" version >/dev/null 2>&1; then
+		return 0
+	fi
+	if [ -n "${CENTRIFUGO:-}" ]; then
+		echo "(peer rows skipped: CENTRIFUGO=$CENTRIFUGO does not run)"
+	else
+		echo "(peer rows skipped: go install $CENTRIFUGO_MODULE@$CENTRIFUGO_VERSION failed: $(tail -1 "$work/centrifugo-install.log" 2>/dev/null))"
+	fi
+	cf_bin=""
+	return 1
+}
+
+# start_centrifugo PORT [REDIS_PORT]: Centrifugo in the background with a
+# config written into the run's temp dir (the Redis engine when REDIS_PORT
+# is given); echoes its pid. Connection tokens are HS256 with the bench's
+# secret; no anonymous access; channels without a namespace (a room each)
+# can be subscribed by any client and published to by their subscribers;
+# no history, no presence, no join/leave messages.
+start_centrifugo() {
+	local port=$1 rport=${2:-} engine='{"type": "memory"}'
+	[ -n "$rport" ] && engine='{"type": "redis", "redis": {"address": ["redis://127.0.0.1:'$rport'"]}}'
+	cat >"$work/centrifugo-$port.json" <<-JSON
+	{
+	  "client": {
+	    "token": {"hmac_secret_key": "$SECRET"},
+	    "allow_anonymous_connect_without_token": false
+	  },
+	  "channel": {
+	    "without_namespace": {
+	      "allow_subscribe_for_client": true,
+	      "allow_subscribe_for_anonymous": false,
+	      "allow_publish_for_subscriber": true,
+	      "history_size": 0,
+	      "presence": false,
+	      "join_leave": false
+	    }
+	  },
+	  "http_server": {"address": "127.0.0.1", "port": $port},
+	  "health": {"enabled": true},
+	  "log": {"level": "error"},
+	  "engine": $engine
+	}
+	JSON
+	"$cf_bin" -c "$work/centrifugo-$port.json" >>"$work/gateway-$port.log" 2>&1 &
+	echo $!
+}
+
+# wait_healthy_path PORT PATH: wait for a server's health endpoint.
+wait_healthy_path() {
+	for _ in $(seq 1 300); do
+		curl -sf "http://127.0.0.1:$1$2" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "server on port $1 did not come up:" >&2
+	tail -20 "$work/gateway-$1.log" >&2
+	return 1
+}
+
 redis_cpu() { redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f", s }'; }
 
 # matrix_run STORE RATE: one row of the load matrix.
 matrix_run() {
-	local store=$1 rate=$2 rport="" rpid="" pids=() urls=() env=() n=1
-	if [ "$store" != memory ]; then
+	local store=$1 rate=$2 rport="" rpid="" pids=() urls=() env=() n=1 peer=classgate
+	case $store in centrifugo*) peer=centrifugo ;; esac
+	if [ "$store" != memory ] && [ "$store" != centrifugo ]; then
 		rport=$(free_port)
 		redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
 		rpid=$!
@@ -145,7 +228,16 @@ matrix_run() {
 		env=(CLASSGATE_STORE__KIND=redis CLASSGATE_STORE__REDIS__ADDR=127.0.0.1:$rport)
 	fi
 	[ "$store" = redis2 ] && n=2
-	for i in $(seq 1 $n); do
+	if [ "$peer" = centrifugo ]; then
+		env=() n=1
+		local port
+		port=$(free_port)
+		pids+=("$(start_centrifugo "$port" "$rport")")
+		m_pids+=("${pids[-1]}")
+		wait_healthy_path "$port" /health || return 1
+		urls+=("ws://127.0.0.1:$port/connection/websocket")
+	fi
+	[ "$peer" = classgate ] && for i in $(seq 1 $n); do
 		local port
 		port=$(free_port)
 		pids+=("$(start_gateway "$port" "${env[@]}" CLASSGATE_NODE__ID=node-$i)")
@@ -159,7 +251,7 @@ matrix_run() {
 	# Redis CPU and command counts over the measured window only: the
 	# progress lines on stderr say when it starts and ends.
 	# shellcheck disable=SC2086
-	"$work/loadgen" -url "$url_list" -secret "$SECRET" -pid "${pids[0]}" -json -allow-loss \
+	"$work/loadgen" -peer "$peer" -url "$url_list" -secret "$SECRET" -pid "${pids[0]}" -json -allow-loss \
 		-rooms "$BENCH_ROOMS" -users "$BENCH_USERS" -rate "$rate" -warmup "$BENCH_WARMUP" -duration "$BENCH_DURATION" \
 		>"$work/run.json" 2> >(m=0; d=0; while read -r l; do
 			[ -z "$rport" ] && continue
@@ -175,8 +267,14 @@ matrix_run() {
 	local rcpu="" cmds=""
 	if [ -n "$rport" ] && [ -s "$work/cpu1" ]; then
 		rcpu=$(awk -v a="$(cat "$work/cpu0")" -v b="$(cat "$work/cpu1")" 'BEGIN { printf "%.3f", b - a }')
-		# Commands the gateway sent (EVALSHA) and Redis ran, per message (XADD: one per durable message).
-		cmds=$(awk -F'[:=,]' '/^cmdstat_/ { c[$1] = $3; t += $3 } END { x = c["cmdstat_xadd"]; if (x) printf "%.2f %.2f %d", c["cmdstat_evalsha"] / x, (t - c["cmdstat_evalsha"]) / x, x }' "$work/cs")
+		# Commands the server sent (EVALSHA) and Redis ran, per message: per
+		# XADD (one per durable message) for the gateway; Centrifugo without
+		# history writes no stream, so its rows divide by the acknowledged
+		# publishes of the window instead (labelled "acked").
+		cmds=$(awk -F'[:=,]' -v acked="$(jq -r '.messages.acked // 0' "$work/run.json")" '/^cmdstat_/ { c[$1] = $3; t += $3 } END {
+			x = c["cmdstat_xadd"]; by = "xadd"
+			if (!x) { x = acked + 0; by = "acked" }
+			if (x) printf "%.2f %.2f %d %s", c["cmdstat_evalsha"] / x, (t - c["cmdstat_evalsha"]) / x, x, by }' "$work/cs")
 	fi
 	for p in "${pids[@]}"; do stop_pid "$p"; done
 	[ -n "$rpid" ] && stop_pid "$rpid"
@@ -189,9 +287,9 @@ matrix_run() {
 		  (.deliveries.lost | tostring),
 		  (if $dps > 0 then (.server.cpu_seconds * 1e6 / (.deliveries.received) | . * 100 | floor / 100 | tostring) else "-" end)
 		    + (if $nodes == "2" then " (node 1)" else "" end),
-		  (if ($c | length) == 3 then ($rcpu | tonumber) * 1e6 / ($c[2] | tonumber) / .settings.users_per_room | . * 100 | floor / 100 | tostring else "-" end),
-		  (if ($c | length) == 3 then ($rcpu | tonumber) * 1e6 / ($c[2] | tonumber) | floor | tostring else "-" end),
-		  (if ($c | length) == 3 then $c[0] + " / " + $c[1] else "-" end),
+		  (if ($c | length) == 4 then ($rcpu | tonumber) * 1e6 / ($c[2] | tonumber) / .settings.users_per_room | . * 100 | floor / 100 | tostring else "-" end),
+		  (if ($c | length) == 4 then ($rcpu | tonumber) * 1e6 / ($c[2] | tonumber) | floor | tostring else "-" end),
+		  (if ($c | length) == 4 then $c[0] + " / " + $c[1] + (if $c[3] == "acked" then " (per acked publish; no XADD)" else "" end) else "-" end),
 		  (.server.rss_per_conn_kib | floor | tostring),
 		  ((.server.cpu_percent | floor | tostring) + " %"),
 		  ((.machine.others_percent | floor | tostring) + " %"),
@@ -201,7 +299,7 @@ matrix_run() {
 }
 
 if [ "${SKIP_MATRIX:-}" != 1 ]; then
-	BENCH_STORES=${BENCH_STORES:-"memory redis redis2"}
+	BENCH_STORES=${BENCH_STORES:-"memory redis redis2 centrifugo centrifugo-redis"}
 	BENCH_RATES=${BENCH_RATES:-"1000 2000 2500 3000 3500 4200"}
 	BENCH_ROOMS=${BENCH_ROOMS:-100}
 	BENCH_USERS=${BENCH_USERS:-30}
@@ -210,14 +308,24 @@ if [ "${SKIP_MATRIX:-}" != 1 ]; then
 	BENCH_GATEWAY_ENV=${BENCH_GATEWAY_ENV:-"CLASSGATE_PLUGINS__NAMESPACES__CHAT__POOL_SIZE=128 CLASSGATE_PLUGINS__NAMESPACES__PRESENCE__POOL_SIZE=128"}
 	[ -x "$work/gateway" ] || $GO build -o "$work/gateway" ./cmd/gateway
 	[ -x "$work/loadgen" ] || $GO build -o "$work/loadgen" ./cmd/loadgen
+	peer_note=""
+	case " $BENCH_STORES " in
+	*" centrifugo"*)
+		find_centrifugo || true
+		if [ -n "$cf_bin" ]; then
+			peer_note="; peer: Centrifugo $($GO version -m "$cf_bin" 2>/dev/null | awk '$1 == "mod" { print $3 }') ($cf_bin; config: docs/PERFORMANCE.md, Peer: Centrifugo)"
+		fi
+		;;
+	esac
 	echo
 	echo "## Load matrix"
 	echo
-	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: $BENCH_GATEWAY_ENV"
+	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: $BENCH_GATEWAY_ENV$peer_note"
 	echo
 	echo "| store | msg/s | p50 ms | p99 ms | deliveries/s | lost | gateway µs CPU/delivery | Redis µs CPU/delivery | Redis µs CPU/msg | Redis calls/msg (sent / run by scripts) | KiB/conn | gateway CPU | others | load | result |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"
 	for store in $BENCH_STORES; do
+		case $store in centrifugo*) [ -n "$cf_bin" ] || continue ;; esac
 		for rate in $BENCH_RATES; do
 			matrix_run "$store" "$rate" || status=1
 		done
