@@ -198,7 +198,7 @@ func TestCentrifugoReceiver(t *testing.T) {
 func TestAgainstCentrifugo(t *testing.T) {
 	bin := os.Getenv("CENTRIFUGO")
 	if bin == "" {
-		t.Skip("CENTRIFUGO (path to a centrifugo v6 binary) is not set: go install github.com/centrifugal/centrifugo/v6@v6.9.1")
+		t.Skip("CENTRIFUGO (path to a centrifugo v6 binary) is not set; scripts/bench.sh installs one into bin/peers")
 	}
 	const secret = "loadgen-centrifugo-secret-0123456789"
 	port := freePort(t)

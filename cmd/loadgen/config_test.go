@@ -82,6 +82,19 @@ func TestParseFlags(t *testing.T) {
 		{name: "too many publishers", args: []string{"-secret", "s", "-users", "2", "-publishers", "3"}, wantErr: "-publishers"},
 		{name: "idle ignores rate", args: []string{"-secret", "s", "-idle", "-rate", "0"}},
 		{name: "stray args", args: []string{"-secret", "s", "extra"}, wantErr: "unexpected"},
+		{
+			name: "centrifugo peer",
+			args: []string{"-secret", "s", "-peer", "centrifugo", "-url", "ws://127.0.0.1:1/connection/websocket"},
+			check: func(t *testing.T, c Config) {
+				if c.Peer != PeerCentrifugo {
+					t.Errorf("Peer = %q", c.Peer)
+				}
+			},
+		},
+		{name: "unknown peer", args: []string{"-secret", "s", "-peer", "nats"}, wantErr: "-peer \"nats\""},
+		{name: "centrifugo without verify", args: []string{"-secret", "s", "-peer", "centrifugo", "-verify"}, wantErr: "-verify"},
+		{name: "centrifugo without reconnect", args: []string{"-secret", "s", "-peer", "centrifugo", "-reconnect"}, wantErr: "-reconnect"},
+		{name: "centrifugo chat only", args: []string{"-secret", "s", "-peer", "centrifugo", "-mix", "chat=1,cursor=1"}, wantErr: "chat only"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,6 +52,12 @@
 // ledger's report by fault; with -verify, the ledger alone decides the
 // verdict (errors and disconnects are expected during faults).
 //
+// With -peer centrifugo, loadgen drives a Centrifugo server instead, over
+// Centrifugo's bidirectional JSON protocol (centrifugo.go), with the same
+// schedule, connections, pollers and report, so both servers can be
+// measured side by side (scripts/bench.sh's peer rows). The protocol is a
+// peer (peer.go); classgate's is classgatePeer.
+//
 // The process exits non-zero when anything was lost, duplicated or out of
 // order, or when errors occurred, unless -allow-loss is given.
 //
