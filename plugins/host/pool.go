@@ -22,7 +22,12 @@ import (
 //   - the least recently used idle instance of another room, reset or, when
 //     that cannot be done, replaced by a new instance (BenchmarkRoomSwitch);
 //
-// else it waits for a busy instance to come back.
+// else it waits for a busy instance to come back. Waiters queue in arrival
+// order and a returned instance or freed slot wakes one of them (the one
+// waiting for the returned instance's room, if any, else the first): waking
+// every waiter on every return put them all on the Go scheduler's run queue
+// to find one instance, and under load that herd, not the calls, was the
+// plugin path's wait (go tool trace's scheduler-latency profile).
 //
 // Instances are created on demand; an instance whose epoch is older than
 // the pool's is closed instead of reused (see renew).
@@ -38,19 +43,25 @@ type pool struct {
 	live    int         // instances alive or being created
 	epoch   uint64
 	closed  bool
-	waiters int
-	wake    chan struct{} // closed (and replaced) when an instance or slot frees up
+	waiters []*waiter // in arrival order; each is woken once (signal)
 
 	bg sync.WaitGroup // background growth (see get)
 }
 
 func newPool(size int, create func(ctx context.Context, epoch uint64) (*instance, error)) *pool {
-	return &pool{size: size, newInstance: create, wake: make(chan struct{})}
+	return &pool{size: size, newInstance: create}
+}
+
+// waiter is a call waiting for an instance of the pool for room.
+type waiter struct {
+	room string
+	wake chan struct{} // buffered 1: signal never blocks
 }
 
 // get borrows an instance for a call in room: one bound to room, or a fresh
 // one. It waits until ctx is done when every instance is busy.
 func (p *pool) get(ctx context.Context, room string) (*instance, error) {
+	woken := false
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -97,21 +108,37 @@ func (p *pool) get(ctx context.Context, room string) (*instance, error) {
 			in.close()
 			return p.create(ctx, epoch)
 		}
-		wake := p.wake
-		p.waiters++
+		w := &waiter{room: room, wake: make(chan struct{}, 1)}
+		if woken {
+			// Woken but beaten to it by a call that did not wait: keep
+			// the place at the head of the queue.
+			p.waiters = append([]*waiter{w}, p.waiters...)
+		} else {
+			p.waiters = append(p.waiters, w)
+		}
 		p.mu.Unlock()
 		select {
-		case <-wake:
-			p.mu.Lock()
-			p.waiters--
-			p.mu.Unlock()
+		case <-w.wake:
+			woken = true
 		case <-ctx.Done():
-			p.mu.Lock()
-			p.waiters--
-			p.mu.Unlock()
+			p.giveUp(w)
 			return nil, fmt.Errorf("waiting for a free instance: %w", ctx.Err())
 		}
 	}
+}
+
+// giveUp takes w out of the queue. A waiter woken as it gave up passes the
+// wake-up on, or an idle instance would sit unused while others wait.
+func (p *pool) giveUp(w *waiter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return
+		}
+	}
+	p.signal("")
 }
 
 // takeIdle removes and returns the idle instance bound to room, else a
@@ -158,19 +185,40 @@ func (p *pool) create(ctx context.Context, epoch uint64) (*instance, error) {
 	if err != nil {
 		p.mu.Lock()
 		p.live--
-		p.signal()
+		p.signal("")
 		p.mu.Unlock()
 		return nil, err
 	}
 	return in, nil
 }
 
-// signal wakes the waiters. p.mu is held.
-func (p *pool) signal() {
-	if p.waiters > 0 {
-		close(p.wake)
-		p.wake = make(chan struct{})
+// signal wakes one waiter: the first waiting for room (whose instance
+// was just returned, so it runs without a reset), else the first in the
+// queue. p.mu is held.
+func (p *pool) signal(room string) {
+	if len(p.waiters) == 0 {
+		return
 	}
+	i := 0
+	if room != "" {
+		for j, w := range p.waiters {
+			if w.room == room {
+				i = j
+				break
+			}
+		}
+	}
+	w := p.waiters[i]
+	p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+	w.wake <- struct{}{}
+}
+
+// wakeAll wakes every waiter (the pool closed). p.mu is held.
+func (p *pool) wakeAll() {
+	for _, w := range p.waiters {
+		w.wake <- struct{}{}
+	}
+	p.waiters = nil
 }
 
 // put returns a healthy instance, still bound to the room it served.
@@ -182,7 +230,7 @@ func (p *pool) put(in *instance) {
 		return
 	}
 	p.idle = append(p.idle, in)
-	p.signal()
+	p.signal(in.room)
 	p.mu.Unlock()
 }
 
@@ -191,7 +239,7 @@ func (p *pool) discard(in *instance) {
 	in.close()
 	p.mu.Lock()
 	p.live--
-	p.signal()
+	p.signal("")
 	p.mu.Unlock()
 }
 
@@ -219,6 +267,7 @@ func (p *pool) drain() {
 func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
+	p.wakeAll()
 	p.mu.Unlock()
 	p.bg.Wait()
 	p.drain()
