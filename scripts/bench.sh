@@ -12,12 +12,13 @@
 # run against a fresh server (and a fresh redis-server for the Redis
 # ones), one table row per run:
 #   BENCH_STORES    memory redis redis2 centrifugo centrifugo-redis
+#                   centrifugo-redis-history
 #                   (redis2: two gateway nodes on one redis-server, members
-#                   of every room alternating between them; centrifugo and
-#                   centrifugo-redis: the peer, Centrifugo v6 with its
-#                   memory or Redis engine, under the same load, driven by
-#                   loadgen -peer centrifugo; see "Peer: Centrifugo" in
-#                   docs/PERFORMANCE.md)
+#                   of every room alternating between them; centrifugo*:
+#                   the peer, Centrifugo v6 with its memory or Redis engine,
+#                   -history keeping the last 50 publications of a room,
+#                   under the same load, driven by loadgen -peer
+#                   centrifugo; see "Peer: Centrifugo" in docs/PERFORMANCE.md)
 #   CENTRIFUGO      the centrifugo binary of the peer rows; default
 #                   bin/peers/centrifugo, installed there by go install
 #                   (github.com/centrifugal/centrifugo/v6@v6.9.1) when
@@ -26,11 +27,13 @@
 #   BENCH_ROOMS / BENCH_USERS             100 / 30
 #   BENCH_WARMUP / BENCH_DURATION         3s / 15s
 #   BENCH_KEEP      a directory to keep each run's loadgen JSON in (STORE-RATE.json)
-#   BENCH_GATEWAY_ENV  extra gateway environment, default the plugin pool
-#                   size 128 for chat and presence (isolates the store path
-#                   from room-bound instance resets)
+#   BENCH_GATEWAY_ENV  extra gateway environment (default none: the
+#                   product's defaults, as shipped; e.g. the plugin pool
+#                   size 128 for chat and presence,
+#                   CLASSGATE_PLUGINS__NAMESPACES__CHAT__POOL_SIZE=128,
+#                   keeps room-bound instance resets out of the figures)
 # Quick: SKIP_GO_BENCH=1 SKIP_LOADGEN=1 BENCH_STORES=redis BENCH_RATES=2000 scripts/bench.sh
-# Peer rows only: SKIP_GO_BENCH=1 SKIP_LOADGEN=1 BENCH_STORES="centrifugo centrifugo-redis" BENCH_RATES=2000 scripts/bench.sh
+# Peer rows only: SKIP_GO_BENCH=1 SKIP_LOADGEN=1 BENCH_STORES="centrifugo centrifugo-redis centrifugo-redis-history" BENCH_RATES=2000 scripts/bench.sh
 # Servers listen on free loopback ports and are stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -172,9 +175,11 @@ find_centrifugo() {
 # is given); echoes its pid. Connection tokens are HS256 with the bench's
 # secret; no anonymous access; channels without a namespace (a room each)
 # can be subscribed by any client and published to by their subscribers;
-# no history, no presence, no join/leave messages.
+# no presence, no join/leave messages; history (the last HISTORY
+# publications of a channel, kept 300 s) only when HISTORY is given.
 start_centrifugo() {
-	local port=$1 rport=${2:-} engine='{"type": "memory"}'
+	local port=$1 rport=${2:-} history=${3:-0} ttl=0s engine='{"type": "memory"}'
+	[ "$history" -gt 0 ] && ttl=300s
 	[ -n "$rport" ] && engine='{"type": "redis", "redis": {"address": ["redis://127.0.0.1:'$rport'"]}}'
 	cat >"$work/centrifugo-$port.json" <<-JSON
 	{
@@ -187,7 +192,8 @@ start_centrifugo() {
 	      "allow_subscribe_for_client": true,
 	      "allow_subscribe_for_anonymous": false,
 	      "allow_publish_for_subscriber": true,
-	      "history_size": 0,
+	      "history_size": $history,
+	      "history_ttl": "$ttl",
 	      "presence": false,
 	      "join_leave": false
 	    }
@@ -232,7 +238,11 @@ matrix_run() {
 		env=() n=1
 		local port
 		port=$(free_port)
-		pids+=("$(start_centrifugo "$port" "$rport")")
+		local history=0
+		# The history row keeps the last 50 publications of a room (as
+		# classgate's chat does) and acks a publish once it is in them.
+		[ "$store" = centrifugo-redis-history ] && history=50
+		pids+=("$(start_centrifugo "$port" "$rport" "$history")")
 		m_pids+=("${pids[-1]}")
 		wait_healthy_path "$port" /health || return 1
 		urls+=("ws://127.0.0.1:$port/connection/websocket")
@@ -299,13 +309,13 @@ matrix_run() {
 }
 
 if [ "${SKIP_MATRIX:-}" != 1 ]; then
-	BENCH_STORES=${BENCH_STORES:-"memory redis redis2 centrifugo centrifugo-redis"}
+	BENCH_STORES=${BENCH_STORES:-"memory redis redis2 centrifugo centrifugo-redis centrifugo-redis-history"}
 	BENCH_RATES=${BENCH_RATES:-"1000 2000 2500 3000 3500 4200"}
 	BENCH_ROOMS=${BENCH_ROOMS:-100}
 	BENCH_USERS=${BENCH_USERS:-30}
 	BENCH_WARMUP=${BENCH_WARMUP:-3s}
 	BENCH_DURATION=${BENCH_DURATION:-15s}
-	BENCH_GATEWAY_ENV=${BENCH_GATEWAY_ENV:-"CLASSGATE_PLUGINS__NAMESPACES__CHAT__POOL_SIZE=128 CLASSGATE_PLUGINS__NAMESPACES__PRESENCE__POOL_SIZE=128"}
+	BENCH_GATEWAY_ENV=${BENCH_GATEWAY_ENV-}
 	[ -x "$work/gateway" ] || $GO build -o "$work/gateway" ./cmd/gateway
 	[ -x "$work/loadgen" ] || $GO build -o "$work/loadgen" ./cmd/loadgen
 	peer_note=""
@@ -320,7 +330,7 @@ if [ "${SKIP_MATRIX:-}" != 1 ]; then
 	echo
 	echo "## Load matrix"
 	echo
-	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: $BENCH_GATEWAY_ENV$peer_note"
+	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: ${BENCH_GATEWAY_ENV:-(defaults)}$peer_note"
 	echo
 	echo "| store | msg/s | p50 ms | p99 ms | deliveries/s | lost | gateway µs CPU/delivery | Redis µs CPU/delivery | Redis µs CPU/msg | Redis calls/msg (sent / run by scripts) | KiB/conn | gateway CPU | others | load | result |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"
