@@ -26,6 +26,9 @@
 #   BENCH_RATES     1000 2000 2500 3000 3500 4200   msg/s over all rooms
 #   BENCH_ROOMS / BENCH_USERS             100 / 30
 #   BENCH_WARMUP / BENCH_DURATION         3s / 15s
+#   BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS  taskset CPU lists to pin the
+#                   matrix's servers and loadgen to (e.g. 0 and 1: a gateway
+#                   with GOMAXPROCS 1 and loadgen apart); default unpinned
 #   BENCH_KEEP      a directory to keep each run's loadgen JSON in (STORE-RATE.json)
 #   BENCH_GATEWAY_ENV  extra gateway environment (default none: the
 #                   product's defaults, as shipped; e.g. the plugin pool
@@ -121,6 +124,14 @@ if [ "${SKIP_LOADGEN:-}" != 1 ]; then
 	fi
 fi
 
+# Pinning (BENCH_SERVER_CPUS, BENCH_LOADGEN_CPUS): taskset CPU lists for
+# the servers of the matrix (gateways, Centrifugo; Go sizes GOMAXPROCS to
+# the CPUs it may run on) and for loadgen. Unset: not pinned.
+server_pin=()
+loadgen_pin=()
+[ -n "${BENCH_SERVER_CPUS:-}" ] && server_pin=(taskset -c "$BENCH_SERVER_CPUS")
+[ -n "${BENCH_LOADGEN_CPUS:-}" ] && loadgen_pin=(taskset -c "$BENCH_LOADGEN_CPUS")
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_gateway PORT [ENV...]: a gateway in the background; echoes its pid.
@@ -128,7 +139,7 @@ start_gateway() {
 	local port=$1
 	shift
 	# shellcheck disable=SC2086
-	env CLASSGATE_SERVER__LISTEN=127.0.0.1:$port CLASSGATE_AUTH__HS256_SECRET=$SECRET \
+	"${server_pin[@]}" env CLASSGATE_SERVER__LISTEN=127.0.0.1:$port CLASSGATE_AUTH__HS256_SECRET=$SECRET \
 		CLASSGATE_LIMITS__RATE_PER_SECOND=1000 CLASSGATE_LIMITS__RATE_BURST=2000 CLASSGATE_LOG__LEVEL=warn \
 		$BENCH_GATEWAY_ENV "$@" "$work/gateway" >>"$work/gateway-$port.log" 2>&1 &
 	echo $!
@@ -204,7 +215,7 @@ start_centrifugo() {
 	  "engine": $engine
 	}
 	JSON
-	"$cf_bin" -c "$work/centrifugo-$port.json" >>"$work/gateway-$port.log" 2>&1 &
+	"${server_pin[@]}" "$cf_bin" -c "$work/centrifugo-$port.json" >>"$work/gateway-$port.log" 2>&1 &
 	echo $!
 }
 
@@ -261,7 +272,7 @@ matrix_run() {
 	# Redis CPU and command counts over the measured window only: the
 	# progress lines on stderr say when it starts and ends.
 	# shellcheck disable=SC2086
-	"$work/loadgen" -peer "$peer" -url "$url_list" -secret "$SECRET" -pid "${pids[0]}" -json -allow-loss \
+	"${loadgen_pin[@]}" "$work/loadgen" -peer "$peer" -url "$url_list" -secret "$SECRET" -pid "${pids[0]}" -json -allow-loss \
 		-rooms "$BENCH_ROOMS" -users "$BENCH_USERS" -rate "$rate" -warmup "$BENCH_WARMUP" -duration "$BENCH_DURATION" \
 		>"$work/run.json" 2> >(m=0; d=0; while read -r l; do
 			[ -z "$rport" ] && continue
@@ -330,7 +341,7 @@ if [ "${SKIP_MATRIX:-}" != 1 ]; then
 	echo
 	echo "## Load matrix"
 	echo
-	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: ${BENCH_GATEWAY_ENV:-(defaults)}$peer_note"
+	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: ${BENCH_GATEWAY_ENV:-(defaults)}${BENCH_SERVER_CPUS:+; servers on CPUs $BENCH_SERVER_CPUS}${BENCH_LOADGEN_CPUS:+; loadgen on CPUs $BENCH_LOADGEN_CPUS}$peer_note"
 	echo
 	echo "| store | msg/s | p50 ms | p99 ms | deliveries/s | lost | gateway µs CPU/delivery | Redis µs CPU/delivery | Redis µs CPU/msg | Redis calls/msg (sent / run by scripts) | KiB/conn | gateway CPU | others | load | result |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"
