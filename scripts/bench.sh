@@ -29,7 +29,9 @@
 #   BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS  taskset CPU lists to pin the
 #                   matrix's servers and loadgen to (e.g. 0 and 1: a gateway
 #                   with GOMAXPROCS 1 and loadgen apart); default unpinned
-#   BENCH_KEEP      a directory to keep each run's loadgen JSON in (STORE-RATE.json)
+#   BENCH_REPEAT    runs of each row, one after the other (1); the matrix
+#                   goes rate by rate (every store at a rate, then the next)
+#   BENCH_KEEP      a directory to keep each run's loadgen JSON in (STORE-RATE-REPEAT.json)
 #   BENCH_GATEWAY_ENV  extra gateway environment (default none: the
 #                   product's defaults, as shipped; e.g. the plugin pool
 #                   size 128 for chat and presence,
@@ -283,7 +285,7 @@ matrix_run() {
 		done
 		# A window shorter than a progress tick: read at the end.
 		if [ -n "$rport" ] && [ $m = 1 ] && [ $d = 0 ]; then redis_cpu "$rport" >"$work/cpu1"; redis-cli -p "$rport" info commandstats | tr -d '\r' >"$work/cs"; fi)
-	if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP"; cp "$work/run.json" "$BENCH_KEEP/$store-$rate.json"; fi
+	if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP"; cp "$work/run.json" "$BENCH_KEEP/$store-$rate${bench_rep:+-$bench_rep}.json"; fi
 	for _ in $(seq 1 20); do [ -z "$rport" ] || [ -s "$work/cpu1" ] && break; sleep 0.5; done
 	local rcpu="" cmds=""
 	if [ -n "$rport" ] && [ -s "$work/cpu1" ]; then
@@ -345,10 +347,16 @@ if [ "${SKIP_MATRIX:-}" != 1 ]; then
 	echo
 	echo "| store | msg/s | p50 ms | p99 ms | deliveries/s | lost | gateway µs CPU/delivery | Redis µs CPU/delivery | Redis µs CPU/msg | Redis calls/msg (sent / run by scripts) | KiB/conn | gateway CPU | others | load | result |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"
-	for store in $BENCH_STORES; do
-		case $store in centrifugo*) [ -n "$cf_bin" ] || continue ;; esac
-		for rate in $BENCH_RATES; do
-			matrix_run "$store" "$rate" || status=1
+	# Rate by rate, every store at a rate before the next rate, so the rows
+	# compared (classgate and the peer at one rate) run minutes apart, not
+	# a whole store's series apart; BENCH_REPEAT runs each row again at once.
+	for rate in $BENCH_RATES; do
+		for store in $BENCH_STORES; do
+			case $store in centrifugo*) [ -n "$cf_bin" ] || continue ;; esac
+			for rep in $(seq 1 "${BENCH_REPEAT:-1}"); do
+				bench_rep=$rep
+				matrix_run "$store" "$rate" || status=1
+			done
 		done
 	done
 fi
