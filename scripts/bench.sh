@@ -31,7 +31,9 @@
 #                   with GOMAXPROCS 1 and loadgen apart); default unpinned
 #   BENCH_REPEAT    runs of each row, one after the other (1); the matrix
 #                   goes rate by rate (every store at a rate, then the next)
-#   BENCH_KEEP      a directory to keep each run's loadgen JSON in (STORE-RATE-REPEAT.json)
+#   BENCH_KEEP      a directory to keep each run's loadgen JSON in
+#                   (STORE-RATE-REPEAT.json) and its servers' logs
+#                   (STORE-RATE-REPEAT-PORT.log)
 #   BENCH_GATEWAY_ENV  extra gateway environment (default none: the
 #                   product's defaults, as shipped; e.g. the plugin pool
 #                   size 128 for chat and presence,
@@ -301,6 +303,14 @@ matrix_run() {
 	fi
 	for p in "${pids[@]}"; do stop_pid "$p"; done
 	[ -n "$rpid" ] && stop_pid "$rpid"
+	# The servers' logs of the row (warnings and errors: a plugin failure,
+	# a store error) go with its JSON, then away.
+	local log
+	for log in "$work"/gateway-*.log; do
+		[ -e "$log" ] || continue
+		[ -n "${BENCH_KEEP:-}" ] && cp "$log" "$BENCH_KEEP/$store-$rate${bench_rep:+-$bench_rep}-$(basename "$log" .log | sed 's/^gateway-//').log"
+		rm -f "$log"
+	done
 	jq -r --arg store "$store" --arg rate "$rate" --arg rcpu "$rcpu" --arg cmds "$cmds" --arg nodes "$n" '
 		(.deliveries.per_s) as $dps |
 		($cmds | split(" ")) as $c |
