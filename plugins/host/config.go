@@ -82,8 +82,11 @@ type Plugin struct {
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default 1024 = 64 MiB).
 	MemoryPages int `koanf:"memory_pages"`
-	// Timeout is the deadline of one call (default 500ms). A call that runs
-	// longer is aborted and its instance discarded.
+	// Timeout is the deadline of one call (default 500ms), in wall-clock
+	// time, stretched on a node whose Go scheduler runs late (by twice its
+	// recent 99th percentile latency, at most MaxStretch × Timeout:
+	// overload.go). A call that runs longer is aborted and its instance
+	// discarded.
 	Timeout time.Duration `koanf:"timeout"`
 	// FailureBudget is how many failed calls (timeouts, crashes, panics,
 	// errors, ABI violations, invalid output, limits) one sender — a user

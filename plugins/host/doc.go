@@ -18,7 +18,9 @@
 // Isolation: each module is compiled once (with an optional on-disk
 // compilation cache) and instantiated per pool slot with a memory cap, no
 // filesystem, network, environment or arguments, and a per-call deadline
-// enforced by closing the module (wazero's WithCloseOnContextDone). An
+// enforced by closing the module (wazero's WithCloseOnContextDone),
+// stretched while the node's scheduler runs late (overload.go), so a call
+// that waited for a CPU is not taken for a runaway one. An
 // instance that traps, times out, exits or breaks the protocol is discarded
 // and replaced; the call fails with an error (the router's plugin_error)
 // unless the plugin's policy is "pass".

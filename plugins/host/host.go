@@ -196,6 +196,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Host, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
+	sched.start()
 	h := &Host{logger: logger, cache: cache, pins: map[pinKey]*variant{}, draining: map[string]*variant{}, budgets: newBudgets()}
 	gen, err := h.build(ctx, cfg, nil)
 	if err != nil {

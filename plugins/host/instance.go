@@ -203,7 +203,8 @@ func (in *instance) write(ctx context.Context, b []byte) (uint32, error) {
 // call runs one core.Call. keep reports whether the instance may be reused.
 func (in *instance) call(ctx context.Context, v *variant, name string, call *core.Call) (res *core.Result, keep bool, err error) {
 	cs := &callState{v: v, name: name, call: call}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callStateKey{}, cs), v.timeout)
+	timeout := deadline(v.timeout) // stretched on a late scheduler (overload.go)
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callStateKey{}, cs), timeout)
 	defer cancel()
 
 	var flags uint32
@@ -221,14 +222,14 @@ func (in *instance) call(ctx context.Context, v *variant, name string, call *cor
 	in.output.reset()
 	ptr, err := in.write(ctx, in.rec)
 	if err != nil {
-		return nil, false, wrapCallErr(err, v)
+		return nil, false, wrapCallErr(err, timeout)
 	}
 	in.stack = [2]uint64{uint64(ptr), uint64(len(in.rec))}
 	if cap(in.rec) > 64<<10 {
 		in.rec = nil // do not pin a large buffer
 	}
 	if err := in.handle.CallWithStack(ctx, in.stack[:]); err != nil {
-		return nil, false, fmt.Errorf("%w%s", classify(err, v.timeout.String()), in.output.suffix())
+		return nil, false, fmt.Errorf("%w%s", classify(err, timeout.String()), in.output.suffix())
 	}
 	if cs.violation != nil {
 		return nil, false, cs.violation
@@ -253,9 +254,9 @@ func (in *instance) call(ctx context.Context, v *variant, name string, call *cor
 	return cs.result(), true, nil
 }
 
-func wrapCallErr(err error, v *variant) error {
+func wrapCallErr(err error, timeout time.Duration) error {
 	if _, ok := err.(interface{ ExitCode() uint32 }); ok {
-		return classify(err, v.timeout.String())
+		return classify(err, timeout.String())
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/classgate/classgate/plugins/abi/jsonlite"
 	"github.com/classgate/classgate/plugins/sdk"
@@ -91,6 +92,13 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 			for {
 				spin++
 			}
+		case "slow":
+			// Busy for 150 ms of wall time, then answers: a call that
+			// ends, but later than a 100 ms deadline.
+			for end := time.Now().Add(150 * time.Millisecond); time.Now().Before(end); {
+				spin++
+			}
+			return c.Reply("slow", []byte(`{}`))
 		case "bomb":
 			for {
 				hold = append(hold, make([]byte, 1<<20))
