@@ -149,15 +149,8 @@ start_gateway() {
 	echo $!
 }
 
-wait_healthy() {
-	for _ in $(seq 1 300); do
-		curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "gateway on port $1 did not come up:" >&2
-	tail -20 "$work/gateway-$1.log" >&2
-	return 1
-}
+# wait_healthy PORT: wait for a gateway's /healthz (wait_healthy_path below).
+wait_healthy() { wait_healthy_path "$1" /healthz; }
 
 # The peer (Centrifugo) of the centrifugo* rows.
 CENTRIFUGO_MODULE=github.com/centrifugal/centrifugo/v6
