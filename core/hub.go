@@ -148,8 +148,20 @@ type localRoom struct {
 	members map[ConnID]*membership // guarded by hub.mu
 	// deliverMu serialises deliveries to the room's members (their last
 	// and buf fields) among holders of hub.mu's read lock; changes to
-	// membership hold hub.mu exclusively instead.
+	// membership hold hub.mu exclusively instead. It also guards the
+	// fields below.
 	deliverMu sync.Mutex
+	// out is the room's deliveries decided (in deliverMu's order) and not
+	// yet written; writing says a goroutine is writing them (drain). The
+	// room's events come from the Bus and from local commits (publish) on
+	// different goroutines, and the frames must leave in the order they
+	// were decided, without a lock held while they are written.
+	out     []delivery
+	writing bool
+	// hwm and hwmEpoch: the highest durable seq decided for the room (of
+	// hwmEpoch), so publish skips an event the Bus delivered already.
+	hwm      uint64
+	hwmEpoch string
 	// refs counts the users of proc. It is raised under hub.mu (read or
 	// write) and checked under the write lock, so a room is forgotten
 	// only when nobody holds or is about to take its lock.
@@ -224,8 +236,25 @@ func (h *hub) session(_ context.Context, id ConnID) (*session, error) {
 // registry from Maintain.
 func (h *hub) seen(context.Context, ConnID) {}
 
-// publish does nothing: the Bus hands every committed event to deliver.
-func (h *hub) publish(context.Context, Commit, CommitResult) {}
+// publish hands a local commit's durable events to the room's local
+// members at once, without waiting for the Bus to bring them back (on
+// Redis that is a pub/sub round trip and a subscriber goroutine shared by
+// many rooms: most of a message's latency there). It is a shortcut only:
+// a member gets an event here when it is the next one it needs (seq
+// last+1 of its epoch), and otherwise from the Bus, which still delivers
+// every event (a copy a member already has is dropped by its seq). So a
+// member never gets events out of order or with a gap that another
+// node's commit, still on its way through the Bus, would leave. Ephemeral
+// events go by the Bus only (they carry no seq to drop a second copy by).
+// A Bus that delivered the events already (the memory store delivers
+// within Commit) makes this a check of the room's high-water mark.
+func (h *hub) publish(_ context.Context, cm Commit, cr CommitResult) {
+	for i := range cm.Durable {
+		e := cm.Durable[i]
+		e.Seq, e.Epoch = cr.FirstSeq+uint64(i), cr.Epoch
+		h.deliverEvent(&e, true)
+	}
+}
 
 // lockRoom takes the processing lock of a room on this node, creating the
 // local room entry if needed.
@@ -431,9 +460,23 @@ func (h *hub) flush(ctx context.Context, m *membership, seq uint64, epoch string
 
 // deliver is the Bus sink (standalone mode): it sends one room event to
 // this node's members of the room.
-func (h *hub) deliver(e Event) {
-	ctx := context.Background()
-	n := 0
+func (h *hub) deliver(e Event) { h.deliverEvent(&e, false) }
+
+// delivery is one event (or a resync) decided for some of a room's
+// members and waiting in localRoom.out to be written.
+type delivery struct {
+	e      Event
+	ids    *[]ConnID // from idsPool; nil: none
+	resync bool      // ids get a resync at e.Seq of e.Epoch instead of e
+}
+
+// deliverEvent decides which of the room's local members get e and queues
+// it for them. From the Bus (local false) it applies every rule of
+// membership.advance: late and repeated copies are dropped, an epoch
+// change resyncs, a pending (joining) member buffers. From a local commit
+// (local true, see publish) it goes only to live members whose next seq
+// it is; the Bus brings it to the others.
+func (h *hub) deliverEvent(e *Event, local bool) {
 	h.mu.RLock()
 	lr := h.rooms[e.Room]
 	if lr == nil {
@@ -441,23 +484,37 @@ func (h *hub) deliver(e Event) {
 		return
 	}
 	lr.deliverMu.Lock()
+	if local && e.Epoch == lr.hwmEpoch && e.Seq <= lr.hwm {
+		lr.deliverMu.Unlock()
+		h.mu.RUnlock()
+		return // the Bus was first
+	}
 	idsp := idsPool.Get().(*[]ConnID)
 	ids := (*idsp)[:0]
-	var resync []ConnID
+	var resync *[]ConnID
 	var resyncAt uint64
 	for id, m := range lr.members {
 		if !matches(e.To, id, m.conn.info.User) {
 			continue
 		}
-		if m.pending {
-			ev := e
+		switch {
+		case local:
+			if m.pending || m.epoch != e.Epoch || e.Seq != m.last+1 {
+				continue // the Bus brings it, in its order
+			}
+			m.last = e.Seq
+		case m.pending:
+			ev := *e
 			m.buf = append(m.buf, &ev)
 			continue
-		}
-		if e.Seq != 0 || e.IsEpochMark() {
-			send, rs, at := m.advance(&e)
+		case e.Seq != 0 || e.IsEpochMark():
+			send, rs, at := m.advance(e)
 			if rs {
-				resync, resyncAt = append(resync, id), at
+				if resync == nil {
+					resync = idsPool.Get().(*[]ConnID)
+					*resync = (*resync)[:0]
+				}
+				*resync, resyncAt = append(*resync, id), at
 			}
 			if !send {
 				continue // late or repeated copy, or only a mark
@@ -465,27 +522,77 @@ func (h *hub) deliver(e Event) {
 		}
 		ids = append(ids, id)
 	}
+	*idsp = ids
+	if e.Seq != 0 && (e.Epoch != lr.hwmEpoch || e.Seq > lr.hwm) {
+		lr.hwm, lr.hwmEpoch = e.Seq, e.Epoch
+	}
+	if resync != nil {
+		h.out.log.Warn("room's sequence changed epoch (the store lost or rewound its data): resyncing its members",
+			"room", e.Room, "epoch", e.Epoch, "seq", resyncAt, "members", len(*resync))
+		// The room's sequence restarted or went back under these members:
+		// never leave them with a silent gap. The resync goes first.
+		lr.out = append(lr.out, delivery{e: Event{Room: e.Room, Seq: resyncAt, Epoch: e.Epoch}, ids: resync, resync: true})
+	}
+	if e.IsEpochMark() {
+		idsPool.Put(idsp)
+	} else {
+		lr.out = append(lr.out, delivery{e: *e, ids: idsp})
+	}
+	if lr.writing {
+		lr.deliverMu.Unlock()
+		h.mu.RUnlock()
+		return // the goroutine writing the room's frames writes these too
+	}
+	lr.writing = true
 	lr.deliverMu.Unlock()
 	h.mu.RUnlock()
-	if len(resync) > 0 {
-		h.out.log.Warn("room's sequence changed epoch (the store lost or rewound its data): resyncing its members",
-			"room", e.Room, "epoch", e.Epoch, "seq", resyncAt, "members", len(resync))
+	h.drain(lr)
+}
+
+// drain writes the room's queued deliveries in order until none is left.
+// One goroutine at a time drains a room (localRoom.writing); no lock is
+// held while it writes.
+func (h *hub) drain(lr *localRoom) {
+	ctx := context.Background()
+	var spare []delivery
+	for {
+		lr.deliverMu.Lock()
+		batch := lr.out
+		if len(batch) == 0 {
+			if lr.out == nil {
+				lr.out = spare
+			}
+			lr.writing = false
+			lr.deliverMu.Unlock()
+			return
+		}
+		lr.out = spare
+		lr.deliverMu.Unlock()
+		for i := range batch {
+			h.write(ctx, &batch[i])
+			batch[i] = delivery{}
+		}
+		spare = batch[:0]
 	}
-	for _, id := range resync {
-		// The room's sequence restarted or went back under this member:
-		// never leave it with a silent gap.
-		h.out.sendResync(ctx, id, e.Room, resyncAt, e.Epoch)
-	}
-	if len(ids) > 0 {
-		n = len(ids)
-		h.out.sendAll(ctx, ids, EncodeEvent(&e))
+}
+
+// write sends one delivery and returns its recipient list to the pool.
+func (h *hub) write(ctx context.Context, d *delivery) {
+	ids := *d.ids
+	switch {
+	case d.resync:
+		for _, id := range ids {
+			h.out.sendResync(ctx, id, d.e.Room, d.e.Seq, d.e.Epoch)
+		}
+	default:
+		if len(ids) > 0 {
+			h.out.sendAll(ctx, ids, EncodeEvent(&d.e))
+		}
+		h.out.obs.Delivered(d.e.Type, len(ids), d.e.TS)
 	}
 	clear(ids)
-	*idsp = ids[:0]
-	idsPool.Put(idsp)
-	if !e.IsEpochMark() {
-		h.out.obs.Delivered(e.Type, n, e.TS)
-	}
+	*d.ids = ids[:0]
+	idsPool.Put(d.ids)
 }
 
 // idsPool recycles deliver's recipient lists (one per event).

@@ -1,0 +1,189 @@
+package core_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/classgate/classgate/core"
+	"github.com/classgate/classgate/core/memory"
+)
+
+// heldBus is a memory store whose Bus holds every event until the test
+// releases it: a Bus that lags the commit, as Redis pub/sub does.
+type heldBus struct {
+	*memory.Store
+	mu   sync.Mutex
+	held []core.Event
+	sink func(core.Event)
+}
+
+func newHeldBus() *heldBus {
+	b := &heldBus{Store: memory.New(memory.Options{})}
+	b.Store.SetSink(func(e core.Event) {
+		b.mu.Lock()
+		b.held = append(b.held, e)
+		b.mu.Unlock()
+	})
+	return b
+}
+
+func (b *heldBus) SetSink(f func(core.Event)) { b.sink = f }
+
+// release hands the first n held events to the router, in order (n < 0:
+// all); it returns how many it released.
+func (b *heldBus) release(n int) int {
+	b.mu.Lock()
+	if n < 0 || n > len(b.held) {
+		n = len(b.held)
+	}
+	out := append([]core.Event(nil), b.held[:n]...)
+	b.held = b.held[n:]
+	b.mu.Unlock()
+	for _, e := range out {
+		b.sink(e)
+	}
+	return n
+}
+
+// chatLike makes every message a durable event of the room.
+func chatLike() core.Handler {
+	return core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.Result, error) {
+		if c.Hook != core.HookMessage {
+			return nil, nil
+		}
+		return &core.Result{Emits: []core.Emit{{Type: "chat.message", Durable: true, Data: c.Data}}}, nil
+	})
+}
+
+func newHeldRouter(t *testing.T) (*core.Router, *heldBus, *recSender) {
+	t.Helper()
+	st := newHeldBus()
+	snd := newRec()
+	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, RatePerSecond: -1, Plugins: core.StaticPlugins{"chat": chatLike()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		must(t, r.Connect(ctx, core.ConnInfo{ID: core.ConnID(id), User: core.User{ID: id}, Rooms: []string{"*"}}))
+		must(t, r.Receive(ctx, core.ConnID(id), []byte(`{"type":"join","room":"r"}`)))
+	}
+	snd.take("a")
+	snd.take("b")
+	return r, st, snd
+}
+
+// otherNode commits a durable event to the room as another node would:
+// straight to the store, so this node learns of it only from the Bus.
+func otherNode(t *testing.T, st *heldBus, n int) {
+	ev := core.Event{Room: "r", Type: "chat.message", TS: 1, From: &core.User{ID: "z"}, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
+	if _, err := st.Store.Commit(context.Background(), core.Commit{Room: "r", Namespace: "chat", Durable: []core.Event{ev}}); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestLocalCommitDeliveredBeforeBus: the members on the node that
+// committed get the event from the commit, before the Bus brings it, and
+// not a second time when it does.
+func TestLocalCommitDeliveredBeforeBus(t *testing.T) {
+	r, st, snd := newHeldRouter(t)
+	must(t, r.Receive(context.Background(), "a", []byte(`{"type":"chat.send","room":"r","id":"m1","data":{}}`)))
+	if got := types(snd.take("b")); got != "chat.message#1" {
+		t.Fatalf("before the Bus, b got %q; want chat.message#1", got)
+	}
+	if got := types(snd.take("a")); got != "chat.message#1 ack" {
+		t.Fatalf("before the Bus, a got %q; want chat.message#1 ack", got)
+	}
+	if n := st.release(-1); n != 1 {
+		t.Fatalf("the Bus held %d events; want 1 (it still carries every event)", n)
+	}
+	for _, id := range []core.ConnID{"a", "b"} {
+		if got := types(snd.take(id)); got != "" {
+			t.Fatalf("after the Bus, %s got %q again", id, got)
+		}
+	}
+}
+
+// TestLocalCommitWaitsForOtherNode: an event of another node's commit,
+// still on its way through the Bus, is not overtaken by this node's next
+// one: the members get both from the Bus, in seq order, once.
+func TestLocalCommitWaitsForOtherNode(t *testing.T) {
+	r, st, snd := newHeldRouter(t)
+	otherNode(t, st, 1) // seq 1, held in the Bus
+	must(t, r.Receive(context.Background(), "a", []byte(`{"type":"chat.send","room":"r","id":"m2","data":{}}`)))
+	if got := types(snd.take("b")); got != "" {
+		t.Fatalf("with seq 1 still in the Bus, b got %q; want nothing (no gap)", got)
+	}
+	st.release(-1)
+	if got := types(snd.take("b")); got != "chat.message#1 chat.message#2" {
+		t.Fatalf("after the Bus, b got %q; want chat.message#1 chat.message#2", got)
+	}
+	// Caught up: the next local commit is delivered at once again.
+	must(t, r.Receive(context.Background(), "a", []byte(`{"type":"chat.send","room":"r","id":"m3","data":{}}`)))
+	if got := types(snd.take("b")); got != "chat.message#3" {
+		t.Fatalf("b got %q; want chat.message#3", got)
+	}
+}
+
+// TestLocalAndBusDeliveriesInterleaved: local commits, another node's
+// commits and the Bus's deliveries race; every member still gets every
+// seq exactly once, in order.
+func TestLocalAndBusDeliveriesInterleaved(t *testing.T) {
+	r, st, snd := newHeldRouter(t)
+	const local, remote = 200, 100
+	var senders, releaser sync.WaitGroup
+	done := make(chan struct{})
+	senders.Add(2)
+	go func() {
+		defer senders.Done()
+		for i := range local {
+			if err := r.Receive(context.Background(), "a", []byte(fmt.Sprintf(`{"type":"chat.send","room":"r","id":"l%d","data":{}}`, i))); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	go func() {
+		defer senders.Done()
+		for i := range remote {
+			otherNode(t, st, i)
+			time.Sleep(time.Duration(rand.IntN(100)) * time.Microsecond)
+		}
+	}()
+	releaser.Add(1)
+	go func() {
+		defer releaser.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			st.release(rand.IntN(4))
+			time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond)
+		}
+	}()
+	senders.Wait()
+	close(done)
+	releaser.Wait()
+	st.release(-1)
+	for _, id := range []core.ConnID{"a", "b"} {
+		var want uint64 = 1
+		for _, f := range snd.take(id) {
+			if f["type"] != "chat.message" {
+				continue
+			}
+			if got := uint64(f["seq"].(float64)); got != want {
+				t.Fatalf("%s: got seq %d; want %d (each seq once, in order)", id, got, want)
+			}
+			want++
+		}
+		if want-1 != local+remote {
+			t.Fatalf("%s got %d events; want %d", id, want-1, local+remote)
+		}
+	}
+}
