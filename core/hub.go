@@ -12,8 +12,9 @@ import (
 
 // hub is the standalone node's local membership and delivery: the
 // connections this node holds, the rooms they are in, each room's Bus
-// subscription, and the delivery of the room events the Bus hands over to
-// the local members. It is the standalone fanout. In direct mode (Lambda)
+// subscription, and the delivery to the local members of the room events
+// the Bus hands over and of the node's own commits (publish). It is the
+// standalone fanout. In direct mode (Lambda)
 // the router has a hub too, but it stays empty: nothing is held locally.
 //
 // Locks: see the order written at Router.
