@@ -28,15 +28,19 @@ func redisNode(t *testing.T, redisAddr, prefix, id string, env ...string) (*proc
 	}, env...)...)
 }
 
-// TestProtocolOnRedis runs the protocol and classroom suites against a
-// gateway whose store is a real redis-server.
+// TestProtocolOnRedis runs the protocol and classroom suites against two
+// gateway nodes on one real redis-server; the cases that use the target's
+// peer put clients on both (e.g. OrderAcrossSenders: senders on both nodes
+// into one room).
 func TestProtocolOnRedis(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts redis-server and a gateway")
+		t.Skip("starts redis-server and two gateways")
 	}
 	rs := redistest.StartServer(t)
-	_, addr := redisNode(t, rs.Addr(), redistest.Prefix(t), "n1", "CLASSGATE_HISTORY__LIMIT=20")
-	tg := e2e.Target{URL: "ws://" + addr + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20}
+	prefix := redistest.Prefix(t)
+	_, addr := redisNode(t, rs.Addr(), prefix, "n1", "CLASSGATE_HISTORY__LIMIT=20")
+	_, peer := redisNode(t, rs.Addr(), prefix, "n2", "CLASSGATE_HISTORY__LIMIT=20")
+	tg := e2e.Target{URL: "ws://" + addr + "/ws", PeerURL: "ws://" + peer + "/ws", Secret: []byte(testSecret), HistoryLimit: 20, MaxMessageBytes: 64 << 10, HardLimit: 1 << 20}
 	e2e.Run(t, tg)
 	e2e.RunClassroom(t, tg)
 }
