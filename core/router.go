@@ -34,7 +34,7 @@ import (
 //     subscription entries; held only for map and field updates, never
 //     across I/O, a plugin call or a Send;
 //  4. localRoom.deliverMu — one room's delivery state, under hub.mu's
-//     read lock (hub.deliver).
+//     read lock (hub.deliverEvent: the Bus's events and the node's own commits).
 //
 // localConn.bucketMu (a connection's rate limit) is a leaf: nothing is
 // taken while it is held. Neither hub.mu nor deliverMu nor a subscription
