@@ -163,6 +163,21 @@ type localRoom struct {
 	// hwmEpoch), so publish skips an event the Bus delivered already.
 	hwm      uint64
 	hwmEpoch string
+	// decided and written count the deliveries queued in out and those
+	// written; settled is signalled (with deliverMu) as written grows,
+	// for a join waiting until what was decided before it is out (settle).
+	decided, written uint64
+	settled          sync.Cond
+	// ephWait: a local commit's ephemeral event, published after the
+	// room's seq ephAfter (of ephEpoch), may still be on its way through
+	// the Bus; until the Bus delivers a durable event after it, publish
+	// leaves durable events to the Bus too, so they do not overtake it.
+	ephWait  bool
+	ephAfter uint64
+	ephEpoch string
+	// busSeq and busEpoch: the highest durable seq the Bus delivered.
+	busSeq   uint64
+	busEpoch string
 	// refs counts the users of proc. It is raised under hub.mu (read or
 	// write) and checked under the write lock, so a room is forgotten
 	// only when nobody holds or is about to take its lock.
@@ -246,7 +261,9 @@ func (h *hub) seen(context.Context, ConnID) {}
 // every event (a copy a member already has is dropped by its seq). So a
 // member never gets events out of order or with a gap that another
 // node's commit, still on its way through the Bus, would leave. Ephemeral
-// events go by the Bus only (they carry no seq to drop a second copy by).
+// events go by the Bus only (they carry no seq to drop a second copy by),
+// and while one of this node's may still be on its way there (ephWait),
+// durable events go by the Bus too, so they do not overtake it.
 // A Bus that delivered the events already (the memory store delivers
 // within Commit) makes this a check of the room's high-water mark.
 func (h *hub) publish(_ context.Context, cm Commit, cr CommitResult) {
@@ -254,6 +271,20 @@ func (h *hub) publish(_ context.Context, cm Commit, cr CommitResult) {
 		e := cm.Durable[i]
 		e.Seq, e.Epoch = cr.FirstSeq+uint64(i), cr.Epoch
 		h.deliverEvent(&e, true)
+	}
+	if len(cm.Ephemeral) > 0 {
+		// The Bus publishes them after this commit's durable events and
+		// before the next one's: until it has delivered a durable event
+		// after cr.LastSeq, later durable events wait for the Bus too.
+		h.mu.RLock()
+		if lr := h.rooms[cm.Room]; lr != nil {
+			lr.deliverMu.Lock()
+			if lr.busEpoch != cr.Epoch || lr.busSeq <= cr.LastSeq {
+				lr.ephWait, lr.ephAfter, lr.ephEpoch = true, cr.LastSeq, cr.Epoch
+			}
+			lr.deliverMu.Unlock()
+		}
+		h.mu.RUnlock()
 	}
 }
 
@@ -271,6 +302,7 @@ func (h *hub) lockRoom(room string) roomLock {
 		lr = h.rooms[room]
 		if lr == nil {
 			lr = &localRoom{members: map[ConnID]*membership{}}
+			lr.settled.L = &lr.deliverMu
 			h.rooms[room] = lr
 			h.out.obs.Rooms(len(h.rooms))
 		}
@@ -374,7 +406,14 @@ func (h *hub) enter(ctx context.Context, l roomLock, c *session, already bool) (
 	m.buf = m.buf[:0]
 	j := &hubJoin{h: h, m: m, room: l.room, id: c.info.ID, already: already, restart: m.needState}
 	m.needState = false
+	l.lr.deliverMu.Lock()
+	decided := l.lr.decided
+	l.lr.deliverMu.Unlock()
 	h.mu.Unlock()
+	// Deliveries decided before the member went pending (it was live
+	// in an earlier membership) may still wait in the room's queue: they
+	// go out before the join's joined frame.
+	h.settle(l.lr, decided)
 	if newRoom {
 		if err := h.subscribe(ctx, l.room); err != nil {
 			return j, fmt.Errorf("subscribe: %w", err)
@@ -485,10 +524,18 @@ func (h *hub) deliverEvent(e *Event, local bool) {
 		return
 	}
 	lr.deliverMu.Lock()
-	if local && e.Epoch == lr.hwmEpoch && e.Seq <= lr.hwm {
+	if local && (lr.ephWait || e.Epoch == lr.hwmEpoch && e.Seq <= lr.hwm) {
 		lr.deliverMu.Unlock()
 		h.mu.RUnlock()
-		return // the Bus was first
+		return // the Bus was first, or brings it behind an ephemeral event
+	}
+	if !local && e.Seq != 0 {
+		if e.Epoch != lr.busEpoch || e.Seq > lr.busSeq {
+			lr.busSeq, lr.busEpoch = e.Seq, e.Epoch
+		}
+		if lr.ephWait && (e.Epoch != lr.ephEpoch || e.Seq > lr.ephAfter) {
+			lr.ephWait = false // the local ephemeral events went before this one
+		}
 	}
 	idsp := idsPool.Get().(*[]ConnID)
 	ids := (*idsp)[:0]
@@ -533,11 +580,13 @@ func (h *hub) deliverEvent(e *Event, local bool) {
 		// The room's sequence restarted or went back under these members:
 		// never leave them with a silent gap. The resync goes first.
 		lr.out = append(lr.out, delivery{e: Event{Room: e.Room, Seq: resyncAt, Epoch: e.Epoch}, ids: resync, resync: true})
+		lr.decided++
 	}
 	if e.IsEpochMark() {
 		idsPool.Put(idsp)
 	} else {
 		lr.out = append(lr.out, delivery{e: *e, ids: idsp})
+		lr.decided++
 	}
 	if lr.writing {
 		lr.deliverMu.Unlock()
@@ -556,8 +605,8 @@ func (h *hub) deliverEvent(e *Event, local bool) {
 func (h *hub) drain(lr *localRoom) {
 	ctx := context.Background()
 	var spare []delivery
+	lr.deliverMu.Lock()
 	for {
-		lr.deliverMu.Lock()
 		batch := lr.out
 		if len(batch) == 0 {
 			if lr.out == nil {
@@ -574,7 +623,29 @@ func (h *hub) drain(lr *localRoom) {
 			batch[i] = delivery{}
 		}
 		spare = batch[:0]
+		lr.deliverMu.Lock()
+		lr.written += uint64(len(batch))
+		lr.settled.Broadcast()
 	}
+}
+
+// settle returns once the room's first target deliveries are written,
+// draining them itself when no goroutine is. A join calls it after its
+// member went pending, so frames decided for the member before (live
+// events of its earlier membership) go out before the join's own.
+func (h *hub) settle(lr *localRoom, target uint64) {
+	lr.deliverMu.Lock()
+	for lr.written < target {
+		if !lr.writing {
+			lr.writing = true
+			lr.deliverMu.Unlock()
+			h.drain(lr)
+			lr.deliverMu.Lock()
+			continue
+		}
+		lr.settled.Wait()
+	}
+	lr.deliverMu.Unlock()
 }
 
 // write sends one delivery and returns its recipient list to the pool.

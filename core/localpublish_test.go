@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +56,9 @@ func chatLike() core.Handler {
 	return core.HandlerFunc(func(_ context.Context, c *core.Call) (*core.Result, error) {
 		if c.Hook != core.HookMessage {
 			return nil, nil
+		}
+		if c.Type == "chat.typing" {
+			return &core.Result{Emits: []core.Emit{{Type: "chat.typing", Data: c.Data}}}, nil
 		}
 		return &core.Result{Emits: []core.Emit{{Type: "chat.message", Durable: true, Data: c.Data}}}, nil
 	})
@@ -185,5 +189,102 @@ func TestLocalAndBusDeliveriesInterleaved(t *testing.T) {
 		if want-1 != local+remote {
 			t.Fatalf("%s got %d events; want %d", id, want-1, local+remote)
 		}
+	}
+}
+
+// TestLocalCommitWaitsForLocalEphemeral: a durable event does not overtake
+// an ephemeral event the same node committed before it (a typing
+// indicator after the message it announced).
+func TestLocalCommitWaitsForLocalEphemeral(t *testing.T) {
+	r, st, snd := newHeldRouter(t)
+	ctx := context.Background()
+	must(t, r.Receive(ctx, "a", []byte(`{"type":"chat.typing","room":"r","data":{}}`)))
+	must(t, r.Receive(ctx, "a", []byte(`{"type":"chat.send","room":"r","id":"m1","data":{}}`)))
+	if got := types(snd.take("b")); got != "" {
+		t.Fatalf("with the typing event still in the Bus, b got %q; want nothing", got)
+	}
+	st.release(-1)
+	if got := types(snd.take("b")); got != "chat.typing chat.message#1" {
+		t.Fatalf("b got %q; want chat.typing chat.message#1", got)
+	}
+	// The Bus has gone past the typing event: local delivery again.
+	must(t, r.Receive(ctx, "a", []byte(`{"type":"chat.send","room":"r","id":"m2","data":{}}`)))
+	if got := types(snd.take("b")); got != "chat.message#2" {
+		t.Fatalf("b got %q; want chat.message#2", got)
+	}
+}
+
+// gateSender is a recSender whose first Send waits until the gate opens.
+type gateSender struct {
+	*recSender
+	armed   atomic.Bool   // the next Send waits
+	blocked chan struct{} // closed when it waits
+	gate    chan struct{}
+}
+
+// arm makes the next Send wait for the gate.
+func (s *gateSender) arm() {
+	s.blocked, s.gate = make(chan struct{}), make(chan struct{})
+	s.armed.Store(true)
+}
+
+func (s *gateSender) Send(ctx context.Context, id core.ConnID, b []byte) error {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.blocked)
+		<-s.gate
+	}
+	return s.recSender.Send(ctx, id, b)
+}
+
+// TestRejoinAfterQueuedDeliveries: frames decided for a member before it
+// joins again (queued behind a write in progress) go out before the new
+// join's joined frame, never after it.
+func TestRejoinAfterQueuedDeliveries(t *testing.T) {
+	st := newHeldBus()
+	snd := &gateSender{recSender: newRec()}
+	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, RatePerSecond: -1, Plugins: core.StaticPlugins{"chat": chatLike()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"a", "x"} {
+		must(t, r.Connect(ctx, core.ConnInfo{ID: core.ConnID(id), User: core.User{ID: id}, Rooms: []string{"*"}}))
+	}
+	for _, id := range []string{"a", "x"} {
+		must(t, r.Receive(ctx, core.ConnID(id), []byte(`{"type":"join","room":"r"}`)))
+	}
+	snd.take("a")
+	snd.take("x")
+	snd.arm()
+
+	otherNode(t, st, 1) // seq 1, from the Bus
+	go st.release(-1)   // its writer waits at the gate
+	<-snd.blocked
+	// seq 2, committed here: decided for x, queued behind seq 1's write.
+	must(t, r.Receive(ctx, "a", []byte(`{"type":"chat.send","room":"r","id":"m1","data":{}}`)))
+	joined := make(chan struct{})
+	go func() {
+		defer close(joined)
+		if err := r.Receive(ctx, "x", []byte(`{"type":"join","room":"r","since":0}`)); err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-joined:
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(snd.gate)
+	<-joined
+	var seqs []string
+	for _, f := range snd.take("x") {
+		switch f["type"] {
+		case "joined":
+			seqs = append(seqs, "joined")
+		case "chat.message":
+			seqs = append(seqs, fmt.Sprint(f["seq"]))
+		}
+	}
+	if got := fmt.Sprint(seqs); got != "[1 2 joined 1 2]" {
+		t.Fatalf("x got %s; want [1 2 joined 1 2] (live 1 and 2, then the re-join's replay; nothing old after joined)", got)
 	}
 }
