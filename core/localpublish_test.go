@@ -66,20 +66,30 @@ func chatLike() core.Handler {
 
 func newHeldRouter(t *testing.T) (*core.Router, *heldBus, *recSender) {
 	t.Helper()
-	st := newHeldBus()
 	snd := newRec()
+	r, st := heldRouter(t, snd, "a", "b")
+	return r, st, snd
+}
+
+// heldRouter is a router on a heldBus store sending to snd, with the
+// connections ids joined to room "r" (their frames so far taken).
+func heldRouter(t *testing.T, snd interface {
+	core.Sender
+	take(core.ConnID) []map[string]any
+}, ids ...string) (*core.Router, *heldBus) {
+	t.Helper()
+	st := newHeldBus()
 	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, RatePerSecond: -1, Plugins: core.StaticPlugins{"chat": chatLike()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, id := range []string{"a", "b"} {
+	for _, id := range ids {
 		must(t, r.Connect(ctx, core.ConnInfo{ID: core.ConnID(id), User: core.User{ID: id}, Rooms: []string{"*"}}))
 		must(t, r.Receive(ctx, core.ConnID(id), []byte(`{"type":"join","room":"r"}`)))
+		snd.take(core.ConnID(id))
 	}
-	snd.take("a")
-	snd.take("b")
-	return r, st, snd
+	return r, st
 }
 
 // otherNode commits a durable event to the room as another node would:
@@ -240,21 +250,9 @@ func (s *gateSender) Send(ctx context.Context, id core.ConnID, b []byte) error {
 // joins again (queued behind a write in progress) go out before the new
 // join's joined frame, never after it.
 func TestRejoinAfterQueuedDeliveries(t *testing.T) {
-	st := newHeldBus()
 	snd := &gateSender{recSender: newRec()}
-	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, RatePerSecond: -1, Plugins: core.StaticPlugins{"chat": chatLike()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, st := heldRouter(t, snd, "a", "x")
 	ctx := context.Background()
-	for _, id := range []string{"a", "x"} {
-		must(t, r.Connect(ctx, core.ConnInfo{ID: core.ConnID(id), User: core.User{ID: id}, Rooms: []string{"*"}}))
-	}
-	for _, id := range []string{"a", "x"} {
-		must(t, r.Receive(ctx, core.ConnID(id), []byte(`{"type":"join","room":"r"}`)))
-	}
-	snd.take("a")
-	snd.take("x")
 	snd.arm()
 
 	otherNode(t, st, 1) // seq 1, from the Bus
