@@ -159,10 +159,6 @@ type localRoom struct {
 	// were decided, without a lock held while they are written.
 	out     []delivery
 	writing bool
-	// hwm and hwmEpoch: the highest durable seq decided for the room (of
-	// hwmEpoch), so publish skips an event the Bus delivered already.
-	hwm      uint64
-	hwmEpoch string
 	// decided and written count the deliveries queued in out and those
 	// written; settled is signalled (with deliverMu) as written grows,
 	// for a join waiting until what was decided before it is out (settle).
@@ -175,7 +171,8 @@ type localRoom struct {
 	ephWait  bool
 	ephAfter uint64
 	ephEpoch string
-	// busSeq and busEpoch: the highest durable seq the Bus delivered.
+	// busSeq and busEpoch: the highest durable seq the Bus delivered (of
+	// busEpoch), so publish skips an event the Bus was first with.
 	busSeq   uint64
 	busEpoch string
 	// refs counts the users of proc. It is raised under hub.mu (read or
@@ -265,7 +262,7 @@ func (h *hub) seen(context.Context, ConnID) {}
 // and while one of this node's may still be on its way there (ephWait),
 // durable events go by the Bus too, so they do not overtake it.
 // A Bus that delivered the events already (the memory store delivers
-// within Commit) makes this a check of the room's high-water mark.
+// within Commit) makes this a check of the Bus's position (busSeq).
 func (h *hub) publish(_ context.Context, cm Commit, cr CommitResult) {
 	for i := range cm.Durable {
 		e := cm.Durable[i]
@@ -506,7 +503,7 @@ func (h *hub) deliver(e Event) { h.deliverEvent(&e, false) }
 // members and waiting in localRoom.out to be written.
 type delivery struct {
 	e      Event
-	ids    *[]ConnID // from idsPool; nil: none
+	ids    *[]ConnID // from idsPool
 	resync bool      // ids get a resync at e.Seq of e.Epoch instead of e
 }
 
@@ -524,7 +521,7 @@ func (h *hub) deliverEvent(e *Event, local bool) {
 		return
 	}
 	lr.deliverMu.Lock()
-	if local && (lr.ephWait || e.Epoch == lr.hwmEpoch && e.Seq <= lr.hwm) {
+	if local && (lr.ephWait || e.Epoch == lr.busEpoch && e.Seq <= lr.busSeq) {
 		lr.deliverMu.Unlock()
 		h.mu.RUnlock()
 		return // the Bus was first, or brings it behind an ephemeral event
@@ -571,9 +568,6 @@ func (h *hub) deliverEvent(e *Event, local bool) {
 		ids = append(ids, id)
 	}
 	*idsp = ids
-	if e.Seq != 0 && (e.Epoch != lr.hwmEpoch || e.Seq > lr.hwm) {
-		lr.hwm, lr.hwmEpoch = e.Seq, e.Epoch
-	}
 	if resync != nil {
 		h.out.log.Warn("room's sequence changed epoch (the store lost or rewound its data): resyncing its members",
 			"room", e.Room, "epoch", e.Epoch, "seq", resyncAt, "members", len(*resync))
