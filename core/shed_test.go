@@ -18,8 +18,9 @@ func (o *shedCounter) Shed() { o.n.Add(1) }
 
 // TestShed: a frame the transport found queued too long (Router.Shed) is
 // answered rate_limited, with its id, and not applied when it is a plugin
-// frame; every other frame is handled as Receive would; a refused frame's
-// retry (same id) is then applied once.
+// frame; every other frame Shed leaves alone (reported not handled,
+// nothing sent) and Receive answers it as usual; a refused frame's retry
+// (same id) is then applied once.
 func TestShed(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -45,8 +46,21 @@ func TestShed(t *testing.T) {
 				f.connect(t, "a", "ann", "teacher")
 				f.recv(t, "a", `{"type":"join","room":"r"}`)
 				before := roomSeq(t, f)
-				if err := f.r.Shed(context.Background(), "a", []byte(tt.frame)); err != nil {
+				handled, err := f.r.Shed(context.Background(), "a", []byte(tt.frame))
+				if err != nil {
 					t.Fatal(err)
+				}
+				if handled != tt.shed {
+					t.Fatalf("Shed reported handled=%v, want %v", handled, tt.shed)
+				}
+				if !handled {
+					// Left for Receive, untouched: no reply yet.
+					if got := f.snd.take("a"); len(got) != 0 {
+						t.Fatalf("Shed answered a frame it left alone: %q", got)
+					}
+					if err := f.r.Receive(context.Background(), "a", []byte(tt.frame)); err != nil {
+						t.Fatal(err)
+					}
 				}
 				got := f.snd.take("a")
 				if len(got) != len(tt.want) {
@@ -72,8 +86,8 @@ func TestShed(t *testing.T) {
 			f.connect(t, "a", "ann", "teacher")
 			f.recv(t, "a", `{"type":"join","room":"r"}`)
 			frame := `{"type":"board.draw","room":"r","id":"d1","data":{"id":"e1"}}`
-			if err := f.r.Shed(context.Background(), "a", []byte(frame)); err != nil {
-				t.Fatal(err)
+			if handled, err := f.r.Shed(context.Background(), "a", []byte(frame)); err != nil || !handled {
+				t.Fatalf("Shed = %v, %v; want it handled", handled, err)
 			}
 			f.snd.take("a")
 			seq := roomSeq(t, f)

@@ -200,8 +200,9 @@ type Router interface {
 	Receive(ctx context.Context, id core.ConnID, frame []byte) error
 	// ReceiveBinary handles a binary frame (rate limited, then refused).
 	ReceiveBinary(ctx context.Context, id core.ConnID) error
-	// Shed handles a frame that queued too long (core.Router.Shed).
-	Shed(ctx context.Context, id core.ConnID, frame []byte) error
+	// Shed answers a frame that queued too long rate_limited, or leaves
+	// it for Receive (core.Router.Shed).
+	Shed(ctx context.Context, id core.ConnID, frame []byte) (bool, error)
 	Disconnect(ctx context.Context, id core.ConnID) error
 }
 
@@ -241,11 +242,11 @@ func (tr *tracedRouter) ReceiveBinary(ctx context.Context, id core.ConnID) error
 	return err
 }
 
-func (tr *tracedRouter) Shed(ctx context.Context, id core.ConnID, frame []byte) error {
+func (tr *tracedRouter) Shed(ctx context.Context, id core.ConnID, frame []byte) (bool, error) {
 	ctx, end := tr.t.StartReceive(ctx, id, len(frame))
-	err := tr.r.Shed(ctx, id, frame)
+	handled, err := tr.r.Shed(ctx, id, frame)
 	end(err)
-	return err
+	return handled, err
 }
 
 func (tr *tracedRouter) Disconnect(ctx context.Context, id core.ConnID) error {

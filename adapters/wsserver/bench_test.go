@@ -30,9 +30,11 @@ func (r *connRecorder) Connect(_ context.Context, info core.ConnInfo) error {
 	return nil
 }
 func (*connRecorder) Receive(context.Context, core.ConnID, []byte) error { return nil }
-func (*connRecorder) Shed(context.Context, core.ConnID, []byte) error    { return nil }
-func (*connRecorder) ReceiveBinary(context.Context, core.ConnID) error   { return nil }
-func (*connRecorder) Disconnect(context.Context, core.ConnID) error      { return nil }
+func (*connRecorder) Shed(context.Context, core.ConnID, []byte) (bool, error) {
+	return false, nil
+}
+func (*connRecorder) ReceiveBinary(context.Context, core.ConnID) error { return nil }
+func (*connRecorder) Disconnect(context.Context, core.ConnID) error    { return nil }
 
 // BenchmarkFanOut is the room fan-out path alone: one 200-byte frame to
 // every member of a 30-member room (SendBatch), over real loopback

@@ -30,9 +30,10 @@ type Router interface {
 	// ReceiveBinary handles a binary frame (rate limited, then refused).
 	ReceiveBinary(ctx context.Context, id core.ConnID) error
 	// Shed handles a text frame that queued longer than ShedAfter: a
-	// plugin frame is answered rate_limited without being applied, any
-	// other frame is received as usual (core.Router.Shed).
-	Shed(ctx context.Context, id core.ConnID, frame []byte) error
+	// plugin frame is answered rate_limited without being applied
+	// (true); any other frame it leaves alone (false), to be received as
+	// usual (core.Router.Shed). It is cheap and runs on the reader.
+	Shed(ctx context.Context, id core.ConnID, frame []byte) (bool, error)
 	Disconnect(ctx context.Context, id core.ConnID) error
 }
 
@@ -521,9 +522,12 @@ func (s *Server) read(c *conn) (code int, reason string) {
 			// client down instead of overflowing its queue with replies
 			// (4008 is for room traffic a client cannot keep up with).
 			s.awaitRoom(c)
+			if shed && op == wsframe.OpText && s.shed(c, data) {
+				continue
+			}
 			// Binary frames go through the router too, so they count
 			// against the rate limit and the abuse close like text frames.
-			s.receive(c, data, op != wsframe.OpText, shed)
+			s.receive(c, data, op != wsframe.OpText)
 		}
 	}
 }
@@ -562,13 +566,12 @@ type job struct {
 	c      *conn
 	data   []byte
 	binary bool
-	shed   bool // queued past ShedAfter (Router.Shed)
 }
 
 func workers() int { return 4 * runtime.GOMAXPROCS(0) }
 
-func (s *Server) receive(c *conn, data []byte, binary, shed bool) {
-	j := job{c: c, data: data, binary: binary, shed: shed}
+func (s *Server) receive(c *conn, data []byte, binary bool) {
+	j := job{c: c, data: data, binary: binary}
 	select {
 	case s.jobs <- j:
 	default:
@@ -593,8 +596,6 @@ func (s *Server) process(j job) {
 	switch {
 	case j.binary:
 		err = s.router.ReceiveBinary(context.Background(), j.c.id)
-	case j.shed:
-		err = s.router.Shed(context.Background(), j.c.id, j.data)
 	default:
 		err = s.router.Receive(context.Background(), j.c.id, j.data)
 	}
@@ -602,6 +603,20 @@ func (s *Server) process(j job) {
 		s.log.Warn("receive failed", "conn", j.c.id, "err", err)
 	}
 	j.c.jobDone <- struct{}{}
+}
+
+// shed offers a frame read past ShedAfter to Router.Shed, on the reader
+// itself: a refusal is a parse and a reply, and handing it to a worker
+// would cost the backlog two run-queue waits per frame on a node short of
+// CPU — at which point shedding drains a backlog no faster than serving
+// it. It reports whether the frame was handled; if not, it is received as
+// usual.
+func (s *Server) shed(c *conn, data []byte) bool {
+	handled, err := s.router.Shed(context.Background(), c.id, data)
+	if err != nil {
+		s.log.Warn("shed failed", "conn", c.id, "err", err)
+	}
+	return handled
 }
 
 func (s *Server) awaitRoom(c *conn) {
