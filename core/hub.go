@@ -175,6 +175,14 @@ type localRoom struct {
 	// busEpoch), so publish skips an event the Bus was first with.
 	busSeq   uint64
 	busEpoch string
+	// parts and partsEpoch: the seqs (of partsEpoch, in order) this node
+	// delivered from its own commits and the Bus has not brought yet. Such
+	// an event goes out in two parts when the Bus brings it to members
+	// the commit skipped; its fan-out latency (Observer.Delivered's
+	// tsMillis) is observed with the first part only. At most maxParts
+	// (a Bus that stopped delivering; the oldest are dropped).
+	parts      []uint64
+	partsEpoch string
 	// refs counts the users of proc. It is raised under hub.mu (read or
 	// write) and checked under the write lock, so a room is forgotten
 	// only when nobody holds or is about to take its lock.
@@ -505,6 +513,41 @@ type delivery struct {
 	e      Event
 	ids    *[]ConnID // from idsPool
 	resync bool      // ids get a resync at e.Seq of e.Epoch instead of e
+	second bool      // the event's second part (localRoom.parts): not timed
+}
+
+// maxParts bounds localRoom.parts.
+const maxParts = 1024
+
+// part records that e went to members from the commit (local) or checks,
+// for the Bus's copy, whether it did: the Bus's part is then the second.
+// lr.deliverMu is held.
+func (lr *localRoom) part(e *Event, local bool) (second bool) {
+	if e.Seq == 0 {
+		return false
+	}
+	if e.Epoch != lr.partsEpoch {
+		lr.parts, lr.partsEpoch = lr.parts[:0], e.Epoch
+	}
+	if local {
+		if len(lr.parts) == maxParts {
+			lr.parts = append(lr.parts[:0], lr.parts[1:]...)
+		}
+		lr.parts = append(lr.parts, e.Seq)
+		return false
+	}
+	i := 0
+	for i < len(lr.parts) && lr.parts[i] < e.Seq {
+		i++ // the Bus went past them
+	}
+	second = i < len(lr.parts) && lr.parts[i] == e.Seq
+	if second {
+		i++
+	}
+	if i > 0 {
+		lr.parts = append(lr.parts[:0], lr.parts[i:]...)
+	}
+	return second
 }
 
 // deliverEvent decides which of the room's local members get e and queues
@@ -576,11 +619,23 @@ func (h *hub) deliverEvent(e *Event, local bool) {
 		lr.out = append(lr.out, delivery{e: Event{Room: e.Room, Seq: resyncAt, Epoch: e.Epoch}, ids: resync, resync: true})
 		lr.decided++
 	}
-	if e.IsEpochMark() {
-		idsPool.Put(idsp)
-	} else {
-		lr.out = append(lr.out, delivery{e: *e, ids: idsp})
+	second := false
+	if len(ids) > 0 || !local {
+		second = lr.part(e, local)
+	}
+	switch {
+	case len(ids) > 0 && !e.IsEpochMark():
+		lr.out = append(lr.out, delivery{e: *e, ids: idsp, second: second})
 		lr.decided++
+	case resync == nil:
+		// For nobody here (the Bus's copy of an event the commit
+		// delivered, most often): nothing to queue or write.
+		idsPool.Put(idsp)
+		lr.deliverMu.Unlock()
+		h.mu.RUnlock()
+		return
+	default:
+		idsPool.Put(idsp)
 	}
 	if lr.writing {
 		lr.deliverMu.Unlock()
@@ -654,7 +709,11 @@ func (h *hub) write(ctx context.Context, d *delivery) {
 		if len(ids) > 0 {
 			h.out.sendAll(ctx, ids, EncodeEvent(&d.e))
 		}
-		h.out.obs.Delivered(d.e.Type, len(ids), d.e.TS)
+		ts := d.e.TS
+		if d.second {
+			ts = 0 // its first part was timed: count, do not time again
+		}
+		h.out.obs.Delivered(d.e.Type, len(ids), ts)
 	}
 	clear(ids)
 	*d.ids = ids[:0]

@@ -67,19 +67,20 @@ func chatLike() core.Handler {
 func newHeldRouter(t *testing.T) (*core.Router, *heldBus, *recSender) {
 	t.Helper()
 	snd := newRec()
-	r, st := heldRouter(t, snd, "a", "b")
+	r, st := heldRouter(t, snd, nil, "a", "b")
 	return r, st, snd
 }
 
-// heldRouter is a router on a heldBus store sending to snd, with the
-// connections ids joined to room "r" (their frames so far taken).
+// heldRouter is a router on a heldBus store sending to snd and reporting
+// to obs (nil: none), with the connections ids joined to room "r" (their
+// frames so far taken).
 func heldRouter(t *testing.T, snd interface {
 	core.Sender
 	take(core.ConnID) []map[string]any
-}, ids ...string) (*core.Router, *heldBus) {
+}, obs core.Observer, ids ...string) (*core.Router, *heldBus) {
 	t.Helper()
 	st := newHeldBus()
-	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, RatePerSecond: -1, Plugins: core.StaticPlugins{"chat": chatLike()}})
+	r, err := core.NewRouter(core.Options{Store: st, Sender: snd, Observer: obs, RatePerSecond: -1, Plugins: core.StaticPlugins{"chat": chatLike()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +142,63 @@ func TestLocalCommitWaitsForOtherNode(t *testing.T) {
 	must(t, r.Receive(context.Background(), "a", []byte(`{"type":"chat.send","room":"r","id":"m3","data":{}}`)))
 	if got := types(snd.take("b")); got != "chat.message#3" {
 		t.Fatalf("b got %q; want chat.message#3", got)
+	}
+}
+
+// deliveryLog records Observer.Delivered: deliveries per event type and
+// the events whose latency was reported (tsMillis > 0).
+type deliveryLog struct {
+	core.NopObserver
+	mu    sync.Mutex
+	n     map[string]int
+	timed int
+}
+
+func (o *deliveryLog) Delivered(typ string, n int, ts int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == nil {
+		o.n = map[string]int{}
+	}
+	o.n[typ] += n
+	if ts > 0 {
+		o.timed++
+	}
+}
+
+// TestSplitDeliveryTimedOnce: an event that reaches some members from the
+// commit and the others from the Bus counts every delivery once and has
+// its fan-out latency observed once.
+func TestSplitDeliveryTimedOnce(t *testing.T) {
+	ctx := context.Background()
+	snd, obs := newRec(), &deliveryLog{}
+	r, st := heldRouter(t, snd, obs, "a", "b")
+	otherNode(t, st, 1) // seq 1, still in the Bus
+	// c joins after it: the join's replay gives c seq 1 from the store,
+	// so c's next seq is 2 while a's and b's is still 1.
+	must(t, r.Connect(ctx, core.ConnInfo{ID: "c", User: core.User{ID: "c"}, Rooms: []string{"*"}}))
+	must(t, r.Receive(ctx, "c", []byte(`{"type":"join","room":"r","since":0}`)))
+	snd.take("c")
+	must(t, r.Receive(ctx, "a", []byte(`{"type":"chat.send","room":"r","id":"m2","data":{}}`)))
+	if got := types(snd.take("c")); got != "chat.message#2" {
+		t.Fatalf("from the commit, c got %q; want chat.message#2", got)
+	}
+	if got := types(snd.take("a")); got != "ack" {
+		t.Fatalf("before the Bus, a got %q; want only its ack (seq 1 first)", got)
+	}
+	st.release(-1)
+	for _, id := range []core.ConnID{"a", "b"} {
+		if got := types(snd.take(id)); got != "chat.message#1 chat.message#2" {
+			t.Fatalf("from the Bus, %s got %q; want chat.message#1 chat.message#2", id, got)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if got := obs.n["chat.message"]; got != 5 {
+		t.Fatalf("%d chat.message deliveries counted; want 5 (seq 1 to a and b, seq 2 to a, b and c)", got)
+	}
+	if obs.timed != 2 {
+		t.Fatalf("fan-out latency observed %d times; want 2 (once per event, seq 2 split in two parts)", obs.timed)
 	}
 }
 
@@ -251,7 +309,7 @@ func (s *gateSender) Send(ctx context.Context, id core.ConnID, b []byte) error {
 // join's joined frame, never after it.
 func TestRejoinAfterQueuedDeliveries(t *testing.T) {
 	snd := &gateSender{recSender: newRec()}
-	r, st := heldRouter(t, snd, "a", "x")
+	r, st := heldRouter(t, snd, nil, "a", "x")
 	ctx := context.Background()
 	snd.arm()
 

@@ -35,7 +35,10 @@ type Observer interface {
 	// Duplicate counts one frame recognised by its dedupe id.
 	Duplicate()
 	// Delivered counts n deliveries of a room event of type typ created at
-	// tsMillis (for the end-to-end fan-out latency).
+	// tsMillis (for the end-to-end fan-out latency). An event this node
+	// hands out in two parts (some members from its own commit, the others
+	// later from the Bus) is reported twice, the second time with
+	// tsMillis 0: its deliveries count, its latency is observed once.
 	Delivered(typ string, n int, tsMillis int64)
 	// PluginCall reports one handler call.
 	PluginCall(namespace string, d time.Duration, err error)
