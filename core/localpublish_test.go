@@ -202,6 +202,28 @@ func TestSplitDeliveryTimedOnce(t *testing.T) {
 	}
 }
 
+// TestSplitDeliveryBound: with a Bus that stops delivering, the seqs kept
+// to time two-part deliveries once stay bounded per room (MaxParts), and
+// the Bus's copies, once it delivers again, clear them.
+func TestSplitDeliveryBound(t *testing.T) {
+	ctx := context.Background()
+	snd := newRec()
+	r, st := heldRouter(t, snd, nil, "a", "b")
+	for i := range core.MaxParts + 100 {
+		must(t, r.Receive(ctx, "a", []byte(fmt.Sprintf(`{"type":"chat.send","room":"r","id":"m%d","data":{}}`, i))))
+	}
+	if n := core.RoomParts(r, "r"); n != core.MaxParts {
+		t.Fatalf("%d seqs kept with the Bus stopped; want the bound, %d", n, core.MaxParts)
+	}
+	st.release(-1)
+	if n := core.RoomParts(r, "r"); n != 0 {
+		t.Fatalf("%d seqs kept after the Bus delivered every copy; want 0", n)
+	}
+	if got := len(snd.take("b")); got != core.MaxParts+100 {
+		t.Fatalf("b got %d frames; want %d, each once", got, core.MaxParts+100)
+	}
+}
+
 // TestLocalAndBusDeliveriesInterleaved: local commits, another node's
 // commits and the Bus's deliveries race; every member still gets every
 // seq exactly once, in order.
