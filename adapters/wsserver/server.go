@@ -104,6 +104,7 @@ type Server struct {
 	users     map[string]int // open connections per user (with a cap)
 	wg        sync.WaitGroup
 	startOnce sync.Once
+	probe     *wakeProbe // nil: none (ShedAfter disabled, or it failed)
 	jobs      chan job
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -443,6 +444,13 @@ func ConnectionLimitFor(nofile uint64) int {
 // connection was refused and closed.
 func (s *Server) connect(c *conn) bool {
 	s.startOnce.Do(func() {
+		if s.o.ShedAfter > 0 {
+			p, err := startWakeProbe(wakeProbeInterval, s.stop)
+			if err != nil {
+				s.log.Warn("wake probe unavailable: shedding sees only queues it reads", "err", err)
+			}
+			s.probe = p
+		}
 		go s.pingLoop()
 		for i := 0; i < workers(); i++ {
 			go s.worker()
@@ -487,7 +495,8 @@ func (s *Server) read(c *conn) (code int, reason string) {
 	for {
 		start := time.Now()
 		op, data, err := c.rd.Next()
-		shed := q.observe(start, time.Now(), s.o.ShedAfter)
+		end := time.Now()
+		shed := q.observe(start, end, s.o.ShedAfter, s.probe.lateness(end))
 		if err != nil {
 			var pe *wsframe.ProtocolError
 			if errors.As(err, &pe) {

@@ -30,10 +30,24 @@ const waitedMin = 50 * time.Microsecond
 // observe records a frame read that started at start and returned at end
 // and reports whether the frame is to be shed: the queue has not emptied
 // for more than after (after <= 0: never).
-func (q *backlog) observe(start, end time.Time, after time.Duration) bool {
-	if end.Sub(start) >= waitedMin {
-		q.since = time.Time{}
-		return false
+//
+// late is how late the runtime currently wakes a reader whose socket is
+// ready (wakeProbe; 0 when unknown). A read that waited found the socket
+// empty, but its frame may have come long before the reader ran: on a
+// node short of CPU, the wake-up is where frames wait. Such a frame is
+// taken to have waited min(the read's wait, late), and the queue to have
+// been non-empty since then; once that is more than after, it and the
+// frames read behind it are shed, until a read waits again with little
+// lateness.
+func (q *backlog) observe(start, end time.Time, after, late time.Duration) bool {
+	if waited := end.Sub(start); waited >= waitedMin {
+		age := min(waited, late)
+		if after <= 0 || age <= after {
+			q.since = time.Time{}
+			return false
+		}
+		q.since = end.Add(-age)
+		return true
 	}
 	if q.since.IsZero() {
 		q.since = start

@@ -1,0 +1,131 @@
+package wsserver
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// wakeProbe measures how late the Go runtime wakes a goroutine whose
+// socket has become readable: the delay a client's frame spends unread
+// while its connection's reader, parked, waits to be run.
+//
+// On a node short of CPU that delay is where frames wait (docs/PERFORMANCE.md,
+// "Overload policy"): the network poller hands ready readers to the global
+// run queue, which processors busy with handed-off work serve seldom, and
+// the reader, which times its own read, cannot tell a long wake-up from an
+// empty socket. The probe is a socket pair read and written like a client
+// connection: every interval a goroutine writes the time, another reads it;
+// the difference at each read is the lateness of that wake-up.
+type wakeProbe struct {
+	interval time.Duration
+	r, w     net.Conn
+	late     atomic.Int64 // ns: the lateness of the last read
+	lastRead atomic.Int64 // unix ns of the last read
+	// ended: the probe stopped (the server's stop, or a failed write or
+	// read); lateness is then 0, never a stale or growing figure.
+	ended atomic.Bool
+}
+
+// wakeProbeInterval is how often the probe's writer writes: 100 wake-ups
+// a second, a few microseconds of CPU each.
+const wakeProbeInterval = 10 * time.Millisecond
+
+// startWakeProbe starts a probe that writes every interval until stop is
+// closed.
+func startWakeProbe(interval time.Duration, stop <-chan struct{}) (*wakeProbe, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, fmt.Errorf("wake probe: socketpair: %w", err)
+	}
+	r, err := fileConn(fds[0])
+	if err != nil {
+		syscall.Close(fds[1])
+		return nil, err
+	}
+	w, err := fileConn(fds[1])
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	p := &wakeProbe{interval: interval, r: r, w: w}
+	p.lastRead.Store(time.Now().UnixNano())
+	go p.write(stop)
+	go p.read()
+	return p, nil
+}
+
+// fileConn makes fd a net.Conn served by the runtime's network poller, as
+// a client connection is, and closes fd (the conn holds a duplicate).
+func fileConn(fd int) (net.Conn, error) {
+	syscall.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), "wake-probe")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("wake probe: %w", err)
+	}
+	return c, nil
+}
+
+func (p *wakeProbe) write(stop <-chan struct{}) {
+	defer p.ended.Store(true)
+	defer p.w.Close() // the reader then ends on EOF
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	var b [8]byte
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		binary.LittleEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+		if _, err := p.w.Write(b[:]); err != nil {
+			return
+		}
+	}
+}
+
+func (p *wakeProbe) read() {
+	defer p.ended.Store(true)
+	defer p.r.Close()
+	buf := make([]byte, 4096) // 512 stamps: 5 s of writes at 10 ms
+	have := 0
+	for {
+		n, err := p.r.Read(buf[have:])
+		if err != nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		have += n
+		if have >= 8 {
+			// The oldest stamp read: written when the data the reader
+			// was woken for became ready.
+			first := int64(binary.LittleEndian.Uint64(buf[:8]))
+			p.late.Store(max(now-first, 0))
+			p.lastRead.Store(now)
+		}
+		k := have / 8 * 8
+		have = copy(buf, buf[k:have])
+	}
+}
+
+// lateness is how late, at now, the runtime wakes a reader whose socket is
+// ready: the last wake-up's, or more if the probe's reader has itself been
+// waiting longer than an interval since its last read. 0 without a probe
+// or once it ended.
+func (p *wakeProbe) lateness(now time.Time) time.Duration {
+	if p == nil || p.ended.Load() {
+		return 0
+	}
+	late := p.late.Load()
+	if waiting := now.UnixNano() - p.lastRead.Load() - 2*int64(p.interval); waiting > late {
+		late = waiting
+	}
+	return time.Duration(late)
+}
