@@ -47,6 +47,7 @@ const (
 	NameReplayedEvents     = "replayed_events_total"
 	NameResyncs            = "resyncs_total"
 	NameBuildInfo          = "build_info"
+	NameWakeLateness       = "wake_lateness_seconds"
 
 	defaultMaxLabelValues = 100
 	labelOther            = "other"
@@ -152,6 +153,7 @@ type Metrics struct {
 	storeErrs   *bounded[prometheus.Counter]
 	replayed    prometheus.Counter
 	resyncs     prometheus.Counter
+	wakeLate    atomic.Pointer[func() time.Duration] // SetWakeLateness
 
 	// hostPlugins holds the namespaces the plugin host has reported a
 	// call of: the router's report of the same call (PluginCall) is then
@@ -205,6 +207,15 @@ func New(o Options) *Metrics {
 	m.storeErrs = f.counterVec(NameStoreErrors, "Failed store calls, by operation (duplicates, conflicts and not-found are not failures).", "op")
 	m.replayed = f.counter(NameReplayedEvents, "Durable events replayed to joining clients.")
 	m.resyncs = f.counter(NameResyncs, "Resync frames sent (history no longer reached back).")
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: NameWakeLateness,
+		Help: "How late the Go runtime wakes a connection's reader once its socket is ready (the WebSocket server's wake-up probe); 0 when not measured. Tens of milliseconds or more: the node is short of CPU.",
+	}, func() float64 {
+		if f := m.wakeLate.Load(); f != nil {
+			return (*f)().Seconds()
+		}
+		return 0
+	}))
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: NameBuildInfo, Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": o.Version, "goversion": runtime.Version()},
@@ -216,6 +227,10 @@ func New(o Options) *Metrics {
 	}
 	return m
 }
+
+// SetWakeLateness makes f the source of the wake-lateness gauge
+// (wsserver.Server.WakeLateness).
+func (m *Metrics) SetWakeLateness(f func() time.Duration) { m.wakeLate.Store(&f) }
 
 // Registry returns the registry, for registering more collectors or for
 // tests.

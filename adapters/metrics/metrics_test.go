@@ -48,6 +48,28 @@ classgate_connections 2
 `,
 		},
 		{
+			name: "wake lateness: 0 until a source is set, then the source's figure",
+			drive: func(m *metrics.Metrics) {
+				m.SetWakeLateness(func() time.Duration { return 150 * time.Millisecond })
+			},
+			names: []string{"classgate_wake_lateness_seconds"},
+			want: `
+# HELP classgate_wake_lateness_seconds How late the Go runtime wakes a connection's reader once its socket is ready (the WebSocket server's wake-up probe); 0 when not measured. Tens of milliseconds or more: the node is short of CPU.
+# TYPE classgate_wake_lateness_seconds gauge
+classgate_wake_lateness_seconds 0.15
+`,
+		},
+		{
+			name:  "no wake-lateness source: 0",
+			drive: func(*metrics.Metrics) {},
+			names: []string{"classgate_wake_lateness_seconds"},
+			want: `
+# HELP classgate_wake_lateness_seconds How late the Go runtime wakes a connection's reader once its socket is ready (the WebSocket server's wake-up probe); 0 when not measured. Tens of milliseconds or more: the node is short of CPU.
+# TYPE classgate_wake_lateness_seconds gauge
+classgate_wake_lateness_seconds 0
+`,
+		},
+		{
 			name: "frames by type, joins, rooms",
 			drive: func(m *metrics.Metrics) {
 				m.FrameIn("join")

@@ -104,7 +104,7 @@ type Server struct {
 	users     map[string]int // open connections per user (with a cap)
 	wg        sync.WaitGroup
 	startOnce sync.Once
-	probe     *wakeProbe // nil: none (ShedAfter disabled, or it failed)
+	probe     atomic.Pointer[wakeProbe] // nil: none (ShedAfter disabled, or it failed)
 	jobs      chan job
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -149,6 +149,12 @@ func New(o Options) *Server {
 	}
 	return s
 }
+
+// WakeLateness reports how late the runtime currently wakes a connection's
+// reader once its socket is ready (0 before the first connection, with
+// shedding disabled, or where the probe could not start): the delay that
+// frames spend unread on a node short of CPU, which ShedAfter counts.
+func (s *Server) WakeLateness() time.Duration { return s.probe.Load().lateness(time.Now()) }
 
 // IOUring reports whether room fan-out submits its writes with io_uring:
 // false where it is unavailable or turned off, and once repeated ring
@@ -449,7 +455,7 @@ func (s *Server) connect(c *conn) bool {
 			if err != nil {
 				s.log.Warn("wake probe unavailable: shedding sees only queues it reads", "err", err)
 			}
-			s.probe = p
+			s.probe.Store(p)
 		}
 		go s.pingLoop()
 		for i := 0; i < workers(); i++ {
@@ -496,7 +502,7 @@ func (s *Server) read(c *conn) (code int, reason string) {
 		start := time.Now()
 		op, data, err := c.rd.Next()
 		end := time.Now()
-		shed := q.observe(start, end, s.o.ShedAfter, s.probe.lateness(end))
+		shed := q.observe(start, end, s.o.ShedAfter, s.probe.Load().lateness(end))
 		if err != nil {
 			var pe *wsframe.ProtocolError
 			if errors.As(err, &pe) {

@@ -82,3 +82,38 @@ func TestShedAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestWakeLateness: a serving node measures how late it wakes readers —
+// 0 before its first connection, then a figure well under a second on an
+// idle test process — and reports nothing with shedding disabled.
+func TestWakeLateness(t *testing.T) {
+	tests := []struct {
+		name      string
+		shedAfter time.Duration
+		measured  bool
+	}{
+		{"shedding", 0, true},
+		{"disabled", -1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := start(t, cfg{ws: wsserver.Options{ShedAfter: tt.shedAfter}})
+			if late := g.srv.WakeLateness(); late != 0 {
+				t.Fatalf("before any connection: %v; want 0", late)
+			}
+			dial(t, g, "u")
+			deadline := time.Now().Add(5 * time.Second)
+			late := g.srv.WakeLateness()
+			for tt.measured && late == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+				late = g.srv.WakeLateness()
+			}
+			switch {
+			case !tt.measured && late != 0:
+				t.Fatalf("shedding disabled: %v; want 0 (no probe)", late)
+			case tt.measured && (late <= 0 || late >= time.Second):
+				t.Fatalf("lateness %v; want a measured figure under a second", late)
+			}
+		})
+	}
+}

@@ -234,6 +234,7 @@ func buildNode(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *no
 	st := tr.Store(metrics.InstrumentStore(opt.Store, m))
 	wo.Verifier, wo.Logger, wo.Observer = ver, log, m
 	ws := wsserver.New(wo)
+	m.SetWakeLateness(ws.WakeLateness)
 	opened.add(func(ctx context.Context) { _ = ws.Shutdown(ctx) })
 	plugins, err := host.New(ctx, cfg.Plugins, log.With("component", "plugins"))
 	if err != nil {
