@@ -80,7 +80,11 @@ type Options struct {
 	// it has to wait for a frame again: a refusal costs a parse and a
 	// reply, so the queue drains at once and the frames that follow are
 	// served within about ShedAfter of their arrival, instead of the
-	// delay growing without bound. docs/PERFORMANCE.md "Overload policy".
+	// delay growing without bound. A frame that came while the reader
+	// waited counts as having waited as long as the runtime is currently
+	// late waking readers (WakeLateness), up to that wait: on a node
+	// short of CPU frames wait there, unread, and are shed as well.
+	// docs/PERFORMANCE.md "Overload policy".
 	ShedAfter time.Duration
 	// NoIOUring makes room fan-out write to one socket at a time even
 	// where io_uring is available (see batch.go).
