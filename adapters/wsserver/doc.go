@@ -39,6 +39,14 @@
 // (batch.go: one uring.Batcher call per batch of members — an io_uring
 // ring, or uring.Syscalls where there is none or it failed).
 //
+// Overload (Options.ShedAfter): the reader sheds a connection's plugin
+// frames, answering them rate_limited on the spot, once they have waited
+// too long (shed.go). It sees two waits: frames queued behind each other
+// in the socket, and frames that came while it was parked and that the
+// runtime was late to wake it for — measured by a probe, a socket pair
+// written every 10 ms and read like a client (wakeprobe.go,
+// Server.WakeLateness, classgate_wake_lateness_seconds).
+//
 // A Server is the core.Sender of the router it feeds:
 //
 //	srv := wsserver.New(opts)
