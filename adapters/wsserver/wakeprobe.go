@@ -106,13 +106,22 @@ func (p *wakeProbe) read() {
 		if have >= 8 {
 			// The oldest stamp read: written when the data the reader
 			// was woken for became ready.
-			first := int64(binary.LittleEndian.Uint64(buf[:8]))
-			p.late.Store(max(now-first, 0))
-			p.lastRead.Store(now)
+			p.sample(now, int64(binary.LittleEndian.Uint64(buf[:8])))
 		}
 		k := have / 8 * 8
 		have = copy(buf, buf[k:have])
 	}
+}
+
+// sample records a read at now (unix ns) of a stamp written at written:
+// the lateness of this wake-up. (Keeping the larger of it and the last
+// figure less the time since, so that one on-time wake-up does not clear
+// a late one at once, was tried: pinned to one core at 4,200 msg/s p99
+// 453 and 491 against 587 and 604 ms, but unpinned at 3,000 msg/s 149
+// and 201 against 114 and 112 ms, two pairs each.)
+func (p *wakeProbe) sample(now, written int64) {
+	p.late.Store(max(now-written, 0))
+	p.lastRead.Store(now)
 }
 
 // lateness is how late, at now, the runtime wakes a reader whose socket is
