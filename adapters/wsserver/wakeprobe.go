@@ -25,11 +25,18 @@ type wakeProbe struct {
 	interval time.Duration
 	r, w     net.Conn
 	late     atomic.Int64 // ns: the lateness of the last read
-	lastRead atomic.Int64 // unix ns of the last read
+	lastRead atomic.Int64 // probeClock of the last read
 	// ended: the probe stopped (the server's stop, or a failed write or
 	// read); lateness is then 0, never a stale or growing figure.
 	ended atomic.Bool
 }
+
+// probeEpoch and probeClock: the probe's stamps are nanoseconds of the
+// monotonic clock since the process's first use of the probe, so a step of
+// the wall clock (NTP) is never taken for a late or early wake-up.
+var probeEpoch = time.Now()
+
+func probeClock(t time.Time) int64 { return int64(t.Sub(probeEpoch)) }
 
 // wakeProbeInterval is how often the probe's writer writes: 100 wake-ups
 // a second, a few microseconds of CPU each.
@@ -53,7 +60,7 @@ func startWakeProbe(interval time.Duration, stop <-chan struct{}) (*wakeProbe, e
 		return nil, err
 	}
 	p := &wakeProbe{interval: interval, r: r, w: w}
-	p.lastRead.Store(time.Now().UnixNano())
+	p.lastRead.Store(probeClock(time.Now()))
 	go p.write(stop)
 	go p.read()
 	return p, nil
@@ -84,7 +91,7 @@ func (p *wakeProbe) write(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		binary.LittleEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+		binary.LittleEndian.PutUint64(b[:], uint64(probeClock(time.Now())))
 		if _, err := p.w.Write(b[:]); err != nil {
 			return
 		}
@@ -101,7 +108,7 @@ func (p *wakeProbe) read() {
 		if err != nil {
 			return
 		}
-		now := time.Now().UnixNano()
+		now := probeClock(time.Now())
 		have += n
 		if have >= 8 {
 			// The oldest stamp read: written when the data the reader
@@ -113,7 +120,7 @@ func (p *wakeProbe) read() {
 	}
 }
 
-// sample records a read at now (unix ns) of a stamp written at written:
+// sample records a read at now of a stamp written at written (probeClock):
 // the lateness of this wake-up. (Keeping the larger of it and the last
 // figure less the time since, so that one on-time wake-up does not clear
 // a late one at once, was tried: pinned to one core at 4,200 msg/s p99
@@ -133,7 +140,7 @@ func (p *wakeProbe) lateness(now time.Time) time.Duration {
 		return 0
 	}
 	late := p.late.Load()
-	if waiting := now.UnixNano() - p.lastRead.Load() - 2*int64(p.interval); waiting > late {
+	if waiting := probeClock(now) - p.lastRead.Load() - 2*int64(p.interval); waiting > late {
 		late = waiting
 	}
 	return time.Duration(late)

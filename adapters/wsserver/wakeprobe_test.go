@@ -58,7 +58,7 @@ func TestWakeProbe(t *testing.T) {
 	// least that late, less two of the writes' intervals.
 	now := time.Now()
 	starved := &wakeProbe{interval: 2 * time.Millisecond}
-	starved.lastRead.Store(now.Add(-500 * time.Millisecond).UnixNano())
+	starved.lastRead.Store(probeClock(now.Add(-500 * time.Millisecond)))
 	if late := starved.lateness(now); late < 496*time.Millisecond {
 		t.Errorf("reader idle for 500 ms: lateness %v; want at least 496 ms", late)
 	}
