@@ -21,6 +21,10 @@ const (
 	ExportInit = "cg_init"
 	// ExportHandle: cg_handle(ptr i32, len i32) → status i32.
 	ExportHandle = "cg_handle"
+	// ExportWarm: cg_warm(ptr i32, len i32) → status i32, optional
+	// (ABI.md §4a): run once before the host snapshots a fresh instance,
+	// with the plugin's namespace as input.
+	ExportWarm = "cg_warm"
 
 	// ImportModule is the module name of the host functions of version 1.
 	ImportModule = "classgate_v1"

@@ -345,3 +345,18 @@ func TestDocsQuoteDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmup: the samples registered with sdk.Warmup run cleanly under
+// each config (else the host would log a warning and start instances
+// cold), and leave the room's state as it was.
+func TestWarmup(t *testing.T) {
+	for _, cfg := range []string{"", `{"history":0}`, `{"max_length":3}`} {
+		h := newChat(t, cfg)
+		if err := h.Warm(); err != nil {
+			t.Fatalf("config %s: %v", cfg, err)
+		}
+		if len(h.State) != 0 || h.Seq != 0 {
+			t.Fatalf("config %s: warm-up changed the room: state %v, seq %d", cfg, h.State, h.Seq)
+		}
+	}
+}

@@ -49,7 +49,16 @@ import (
 	"github.com/classgate/classgate/plugins/sdk"
 )
 
-func init() { sdk.Register(New) }
+func init() {
+	sdk.Register(New)
+	// The standard traffic, run once before the host snapshots a fresh
+	// instance, so instances reset to it start warm (sdk.Warmup).
+	sdk.Warmup(
+		sdk.Sample{Action: "send", Data: `{"text":"warm-up message"}`},
+		sdk.Sample{Action: "typing", Data: `{}`},
+		sdk.Sample{Hook: sdk.HookJoin},
+	)
+}
 
 func main() {}
 

@@ -172,7 +172,7 @@ func BenchmarkInstantiate(b *testing.B) {
 				var in *instance
 				var err error
 				if mode == "init" {
-					in, err = newInstance(ctx, v, v.rt, v.cm, v.globalNames, v.cfg, 0)
+					in, err = newInstance(ctx, v, v.rt, v.cm, v.globalNames, v.cfg, 0, true)
 				} else {
 					if v.snap == nil || v.snap.file == nil {
 						b.Skip("no snapshot file")

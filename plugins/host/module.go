@@ -94,12 +94,17 @@ func checkABI(cm wazero.CompiledModule, memoryPages uint32) error {
 	for _, want := range []struct {
 		name            string
 		params, results []api.ValueType
+		optional        bool
 	}{
-		{abi.ExportAlloc, []api.ValueType{i32}, []api.ValueType{i32}},
-		{abi.ExportInit, []api.ValueType{i32, i32}, []api.ValueType{i32}},
-		{abi.ExportHandle, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+		{abi.ExportAlloc, []api.ValueType{i32}, []api.ValueType{i32}, false},
+		{abi.ExportInit, []api.ValueType{i32, i32}, []api.ValueType{i32}, false},
+		{abi.ExportHandle, []api.ValueType{i32, i32}, []api.ValueType{i32}, false},
+		{abi.ExportWarm, []api.ValueType{i32, i32}, []api.ValueType{i32}, true},
 	} {
 		f, ok := exports[want.name]
+		if !ok && want.optional {
+			continue
+		}
 		if !ok {
 			return fmt.Errorf("%w: missing export %s", ErrABI, want.name)
 		}

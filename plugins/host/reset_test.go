@@ -100,7 +100,7 @@ func TestInstanceFromSnapshot(t *testing.T) {
 		t.Skip("no snapshot file on this platform")
 	}
 	ctx := context.Background()
-	fresh, err := newInstance(ctx, v, v.rt, v.cm, v.globalNames, v.cfg, 0)
+	fresh, err := newInstance(ctx, v, v.rt, v.cm, v.globalNames, v.cfg, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}

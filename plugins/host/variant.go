@@ -34,8 +34,9 @@ type variant struct {
 	digest      string
 	rt          wazero.Runtime
 	cm          wazero.CompiledModule
-	globalNames []string  // exports of the mutable globals (nil: no snapshots)
-	snap        *snapshot // state of a fresh instance of cm, taken once
+	globalNames []string    // exports of the mutable globals (nil: no snapshots)
+	snap        *snapshot   // state of a fresh instance of cm, taken once
+	noWarm      atomic.Bool // cg_warm failed: snapshots are taken without it
 
 	pool      *pool
 	reloading atomic.Bool
@@ -116,7 +117,16 @@ func (v *variant) newInstance(ctx context.Context, epoch uint64) (*instance, err
 		}
 		v.logger.Debug("plugin instance from snapshot failed; initialising one", "plugin", v.name, "err", err)
 	}
-	in, err := newInstance(ctx, v, rt, cm, names, v.cfg, epoch)
+	// The instance a snapshot will be taken from warms up first (cg_warm,
+	// ABI.md §4a); a warm-up that fails is logged, and the module serves
+	// from a snapshot taken without it.
+	warm := snap == nil && names != nil && !v.noWarm.Load()
+	in, err := newInstance(ctx, v, rt, cm, names, v.cfg, epoch, warm)
+	if warm && errors.Is(err, errWarm) {
+		v.noWarm.Store(true)
+		v.logger.Warn("plugin warm-up failed; its instances start cold", "plugin", v.name, "err", err)
+		in, err = newInstance(ctx, v, rt, cm, names, v.cfg, epoch, false)
+	}
 	if err != nil || in.globals == nil {
 		return in, err
 	}

@@ -42,7 +42,16 @@ import (
 	"github.com/classgate/classgate/plugins/sdk"
 )
 
-func init() { sdk.Register(New) }
+func init() {
+	sdk.Register(New)
+	// The standard traffic, run once before the host snapshots a fresh
+	// instance, so instances reset to it start warm (sdk.Warmup).
+	sdk.Warmup(
+		sdk.Sample{Hook: sdk.HookJoin},
+		sdk.Sample{Action: "update", Data: `{"status":"hand_raised"}`},
+		sdk.Sample{Hook: sdk.HookLeave},
+	)
+}
 
 func main() {}
 

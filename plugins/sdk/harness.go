@@ -3,7 +3,6 @@
 package sdk
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,23 +185,6 @@ func (h *Harness) lastError() string {
 	return "(no error logged)"
 }
 
-func encodeRecord(hook, flags uint32, seq uint64, fields *[numFields]string) []byte {
-	b := make([]byte, recordHeaderSize)
-	binary.LittleEndian.PutUint32(b[0:], recordVersion)
-	binary.LittleEndian.PutUint32(b[4:], hook)
-	binary.LittleEndian.PutUint32(b[8:], flags)
-	binary.LittleEndian.PutUint64(b[16:], seq)
-	off := recordHeaderSize
-	for i, f := range fields {
-		binary.LittleEndian.PutUint32(b[24+8*i:], uint32(off))
-		binary.LittleEndian.PutUint32(b[28+8*i:], uint32(len(f)))
-		off += len(f)
-	}
-	for _, f := range fields {
-		b = append(b, f...)
-	}
-	return b
-}
 
 // harnessEnv is the env of one harness call.
 type harnessEnv struct {
@@ -401,4 +383,24 @@ func (e *harnessEnv) log(level int32, msg string) {
 		name = levelNames[level]
 	}
 	e.h.Logs = append(e.h.Logs, name+" "+msg)
+}
+
+// Warm runs the samples registered with Warmup as the host runs them
+// before it snapshots an instance (ABI.md §4a): for room "" with an empty
+// state, their output dropped. It returns the error for which the host
+// would log a warning and start the plugin's instances cold, nil when the
+// warm-up works. h's State, Seq and Logs are left as they were.
+func (h *Harness) Warm() error {
+	w := &Harness{Namespace: h.Namespace, State: map[string][]byte{}}
+	e := &harnessEnv{h: w, caller: "cg-warmup", overlay: map[string][]byte{}, res: &Result{}}
+	status := warmUp(h.handler, new(Call), h.Namespace, e)
+	switch {
+	case e.failed != nil:
+		return fmt.Errorf("%w: warm-up: %v", ErrPluginFailed, e.failed)
+	case e.limited != nil:
+		return fmt.Errorf("%w: warm-up: per-call limit: %v", ErrPluginFailed, e.limited)
+	case status != statusOK:
+		return fmt.Errorf("%w: warm-up: status %d: %s", ErrPluginFailed, status, w.lastError())
+	}
+	return nil
 }

@@ -122,6 +122,15 @@ func cgHandle(ptr unsafe.Pointer, n uint32) int32 {
 	return dispatch(handler, &current, unsafe.Slice((*byte)(ptr), n), wasmEnv{})
 }
 
+//go:wasmexport cg_warm
+func cgWarm(ptr unsafe.Pointer, n uint32) int32 {
+	if handler == nil {
+		wasmEnv{}.log(int32(LevelError), "sdk: cg_warm before a successful cg_init")
+		return statusError
+	}
+	return warmUp(handler, &current, string(copyIn(ptr, n)), wasmEnv{})
+}
+
 func copyIn(ptr unsafe.Pointer, n uint32) []byte {
 	if n == 0 {
 		return nil

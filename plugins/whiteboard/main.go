@@ -61,7 +61,16 @@ import (
 	"github.com/classgate/classgate/plugins/sdk"
 )
 
-func init() { sdk.Register(New) }
+func init() {
+	sdk.Register(New)
+	// The standard traffic, run once before the host snapshots a fresh
+	// instance, so instances reset to it start warm (sdk.Warmup).
+	sdk.Warmup(
+		sdk.Sample{Action: "draw", Data: `{"element":{"id":"cg-warmup","kind":"stroke","points":[[1,2],[4,4],[7,6],[10,8]],"color":"#1e88e5","width":2}}`},
+		sdk.Sample{Action: "cursor", Data: `{"x":1.5,"y":2}`},
+		sdk.Sample{Hook: sdk.HookJoin},
+	)
+}
 
 func main() {}
 

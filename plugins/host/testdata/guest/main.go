@@ -13,17 +13,21 @@ import (
 	"github.com/classgate/classgate/plugins/sdk"
 )
 
-func init() { sdk.Register(New) }
+func init() {
+	sdk.Register(New)
+	sdk.Warmup(sdk.Sample{Action: "warm"})
+}
 
 func main() {}
 
 var (
-	spin  uint64
-	hold  [][]byte
-	hold2 []byte
+	warmed uint64 // warm-up calls served (config "warm": "" counts them)
+	spin   uint64
+	hold   [][]byte
+	hold2  []byte
 )
 
-// New reads {"version": "...", "fail_init": bool}.
+// New reads {"version": "...", "fail_init": bool, "warm": "" | "fail" | "panic"}.
 func New(cfg sdk.Config) (sdk.Handler, error) {
 	version, err := cfg.String("version", "a")
 	if err != nil {
@@ -31,6 +35,10 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 	}
 	if fail, _ := cfg.Bool("fail_init", false); fail {
 		return nil, errors.New("init refused by config")
+	}
+	warm, err := cfg.String("warm", "")
+	if err != nil {
+		return nil, err
 	}
 	return func(c *sdk.Call) error {
 		switch c.Hook {
@@ -40,6 +48,20 @@ func New(cfg sdk.Config) (sdk.Handler, error) {
 			return nil
 		}
 		switch c.Action {
+		case "warm": // a warm-up sample: it writes state and emits, all to be dropped
+			switch warm {
+			case "fail":
+				return errors.New("warm-up refused by config")
+			case "panic":
+				panic("warm-up panicked")
+			}
+			warmed++
+			if err := c.Set("warm", []byte("1")); err != nil {
+				return err
+			}
+			return c.Broadcast("warm", []byte(`{}`))
+		case "warmed":
+			return c.Broadcast("warmed", []byte(`{"warmed":`+strconv.FormatUint(warmed, 10)+`}`))
 		case "echo":
 			out := []byte(`{"version":` + strconv.Quote(version) + `,"seq":` + strconv.FormatUint(c.Seq, 10) + `,"data":`)
 			if len(c.Data) == 0 {
