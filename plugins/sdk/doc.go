@@ -18,8 +18,8 @@
 //	}
 //
 // In a wasip1 build the package exports the ABI functions of
-// plugins/abi/ABI.md (cg_alloc, cg_init, cg_handle, the version marker) and
-// calls the host through the classgate_v1 imports. In any other build the
+// plugins/abi/ABI.md (cg_alloc, cg_init, cg_handle, cg_warm, the version
+// marker) and calls the host through the classgate_v1 imports. In any other build the
 // same Call API is backed by an in-memory Harness, so the plugin's logic is
 // unit-tested with plain `go test` (see NewHarness).
 //
@@ -31,6 +31,13 @@
 // state small enough that its join reply fits: at most MaxJoinStateBytes,
 // by default DefaultJoinStateBytes. Refuse the write that would cross the
 // bound rather than fail the joins that follow.
+//
+// Warm-up: calls registered with Warmup (typically the plugin's common
+// frames and a join) run once, on made-up data for an empty room, before
+// the host snapshots a fresh instance. The host resets an instance to
+// that snapshot whenever it moves to another room, so with warm-up such a
+// call costs what a call on a warm instance costs; test the samples with
+// Harness.Warm.
 //
 // A Handler runs once per frame or hook; within one instance calls never
 // overlap, but the host runs several instances, so a plugin must keep room
