@@ -185,7 +185,6 @@ func (h *Harness) lastError() string {
 	return "(no error logged)"
 }
 
-
 // harnessEnv is the env of one harness call.
 type harnessEnv struct {
 	h        *Harness
