@@ -22,12 +22,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -333,7 +335,17 @@ func check(args []string, out io.Writer) error {
 		}
 		samples = append(samples, frame{typ, json.RawMessage(data)})
 	}
-	h, err := host.New(ctx, host.Config{Namespaces: map[string]host.Plugin{ns: {Source: abs, Config: conf, FailureBudget: -1}}}, nil)
+	// The host's warnings while loading (a warm-up that failed: ABI.md
+	// §4a) fail the check: the plugin would serve, but not as written.
+	var warnings bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&warnings, &slog.HandlerOptions{Level: slog.LevelWarn,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+	h, err := host.New(ctx, host.Config{Namespaces: map[string]host.Plugin{ns: {Source: abs, Config: conf, FailureBudget: -1}}}, logger)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
@@ -341,6 +353,12 @@ func check(args []string, out io.Writer) error {
 	obs := &checkOutcome{}
 	h.SetObserver(obs)
 	fmt.Fprintf(out, "%s: loaded (classgate plugin ABI v1, namespace %q)\n", file, ns)
+	if warnings.Len() > 0 {
+		for _, line := range strings.Split(strings.TrimSpace(warnings.String()), "\n") {
+			fmt.Fprintf(out, "  host warning: %s\n", line)
+		}
+		return fmt.Errorf("%s: the host warned while loading it", file)
+	}
 
 	const room = "check-room"
 	var calls []*core.Call
@@ -430,7 +448,12 @@ import (
 	"github.com/classgate/classgate/plugins/abi/jsonlite"
 )
 
-func init() { sdk.Register(New) }
+func init() {
+	sdk.Register(New)
+	// Common calls on made-up data, run once before the host snapshots an
+	// instance, so instances reset for another room start warm.
+	sdk.Warmup(sdk.Sample{Action: "say", Data: ` + "`" + `{"text":"warm-up"}` + "`" + `}, sdk.Sample{Hook: sdk.HookJoin})
+}
 
 func main() {}
 

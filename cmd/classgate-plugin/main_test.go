@@ -98,6 +98,31 @@ func TestCheckFailsBrokenHandlers(t *testing.T) {
 	}
 }
 
+// TestCheckFailsBrokenWarmup: a plugin whose warm-up sample fails would
+// serve, cold, with a warning in the gateway's log (ABI.md §4a); check
+// prints the warning and fails, though every call of its own passes.
+func TestCheckFailsBrokenWarmup(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm := filepath.Join(t.TempDir(), "failing.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", wasm, "./cmd/classgate-plugin/testdata/failing")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	var out strings.Builder
+	err = run([]string{"check", "-config", `{"mode":"warm"}`, wasm}, &out)
+	if err == nil || !strings.Contains(err.Error(), "the host warned while loading it") {
+		t.Fatalf("err = %v, want the host's warning to fail the check\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `host warning: msg="plugin warm-up failed; its instances start cold"`) || !strings.Contains(out.String(), "broken warm-up") {
+		t.Fatalf("output lacks the warm-up warning:\n%s", out.String())
+	}
+}
+
 func TestCheckRejects(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.wasm")
 	if err := os.WriteFile(bad, []byte("\x00asm\x01\x00\x00\x00"), 0o644); err != nil {
