@@ -67,17 +67,7 @@ func TestNewThenCheck(t *testing.T) {
 // (on every call, or only on joins) fails the check, which names the
 // failures; the loading-only check of old reported "ok" for all of them.
 func TestCheckFailsBrokenHandlers(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasm := filepath.Join(t.TempDir(), "failing.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", wasm, "./cmd/classgate-plugin/testdata/failing")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	wasm := buildFailing(t)
 	for _, tc := range []struct {
 		mode, want, status string
 	}{
@@ -102,6 +92,20 @@ func TestCheckFailsBrokenHandlers(t *testing.T) {
 // serve, cold, with a warning in the gateway's log (ABI.md §4a); check
 // prints the warning and fails, though every call of its own passes.
 func TestCheckFailsBrokenWarmup(t *testing.T) {
+	wasm := buildFailing(t)
+	var out strings.Builder
+	err := run([]string{"check", "-config", `{"mode":"warm"}`, wasm}, &out)
+	if err == nil || !strings.Contains(err.Error(), "the host warned while loading it") {
+		t.Fatalf("err = %v, want the host's warning to fail the check\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `host warning: msg="plugin warm-up failed; its instances start cold"`) || !strings.Contains(out.String(), "broken warm-up") {
+		t.Fatalf("output lacks the warm-up warning:\n%s", out.String())
+	}
+}
+
+// buildFailing builds testdata/failing to wasm in a temporary directory.
+func buildFailing(t *testing.T) string {
+	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -113,14 +117,7 @@ func TestCheckFailsBrokenWarmup(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	var out strings.Builder
-	err = run([]string{"check", "-config", `{"mode":"warm"}`, wasm}, &out)
-	if err == nil || !strings.Contains(err.Error(), "the host warned while loading it") {
-		t.Fatalf("err = %v, want the host's warning to fail the check\n%s", err, out.String())
-	}
-	if !strings.Contains(out.String(), `host warning: msg="plugin warm-up failed; its instances start cold"`) || !strings.Contains(out.String(), "broken warm-up") {
-		t.Fatalf("output lacks the warm-up warning:\n%s", out.String())
-	}
+	return wasm
 }
 
 func TestCheckRejects(t *testing.T) {
