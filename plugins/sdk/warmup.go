@@ -49,12 +49,16 @@ const warmRounds = 2
 // (so calls after a reset do not start near the next collection), and runs
 // them once more. It returns the first status other than statusOK.
 func warmUp(h Handler, c *Call, namespace string, e env) int32 {
+	recs := make([][]byte, len(samples))
+	for i, s := range samples {
+		recs[i] = s.record(namespace)
+	}
 	for round := 0; round <= warmRounds; round++ {
 		if round == warmRounds {
 			runtime.GC()
 		}
-		for _, s := range samples {
-			if st := dispatch(h, c, s.record(namespace), e); st != statusOK {
+		for _, rec := range recs {
+			if st := dispatch(h, c, rec, e); st != statusOK {
 				return st
 			}
 		}
