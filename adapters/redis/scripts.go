@@ -67,7 +67,10 @@ local seq = tonumber(meta[1]) or 0
 local ver = tonumber(meta[2]) or 0
 local epoch = meta[3] or ARGV[11]
 if ARGV[1] == '1' then
-  local d = redis.call('GET', KEYS[4])
+  -- One MGET for the id and the refusal (a key unused is meta, a hash:
+  -- MGET reads it as nil).
+  local found = redis.call('MGET', KEYS[4], KEYS[7])
+  local d, r = found[1], found[2]
   if d then
     if ARGV[12] == '1' then
       -- A write, so that the WAIT after this script covers the original
@@ -77,7 +80,6 @@ if ARGV[1] == '1' then
     end
     return {1, tonumber(d), seq, epoch, ver, ver}
   end
-  local r = redis.call('GET', KEYS[7])
   if r then
     return {3, 0, seq, epoch, ver, ver, r}
   end
@@ -87,17 +89,33 @@ if ARGV[3] == '1' and tonumber(ARGV[4]) ~= ver then
 end
 local nops, ndur, neph = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local i = 14
+-- The ops in order, a run of sets as one HSET (a chat message's ring slot
+-- and counter are one command, not two), at most 256 pairs per HSET so
+-- unpack stays far inside Lua's stack limit whatever a Go handler returns.
+local sets = {}
+local function flush_sets()
+  if #sets > 0 then
+    redis.call('HSET', KEYS[5], unpack(sets))
+    sets = {}
+  end
+end
 for _ = 1, nops do
   local op = ARGV[i]
   if op == 'set' then
-    redis.call('HSET', KEYS[5], ARGV[i + 1], ARGV[i + 2])
-  elseif op == 'del' then
-    redis.call('HDEL', KEYS[5], ARGV[i + 1])
+    sets[#sets + 1] = ARGV[i + 1]
+    sets[#sets + 1] = ARGV[i + 2]
+    if #sets >= 512 then flush_sets() end
   else
-    redis.call('DEL', KEYS[5])
+    flush_sets()
+    if op == 'del' then
+      redis.call('HDEL', KEYS[5], ARGV[i + 1])
+    else
+      redis.call('DEL', KEYS[5])
+    end
   end
   i = i + 3
 end
+flush_sets()
 local first = 0
 if ndur > 0 then
   for _ = 1, ndur do
@@ -200,12 +218,11 @@ if not epoch then
 end
 local out = {tonumber(m[1]) or 0, tonumber(m[2]) or 0, epoch, 0, ''}
 if ARGV[2] == '1' then
-  local d = redis.call('GET', KEYS[3])
-  if d then
-    out[4], out[5] = 1, d
-  else
-    local r = redis.call('GET', KEYS[4])
-    if r then out[4], out[5] = 2, r end
+  local found = redis.call('MGET', KEYS[3], KEYS[4])
+  if found[1] then
+    out[4], out[5] = 1, found[1]
+  elseif found[2] then
+    out[4], out[5] = 2, found[2]
   end
 end
 local same = ARGV[4] ~= '' and tonumber(ARGV[4]) == (tonumber(m[2]) or 0) and ARGV[5] == epoch

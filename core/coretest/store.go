@@ -354,15 +354,30 @@ func testConflict(t *testing.T, s core.Store, _ Factory) {
 func testState(t *testing.T, s core.Store, _ Factory) {
 	ctx := ctxT(t)
 	set := func(k, v string) core.StateOp { return core.StateOp{Op: core.OpSet, Key: k, Value: []byte(v)} }
+	del := func(k string) core.StateOp { return core.StateOp{Op: core.OpDel, Key: k} }
+	clr := core.StateOp{Op: core.OpClear}
+	// A commit of many sets (a Go handler is not held to the wasm ABI's
+	// 256 operations), and what the state is after it.
+	var many []core.StateOp
+	afterMany := map[string]string{"i": "3"}
+	for k := range 600 {
+		many = append(many, set(fmt.Sprint("k", k), fmt.Sprint(k)))
+		afterMany[fmt.Sprint("k", k)] = fmt.Sprint(k)
+	}
 	steps := []struct {
 		ns   string
 		ops  []core.StateOp
 		want map[string]string
 	}{
 		{"wb", []core.StateOp{set("a", "1"), set("b", "2")}, map[string]string{"a": "1", "b": "2"}},
-		{"wb", []core.StateOp{{Op: core.OpDel, Key: "a"}, set("c", `{"x":[1,2]}`)}, map[string]string{"b": "2", "c": `{"x":[1,2]}`}},
+		{"wb", []core.StateOp{del("a"), set("c", `{"x":[1,2]}`)}, map[string]string{"b": "2", "c": `{"x":[1,2]}`}},
 		{"other", []core.StateOp{set("z", "9")}, map[string]string{"b": "2", "c": `{"x":[1,2]}`}},
-		{"wb", []core.StateOp{{Op: core.OpClear}, set("d", "4")}, map[string]string{"d": "4"}},
+		{"wb", []core.StateOp{clr, set("d", "4")}, map[string]string{"d": "4"}},
+		// Operations apply in order: the last write to a key wins, a
+		// delete or clear between sets takes what came before it only.
+		{"wb", []core.StateOp{set("e", "1"), set("e", "2"), del("e"), set("f", "3"), set("f", "5")}, map[string]string{"d": "4", "f": "5"}},
+		{"wb", []core.StateOp{set("g", "1"), clr, set("h", "2"), del("h"), set("i", "3")}, map[string]string{"i": "3"}},
+		{"wb", many, afterMany},
 	}
 	for i, st := range steps {
 		r, err := s.Commit(ctx, core.Commit{Room: "s", Namespace: st.ns, Ops: st.ops, Durable: []core.Event{ev("s", "t.e", i)}})
