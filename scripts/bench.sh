@@ -29,6 +29,10 @@
 #   BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS  taskset CPU lists to pin the
 #                   matrix's servers and loadgen to (e.g. 0 and 1: a gateway
 #                   with GOMAXPROCS 1 and loadgen apart); default unpinned
+#   BENCH_BUSY      busy loops (sh, nice 0) running beside each row, from
+#                   before its servers start to after loadgen ends (0): a
+#                   slow machine made on purpose, so slow-machine rows can
+#                   be compared (their CPU shows in the "others" column)
 #   BENCH_REPEAT    runs of each row, one after the other (1); the matrix
 #                   goes rate by rate (every store at a rate, then the next)
 #   BENCH_KEEP      a directory to keep each run's loadgen JSON in
@@ -227,12 +231,29 @@ wait_healthy_path() {
 	return 1
 }
 
+# start_busy: BENCH_BUSY busy loops in the background; their pids go to
+# busy_pids (stopped by stop_busy, or by cleanup).
+busy_pids=()
+start_busy() {
+	stop_busy # a row that failed early left its loops running
+	for _ in $(seq 1 "${BENCH_BUSY:-0}"); do
+		sh -c 'while :; do :; done' &
+		busy_pids+=($!)
+		m_pids+=($!)
+	done
+}
+stop_busy() {
+	for p in "${busy_pids[@]}"; do stop_pid "$p"; done
+	busy_pids=()
+}
+
 redis_cpu() { redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f", s }'; }
 
 # matrix_run STORE RATE: one row of the load matrix.
 matrix_run() {
 	local store=$1 rate=$2 rport="" rpid="" pids=() urls=() env=() n=1 peer=classgate
 	case $store in centrifugo*) peer=centrifugo ;; esac
+	start_busy
 	if [ "$store" != memory ] && [ "$store" != centrifugo ]; then
 		rport=$(free_port)
 		redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
@@ -294,6 +315,7 @@ matrix_run() {
 			if (!x) { x = acked + 0; by = "acked" }
 			if (x) printf "%.2f %.2f %d %s", c["cmdstat_evalsha"] / x, (t - c["cmdstat_evalsha"]) / x, x, by }' "$work/cs")
 	fi
+	stop_busy
 	for p in "${pids[@]}"; do stop_pid "$p"; done
 	[ -n "$rpid" ] && stop_pid "$rpid"
 	# The servers' logs of the row (warnings and errors: a plugin failure,
@@ -346,7 +368,7 @@ if [ "${SKIP_MATRIX:-}" != 1 ]; then
 	echo
 	echo "## Load matrix"
 	echo
-	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: ${BENCH_GATEWAY_ENV:-(defaults)}${BENCH_SERVER_CPUS:+; servers on CPUs $BENCH_SERVER_CPUS}${BENCH_LOADGEN_CPUS:+; loadgen on CPUs $BENCH_LOADGEN_CPUS}$peer_note"
+	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: ${BENCH_GATEWAY_ENV:-(defaults)}${BENCH_SERVER_CPUS:+; servers on CPUs $BENCH_SERVER_CPUS}${BENCH_LOADGEN_CPUS:+; loadgen on CPUs $BENCH_LOADGEN_CPUS}$([ "${BENCH_BUSY:-0}" -gt 0 ] && echo "; $BENCH_BUSY busy loop(s) beside each row")$peer_note"
 	echo
 	echo "| store | msg/s | p50 ms | p99 ms | deliveries/s | lost | gateway µs CPU/delivery | Redis µs CPU/delivery | Redis µs CPU/msg | Redis calls/msg (sent / run by scripts) | KiB/conn | gateway CPU | others | load | result |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"
