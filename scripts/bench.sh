@@ -32,7 +32,9 @@
 #   BENCH_BUSY      busy loops (sh, nice 0) running beside each row, from
 #                   before its servers start to after loadgen ends (0): a
 #                   slow machine made on purpose, so slow-machine rows can
-#                   be compared (their CPU shows in the "others" column)
+#                   be compared (their CPU shows in the "others" column;
+#                   the "syscall ns" column, the CPU time of one system
+#                   call, shows the host slowing the VM down instead)
 #   BENCH_REPEAT    runs of each row, one after the other (1); the matrix
 #                   goes rate by rate (every store at a rate, then the next)
 #   BENCH_KEEP      a directory to keep each run's loadgen JSON in
@@ -342,6 +344,7 @@ matrix_run() {
 		  ((.server.cpu_percent | floor | tostring) + " %"),
 		  ((.machine.others_percent | floor | tostring) + " %"),
 		  ((.machine.load1_start | tostring) + "→" + (.machine.load1_end | tostring)),
+		  ((.machine.speed.syscall_ns_p50 // 0 | tostring) + " / " + (.machine.speed.syscall_ns_max // 0 | tostring)),
 		  (if .pass then "pass" else (.failures | join("; ")) end)
 		] | "| " + join(" | ") + " |"' "$work/run.json"
 }
@@ -370,8 +373,8 @@ if [ "${SKIP_MATRIX:-}" != 1 ]; then
 	echo
 	echo "$BENCH_ROOMS rooms × $BENCH_USERS members, 1 publisher per room, 64 B chat, warm-up $BENCH_WARMUP, measured $BENCH_DURATION; gateway env: ${BENCH_GATEWAY_ENV:-(defaults)}${BENCH_SERVER_CPUS:+; servers on CPUs $BENCH_SERVER_CPUS}${BENCH_LOADGEN_CPUS:+; loadgen on CPUs $BENCH_LOADGEN_CPUS}$([ "${BENCH_BUSY:-0}" -gt 0 ] && echo "; $BENCH_BUSY busy loop(s) beside each row")$peer_note"
 	echo
-	echo "| store | msg/s | p50 ms | p99 ms | deliveries/s | lost | gateway µs CPU/delivery | Redis µs CPU/delivery | Redis µs CPU/msg | Redis calls/msg (sent / run by scripts) | KiB/conn | gateway CPU | others | load | result |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"
+	echo "| store | msg/s | p50 ms | p99 ms | deliveries/s | lost | gateway µs CPU/delivery | Redis µs CPU/delivery | Redis µs CPU/msg | Redis calls/msg (sent / run by scripts) | KiB/conn | gateway CPU | others | load | syscall ns (median / max) | result |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |"
 	# Rate by rate, every store at a rate before the next rate, so the rows
 	# compared (classgate and the peer at one rate) run minutes apart, not
 	# a whole store's series apart; BENCH_REPEAT runs each row again at once.

@@ -29,6 +29,7 @@ type samples struct {
 	selfBefore, selfConnectEnd                      *ProcSample
 	selfWindowStart, selfEnd                        *ProcSample
 	machineWindowStart, machineEnd                  *MachineSample
+	speed                                           SpeedReport
 }
 
 // Execute runs the load test to completion (or until ctx is cancelled,
@@ -105,20 +106,27 @@ func (r *Run) Execute(ctx context.Context) *Report {
 		sample(serverPID, &smp.serverWindowStart)
 		sample(selfPID, &smp.selfWindowStart)
 		sampleMachine(&smp.machineWindowStart)
+		probe := startSpeedProbe(speedEvery, speedCalls)
 		sleepCtx(ctx, r.cfg.Duration)
 		tm.windowEnd = time.Now()
 		sample(serverPID, &smp.serverEnd)
 		sample(selfPID, &smp.selfEnd)
 		sampleMachine(&smp.machineEnd)
+		smp.speed = probe.finish()
 	} else {
+		var probe *speedProbe
 		r.publishAll(ctx, &phase, &tm, func() {
 			sample(serverPID, &smp.serverWindowStart)
 			sample(selfPID, &smp.selfWindowStart)
 			sampleMachine(&smp.machineWindowStart)
+			probe = startSpeedProbe(speedEvery, speedCalls)
 		}, func() {
 			sample(serverPID, &smp.serverEnd)
 			sample(selfPID, &smp.selfEnd)
 			sampleMachine(&smp.machineEnd)
+			if probe != nil { // nil when no publisher was connected
+				smp.speed = probe.finish()
+			}
 		})
 		phase.Store(phaseDrain)
 		r.drain(ctx)

@@ -117,6 +117,9 @@ type MachineReport struct {
 	OthersPct  float64 `json:"others_percent"` // busy minus server and loadgen (when the server's pid is known)
 	Load1Start float64 `json:"load1_start"`
 	Load1End   float64 `json:"load1_end"`
+	// Speed: the CPU time of a system call while the window was measured
+	// (speed.go): the same figure higher means the machine ran slower.
+	Speed SpeedReport `json:"speed"`
 }
 
 // ProcessReport is a process's memory and CPU use.
@@ -228,7 +231,7 @@ func (r *Run) buildReport(tm timings, smp samples, interrupted bool) *Report {
 		rep.Loadgen.ConnectCPU = round(cpuPercent(*smp.selfBefore, *smp.selfConnectEnd), 1)
 	}
 	if a, b := smp.machineWindowStart, smp.machineEnd; a != nil && b != nil {
-		m := &MachineReport{CPUs: runtime.NumCPU(), BusyPct: round(machinePercent(*a, *b), 1), Load1Start: a.Load1, Load1End: b.Load1}
+		m := &MachineReport{CPUs: runtime.NumCPU(), BusyPct: round(machinePercent(*a, *b), 1), Load1Start: a.Load1, Load1End: b.Load1, Speed: smp.speed}
 		if rep.Server != nil && rep.Loadgen != nil {
 			m.OthersPct = round(m.BusyPct-rep.Server.CPUPercent-rep.Loadgen.CPUPercent, 1)
 		}
@@ -365,8 +368,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 		p("loadgen       RSS %.1f MiB at end; CPU %.1f%% of a core (%.2fs) measured, %.1f%% while connecting", lg.RSSEndMiB, lg.CPUPercent, lg.CPUSeconds, lg.ConnectCPU)
 	}
 	if m := rep.Machine; m != nil {
-		p("machine       %d CPUs %.0f%% busy (%.0f%% = all), others %.0f%%; load average %.2f → %.2f",
-			m.CPUs, m.BusyPct, 100*float64(m.CPUs), m.OthersPct, m.Load1Start, m.Load1End)
+		p("machine       %d CPUs %.0f%% busy (%.0f%% = all), others %.0f%%; load average %.2f → %.2f; a system call %.0f ns of CPU (median; largest %.0f, %d samples)",
+			m.CPUs, m.BusyPct, 100*float64(m.CPUs), m.OthersPct, m.Load1Start, m.Load1End, m.Speed.SyscallP50, m.Speed.SyscallMax, m.Speed.Samples)
 	}
 	if len(rep.Errors) > 0 {
 		keys := make([]string, 0, len(rep.Errors))
@@ -455,6 +458,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if m := rep.Machine; m != nil {
 		row("machine busy / others", "%.0f %% / %.0f %% (of %d00 %%)", m.BusyPct, m.OthersPct, m.CPUs)
+		row("machine speed: CPU per system call, median / largest", "%.0f / %.0f ns", m.Speed.SyscallP50, m.Speed.SyscallMax)
 	}
 	if rep.Verify != nil {
 		row("verified members / dropped", "%d / %d", rep.Verify.Members, rep.Verify.Dropped)

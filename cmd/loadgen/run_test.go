@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,10 @@ func TestRunCommand(t *testing.T) {
 				if !rep.Pass || rep.Deliveries.Received == 0 {
 					t.Errorf("pass=%v received=%d", rep.Pass, rep.Deliveries.Received)
 				}
+				// The machine's speed is measured over the window (Linux).
+				if m := rep.Machine; runtime.GOOS == "linux" && (m == nil || m.Speed.Samples == 0 || m.Speed.SyscallP50 <= 0) {
+					t.Errorf("no machine speed in the report: %+v", m)
+				}
 			},
 		},
 		{
@@ -175,7 +180,7 @@ func TestRunCommand(t *testing.T) {
 			name: "markdown report", wantCode: exitPass,
 			args: []string{"-url", g.URL(), "-secret", testSecret, "-rooms", "1", "-users", "2", "-rate", "20", "-duration", "300ms", "-warmup", "0s", "-settle", "0s", "-markdown", "-quiet"},
 			check: func(t *testing.T, out string) {
-				if !strings.HasPrefix(out, "| figure | value |") || !strings.Contains(out, "| result | PASS |") {
+				if !strings.HasPrefix(out, "| figure | value |") || !strings.Contains(out, "| result | PASS |") || !strings.Contains(out, "| machine speed: CPU per system call") {
 					t.Errorf("not the expected Markdown table:\n%s", out)
 				}
 			},
