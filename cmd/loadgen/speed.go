@@ -2,14 +2,13 @@ package main
 
 import (
 	"slices"
-	"sync"
 	"time"
 )
 
 // The machine's speed. On a virtual machine the cost of the same work
 // changes while the host runs other guests: on the machine of
-// docs/PERFORMANCE.md a run's gateway and loadgen both spent up to 1.5×
-// the CPU per delivery of a run minutes earlier, with no other process
+// docs/PERFORMANCE.md a run's gateway and loadgen both spent 1.5× the
+// CPU per delivery of the same run an hour later, with no other process
 // busy in the guest. A latency figure taken while the machine ran slow is
 // not comparable with one taken while it ran at its usual speed, so
 // loadgen measures the speed while it measures the server, and reports
@@ -42,8 +41,7 @@ type SpeedReport struct {
 type speedProbe struct {
 	stop    chan struct{}
 	done    chan struct{}
-	mu      sync.Mutex
-	samples []float64 // ns per call
+	samples []float64 // ns per call; the probe's goroutine's until done
 }
 
 // startSpeedProbe starts sampling every interval, calls system calls per
@@ -56,9 +54,7 @@ func startSpeedProbe(interval time.Duration, calls int) *speedProbe {
 		defer t.Stop()
 		for {
 			if ns, ok := syscallCost(calls); ok {
-				p.mu.Lock()
 				p.samples = append(p.samples, ns)
-				p.mu.Unlock()
 			}
 			select {
 			case <-p.stop:
