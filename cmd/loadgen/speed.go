@@ -8,7 +8,7 @@ import (
 // The machine's speed. On a virtual machine the cost of the same work
 // changes while the host runs other guests: on the machine of
 // docs/PERFORMANCE.md a run's gateway and loadgen both spent 1.5× the
-// CPU per delivery of the same run an hour later, with no other process
+// CPU per delivery of the same run two hours later, with no other process
 // busy in the guest. A latency figure taken while the machine ran slow is
 // not comparable with one taken while it ran at its usual speed, so
 // loadgen measures the speed while it measures the server, and reports
